@@ -1,0 +1,3 @@
+//! amcctl: administration of Amazon Marketing Cloud (AMC) instances.
+
+pub mod model;

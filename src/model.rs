@@ -1,0 +1,524 @@
+//! The domain's value types, validated at construction.
+//!
+//! Everything here is parsed from untrusted text (flags, import files, API
+//! responses) exactly once; the rest of the program trusts these types. The
+//! two identifiers that the old web service kept confusing — the row UUID and
+//! AMC's instance ID — are distinct types so the compiler keeps them apart.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Why a value was rejected; `field` names the flag or column it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {field}: {reason}")]
+pub struct InvalidValue {
+    /// The user-facing name of the field (`instance_id`, `region`, …).
+    pub field: &'static str,
+    /// What is wrong with the value, without echoing secrets.
+    pub reason: String,
+}
+
+impl InvalidValue {
+    /// A rejection of `field` for `reason`.
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The internal primary key of a row (UUID v4). Never sent to AMC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RowId(pub Uuid);
+
+impl RowId {
+    /// A fresh random id.
+    pub fn new() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl Default for RowId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for RowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for RowId {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s.trim())
+            .map(Self)
+            .map_err(|_| InvalidValue::new("id", "not a UUID"))
+    }
+}
+
+/// AMC's own identifier of an instance (`amcibersblt`): what every API call uses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct InstanceId(String);
+
+impl InstanceId {
+    /// Parses `[a-z0-9][a-z0-9-]{2,63}`.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let s = s.trim();
+        let ok_len = (3..=64).contains(&s.len());
+        let mut chars = s.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if ok_len && first_ok && rest_ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidValue::new(
+                "instance_id",
+                "must be 3-64 lowercase letters, digits or '-', starting with a letter or digit (like amcibersblt)",
+            ))
+        }
+    }
+
+    /// Whether the ID has the shape real AMC instance IDs have: `amc` and 8 letters or digits.
+    pub fn has_usual_shape(&self) -> bool {
+        self.0.len() == 11
+            && self.0.starts_with("amc")
+            && self.0[3..]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    }
+
+    /// The ID as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for InstanceId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The entity ID of an Amazon Ads AMC account (`ENTITY1AA1AA11AAA1`); sent as
+/// the `Amazon-Advertising-API-AdvertiserId` header.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct EntityId(String);
+
+impl EntityId {
+    /// Parses `ENTITY` followed by 6–40 ASCII letters or digits, case kept.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let s = s.trim();
+        let ok = s
+            .strip_prefix("ENTITY")
+            .is_some_and(|rest| (6..=40).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_alphanumeric()));
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidValue::new(
+                "account_id",
+                "must be ENTITY followed by 6-40 letters or digits (like ENTITY1AA1AA11AAA1)",
+            ))
+        }
+    }
+
+    /// The ID as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EntityId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for EntityId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An Amazon Ads API region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Region {
+    /// North America.
+    Na,
+    /// Europe.
+    Eu,
+    /// Far East.
+    Fe,
+}
+
+impl Region {
+    /// Every region, in display order.
+    pub const ALL: [Region; 3] = [Region::Na, Region::Eu, Region::Fe];
+
+    /// The stored and displayed code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Region::Na => "na",
+            Region::Eu => "eu",
+            Region::Fe => "fe",
+        }
+    }
+
+    /// The Amazon Ads API base URL of the region.
+    pub fn api_url(self) -> &'static str {
+        match self {
+            Region::Na => "https://advertising-api.amazon.com",
+            Region::Eu => "https://advertising-api-eu.amazon.com",
+            Region::Fe => "https://advertising-api-fe.amazon.com",
+        }
+    }
+
+    /// The Login-with-Amazon token endpoint of the region.
+    pub fn token_url(self) -> &'static str {
+        match self {
+            Region::Na => "https://api.amazon.com/auth/o2/token",
+            Region::Eu => "https://api.amazon.co.uk/auth/o2/token",
+            Region::Fe => "https://api.amazon.co.jp/auth/o2/token",
+        }
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Region {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "na" => Ok(Region::Na),
+            "eu" => Ok(Region::Eu),
+            "fe" => Ok(Region::Fe),
+            _ => Err(InvalidValue::new("region", "must be one of na, eu, fe")),
+        }
+    }
+}
+
+/// Countries with an Amazon Ads marketplace, and their marketplace IDs.
+const MARKETPLACES: [(&str, &str); 19] = [
+    ("US", "ATVPDKIKX0DER"),
+    ("CA", "A2EUQ1WTGCTBG2"),
+    ("MX", "A1AM78C64UM0Y8"),
+    ("BR", "A2Q3Y263D00KWC"),
+    ("UK", "A1F83G8C2ARO7P"),
+    ("DE", "A1PA6795UKMFR9"),
+    ("FR", "A13V1IB3VIYZZH"),
+    ("IT", "APJ6JRA9NG5V4"),
+    ("ES", "A1RKKUPIHCS9HS"),
+    ("NL", "A1805IZSGTT6HS"),
+    ("SE", "A2NODRKZP88ZB9"),
+    ("PL", "A1C3SOZRARQ6R3"),
+    ("TR", "A33AVAJ2PDY3EV"),
+    ("AE", "A2VIGQ35RCS4UG"),
+    ("SA", "A17E79C6D8DWNP"),
+    ("IN", "A21TJRUUN4KGV"),
+    ("JP", "A1VC38T7YXB528"),
+    ("AU", "A39IBJ37TRP1C6"),
+    ("SG", "A19VAU5U5O7RUS"),
+];
+
+/// A marketplace country (`US`, `DE`, …); the marketplace ID follows from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Country(&'static str, &'static str);
+
+impl Country {
+    /// The default country of a new account.
+    pub const US: Country = Country("US", "ATVPDKIKX0DER");
+
+    /// Parses a two-letter country code, case-insensitively (`GB` is taken as `UK`).
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let code = s.trim().to_ascii_uppercase();
+        let code = if code == "GB" { "UK".to_owned() } else { code };
+        MARKETPLACES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(c, m)| Country(c, m))
+            .ok_or_else(|| {
+                let known: Vec<&str> = MARKETPLACES.iter().map(|(c, _)| *c).collect();
+                InvalidValue::new("country", format!("must be one of {}", known.join(", ")))
+            })
+    }
+
+    /// The country whose marketplace ID this is.
+    pub fn from_marketplace(id: &str) -> Option<Self> {
+        MARKETPLACES
+            .iter()
+            .find(|(_, m)| *m == id)
+            .map(|(c, m)| Country(c, m))
+    }
+
+    /// Every country, in the order above.
+    pub fn all() -> impl Iterator<Item = Country> {
+        MARKETPLACES.iter().map(|(c, m)| Country(c, m))
+    }
+
+    /// The two-letter code.
+    pub fn code(self) -> &'static str {
+        self.0
+    }
+
+    /// The Amazon marketplace ID.
+    pub fn marketplace_id(self) -> &'static str {
+        self.1
+    }
+}
+
+impl fmt::Display for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// The lifecycle state of an instance (SPEC section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "UPPERCASE")]
+#[value(rename_all = "UPPERCASE")]
+pub enum InstanceStatus {
+    /// Saved, not yet validated.
+    Pending,
+    /// Validated and enabled.
+    Active,
+    /// Disabled by the user.
+    Inactive,
+    /// The last check failed.
+    Error,
+}
+
+impl InstanceStatus {
+    /// The stored and displayed form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceStatus::Pending => "PENDING",
+            InstanceStatus::Active => "ACTIVE",
+            InstanceStatus::Inactive => "INACTIVE",
+            InstanceStatus::Error => "ERROR",
+        }
+    }
+
+    /// The status after a health check with `outcome`: the one place the
+    /// transition table of SPEC section 5 lives. A check never changes an
+    /// INACTIVE instance.
+    pub fn after_check(self, outcome: HealthStatus) -> InstanceStatus {
+        match (self, outcome) {
+            (InstanceStatus::Inactive, _) => InstanceStatus::Inactive,
+            (_, HealthStatus::Healthy) => InstanceStatus::Active,
+            (_, HealthStatus::Unknown) => self,
+            (_, HealthStatus::Unhealthy | HealthStatus::Error) => InstanceStatus::Error,
+        }
+    }
+}
+
+impl fmt::Display for InstanceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for InstanceStatus {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "PENDING" => Ok(Self::Pending),
+            "ACTIVE" => Ok(Self::Active),
+            "INACTIVE" => Ok(Self::Inactive),
+            "ERROR" => Ok(Self::Error),
+            _ => Err(InvalidValue::new(
+                "status",
+                "must be one of PENDING, ACTIVE, INACTIVE, ERROR",
+            )),
+        }
+    }
+}
+
+/// The verdict of a health check; `Unknown` means never checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "UPPERCASE")]
+#[value(rename_all = "UPPERCASE")]
+pub enum HealthStatus {
+    /// AMC answered and the instance is usable.
+    Healthy,
+    /// AMC answered and the answer is bad (403/404, not COMPLETED).
+    Unhealthy,
+    /// No usable answer (network, timeout, 5xx or 429 after retries, credentials).
+    Error,
+    /// Never checked.
+    Unknown,
+}
+
+impl HealthStatus {
+    /// The displayed form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Healthy => "HEALTHY",
+            HealthStatus::Unhealthy => "UNHEALTHY",
+            HealthStatus::Error => "ERROR",
+            HealthStatus::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+impl fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for HealthStatus {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "HEALTHY" => Ok(Self::Healthy),
+            "UNHEALTHY" => Ok(Self::Unhealthy),
+            "ERROR" => Ok(Self::Error),
+            "UNKNOWN" => Ok(Self::Unknown),
+            _ => Err(InvalidValue::new(
+                "health",
+                "must be one of HEALTHY, UNHEALTHY, ERROR, UNKNOWN",
+            )),
+        }
+    }
+}
+
+/// Checks a free-text field: trimmed, 1..=`max` characters, no control characters.
+pub fn clean_text(field: &'static str, value: &str, max: usize) -> Result<String, InvalidValue> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(InvalidValue::new(field, "must not be empty"));
+    }
+    if v.chars().count() > max {
+        return Err(InvalidValue::new(field, format!("must be at most {max} characters")));
+    }
+    if v.chars().any(|c| c.is_control() || is_invisible_format(c)) {
+        return Err(InvalidValue::new(
+            field,
+            "must not contain control characters or bidirectional marks",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+/// Unicode format characters that reorder or hide text (RTL overrides, zero-width marks).
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Longest instance or account name.
+pub const MAX_NAME: usize = 128;
+/// Longest description.
+pub const MAX_DESCRIPTION: usize = 1000;
+/// Longest brand name.
+pub const MAX_BRAND: usize = 100;
+/// Most brands on one instance.
+pub const MAX_BRANDS: usize = 100;
+
+/// A validated instance or account name.
+pub fn parse_name(field: &'static str, value: &str) -> Result<String, InvalidValue> {
+    clean_text(field, value, MAX_NAME)
+}
+
+/// A validated description.
+pub fn parse_description(value: &str) -> Result<String, InvalidValue> {
+    clean_text("description", value, MAX_DESCRIPTION)
+}
+
+/// A validated, de-duplicated brand list, order kept.
+pub fn parse_brands<S: AsRef<str>>(values: &[S]) -> Result<Vec<String>, InvalidValue> {
+    let mut out: Vec<String> = Vec::with_capacity(values.len());
+    for v in values {
+        let b = clean_text("brand", v.as_ref(), MAX_BRAND)?;
+        if !out.contains(&b) {
+            out.push(b);
+        }
+    }
+    if out.len() > MAX_BRANDS {
+        return Err(InvalidValue::new("brand", format!("at most {MAX_BRANDS} brands per instance")));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_ids() {
+        assert!(InstanceId::parse("amcibersblt").unwrap().has_usual_shape());
+        assert!(!InstanceId::parse("my-test-1").unwrap().has_usual_shape());
+        for bad in ["", "ab", "-abc", "AMCIBERSBLT", "amc ibers", "amc;drop", &"a".repeat(65)] {
+            assert!(InstanceId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn entity_ids() {
+        assert!(EntityId::parse("ENTITY1AA1AA11AAA1").is_ok());
+        for bad in ["ENTITY12345", "entity1AA1AA11AAA1", "ENTITY1AA1-AA11", "1AA1AA11AAA1"] {
+            assert!(EntityId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn countries() {
+        assert_eq!(Country::parse("de").unwrap().marketplace_id(), "A1PA6795UKMFR9");
+        assert_eq!(Country::parse("GB").unwrap().code(), "UK");
+        assert!(Country::parse("XX").is_err());
+    }
+
+    #[test]
+    fn status_transitions() {
+        use HealthStatus::*;
+        use InstanceStatus::*;
+        let table = [
+            (Pending, Healthy, Active),
+            (Error, Healthy, Active),
+            (Active, Healthy, Active),
+            (Pending, Unhealthy, InstanceStatus::Error),
+            (Active, Unhealthy, InstanceStatus::Error),
+            (Pending, HealthStatus::Error, InstanceStatus::Error),
+            (Active, HealthStatus::Error, InstanceStatus::Error),
+            (InstanceStatus::Error, HealthStatus::Error, InstanceStatus::Error),
+            (Inactive, Healthy, Inactive),
+            (Inactive, Unhealthy, Inactive),
+            (Inactive, HealthStatus::Error, Inactive),
+        ];
+        for (from, outcome, to) in table {
+            assert_eq!(from.after_check(outcome), to, "{from} + {outcome}");
+        }
+    }
+
+    #[test]
+    fn text_fields() {
+        assert_eq!(parse_name("name", "  Acme US ").unwrap(), "Acme US");
+        assert!(parse_name("name", "a\u{0}b").is_err());
+        assert!(parse_name("name", "evil\u{202E}txt").is_err());
+        assert!(parse_name("name", &"x".repeat(129)).is_err());
+        assert_eq!(parse_brands(&["A", "B", "A"]).unwrap(), vec!["A", "B"]);
+    }
+}
