@@ -127,9 +127,9 @@ impl EntityId {
     /// Parses `ENTITY` followed by 6–40 ASCII letters or digits, case kept.
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
         let s = s.trim();
-        let ok = s
-            .strip_prefix("ENTITY")
-            .is_some_and(|rest| (6..=40).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_alphanumeric()));
+        let ok = s.strip_prefix("ENTITY").is_some_and(|rest| {
+            (6..=40).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_alphanumeric())
+        });
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -413,7 +413,10 @@ pub fn clean_text(field: &'static str, value: &str, max: usize) -> Result<String
         return Err(InvalidValue::new(field, "must not be empty"));
     }
     if v.chars().count() > max {
-        return Err(InvalidValue::new(field, format!("must be at most {max} characters")));
+        return Err(InvalidValue::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if v.chars().any(|c| c.is_control() || is_invisible_format(c)) {
         return Err(InvalidValue::new(
@@ -458,7 +461,10 @@ pub fn parse_brands<S: AsRef<str>>(values: &[S]) -> Result<Vec<String>, InvalidV
         }
     }
     if out.len() > MAX_BRANDS {
-        return Err(InvalidValue::new("brand", format!("at most {MAX_BRANDS} brands per instance")));
+        return Err(InvalidValue::new(
+            "brand",
+            format!("at most {MAX_BRANDS} brands per instance"),
+        ));
     }
     Ok(out)
 }
@@ -471,7 +477,15 @@ mod tests {
     fn instance_ids() {
         assert!(InstanceId::parse("amcibersblt").unwrap().has_usual_shape());
         assert!(!InstanceId::parse("my-test-1").unwrap().has_usual_shape());
-        for bad in ["", "ab", "-abc", "AMCIBERSBLT", "amc ibers", "amc;drop", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "ab",
+            "-abc",
+            "AMCIBERSBLT",
+            "amc ibers",
+            "amc;drop",
+            &"a".repeat(65),
+        ] {
             assert!(InstanceId::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -479,14 +493,22 @@ mod tests {
     #[test]
     fn entity_ids() {
         assert!(EntityId::parse("ENTITY1AA1AA11AAA1").is_ok());
-        for bad in ["ENTITY12345", "entity1AA1AA11AAA1", "ENTITY1AA1-AA11", "1AA1AA11AAA1"] {
+        for bad in [
+            "ENTITY12345",
+            "entity1AA1AA11AAA1",
+            "ENTITY1AA1-AA11",
+            "1AA1AA11AAA1",
+        ] {
             assert!(EntityId::parse(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn countries() {
-        assert_eq!(Country::parse("de").unwrap().marketplace_id(), "A1PA6795UKMFR9");
+        assert_eq!(
+            Country::parse("de").unwrap().marketplace_id(),
+            "A1PA6795UKMFR9"
+        );
         assert_eq!(Country::parse("GB").unwrap().code(), "UK");
         assert!(Country::parse("XX").is_err());
     }
@@ -497,13 +519,17 @@ mod tests {
         use InstanceStatus::*;
         let table = [
             (Pending, Healthy, Active),
-            (Error, Healthy, Active),
+            (InstanceStatus::Error, Healthy, Active),
             (Active, Healthy, Active),
             (Pending, Unhealthy, InstanceStatus::Error),
             (Active, Unhealthy, InstanceStatus::Error),
             (Pending, HealthStatus::Error, InstanceStatus::Error),
             (Active, HealthStatus::Error, InstanceStatus::Error),
-            (InstanceStatus::Error, HealthStatus::Error, InstanceStatus::Error),
+            (
+                InstanceStatus::Error,
+                HealthStatus::Error,
+                InstanceStatus::Error,
+            ),
             (Inactive, Healthy, Inactive),
             (Inactive, Unhealthy, Inactive),
             (Inactive, HealthStatus::Error, Inactive),
