@@ -1,3 +1,6 @@
 //! amcctl: administration of Amazon Marketing Cloud (AMC) instances.
 
+pub mod error;
+pub mod fsutil;
 pub mod model;
+pub mod store;

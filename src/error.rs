@@ -1,0 +1,205 @@
+//! One error type for the whole program, and the one place where an error
+//! becomes an exit code (SPEC section 8).
+
+use std::fmt;
+
+use crate::model::InvalidValue;
+
+/// What kind of failure happened; each kind is one exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A bug: exit 1.
+    Internal,
+    /// Bad flag or value, ambiguous reference, missing input with no prompt: exit 2.
+    Usage,
+    /// No such object: exit 3.
+    NotFound,
+    /// The object belongs to another user: exit 4.
+    PermissionDenied,
+    /// Already exists, or still referenced: exit 5.
+    Conflict,
+    /// AMC API or network failure: exit 6.
+    Api,
+    /// No credentials, or Login with Amazon refused them: exit 7.
+    Auth,
+    /// The store or the key cannot be used: exit 8.
+    Store,
+    /// A health check ran and found something not healthy: exit 10.
+    Unhealthy,
+    /// Ctrl-C: exit 130.
+    Interrupted,
+    /// Stdout was closed by its reader (`| head`): exit 0, quietly.
+    ClosedPipe,
+}
+
+impl Kind {
+    /// The process exit code of this kind.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Kind::ClosedPipe => 0,
+            Kind::Internal => 1,
+            Kind::Usage => 2,
+            Kind::NotFound => 3,
+            Kind::PermissionDenied => 4,
+            Kind::Conflict => 5,
+            Kind::Api => 6,
+            Kind::Auth => 7,
+            Kind::Store => 8,
+            Kind::Unhealthy => 10,
+            Kind::Interrupted => 130,
+        }
+    }
+
+    /// The stable machine-readable code used in `{"error":{"code":…}}`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Kind::Internal => "internal",
+            Kind::Usage => "usage",
+            Kind::NotFound => "not_found",
+            Kind::PermissionDenied => "permission_denied",
+            Kind::Conflict => "conflict",
+            Kind::Api => "api",
+            Kind::Auth => "auth",
+            Kind::Store => "store",
+            Kind::Unhealthy => "unhealthy",
+            Kind::Interrupted => "interrupted",
+            Kind::ClosedPipe => "closed_pipe",
+        }
+    }
+}
+
+/// An error a user sees: a kind, a one-line message and an optional hint.
+#[derive(Debug, Clone)]
+pub struct Error {
+    /// Decides the exit code.
+    pub kind: Kind,
+    /// What went wrong, in one line, without secrets.
+    pub message: String,
+    /// What to do about it, when there is something to do.
+    pub hint: Option<String>,
+}
+
+/// The program's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An error of `kind` with `message`.
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds a hint shown under the message.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Exit 2.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(Kind::Usage, message)
+    }
+
+    /// Exit 3.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Kind::NotFound, message)
+    }
+
+    /// Exit 4.
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Self::new(Kind::PermissionDenied, message)
+    }
+
+    /// Exit 5.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(Kind::Conflict, message)
+    }
+
+    /// Exit 8.
+    pub fn store(message: impl Into<String>) -> Self {
+        Self::new(Kind::Store, message)
+    }
+
+    /// Exit 1.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(Kind::Internal, message)
+    }
+
+    /// The error for a prompt that cannot be shown (SPEC section 4).
+    pub fn missing_flag(flag: &str) -> Self {
+        Self::usage(format!("{flag} is required when not running interactively"))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<InvalidValue> for Error {
+    fn from(e: InvalidValue) -> Self {
+        Self::usage(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Self::new(Kind::ClosedPipe, "stdout closed")
+        } else {
+            Self::internal(format!("I/O error: {e}"))
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        if e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe) {
+            Self::new(Kind::ClosedPipe, "stdout closed")
+        } else {
+            Self::internal(format!("JSON encoding failed: {e}"))
+        }
+    }
+}
+
+impl From<csv::Error> for Error {
+    fn from(e: csv::Error) -> Self {
+        match e.kind() {
+            csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe => {
+                Self::new(Kind::ClosedPipe, "stdout closed")
+            }
+            _ => Self::internal(format!("CSV encoding failed: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_match_the_spec() {
+        let table = [
+            (Kind::Internal, 1),
+            (Kind::Usage, 2),
+            (Kind::NotFound, 3),
+            (Kind::PermissionDenied, 4),
+            (Kind::Conflict, 5),
+            (Kind::Api, 6),
+            (Kind::Auth, 7),
+            (Kind::Store, 8),
+            (Kind::Unhealthy, 10),
+            (Kind::Interrupted, 130),
+            (Kind::ClosedPipe, 0),
+        ];
+        for (kind, code) in table {
+            assert_eq!(kind.exit_code(), code, "{kind:?}");
+        }
+    }
+}

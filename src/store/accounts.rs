@@ -1,0 +1,249 @@
+//! Amazon Ads AMC accounts (entity IDs). Accounts are shared by all users of a
+//! store; instances link to them.
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+use serde::Serialize;
+
+use super::{Store, db_err, fmt_time, is_unique_violation, now};
+use crate::error::{Error, Result};
+use crate::model::{Country, EntityId, RowId};
+
+/// An account as stored, in the JSON shape of SPEC section 9.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Account {
+    /// Row id.
+    pub id: RowId,
+    /// The entity ID.
+    pub account_id: String,
+    /// Display name.
+    pub account_name: String,
+    /// The optional Amazon Ads advertiser ID.
+    pub advertiser_id: Option<String>,
+    /// Two-letter country code.
+    pub country_code: String,
+    /// Amazon marketplace ID of the country.
+    pub marketplace_id: String,
+    /// How many instances (of all users) link to the account.
+    pub instance_count: u64,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+/// A new account.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    /// Row id to use; `None` for a fresh one (import keeps ids).
+    pub id: Option<RowId>,
+    /// The entity ID.
+    pub account_id: EntityId,
+    /// Display name.
+    pub account_name: String,
+    /// Optional advertiser ID.
+    pub advertiser_id: Option<String>,
+    /// Country, which decides the marketplace.
+    pub country: Country,
+}
+
+/// Changes to an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    /// New entity ID.
+    pub account_id: Option<EntityId>,
+    /// New name.
+    pub account_name: Option<String>,
+    /// New advertiser ID (`Some(None)` clears it).
+    pub advertiser_id: Option<Option<String>>,
+    /// New country.
+    pub country: Option<Country>,
+}
+
+impl AccountPatch {
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.account_id.is_none()
+            && self.account_name.is_none()
+            && self.advertiser_id.is_none()
+            && self.country.is_none()
+    }
+}
+
+const SELECT: &str = "SELECT a.id, a.account_id, a.account_name, a.advertiser_id, a.country_code,
+    a.marketplace_id, a.created_at, a.updated_at,
+    (SELECT count(*) FROM amc_instances i WHERE i.account_id = a.id)
+    FROM amc_accounts a";
+
+fn row(r: &Row) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: r.get(0)?,
+        account_id: r.get(1)?,
+        account_name: r.get(2)?,
+        advertiser_id: r.get(3)?,
+        country_code: r.get(4)?,
+        marketplace_id: r.get(5)?,
+        created_at: r.get(6)?,
+        updated_at: r.get(7)?,
+        instance_count: r.get(8)?,
+    })
+}
+
+fn conflict_or_db(e: rusqlite::Error, account_id: &str) -> Error {
+    if is_unique_violation(&e) {
+        Error::conflict(format!(
+            "an account with entity ID {account_id} already exists"
+        ))
+    } else {
+        db_err(e)
+    }
+}
+
+/// Inserts `new` inside `tx`; used by create and by import.
+pub(super) fn insert(tx: &Transaction, new: &NewAccount, at: &str) -> Result<RowId> {
+    let id = new.id.unwrap_or_default();
+    tx.execute(
+        "INSERT INTO amc_accounts (id, account_id, account_name, advertiser_id, country_code,
+             marketplace_id, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        params![
+            id,
+            new.account_id.as_str(),
+            new.account_name,
+            new.advertiser_id,
+            new.country.code(),
+            new.country.marketplace_id(),
+            at
+        ],
+    )
+    .map_err(|e| conflict_or_db(e, new.account_id.as_str()))?;
+    Ok(id)
+}
+
+pub(super) fn by_entity(tx: &rusqlite::Connection, entity: &str) -> Result<Option<Account>> {
+    tx.query_row(&format!("{SELECT} WHERE a.account_id = ?1"), [entity], row)
+        .optional()
+        .map_err(db_err)
+}
+
+impl Store {
+    /// Every account, by name.
+    pub fn accounts(&self) -> Result<Vec<Account>> {
+        let mut stmt = self
+            .read()
+            .prepare(&format!("{SELECT} ORDER BY a.account_name, a.account_id"))
+            .map_err(db_err)?;
+        let rows = stmt.query_map([], row).map_err(db_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+    }
+
+    /// The account with this row id.
+    pub fn account(&self, id: RowId) -> Result<Option<Account>> {
+        self.read()
+            .query_row(&format!("{SELECT} WHERE a.id = ?1"), [id], row)
+            .optional()
+            .map_err(db_err)
+    }
+
+    /// Accounts matching a reference: the row UUID, the entity ID, or the exact name.
+    pub fn find_accounts(&self, reference: &str) -> Result<Vec<Account>> {
+        let mut stmt = self
+            .read()
+            .prepare(&format!(
+                "{SELECT} WHERE a.id = ?1 OR a.account_id = ?1 OR a.account_name = ?1
+                 ORDER BY a.account_name"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt.query_map([reference.trim()], row).map_err(db_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+    }
+
+    /// Creates an account; exit 5 if the entity ID is already registered.
+    pub fn create_account(&mut self, new: &NewAccount) -> Result<Account> {
+        let at = fmt_time(&now());
+        let id = self.write(|tx| insert(tx, new, &at))?;
+        self.account(id)?
+            .ok_or_else(|| Error::internal("account vanished after insert"))
+    }
+
+    /// Applies `patch` to the account `id`.
+    pub fn update_account(&mut self, id: RowId, patch: &AccountPatch) -> Result<Account> {
+        let at = fmt_time(&now());
+        self.write(|tx| {
+            if let Some(v) = &patch.account_id {
+                tx.execute(
+                    "UPDATE amc_accounts SET account_id = ?2 WHERE id = ?1",
+                    params![id, v.as_str()],
+                )
+                .map_err(|e| conflict_or_db(e, v.as_str()))?;
+            }
+            if let Some(v) = &patch.account_name {
+                tx.execute(
+                    "UPDATE amc_accounts SET account_name = ?2 WHERE id = ?1",
+                    params![id, v],
+                )
+                .map_err(db_err)?;
+            }
+            if let Some(v) = &patch.advertiser_id {
+                tx.execute(
+                    "UPDATE amc_accounts SET advertiser_id = ?2 WHERE id = ?1",
+                    params![id, v],
+                )
+                .map_err(db_err)?;
+            }
+            if let Some(c) = patch.country {
+                tx.execute(
+                    "UPDATE amc_accounts SET country_code = ?2, marketplace_id = ?3 WHERE id = ?1",
+                    params![id, c.code(), c.marketplace_id()],
+                )
+                .map_err(db_err)?;
+            }
+            let n = tx
+                .execute(
+                    "UPDATE amc_accounts SET updated_at = ?2 WHERE id = ?1",
+                    params![id, at],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(Error::not_found("the account no longer exists"));
+            }
+            Ok(())
+        })?;
+        self.account(id)?
+            .ok_or_else(|| Error::not_found("the account no longer exists"))
+    }
+
+    /// Deletes an account; exit 5, naming them, while instances link to it.
+    pub fn delete_account(&mut self, id: RowId) -> Result<()> {
+        self.write(|tx| {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT i.instance_id, u.name FROM amc_instances i JOIN users u ON u.id = i.user_id
+                     WHERE i.account_id = ?1 ORDER BY i.instance_id",
+                )
+                .map_err(db_err)?;
+            let linked: Vec<String> = stmt
+                .query_map([id], |r| Ok(format!("{} ({})", r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db_err)?;
+            if !linked.is_empty() {
+                let shown: Vec<&str> = linked.iter().take(20).map(String::as_str).collect();
+                let more = linked.len().saturating_sub(shown.len());
+                let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+                return Err(Error::conflict(format!(
+                    "the account is still linked to {} instance(s): {}{tail}",
+                    linked.len(),
+                    shown.join(", ")
+                ))
+                .with_hint("delete those instances or link them to another account first"));
+            }
+            let n = tx
+                .execute("DELETE FROM amc_accounts WHERE id = ?1", [id])
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(Error::not_found("the account no longer exists"));
+            }
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,162 @@
+//! Login-with-Amazon credentials per user, every secret a Fernet token, and
+//! the re-encryption of all stored secrets for `key rotate`.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, db_err, fmt_time, now};
+use crate::error::Result;
+use crate::model::{Region, RowId};
+
+/// A user's stored credentials; the `_enc` fields are Fernet tokens.
+#[derive(Debug, Clone)]
+pub struct StoredCredentials {
+    /// The LwA client ID (not a secret).
+    pub client_id: String,
+    /// Encrypted client secret.
+    pub client_secret_enc: String,
+    /// Encrypted refresh token.
+    pub refresh_token_enc: String,
+    /// Region of the token endpoint.
+    pub region: Region,
+    /// Encrypted cached access token.
+    pub access_token_enc: Option<String>,
+    /// When the cached access token expires (RFC 3339).
+    pub access_token_expires: Option<String>,
+    /// Last change.
+    pub updated_at: String,
+}
+
+impl Store {
+    /// The credentials of `user`, if logged in.
+    pub fn credentials(&self, user: RowId) -> Result<Option<StoredCredentials>> {
+        self.read()
+            .query_row(
+                "SELECT client_id, client_secret_enc, refresh_token_enc, region, access_token_enc,
+                        access_token_expires, updated_at FROM credentials WHERE user_id = ?1",
+                [user],
+                |r| {
+                    Ok(StoredCredentials {
+                        client_id: r.get(0)?,
+                        client_secret_enc: r.get(1)?,
+                        refresh_token_enc: r.get(2)?,
+                        region: r.get::<_, String>(3)?.parse().unwrap_or(Region::Na),
+                        access_token_enc: r.get(4)?,
+                        access_token_expires: r.get(5)?,
+                        updated_at: r.get(6)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    /// Saves (replacing) the credentials of `user`; a cached access token is kept
+    /// only when given.
+    pub fn save_credentials(&mut self, user: RowId, c: &StoredCredentials) -> Result<()> {
+        let at = fmt_time(&now());
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO credentials (user_id, client_id, client_secret_enc, refresh_token_enc, region,
+                     access_token_enc, access_token_expires, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                 ON CONFLICT (user_id) DO UPDATE SET client_id = ?2, client_secret_enc = ?3,
+                     refresh_token_enc = ?4, region = ?5, access_token_enc = ?6,
+                     access_token_expires = ?7, updated_at = ?8",
+                params![
+                    user,
+                    c.client_id,
+                    c.client_secret_enc,
+                    c.refresh_token_enc,
+                    c.region.as_str(),
+                    c.access_token_enc,
+                    c.access_token_expires,
+                    at
+                ],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    /// Caches an access token (encrypted) for `user`.
+    pub fn save_access_token(&mut self, user: RowId, token_enc: &str, expires: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE credentials SET access_token_enc = ?2, access_token_expires = ?3 WHERE user_id = ?1",
+                params![user, token_enc, expires],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    /// Removes the credentials of `user`; returns whether there were any.
+    pub fn delete_credentials(&mut self, user: RowId) -> Result<bool> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM credentials WHERE user_id = ?1", [user])
+                .map(|n| n > 0)
+                .map_err(db_err)
+        })
+    }
+
+    /// One stored secret, if any: rotation uses it to tell which key the store is under.
+    pub fn sample_secret(&self) -> Result<Option<String>> {
+        self.read()
+            .query_row(
+                "SELECT client_secret_enc FROM credentials
+                 UNION ALL SELECT encrypted_config FROM amc_instances WHERE encrypted_config IS NOT NULL
+                 LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
+    /// Rewrites every stored secret through `reencrypt` in one transaction;
+    /// returns how many secrets were rewritten. If `reencrypt` fails for any
+    /// secret, nothing changes.
+    pub fn reencrypt_secrets(
+        &mut self,
+        reencrypt: &dyn Fn(&str) -> Result<String>,
+    ) -> Result<usize> {
+        self.write(|tx| {
+            let mut count = 0;
+            let creds: Vec<(RowId, String, String, Option<String>)> = {
+                let mut stmt = tx
+                    .prepare("SELECT user_id, client_secret_enc, refresh_token_enc, access_token_enc FROM credentials")
+                    .map_err(db_err)?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .map_err(db_err)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
+            };
+            for (user, secret, refresh, access) in creds {
+                let access = access.as_deref().map(reencrypt).transpose()?;
+                tx.execute(
+                    "UPDATE credentials SET client_secret_enc = ?2, refresh_token_enc = ?3, access_token_enc = ?4
+                     WHERE user_id = ?1",
+                    params![user, reencrypt(&secret)?, reencrypt(&refresh)?, access],
+                )
+                .map_err(db_err)?;
+                count += 2 + usize::from(access.is_some());
+            }
+            let configs: Vec<(RowId, String)> = {
+                let mut stmt = tx
+                    .prepare("SELECT id, encrypted_config FROM amc_instances WHERE encrypted_config IS NOT NULL")
+                    .map_err(db_err)?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
+            };
+            for (id, config) in configs {
+                tx.execute(
+                    "UPDATE amc_instances SET encrypted_config = ?2 WHERE id = ?1",
+                    params![id, reencrypt(&config)?],
+                )
+                .map_err(db_err)?;
+                count += 1;
+            }
+            Ok(count)
+        })
+    }
+}

@@ -1,0 +1,725 @@
+//! AMC instances and their brands.
+
+use std::collections::BTreeMap;
+
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
+use serde::Serialize;
+
+use super::accounts::{self, Account, NewAccount};
+use super::{Store, db_err, fmt_time, is_unique_violation, now};
+use crate::error::{Error, Result};
+use crate::model::{HealthStatus, InstanceId, InstanceStatus, Region, RowId};
+
+/// The last known health of an instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    /// `UNKNOWN` when never checked.
+    pub status: HealthStatus,
+    /// When it was last checked.
+    pub checked_at: Option<String>,
+    /// Latency of the last check.
+    pub latency_ms: Option<u64>,
+    /// The error of the last check.
+    pub error: Option<String>,
+}
+
+/// The account as embedded in an instance (SPEC section 9).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountBrief {
+    /// Row id.
+    pub id: RowId,
+    /// Entity ID.
+    pub account_id: String,
+    /// Name.
+    pub account_name: String,
+    /// Advertiser ID.
+    pub advertiser_id: Option<String>,
+    /// Country code.
+    pub country_code: String,
+    /// Marketplace ID.
+    pub marketplace_id: String,
+}
+
+/// An instance as stored, in the JSON shape of SPEC section 9.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Instance {
+    /// Row id.
+    pub id: RowId,
+    /// AMC's instance ID.
+    pub instance_id: InstanceId,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// API region.
+    pub region: Region,
+    /// Lifecycle state.
+    pub status: InstanceStatus,
+    /// False once deactivated.
+    pub is_active: bool,
+    /// The owning user's name.
+    pub owner: String,
+    /// The account (entity) the instance belongs to.
+    pub account: AccountBrief,
+    /// Brands, sorted.
+    pub brands: Vec<String>,
+    /// Last known health.
+    pub health: Health,
+    /// The instance's own API endpoint from discovery, if known.
+    pub api_endpoint: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// The owner's row id (not part of the JSON shape).
+    #[serde(skip)]
+    pub user_id: RowId,
+}
+
+/// Which instances to list; `None` fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceFilter {
+    /// Only this user's instances (`None`: every user's).
+    pub owner: Option<RowId>,
+    /// Only with this status.
+    pub status: Option<InstanceStatus>,
+    /// Only with this health (`Unknown`: never checked).
+    pub health: Option<HealthStatus>,
+    /// Only linked to this account.
+    pub account: Option<RowId>,
+    /// Only carrying this brand.
+    pub brand: Option<String>,
+    /// Only in this region.
+    pub region: Option<Region>,
+    /// Only not-healthy ones (UNHEALTHY, ERROR or never checked).
+    pub not_healthy: bool,
+}
+
+/// A new instance.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    /// Row id to use; `None` for a fresh one.
+    pub id: Option<RowId>,
+    /// AMC's instance ID.
+    pub instance_id: InstanceId,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// API region.
+    pub region: Region,
+    /// Linked account.
+    pub account: RowId,
+    /// Initial state.
+    pub status: InstanceStatus,
+    /// Brands.
+    pub brands: Vec<String>,
+    /// API endpoint from discovery.
+    pub api_endpoint: Option<String>,
+}
+
+/// Changes to an instance; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InstancePatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description (`Some(None)` clears it).
+    pub description: Option<Option<String>>,
+    /// New region.
+    pub region: Option<Region>,
+    /// New account.
+    pub account: Option<RowId>,
+}
+
+impl InstancePatch {
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// What an upsert did to one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpsertResult {
+    /// A new row.
+    Created,
+    /// An existing row changed.
+    Updated,
+    /// An existing row already matched.
+    Unchanged,
+}
+
+/// The effect of an import.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportOutcome {
+    /// New instances.
+    pub created: usize,
+    /// Changed instances.
+    pub updated: usize,
+    /// Instances that already matched.
+    pub unchanged: usize,
+    /// New accounts.
+    pub accounts_created: usize,
+    /// Whether nothing was written (`--dry-run`).
+    pub dry_run: bool,
+}
+
+/// One instance of an import file, validated, with the account it names.
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    /// The instance; `account` is ignored in favour of `account_entity`.
+    pub instance: NewInstance,
+    /// The entity ID of its account.
+    pub account_entity: String,
+    /// The account to create when the entity ID is not in the store yet.
+    pub new_account: Option<NewAccount>,
+    /// `is_active`.
+    pub is_active: bool,
+    /// Health as exported.
+    pub health: Health,
+    /// Creation time as exported.
+    pub created_at: Option<String>,
+    /// Last change as exported.
+    pub updated_at: Option<String>,
+}
+
+const SELECT: &str = "SELECT i.id, i.instance_id, i.name, i.description, i.region, i.status,
+    i.is_active, u.name, a.id, a.account_id, a.account_name, a.advertiser_id, a.country_code,
+    a.marketplace_id, i.health_status, i.last_health_check, i.health_latency_ms, i.health_error,
+    i.api_endpoint, i.created_at, i.updated_at, i.user_id,
+    (SELECT group_concat(b.brand_name, char(31) ORDER BY b.brand_name)
+       FROM instance_brands b WHERE b.instance_id = i.id)
+    FROM amc_instances i
+    JOIN users u ON u.id = i.user_id
+    JOIN amc_accounts a ON a.id = i.account_id";
+
+fn parsed<T, E: std::error::Error + Send + Sync + 'static>(
+    idx: usize,
+    r: std::result::Result<T, E>,
+) -> rusqlite::Result<T> {
+    r.map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn row(r: &Row) -> rusqlite::Result<Instance> {
+    let brands: Option<String> = r.get(22)?;
+    let health: Option<String> = r.get(14)?;
+    Ok(Instance {
+        id: r.get(0)?,
+        instance_id: parsed(1, InstanceId::parse(&r.get::<_, String>(1)?))?,
+        name: r.get(2)?,
+        description: r.get(3)?,
+        region: parsed(4, r.get::<_, String>(4)?.parse())?,
+        status: parsed(5, r.get::<_, String>(5)?.parse())?,
+        is_active: r.get(6)?,
+        owner: r.get(7)?,
+        account: AccountBrief {
+            id: r.get(8)?,
+            account_id: r.get(9)?,
+            account_name: r.get(10)?,
+            advertiser_id: r.get(11)?,
+            country_code: r.get(12)?,
+            marketplace_id: r.get(13)?,
+        },
+        health: Health {
+            status: match health {
+                Some(h) => parsed(14, h.parse())?,
+                None => HealthStatus::Unknown,
+            },
+            checked_at: r.get(15)?,
+            latency_ms: r.get(16)?,
+            error: r.get(17)?,
+        },
+        api_endpoint: r.get(18)?,
+        created_at: r.get(19)?,
+        updated_at: r.get(20)?,
+        user_id: r.get(21)?,
+        brands: brands
+            .map(|b| b.split('\u{1f}').map(str::to_owned).collect())
+            .unwrap_or_default(),
+    })
+}
+
+fn query(conn: &rusqlite::Connection, where_sql: &str, args: Vec<Value>) -> Result<Vec<Instance>> {
+    let sql = format!("{SELECT} {where_sql} ORDER BY i.name, i.instance_id, u.name");
+    let mut stmt = conn.prepare(&sql).map_err(db_err)?;
+    let rows = stmt
+        .query_map(params_from_iter(args), row)
+        .map_err(db_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+}
+
+fn get(conn: &rusqlite::Connection, id: RowId) -> Result<Option<Instance>> {
+    Ok(query(conn, "WHERE i.id = ?1", vec![Value::Text(id.to_string())])?.pop())
+}
+
+fn touch(tx: &Transaction, id: RowId, at: &str) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE amc_instances SET updated_at = ?2 WHERE id = ?1",
+            params![id, at],
+        )
+        .map_err(db_err)?;
+    if n == 0 {
+        return Err(Error::not_found("the instance no longer exists"));
+    }
+    Ok(())
+}
+
+fn insert_brands(tx: &Transaction, id: RowId, brands: &[String], at: &str) -> Result<()> {
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO instance_brands (instance_id, brand_name, created_at) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(db_err)?;
+    for b in brands {
+        stmt.execute(params![id, b, at]).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn duplicate(instance_id: &InstanceId) -> Error {
+    Error::conflict(format!("you already have an instance {instance_id}"))
+        .with_hint("use `amcctl instance edit` to change it")
+}
+
+impl Store {
+    /// Instances matching `filter`, sorted by name.
+    pub fn instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>> {
+        let mut clauses = Vec::new();
+        let mut args: Vec<Value> = Vec::new();
+        let add = |clauses: &mut Vec<String>, args: &mut Vec<Value>, clause: &str, v: Value| {
+            args.push(v);
+            clauses.push(clause.replace('?', &format!("?{}", args.len())));
+        };
+        if let Some(o) = filter.owner {
+            add(
+                &mut clauses,
+                &mut args,
+                "i.user_id = ?",
+                Value::Text(o.to_string()),
+            );
+        }
+        if let Some(s) = filter.status {
+            add(
+                &mut clauses,
+                &mut args,
+                "i.status = ?",
+                Value::Text(s.as_str().into()),
+            );
+        }
+        match filter.health {
+            Some(HealthStatus::Unknown) => clauses.push("i.health_status IS NULL".into()),
+            Some(h) => add(
+                &mut clauses,
+                &mut args,
+                "i.health_status = ?",
+                Value::Text(h.as_str().into()),
+            ),
+            None => {}
+        }
+        if filter.not_healthy {
+            clauses.push("(i.health_status IS NULL OR i.health_status != 'HEALTHY')".into());
+        }
+        if let Some(a) = filter.account {
+            add(
+                &mut clauses,
+                &mut args,
+                "i.account_id = ?",
+                Value::Text(a.to_string()),
+            );
+        }
+        if let Some(r) = filter.region {
+            add(
+                &mut clauses,
+                &mut args,
+                "i.region = ?",
+                Value::Text(r.as_str().into()),
+            );
+        }
+        if let Some(b) = &filter.brand {
+            add(
+                &mut clauses,
+                &mut args,
+                "EXISTS (SELECT 1 FROM instance_brands b WHERE b.instance_id = i.id AND b.brand_name = ?)",
+                Value::Text(b.clone()),
+            );
+        }
+        let where_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        query(self.read(), &where_sql, args)
+    }
+
+    /// The instance with this row id.
+    pub fn instance(&self, id: RowId) -> Result<Option<Instance>> {
+        get(self.read(), id)
+    }
+
+    /// Instances of every user matching a reference: the row UUID, the AMC
+    /// instance ID, or the exact name.
+    pub fn find_instances(&self, reference: &str) -> Result<Vec<Instance>> {
+        query(
+            self.read(),
+            "WHERE i.id = ?1 OR i.instance_id = ?1 OR i.name = ?1",
+            vec![Value::Text(reference.trim().to_owned())],
+        )
+    }
+
+    /// Creates an instance owned by `owner`; exit 5 if the owner already has that instance ID.
+    pub fn create_instance(&mut self, owner: RowId, new: &NewInstance) -> Result<Instance> {
+        let at = fmt_time(&now());
+        let id = new.id.unwrap_or_default();
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO amc_instances (id, user_id, instance_id, name, description, region,
+                     account_id, is_active, status, api_endpoint, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                params![
+                    id,
+                    owner,
+                    new.instance_id.as_str(),
+                    new.name,
+                    new.description,
+                    new.region.as_str(),
+                    new.account,
+                    new.status != InstanceStatus::Inactive,
+                    new.status.as_str(),
+                    new.api_endpoint,
+                    at
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    duplicate(&new.instance_id)
+                } else {
+                    db_err(e)
+                }
+            })?;
+            insert_brands(tx, id, &new.brands, &at)
+        })?;
+        self.instance(id)?
+            .ok_or_else(|| Error::internal("instance vanished after insert"))
+    }
+
+    /// Applies `patch` to the instance `id`.
+    pub fn update_instance(&mut self, id: RowId, patch: &InstancePatch) -> Result<Instance> {
+        let at = fmt_time(&now());
+        self.write(|tx| {
+            if let Some(v) = &patch.name {
+                tx.execute(
+                    "UPDATE amc_instances SET name = ?2 WHERE id = ?1",
+                    params![id, v],
+                )
+                .map_err(db_err)?;
+            }
+            if let Some(v) = &patch.description {
+                tx.execute(
+                    "UPDATE amc_instances SET description = ?2 WHERE id = ?1",
+                    params![id, v],
+                )
+                .map_err(db_err)?;
+            }
+            if let Some(v) = patch.region {
+                tx.execute(
+                    "UPDATE amc_instances SET region = ?2 WHERE id = ?1",
+                    params![id, v.as_str()],
+                )
+                .map_err(db_err)?;
+            }
+            if let Some(v) = patch.account {
+                tx.execute(
+                    "UPDATE amc_instances SET account_id = ?2 WHERE id = ?1",
+                    params![id, v],
+                )
+                .map_err(db_err)?;
+            }
+            touch(tx, id, &at)
+        })?;
+        self.instance(id)?
+            .ok_or_else(|| Error::not_found("the instance no longer exists"))
+    }
+
+    /// Sets the lifecycle state (`is_active` follows: false only for INACTIVE).
+    pub fn set_status(&mut self, id: RowId, status: InstanceStatus) -> Result<Instance> {
+        let at = fmt_time(&now());
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE amc_instances SET status = ?2, is_active = ?3 WHERE id = ?1",
+                params![id, status.as_str(), status != InstanceStatus::Inactive],
+            )
+            .map_err(db_err)?;
+            touch(tx, id, &at)
+        })?;
+        self.instance(id)?
+            .ok_or_else(|| Error::not_found("the instance no longer exists"))
+    }
+
+    /// Deletes an instance with its brands and health history.
+    pub fn delete_instance(&mut self, id: RowId) -> Result<()> {
+        self.write(|tx| {
+            let n = tx
+                .execute("DELETE FROM amc_instances WHERE id = ?1", [id])
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(Error::not_found("the instance no longer exists"));
+            }
+            Ok(())
+        })
+    }
+
+    /// Replaces the brand set of an instance in one transaction.
+    pub fn set_brands(&mut self, id: RowId, brands: &[String]) -> Result<Instance> {
+        let at = fmt_time(&now());
+        self.write(|tx| {
+            tx.execute("DELETE FROM instance_brands WHERE instance_id = ?1", [id])
+                .map_err(db_err)?;
+            insert_brands(tx, id, brands, &at)?;
+            touch(tx, id, &at)
+        })?;
+        self.instance(id)?
+            .ok_or_else(|| Error::not_found("the instance no longer exists"))
+    }
+
+    /// Adds brands to an instance (present ones are kept once).
+    pub fn add_brands(&mut self, id: RowId, brands: &[String]) -> Result<Instance> {
+        let at = fmt_time(&now());
+        self.write(|tx| {
+            insert_brands(tx, id, brands, &at)?;
+            let count: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM instance_brands WHERE instance_id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            if count as usize > crate::model::MAX_BRANDS {
+                return Err(Error::usage(format!(
+                    "invalid brand: at most {} brands per instance",
+                    crate::model::MAX_BRANDS
+                )));
+            }
+            touch(tx, id, &at)
+        })?;
+        self.instance(id)?
+            .ok_or_else(|| Error::not_found("the instance no longer exists"))
+    }
+
+    /// Removes brands from an instance; exit 3 naming a brand it does not carry.
+    pub fn remove_brands(&mut self, id: RowId, brands: &[String]) -> Result<Instance> {
+        let at = fmt_time(&now());
+        self.write(|tx| {
+            for b in brands {
+                let n = tx
+                    .execute(
+                        "DELETE FROM instance_brands WHERE instance_id = ?1 AND brand_name = ?2",
+                        params![id, b],
+                    )
+                    .map_err(db_err)?;
+                if n == 0 {
+                    return Err(Error::not_found(format!("the instance has no brand {b:?}")));
+                }
+            }
+            touch(tx, id, &at)
+        })?;
+        self.instance(id)?
+            .ok_or_else(|| Error::not_found("the instance no longer exists"))
+    }
+
+    /// Every brand with the AMC instance IDs that carry it, limited to `owner` when given.
+    pub fn brand_index(&self, owner: Option<RowId>) -> Result<Vec<(String, Vec<String>)>> {
+        let mut stmt = self
+            .read()
+            .prepare(
+                "SELECT b.brand_name, i.instance_id FROM instance_brands b
+                 JOIN amc_instances i ON i.id = b.instance_id
+                 WHERE ?1 IS NULL OR i.user_id = ?1
+                 ORDER BY b.brand_name, i.instance_id",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([owner], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(db_err)?;
+        let mut index: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for row in rows {
+            let (brand, instance) = row.map_err(db_err)?;
+            let list = index.entry(brand).or_default();
+            if list.last() != Some(&instance) {
+                list.push(instance);
+            }
+        }
+        Ok(index.into_iter().collect())
+    }
+
+    /// Imports `rows` for `owner` in one transaction: upsert on (owner,
+    /// instance_id), accounts created when missing. With `dry_run` the
+    /// transaction is rolled back and only the counts are returned.
+    pub fn import(
+        &mut self,
+        owner: RowId,
+        rows: &[ImportRow],
+        dry_run: bool,
+    ) -> Result<ImportOutcome> {
+        let now_s = fmt_time(&now());
+        let body = |tx: &Transaction| {
+            let mut out = ImportOutcome {
+                dry_run,
+                ..Default::default()
+            };
+            for r in rows {
+                let account = match accounts::by_entity(tx, &r.account_entity)? {
+                    Some(a) => a.id,
+                    None => match &r.new_account {
+                        Some(new) => {
+                            out.accounts_created += 1;
+                            accounts::insert(tx, new, &now_s)?
+                        }
+                        None => {
+                            return Err(Error::not_found(format!(
+                                "unknown account {} for instance {}",
+                                r.account_entity, r.instance.instance_id
+                            )));
+                        }
+                    },
+                };
+                match upsert_import_row(tx, owner, account, r, &now_s)? {
+                    UpsertResult::Created => out.created += 1,
+                    UpsertResult::Updated => out.updated += 1,
+                    UpsertResult::Unchanged => out.unchanged += 1,
+                }
+            }
+            Ok(out)
+        };
+        if dry_run {
+            self.rehearse(body)
+        } else {
+            self.write(body)
+        }
+    }
+}
+
+fn upsert_import_row(
+    tx: &Transaction,
+    owner: RowId,
+    account: RowId,
+    r: &ImportRow,
+    now_s: &str,
+) -> Result<UpsertResult> {
+    let new = &r.instance;
+    let existing: Option<Instance> = {
+        let found: Option<RowId> = tx
+            .query_row(
+                "SELECT id FROM amc_instances WHERE user_id = ?1 AND instance_id = ?2",
+                params![owner, new.instance_id.as_str()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        match found {
+            Some(id) => get(tx, id)?,
+            None => None,
+        }
+    };
+    let health_status = match r.health.status {
+        HealthStatus::Unknown => None,
+        h => Some(h.as_str()),
+    };
+    match existing {
+        None => {
+            let id = new.id.unwrap_or_default();
+            let created = r.created_at.as_deref().unwrap_or(now_s);
+            let updated = r.updated_at.as_deref().unwrap_or(now_s);
+            tx.execute(
+                "INSERT INTO amc_instances (id, user_id, instance_id, name, description, region,
+                     account_id, is_active, status, api_endpoint, health_status, last_health_check,
+                     health_latency_ms, health_error, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                params![
+                    id,
+                    owner,
+                    new.instance_id.as_str(),
+                    new.name,
+                    new.description,
+                    new.region.as_str(),
+                    account,
+                    r.is_active,
+                    new.status.as_str(),
+                    new.api_endpoint,
+                    health_status,
+                    r.health.checked_at,
+                    r.health.latency_ms,
+                    r.health.error,
+                    created,
+                    updated
+                ],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::conflict(format!(
+                        "instance {} has id {id}, which another instance already uses",
+                        new.instance_id
+                    ))
+                } else {
+                    db_err(e)
+                }
+            })?;
+            insert_brands(tx, id, &new.brands, created)?;
+            Ok(UpsertResult::Created)
+        }
+        Some(cur) => {
+            let mut brands = new.brands.clone();
+            brands.sort();
+            let same = cur.name == new.name
+                && cur.description == new.description
+                && cur.region == new.region
+                && cur.account.id == account
+                && cur.status == new.status
+                && cur.api_endpoint == new.api_endpoint
+                && cur.brands == brands;
+            if same {
+                return Ok(UpsertResult::Unchanged);
+            }
+            let updated = r.updated_at.as_deref().unwrap_or(now_s);
+            tx.execute(
+                "UPDATE amc_instances SET name = ?2, description = ?3, region = ?4, account_id = ?5,
+                     status = ?6, is_active = ?7, api_endpoint = ?8, updated_at = ?9 WHERE id = ?1",
+                params![
+                    cur.id,
+                    new.name,
+                    new.description,
+                    new.region.as_str(),
+                    account,
+                    new.status.as_str(),
+                    new.status != InstanceStatus::Inactive,
+                    new.api_endpoint,
+                    updated
+                ],
+            )
+            .map_err(db_err)?;
+            if cur.brands != brands {
+                tx.execute(
+                    "DELETE FROM instance_brands WHERE instance_id = ?1",
+                    [cur.id],
+                )
+                .map_err(db_err)?;
+                insert_brands(tx, cur.id, &brands, now_s)?;
+            }
+            Ok(UpsertResult::Updated)
+        }
+    }
+}
+
+/// Looks up an account by entity ID (for import validation outside a transaction).
+impl Store {
+    /// The account with this entity ID.
+    pub fn account_by_entity(&self, entity: &str) -> Result<Option<Account>> {
+        accounts::by_entity(self.read(), entity)
+    }
+}

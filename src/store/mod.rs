@@ -1,0 +1,368 @@
+//! The SQLite store: every SQL statement of the program lives below this module.
+//!
+//! Commands call the methods of [`Store`] with domain types and get domain
+//! types back; nothing outside this module sees a row, a column or SQL, so a
+//! second backend can stand behind the same methods later.
+//!
+//! Concurrency: the database runs in WAL mode with a busy timeout, and every
+//! write is one `BEGIN IMMEDIATE` transaction run through [`Store::write`],
+//! which retries the whole transaction while another process holds the write
+//! lock, so "database is locked" never reaches a user.
+
+mod accounts;
+mod credentials;
+mod health;
+mod instances;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite_migration::{M, Migrations};
+
+use crate::error::{Error, Kind, Result};
+
+pub use accounts::{Account, AccountPatch, NewAccount};
+pub use credentials::StoredCredentials;
+pub use health::{HealthRecord, HealthSummary, HistoryRow};
+pub use instances::{
+    Health, ImportOutcome, Instance, InstanceFilter, InstancePatch, NewInstance, UpsertResult,
+};
+pub use users::User;
+
+/// The schema, one numbered file per version. Never edit or remove an entry:
+/// released stores were migrated with it.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+
+/// How long a writer waits for another process's write lock, all retries included.
+const WRITE_LOCK_PATIENCE: Duration = Duration::from_secs(60);
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
+}
+
+/// The schema version this binary writes.
+pub fn schema_version() -> usize {
+    MIGRATIONS.len()
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and brings its schema up
+    /// to date. The folder is created 0700 and the file 0600.
+    pub fn open(path: &Path) -> Result<Store> {
+        let fresh = !path.exists();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::fsutil::create_private_dir(dir).map_err(|e| {
+                Error::store(format!(
+                    "cannot create the store folder {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        if fresh {
+            crate::fsutil::create_private_file(path).map_err(|e| {
+                Error::store(format!("cannot create the store {}: {e}", path.display()))
+            })?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .and_then(|_| conn.pragma_update(None, "foreign_keys", "ON"))
+            .map_err(|e| open_error(path, e))?;
+        // WAL is a property of the file; switching needs the write lock, which
+        // another process may hold right now, so retry like a writer.
+        retry_busy(|| {
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+        })
+        .map_err(|e| open_error(path, e))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| open_error(path, e))?;
+
+        let version: usize = conn
+            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+            .map_err(|e| open_error(path, e))?
+            .try_into()
+            .unwrap_or(usize::MAX);
+        if version > schema_version() {
+            return Err(Error::store(format!(
+                "the store {} has schema version {version}, newer than this amcctl understands ({})",
+                path.display(),
+                schema_version()
+            ))
+            .with_hint("upgrade amcctl, or point --db at another store"));
+        }
+        if version < schema_version() {
+            migrate(&mut conn).map_err(|e| {
+                Error::store(format!("cannot migrate the store {}: {e}", path.display()))
+            })?;
+        }
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction, retrying the whole transaction
+    /// while another process holds the write lock. `f` may run more than once.
+    pub(crate) fn write<T>(&mut self, f: impl FnMut(&Transaction) -> Result<T>) -> Result<T> {
+        self.transact(true, f)
+    }
+
+    /// Like [`Store::write`], but rolls the transaction back: what a change
+    /// would do, computed against the real data under the write lock.
+    pub(crate) fn rehearse<T>(&mut self, f: impl FnMut(&Transaction) -> Result<T>) -> Result<T> {
+        self.transact(false, f)
+    }
+
+    fn transact<T>(
+        &mut self,
+        commit: bool,
+        mut f: impl FnMut(&Transaction) -> Result<T>,
+    ) -> Result<T> {
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let attempt = (|| {
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(Retry::from_sqlite)?;
+                let value = f(&tx).map_err(Retry::Fatal)?;
+                if commit {
+                    tx.commit().map_err(Retry::from_sqlite)?;
+                }
+                Ok(value)
+            })();
+            match attempt {
+                Ok(v) => return Ok(v),
+                Err(Retry::Busy(e)) if started.elapsed() < WRITE_LOCK_PATIENCE => {
+                    tracing::debug!("store busy ({e}), retrying the transaction");
+                    std::thread::sleep(
+                        pause + Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64)),
+                    );
+                    pause = (pause * 2).min(Duration::from_millis(250));
+                }
+                Err(Retry::Busy(e)) => {
+                    return Err(Error::store(format!(
+                        "the store stayed locked by another amcctl for {}s: {e}",
+                        WRITE_LOCK_PATIENCE.as_secs()
+                    )));
+                }
+                Err(Retry::Fatal(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// A read-only view for queries; reads never block writers in WAL mode.
+    pub(crate) fn read(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs SQLite's integrity and foreign-key checks; returns the problems found.
+    pub fn check(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare("PRAGMA integrity_check")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db_err)?;
+        for row in rows {
+            let line = row.map_err(db_err)?;
+            if line != "ok" {
+                problems.push(line);
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("PRAGMA foreign_key_check")
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(format!(
+                    "foreign key violation in {} row {}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?
+                        .map_or("?".into(), |v| v.to_string())
+                ))
+            })
+            .map_err(db_err)?;
+        for row in rows {
+            problems.push(row.map_err(db_err)?);
+        }
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db_err)?;
+        if version as usize != schema_version() {
+            problems.push(format!(
+                "schema version {version}, expected {}",
+                schema_version()
+            ));
+        }
+        Ok(problems)
+    }
+
+    /// Writes a consistent copy of the store to `dest` with SQLite's online
+    /// backup API, while other processes may keep writing.
+    pub fn backup(&self, dest: &Path) -> Result<()> {
+        if dest.exists() {
+            return Err(Error::conflict(format!(
+                "{} already exists",
+                dest.display()
+            )));
+        }
+        crate::fsutil::create_private_file(dest)
+            .map_err(|e| Error::usage(format!("cannot create {}: {e}", dest.display())))?;
+        let result = (|| {
+            let mut target = Connection::open(dest)?;
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut target)?;
+            backup.run_to_completion(256, Duration::from_millis(5), None)?;
+            drop(backup);
+            // A backup is one self-contained file, not a WAL pair.
+            target.pragma_update(None, "journal_mode", "DELETE")?;
+            Ok::<_, rusqlite::Error>(())
+        })();
+        result.map_err(|e| {
+            let _ = std::fs::remove_file(dest);
+            Error::store(format!("backup to {} failed: {e}", dest.display()))
+        })
+    }
+}
+
+enum Retry {
+    Busy(rusqlite::Error),
+    Fatal(Error),
+}
+
+impl Retry {
+    fn from_sqlite(e: rusqlite::Error) -> Self {
+        if is_busy(&e) {
+            Retry::Busy(e)
+        } else {
+            Retry::Fatal(db_err(e))
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Applies the pending migrations, waiting while another process holds the
+/// write lock (it may be migrating the same store right now).
+fn migrate(conn: &mut Connection) -> std::result::Result<(), rusqlite_migration::Error> {
+    let started = Instant::now();
+    loop {
+        match migrations().to_latest(conn) {
+            Err(rusqlite_migration::Error::RusqliteError { err, .. })
+                if is_busy(&err) && started.elapsed() < WRITE_LOCK_PATIENCE =>
+            {
+                std::thread::sleep(Duration::from_millis(fastrand::u64(5..50)));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Retries a one-statement operation while the database is busy.
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let started = Instant::now();
+    loop {
+        match f() {
+            Err(e) if is_busy(&e) && started.elapsed() < WRITE_LOCK_PATIENCE => {
+                std::thread::sleep(Duration::from_millis(fastrand::u64(5..50)));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> Error {
+    Error::store(format!("cannot open the store {}: {e}", path.display()))
+}
+
+/// Maps an unexpected SQLite error to a store error (exit 8).
+pub(crate) fn db_err(e: rusqlite::Error) -> Error {
+    Error::new(Kind::Store, format!("store error: {e}"))
+}
+
+/// Whether `e` is a UNIQUE constraint violation.
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+/// The current time, at the store's precision.
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
+
+/// The store's and the JSON output's timestamp format.
+pub fn fmt_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub(crate) fn parse_time(s: &str) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().expect("migrations validate");
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = Store::open(&path).err().expect("refused");
+        assert_eq!(err.kind, Kind::Store);
+        assert!(err.message.contains("newer"), "{}", err.message);
+    }
+}
+
+impl rusqlite::types::ToSql for crate::model::RowId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.to_string()))
+    }
+}
+
+impl rusqlite::types::FromSql for crate::model::RowId {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        s.parse()
+            .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+    }
+}

@@ -1,0 +1,139 @@
+//! Users: the owners of instances and credentials.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Store, db_err, fmt_time, is_unique_violation, now};
+use crate::error::{Error, Result};
+use crate::model::RowId;
+
+/// A user of the registry.
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    /// Row id.
+    pub id: RowId,
+    /// Login name.
+    pub name: String,
+    /// How many instances the user owns.
+    pub instance_count: u64,
+    /// When the user was added.
+    pub created_at: String,
+}
+
+const SELECT: &str = "SELECT u.id, u.name, u.created_at,
+    (SELECT count(*) FROM amc_instances i WHERE i.user_id = u.id)
+    FROM users u";
+
+fn row(r: &rusqlite::Row) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: r.get(2)?,
+        instance_count: r.get(3)?,
+    })
+}
+
+/// Checks a user name: 1-64 characters, letters, digits, `.`, `_`, `-`, `@`.
+pub fn validate_name(name: &str) -> Result<&str> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(name)
+    } else {
+        Err(Error::usage(format!(
+            "invalid user name {name:?}: use 1-64 letters, digits, '.', '_', '-' or '@'"
+        )))
+    }
+}
+
+impl Store {
+    /// The user called `name`, if any.
+    pub fn user(&self, name: &str) -> Result<Option<User>> {
+        self.read()
+            .query_row(&format!("{SELECT} WHERE u.name = ?1"), [name], row)
+            .optional()
+            .map_err(db_err)
+    }
+
+    /// Every user, by name.
+    pub fn users(&self) -> Result<Vec<User>> {
+        let mut stmt = self
+            .read()
+            .prepare(&format!("{SELECT} ORDER BY u.name"))
+            .map_err(db_err)?;
+        let rows = stmt.query_map([], row).map_err(db_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+    }
+
+    /// Adds a user; exit 5 if the name is taken.
+    pub fn add_user(&mut self, name: &str) -> Result<User> {
+        validate_name(name)?;
+        let id = RowId::new();
+        let created = fmt_time(&now());
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO users (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![id, name, created],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    Error::conflict(format!("user {name:?} already exists"))
+                } else {
+                    db_err(e)
+                }
+            })?;
+            Ok(())
+        })?;
+        self.user(name)?
+            .ok_or_else(|| Error::internal("user vanished after insert"))
+    }
+
+    /// The user called `name`, created if missing (the OS login user on first use).
+    pub fn ensure_user(&mut self, name: &str) -> Result<User> {
+        if let Some(u) = self.user(name)? {
+            return Ok(u);
+        }
+        validate_name(name)?;
+        let id = RowId::new();
+        let created = fmt_time(&now());
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO users (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![id, name, created],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })?;
+        self.user(name)?
+            .ok_or_else(|| Error::internal("user vanished after insert"))
+    }
+
+    /// Removes a user; exit 3 if unknown, exit 5 while the user owns instances.
+    pub fn remove_user(&mut self, name: &str) -> Result<()> {
+        self.write(|tx| {
+            let found: Option<(String, i64)> = tx
+                .query_row(
+                    "SELECT id, (SELECT count(*) FROM amc_instances i WHERE i.user_id = u.id)
+                     FROM users u WHERE name = ?1",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            let Some((id, owned)) = found else {
+                return Err(Error::not_found(format!("no user {name:?}")));
+            };
+            if owned > 0 {
+                return Err(Error::conflict(format!(
+                    "user {name:?} still owns {owned} instance(s)"
+                ))
+                .with_hint("delete them first, or export and import them as another user"));
+            }
+            tx.execute("DELETE FROM users WHERE id = ?1", [id])
+                .map_err(db_err)?;
+            Ok(())
+        })
+    }
+}
