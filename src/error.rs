@@ -30,6 +30,9 @@ pub enum Kind {
     Interrupted,
     /// Stdout was closed by its reader (`| head`): exit 0, quietly.
     ClosedPipe,
+    /// `health check --nagios`: the monitoring-plugin state (1 WARNING,
+    /// 2 CRITICAL, 3 UNKNOWN), already printed on stdout.
+    Plugin(i32),
 }
 
 impl Kind {
@@ -47,6 +50,7 @@ impl Kind {
             Kind::Store => 8,
             Kind::Unhealthy => 10,
             Kind::Interrupted => 130,
+            Kind::Plugin(code) => code,
         }
     }
 
@@ -64,6 +68,7 @@ impl Kind {
             Kind::Unhealthy => "unhealthy",
             Kind::Interrupted => "interrupted",
             Kind::ClosedPipe => "closed_pipe",
+            Kind::Plugin(_) => "plugin_state",
         }
     }
 }

@@ -37,6 +37,8 @@ pub fn main_with(cli: cli::Cli) -> i32 {
     match cli::run(cli, &mut ctx) {
         Ok(()) => 0,
         Err(e) if e.kind == Kind::ClosedPipe => 0,
+        // The plugin line on stdout already said everything.
+        Err(e) if matches!(e.kind, Kind::Plugin(_)) => e.kind.exit_code(),
         Err(e) => {
             ctx.out.error(&e);
             e.kind.exit_code()

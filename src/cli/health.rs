@@ -1,0 +1,597 @@
+//! `amcctl health`: bulk checks with progress, history, reports and pruning.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use clap::{Args, Subcommand};
+use comfy_table::Cell;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::Ctx;
+use super::session::NetArgs;
+use crate::error::{Error, Kind, Result};
+use crate::health::{self, CheckResult, EngineConfig, Tally, Target};
+use crate::model::{Country, EntityId, HealthStatus, InstanceStatus};
+use crate::output::{Format, Tabular, health_cell};
+use crate::store::{HealthRecord, HealthSummary, HistoryRow, Instance, InstanceFilter, percentile};
+
+/// Health commands.
+#[derive(Debug, Subcommand)]
+pub enum HealthCmd {
+    /// Check instances against AMC now and record the results
+    Check(CheckArgs),
+    /// Last known state per instance, from the store (no network)
+    Status {
+        /// Only instances that are not HEALTHY
+        #[arg(long)]
+        unhealthy: bool,
+        /// Every user's instances
+        #[arg(long)]
+        all_users: bool,
+    },
+    /// The recorded checks of one instance, newest first
+    History {
+        /// UUID, AMC instance ID or exact name
+        instance: Option<String>,
+        /// Only checks newer than this, like 24h or 7d
+        #[arg(long, value_name = "DUR", value_parser = crate::config::parse_duration)]
+        since: Option<Duration>,
+        /// At most this many rows
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Uptime, error rate and latency per instance over a period
+    Report {
+        /// The period, like 24h or 7d
+        #[arg(long, value_name = "DUR", default_value = "7d", value_parser = crate::config::parse_duration)]
+        since: Duration,
+        /// Every user's instances
+        #[arg(long)]
+        all_users: bool,
+    },
+    /// Delete recorded checks older than a duration
+    Prune {
+        /// Like 30d
+        #[arg(long, value_name = "DUR", value_parser = crate::config::parse_duration)]
+        older_than: Duration,
+    },
+}
+
+/// Flags of `health check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Instances to check (UUID, AMC instance ID or exact name)
+    instances: Vec<String>,
+    /// Check all your active instances
+    #[arg(long, conflicts_with = "instances")]
+    all: bool,
+    /// With --all: every user's instances, each with its owner's credentials
+    #[arg(long, requires = "all")]
+    all_users: bool,
+    /// With --all: INACTIVE instances too (their status does not change)
+    #[arg(long, requires = "all")]
+    include_inactive: bool,
+    /// Checks in flight at once [default: config `concurrency`, else 16]
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    #[command(flatten)]
+    net: NetArgs,
+    /// Also list one workflow: the reporting API must answer too
+    #[arg(long)]
+    deep: bool,
+    /// Print one monitoring-plugin line and exit 0/1/2/3 (OK/WARNING/CRITICAL/UNKNOWN)
+    #[arg(long)]
+    nagios: bool,
+}
+
+/// Results are saved in batches of this size, or after this long, whichever comes first.
+const BATCH: usize = 64;
+const BATCH_AGE: Duration = Duration::from_millis(250);
+/// After Ctrl-C, how long checks in flight may take to finish.
+const GRACE: Duration = Duration::from_secs(5);
+/// A summary table lists every result up to this many; beyond, only the unhealthy ones.
+const FULL_TABLE_MAX: usize = 50;
+
+pub(super) fn run(ctx: &mut Ctx, cmd: HealthCmd) -> Result<()> {
+    match cmd {
+        HealthCmd::Check(a) => {
+            let nagios = a.nagios;
+            check(ctx, a).or_else(|e| if nagios { nagios_unknown(e) } else { Err(e) })
+        }
+        HealthCmd::Status { unhealthy, all_users } => {
+            let user = ctx.user()?;
+            let filter = InstanceFilter {
+                owner: (!all_users).then_some(user.id),
+                not_healthy: unhealthy,
+                ..Default::default()
+            };
+            let list: Vec<StatusRow> = ctx.store()?.instances(&filter)?.into_iter().map(StatusRow::from).collect();
+            ctx.out.list(&list)
+        }
+        HealthCmd::History { instance, since, limit } => {
+            let (_, inst) = ctx.pick_instance(instance.as_deref())?;
+            let since = since.map(ago).transpose()?;
+            let rows = ctx.store()?.history(inst.id, since, limit)?;
+            ctx.out.list(&rows)
+        }
+        HealthCmd::Report { since, all_users } => report(ctx, since, all_users),
+        HealthCmd::Prune { older_than } => {
+            ctx.user()?;
+            let n = ctx.store()?.prune_history(ago(older_than)?)?;
+            ctx.out.info(format!("Deleted {n} recorded check(s)"));
+            if ctx.out.format.is_machine() {
+                ctx.out.one(&serde_json::json!({ "deleted": n }))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn ago(d: Duration) -> Result<chrono::DateTime<Utc>> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| Utc::now().checked_sub_signed(d))
+        .ok_or_else(|| Error::usage("that duration reaches too far back"))
+}
+
+/// The instances a check covers, in the order they are checked.
+fn targets(ctx: &mut Ctx, a: &CheckArgs) -> Result<Vec<Instance>> {
+    let user = ctx.user()?;
+    if a.all {
+        let filter = InstanceFilter {
+            owner: (!a.all_users).then_some(user.id),
+            ..Default::default()
+        };
+        let mut list = ctx.store()?.instances(&filter)?;
+        if !a.include_inactive {
+            list.retain(|i| i.status != InstanceStatus::Inactive);
+        }
+        return Ok(list);
+    }
+    if a.instances.is_empty() {
+        return Err(Error::usage("name the instances to check, or pass --all"));
+    }
+    let mut list = Vec::with_capacity(a.instances.len());
+    for r in &a.instances {
+        let inst = super::resolve_instance(ctx.store()?, &user, r)?;
+        if !list.iter().any(|i: &Instance| i.id == inst.id) {
+            list.push(inst);
+        }
+    }
+    Ok(list)
+}
+
+/// The engine's view of an instance.
+pub(super) fn target(i: &Instance) -> Result<Target> {
+    let entity = EntityId::parse(&i.account.account_id)?;
+    let country = Country::parse(&i.account.country_code)?;
+    Ok(Target {
+        id: i.id,
+        instance_id: i.instance_id.clone(),
+        name: i.name.clone(),
+        owner: i.owner.clone(),
+        user_id: i.user_id,
+        advertiser: crate::amc::Advertiser {
+            entity_id: entity,
+            marketplace_id: country.marketplace_id().to_owned(),
+            region: i.region,
+        },
+        api_endpoint: i.api_endpoint.clone(),
+    })
+}
+
+fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
+    let concurrency = ctx.concurrency(a.concurrency)?;
+    let instances = targets(ctx, &a)?;
+    if instances.is_empty() {
+        return Err(Error::not_found("no instances to check").with_hint("add some with `amcctl instance create`"));
+    }
+    let acting = ctx.user()?;
+    let client = ctx.amc_client(&a.net)?;
+    // One session per owner: each owner's instances are checked with their own credentials.
+    let mut sessions = HashMap::new();
+    for i in &instances {
+        if sessions.contains_key(&i.user_id) {
+            continue;
+        }
+        let owner = if i.user_id == acting.id {
+            acting.clone()
+        } else {
+            ctx.store()?.user(&i.owner)?.ok_or_else(|| Error::not_found(format!("no user {}", i.owner)))?
+        };
+        let session = match ctx.session(&client, &owner, owner.id == acting.id) {
+            Ok(s) => Ok(s),
+            Err(e) if e.kind == Kind::Auth && a.all_users => Err(e.message),
+            Err(e) => return Err(e),
+        };
+        sessions.insert(i.user_id, session);
+    }
+    let targets: Vec<Target> = instances.iter().map(target).collect::<Result<_>>()?;
+    let total = targets.len();
+    let config = EngineConfig {
+        concurrency,
+        deep: a.deep,
+    };
+
+    let format = ctx.out.format;
+    let show_bar = ctx.out.stderr_tty && !ctx.out.quiet && !a.nagios && !(format.is_machine() && !ctx.out.stdout_tty);
+    let bar = progress_bar(total as u64, show_bar);
+    let started = Instant::now();
+    let runtime = runtime()?;
+    let outcome = runtime.block_on(async {
+        let (mut rx, cancel) = health::start(targets, sessions, config);
+        let mut results: Vec<CheckResult> = Vec::with_capacity(total);
+        let mut pending: Vec<HealthRecord> = Vec::with_capacity(BATCH);
+        let mut last_flush = Instant::now();
+        let mut tally = Tally::default();
+        let mut interrupted = false;
+        let mut grace_until: Option<tokio::time::Instant> = None;
+        let mut stdout = std::io::stdout();
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .map_err(|e| Error::internal(format!("cannot watch for Ctrl-C: {e}")))?;
+        loop {
+            let deadline = grace_until.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+            let next = tokio::select! {
+                r = rx.recv() => r,
+                _ = sigint.recv(), if !interrupted => {
+                    interrupted = true;
+                    cancel.cancel();
+                    grace_until = Some(tokio::time::Instant::now() + GRACE);
+                    bar.set_message("interrupted: finishing checks in flight…");
+                    continue;
+                }
+                _ = tokio::time::sleep_until(deadline) => None,
+            };
+            let Some(result) = next else { break };
+            tally.add(result.status);
+            bar.inc(1);
+            bar.set_message(format!("✔ {}  ✖ {}  ⚠ {}", tally.healthy, tally.unhealthy, tally.error));
+            if format == Format::Ndjson && !a.nagios {
+                let line = serde_json::to_string(&result)?;
+                if writeln!(stdout, "{line}").and_then(|_| stdout.flush()).is_err() {
+                    // The reader went away; keep checking and saving, stop printing.
+                }
+            }
+            pending.push(record(&result));
+            if pending.len() >= BATCH || last_flush.elapsed() >= BATCH_AGE {
+                ctx.store()?.record_health(&pending)?;
+                pending.clear();
+                last_flush = Instant::now();
+            }
+            results.push(result);
+        }
+        ctx.store()?.record_health(&pending)?;
+        Ok::<_, Error>((results, tally, interrupted))
+    });
+    bar.finish_and_clear();
+    let (mut results, tally, interrupted) = outcome?;
+    let elapsed = started.elapsed();
+
+    if a.nagios {
+        return nagios(&results, total);
+    }
+    results.sort_by(|x, y| rank(x.status).cmp(&rank(y.status)).then_with(|| x.name.cmp(&y.name)));
+    let summary = serde_json::json!({
+        "checked": tally.checked,
+        "healthy": tally.healthy,
+        "unhealthy": tally.unhealthy,
+        "error": tally.error,
+        "elapsed_ms": elapsed.as_millis() as u64,
+    });
+    match format {
+        Format::Json => ctx.out.one(&serde_json::json!({ "summary": summary, "results": results }))?,
+        Format::Ndjson => {}
+        Format::Csv => ctx.out.list(&results)?,
+        Format::Table => {
+            let shown: Vec<&CheckResult> = if results.len() <= FULL_TABLE_MAX {
+                results.iter().collect()
+            } else {
+                results.iter().filter(|r| r.status != HealthStatus::Healthy).collect()
+            };
+            let shown: Vec<CheckResult> = shown.into_iter().cloned().collect();
+            if !shown.is_empty() {
+                ctx.out.list(&shown)?;
+            }
+        }
+    }
+    ctx.out.info(format!(
+        "{}{} checked in {:.1}s: {} healthy, {} unhealthy, {} error{}",
+        if interrupted { "Interrupted: " } else { "" },
+        tally.checked,
+        elapsed.as_secs_f64(),
+        tally.healthy,
+        tally.unhealthy,
+        tally.error,
+        if interrupted { format!(" ({} not checked)", total - tally.checked) } else { String::new() }
+    ));
+    if interrupted {
+        return Err(Error::new(Kind::Interrupted, "interrupted; the completed results were saved"));
+    }
+    if tally.healthy < total {
+        return Err(Error::new(Kind::Unhealthy, format!("{} of {total} instance(s) not healthy", total - tally.healthy)));
+    }
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
+}
+
+fn rank(s: HealthStatus) -> u8 {
+    match s {
+        HealthStatus::Error => 0,
+        HealthStatus::Unhealthy => 1,
+        HealthStatus::Unknown => 2,
+        HealthStatus::Healthy => 3,
+    }
+}
+
+fn record(r: &CheckResult) -> HealthRecord {
+    HealthRecord {
+        instance: r.id,
+        checked_at: r.checked_at,
+        status: r.status,
+        http_status: r.http_status,
+        latency_ms: r.latency_ms,
+        attempts: r.attempts,
+        error: r.error.clone(),
+    }
+}
+
+fn progress_bar(total: u64, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
+    let style = ProgressStyle::with_template(
+        "{spinner:.cyan} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {per_sec:.dim} ETA {eta}  {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("━╸─");
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
+/// The monitoring-plugin line and exit code.
+fn nagios(results: &[CheckResult], total: usize) -> Result<()> {
+    let mut tally = Tally::default();
+    let mut latencies: Vec<u64> = Vec::new();
+    for r in results {
+        tally.add(r.status);
+        latencies.extend(r.latency_ms);
+    }
+    latencies.sort_unstable();
+    let p95 = percentile(&latencies, 95.0).unwrap_or(0) as f64 / 1000.0;
+    let (state, code) = if tally.checked == 0 {
+        ("UNKNOWN", 3)
+    } else if tally.error > 0 || tally.healthy == 0 {
+        ("CRITICAL", 2)
+    } else if tally.healthy < total {
+        ("WARNING", 1)
+    } else {
+        ("OK", 0)
+    };
+    let worst = results
+        .iter()
+        .filter(|r| r.status != HealthStatus::Healthy)
+        .map(|r| format!("{} {}", r.instance_id, r.status))
+        .take(5)
+        .collect::<Vec<_>>();
+    let detail = if worst.is_empty() { String::new() } else { format!(" ({})", worst.join(", ")) };
+    let line = format!(
+        "AMC {state} - {}/{total} healthy{detail} | healthy={};;;0;{total} unhealthy={};;;0;{total} error={};;;0;{total} latency_p95={p95:.3}s",
+        tally.healthy, tally.healthy, tally.unhealthy, tally.error
+    );
+    let mut out = std::io::stdout();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    if code == 0 { Ok(()) } else { Err(Error::new(Kind::Plugin(code), "")) }
+}
+
+fn nagios_unknown(e: Error) -> Result<()> {
+    if matches!(e.kind, Kind::Plugin(_) | Kind::ClosedPipe) {
+        return Err(e);
+    }
+    let mut out = std::io::stdout();
+    writeln!(out, "AMC UNKNOWN - {}", e.message.lines().next().unwrap_or_default())?;
+    Err(Error::new(Kind::Plugin(3), ""))
+}
+
+impl Tabular for CheckResult {
+    fn columns() -> Vec<&'static str> {
+        vec!["HEALTH", "NAME", "INSTANCE ID", "OWNER", "HTTP", "LATENCY", "ATTEMPTS", "ERROR"]
+    }
+    fn row(&self) -> Vec<Cell> {
+        vec![
+            health_cell(self.status),
+            Cell::new(&self.name),
+            Cell::new(&self.instance_id),
+            Cell::new(&self.owner),
+            Cell::new(self.http_status.map(|s| s.to_string()).unwrap_or_default()),
+            Cell::new(self.latency_ms.map(|l| format!("{l}ms")).unwrap_or_default()),
+            Cell::new(self.attempts),
+            Cell::new(self.error.as_deref().unwrap_or("")),
+        ]
+    }
+    fn csv_columns() -> Vec<&'static str> {
+        vec!["id", "instance_id", "name", "owner", "status", "http_status", "latency_ms", "attempts", "error", "checked_at"]
+    }
+    fn csv_row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.instance_id.to_string(),
+            self.name.clone(),
+            self.owner.clone(),
+            self.status.to_string(),
+            self.http_status.map(|s| s.to_string()).unwrap_or_default(),
+            self.latency_ms.map(|s| s.to_string()).unwrap_or_default(),
+            self.attempts.to_string(),
+            self.error.clone().unwrap_or_default(),
+            crate::store::fmt_time(&self.checked_at),
+        ]
+    }
+}
+
+/// One line of `health status`.
+#[derive(Debug, serde::Serialize)]
+struct StatusRow {
+    id: crate::model::RowId,
+    instance_id: String,
+    name: String,
+    owner: String,
+    status: InstanceStatus,
+    health: crate::store::Health,
+}
+
+impl From<Instance> for StatusRow {
+    fn from(i: Instance) -> Self {
+        StatusRow {
+            id: i.id,
+            instance_id: i.instance_id.to_string(),
+            name: i.name,
+            owner: i.owner,
+            status: i.status,
+            health: i.health,
+        }
+    }
+}
+
+impl Tabular for StatusRow {
+    fn columns() -> Vec<&'static str> {
+        vec!["HEALTH", "NAME", "INSTANCE ID", "STATUS", "CHECKED", "LATENCY", "ERROR"]
+    }
+    fn row(&self) -> Vec<Cell> {
+        vec![
+            health_cell(self.health.status),
+            Cell::new(&self.name),
+            Cell::new(&self.instance_id),
+            crate::output::status_cell(self.status.as_str()),
+            Cell::new(self.health.checked_at.as_deref().unwrap_or("never")),
+            Cell::new(self.health.latency_ms.map(|l| format!("{l}ms")).unwrap_or_default()),
+            Cell::new(self.health.error.as_deref().unwrap_or("")),
+        ]
+    }
+    fn csv_columns() -> Vec<&'static str> {
+        vec!["id", "instance_id", "name", "owner", "status", "health_status", "checked_at", "latency_ms", "error"]
+    }
+    fn csv_row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.instance_id.clone(),
+            self.name.clone(),
+            self.owner.clone(),
+            self.status.to_string(),
+            self.health.status.to_string(),
+            self.health.checked_at.clone().unwrap_or_default(),
+            self.health.latency_ms.map(|l| l.to_string()).unwrap_or_default(),
+            self.health.error.clone().unwrap_or_default(),
+        ]
+    }
+}
+
+impl Tabular for HistoryRow {
+    fn columns() -> Vec<&'static str> {
+        vec!["CHECKED", "HEALTH", "HTTP", "LATENCY", "ATTEMPTS", "ERROR"]
+    }
+    fn row(&self) -> Vec<Cell> {
+        vec![
+            Cell::new(&self.checked_at),
+            health_cell(self.status),
+            Cell::new(self.http_status.map(|s| s.to_string()).unwrap_or_default()),
+            Cell::new(self.latency_ms.map(|l| format!("{l}ms")).unwrap_or_default()),
+            Cell::new(self.attempts),
+            Cell::new(self.error.as_deref().unwrap_or("")),
+        ]
+    }
+    fn csv_columns() -> Vec<&'static str> {
+        vec!["checked_at", "status", "http_status", "latency_ms", "attempts", "error"]
+    }
+    fn csv_row(&self) -> Vec<String> {
+        vec![
+            self.checked_at.clone(),
+            self.status.to_string(),
+            self.http_status.map(|s| s.to_string()).unwrap_or_default(),
+            self.latency_ms.map(|l| l.to_string()).unwrap_or_default(),
+            self.attempts.to_string(),
+            self.error.clone().unwrap_or_default(),
+        ]
+    }
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+impl Tabular for HealthSummary {
+    fn columns() -> Vec<&'static str> {
+        vec!["NAME", "INSTANCE ID", "CHECKS", "UPTIME", "ERRORS", "P50", "P95", "LAST ERROR"]
+    }
+    fn row(&self) -> Vec<Cell> {
+        vec![
+            Cell::new(&self.name),
+            Cell::new(&self.instance_id),
+            Cell::new(self.checks),
+            Cell::new(self.uptime_pct.map(|v| format!("{v:.1}%")).unwrap_or_else(|| "-".into())),
+            Cell::new(self.error_rate_pct.map(|v| format!("{v:.1}%")).unwrap_or_else(|| "-".into())),
+            Cell::new(self.p50_ms.map(|v| format!("{v}ms")).unwrap_or_default()),
+            Cell::new(self.p95_ms.map(|v| format!("{v}ms")).unwrap_or_default()),
+            Cell::new(self.last_error.as_deref().unwrap_or("")),
+        ]
+    }
+    fn csv_columns() -> Vec<&'static str> {
+        vec![
+            "id", "instance_id", "name", "owner", "account_id", "checks", "healthy", "uptime_pct", "error_rate_pct",
+            "p50_ms", "p95_ms", "last_error", "last_checked_at",
+        ]
+    }
+    fn csv_row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.instance_id.clone(),
+            self.name.clone(),
+            self.owner.clone(),
+            self.account_id.clone(),
+            self.checks.to_string(),
+            self.healthy.to_string(),
+            opt(self.uptime_pct),
+            opt(self.error_rate_pct),
+            opt(self.p50_ms),
+            opt(self.p95_ms),
+            self.last_error.clone().unwrap_or_default(),
+            self.last_checked_at.clone().unwrap_or_default(),
+        ]
+    }
+}
+
+fn report(ctx: &mut Ctx, since: Duration, all_users: bool) -> Result<()> {
+    let user = ctx.user()?;
+    let from = ago(since)?;
+    let rows = ctx.store()?.health_report((!all_users).then_some(user.id), from)?;
+    let checks: u64 = rows.iter().map(|r| r.checks).sum();
+    let healthy: u64 = rows.iter().map(|r| r.healthy).sum();
+    let fleet = serde_json::json!({
+        "instances": rows.len(),
+        "checks": checks,
+        "uptime_pct": (checks > 0).then(|| (10_000.0 * healthy as f64 / checks as f64).round() / 100.0),
+        "since": crate::store::fmt_time(&from),
+    });
+    match ctx.out.format {
+        Format::Json => ctx.out.one(&serde_json::json!({ "fleet": fleet, "instances": rows })),
+        _ => {
+            ctx.out.list(&rows)?;
+            ctx.out.info(format!(
+                "Fleet: {} instance(s), {checks} check(s) since {}, uptime {}",
+                rows.len(),
+                crate::store::fmt_time(&from),
+                fleet["uptime_pct"].as_f64().map_or("-".into(), |u| format!("{u:.2}%"))
+            ));
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! What commands that talk to AMC share: the key, the client of the run, and
+//! one session per user with credentials from the store or the environment.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::Ctx;
+use crate::amc::{AmcClient, AmcError, CachedToken, ClientConfig, Credentials, Session, TokenCache};
+use crate::config::{check_concurrency, check_rate, parse_duration};
+use crate::error::{Error, Kind, Result};
+use crate::model::{Region, RowId};
+use crate::secrets::{KEY_ENV, Keyring, SecretsError};
+use crate::store::{Store, User, fmt_time};
+
+/// Flags that tune how amcctl talks to AMC.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NetArgs {
+    /// Requests per second to AMC, for the whole run [default: config `rate`, else 10]
+    #[arg(long, value_name = "R", value_parser = |s: &str| s.parse::<f64>().map_err(|e| e.to_string()).and_then(check_rate))]
+    pub rate: Option<f64>,
+    /// Per-request timeout, like 30s [default: config `timeout`, else 30s]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Retries of throttled, failed or timed-out requests
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=10))]
+    pub retries: u32,
+}
+
+impl From<SecretsError> for Error {
+    fn from(e: SecretsError) -> Self {
+        Error::new(Kind::Store, e.to_string())
+    }
+}
+
+impl From<AmcError> for Error {
+    fn from(e: AmcError) -> Self {
+        let kind = if e.is_auth() { Kind::Auth } else { Kind::Api };
+        let hint = e.hint();
+        let err = Error::new(kind, e.to_string());
+        match hint {
+            Some(h) => err.with_hint(h),
+            None => err,
+        }
+    }
+}
+
+impl Ctx {
+    /// The Fernet key, from `AMCCTL_KEY` or the key file; `create` makes the
+    /// key file when there is none (with a one-time notice to back it up).
+    pub fn keyring(&mut self, create: bool) -> Result<Arc<Keyring>> {
+        let env = std::env::var(KEY_ENV).ok().filter(|k| !k.trim().is_empty());
+        let key = if create {
+            let (keyring, origin) = Keyring::load_or_create(env.as_deref(), &self.paths.key)?;
+            if origin == crate::secrets::KeyOrigin::Created {
+                self.out.warn(format!(
+                    "created a new encryption key at {}; back it up: without it the stored credentials cannot be read",
+                    self.paths.key.display()
+                ));
+            }
+            keyring
+        } else {
+            Keyring::load(env.as_deref(), &self.paths.key)?
+        };
+        Ok(Arc::new(key))
+    }
+
+    /// The client of this run, with flags over config over defaults.
+    pub fn amc_client(&self, net: &NetArgs) -> Result<AmcClient> {
+        let config_timeout = self
+            .config
+            .timeout
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map_err(Error::usage)?;
+        let timeout = net.timeout.or(config_timeout).unwrap_or(Duration::from_secs(30));
+        let config = ClientConfig {
+            api_url: std::env::var("AMCCTL_API_URL").ok().filter(|s| !s.is_empty()),
+            auth_url: std::env::var("AMCCTL_AUTH_URL").ok().filter(|s| !s.is_empty()),
+            timeout,
+            connect_timeout: timeout.min(Duration::from_secs(10)),
+            retries: net.retries,
+            rate: net.rate.or(self.config.rate).unwrap_or(10.0),
+            ..ClientConfig::default()
+        };
+        Ok(AmcClient::new(config)?)
+    }
+
+    /// Health-check concurrency: flag over config over 16.
+    pub fn concurrency(&self, flag: Option<usize>) -> Result<usize> {
+        let c = flag.or(self.config.concurrency).unwrap_or(16);
+        check_concurrency(c).map_err(Error::usage)
+    }
+
+    /// A session for `user`: credentials from `AMCCTL_CLIENT_ID`/`_SECRET`/
+    /// `_REFRESH_TOKEN` when `env_allowed` and all three are set, else the
+    /// user's stored login (exit 7 if none). The access token is cached
+    /// encrypted in the store, shared across processes.
+    pub fn session(&mut self, client: &AmcClient, user: &User, env_allowed: bool) -> Result<Session> {
+        let keyring = self.keyring(false);
+        let stored = self.store()?.credentials(user.id)?;
+        let from_env = if env_allowed { env_credentials(self.config.region) } else { None };
+        let (credentials, cacheable) = match (from_env, stored) {
+            (Some(c), stored) => {
+                let same_client = stored.as_ref().is_some_and(|s| s.client_id == c.client_id);
+                (c, same_client)
+            }
+            (None, Some(s)) => {
+                let keyring = keyring.clone()?;
+                (
+                    Credentials {
+                        client_id: s.client_id,
+                        client_secret: keyring.decrypt(&s.client_secret_enc)?,
+                        refresh_token: keyring.decrypt(&s.refresh_token_enc)?,
+                        region: s.region,
+                    },
+                    true,
+                )
+            }
+            (None, None) => {
+                return Err(Error::new(Kind::Auth, format!("user {} has no AMC credentials", user.name))
+                    .with_hint("run `amcctl auth login`, or set AMCCTL_CLIENT_ID, AMCCTL_CLIENT_SECRET and AMCCTL_REFRESH_TOKEN"));
+            }
+        };
+        let cache: Arc<dyn TokenCache> = match (cacheable, keyring) {
+            (true, Ok(keyring)) => Arc::new(StoreTokenCache {
+                store: Mutex::new(Store::open(&self.paths.db)?),
+                user: user.id,
+                keyring,
+            }),
+            _ => Arc::new(crate::amc::NoTokenCache),
+        };
+        Ok(client.session(credentials, cache))
+    }
+}
+
+/// Credentials from the environment, when all three variables are set.
+pub fn env_credentials(region: Option<Region>) -> Option<Credentials> {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    Some(Credentials {
+        client_id: get("AMCCTL_CLIENT_ID")?,
+        client_secret: SecretString::from(get("AMCCTL_CLIENT_SECRET")?),
+        refresh_token: SecretString::from(get("AMCCTL_REFRESH_TOKEN")?),
+        region: region.unwrap_or(Region::Na),
+    })
+}
+
+/// The access-token cache of one user, encrypted in the store.
+struct StoreTokenCache {
+    store: Mutex<Store>,
+    user: RowId,
+    keyring: Arc<Keyring>,
+}
+
+impl TokenCache for StoreTokenCache {
+    fn load(&self) -> Option<CachedToken> {
+        let store = self.store.lock().ok()?;
+        let c = store.credentials(self.user).ok()??;
+        let token = self.keyring.decrypt(c.access_token_enc.as_deref()?).ok()?;
+        let expires_at: DateTime<Utc> = DateTime::parse_from_rfc3339(c.access_token_expires.as_deref()?)
+            .ok()?
+            .with_timezone(&Utc);
+        Some(CachedToken {
+            access_token: token,
+            expires_at,
+        })
+    }
+
+    fn save(&self, token: &CachedToken) {
+        let Ok(mut store) = self.store.lock() else { return };
+        let enc = self.keyring.encrypt(token.access_token.expose_secret());
+        if let Err(e) = store.save_access_token(self.user, &enc, &fmt_time(&token.expires_at)) {
+            tracing::warn!("could not cache the access token: {}", e.message);
+        }
+    }
+}
