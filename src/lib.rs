@@ -3,4 +3,5 @@
 pub mod error;
 pub mod fsutil;
 pub mod model;
+pub mod secrets;
 pub mod store;
