@@ -1,5 +1,6 @@
 //! amcctl: administration of Amazon Marketing Cloud (AMC) instances.
 
+pub mod amc;
 pub mod error;
 pub mod fsutil;
 pub mod model;
