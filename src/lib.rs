@@ -1,8 +1,47 @@
 //! amcctl: administration of Amazon Marketing Cloud (AMC) instances.
+//!
+//! The binary is a thin shell around [`main_with`]; everything else lives in
+//! the library so that tests and examples use the same code paths.
 
 pub mod amc;
+pub mod cli;
+pub mod config;
 pub mod error;
 pub mod fsutil;
 pub mod model;
+pub mod output;
+pub mod prompt;
 pub mod secrets;
 pub mod store;
+pub mod transfer;
+
+use error::Kind;
+use output::{ColorWhen, Format, Output};
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn main_with(cli: cli::Cli) -> i32 {
+    let fallback = Output::new(
+        if cli.global.json {
+            Format::Json
+        } else {
+            cli.global.output.unwrap_or(Format::Table)
+        },
+        ColorWhen::Never,
+        cli.global.quiet,
+    );
+    let mut ctx = match cli::Ctx::new(&cli.global) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            fallback.error(&e);
+            return e.kind.exit_code();
+        }
+    };
+    match cli::run(cli, &mut ctx) {
+        Ok(()) => 0,
+        Err(e) if e.kind == Kind::ClosedPipe => 0,
+        Err(e) => {
+            ctx.out.error(&e);
+            e.kind.exit_code()
+        }
+    }
+}

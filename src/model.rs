@@ -288,6 +288,15 @@ impl Country {
     pub fn marketplace_id(self) -> &'static str {
         self.1
     }
+
+    /// The Amazon Ads API region that serves the marketplace.
+    pub fn region(self) -> Region {
+        match self.0 {
+            "US" | "CA" | "MX" | "BR" => Region::Na,
+            "JP" | "AU" | "SG" => Region::Fe,
+            _ => Region::Eu,
+        }
+    }
 }
 
 impl fmt::Display for Country {
@@ -467,6 +476,25 @@ pub fn parse_brands<S: AsRef<str>>(values: &[S]) -> Result<Vec<String>, InvalidV
         ));
     }
     Ok(out)
+}
+
+/// Checks an optional advertiser ID: letters, digits, `-`, `_`, at most 64.
+pub fn parse_advertiser_id(v: &str) -> std::result::Result<Option<String>, InvalidValue> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if v.len() <= 64
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Ok(Some(v.to_owned()))
+    } else {
+        Err(InvalidValue::new(
+            "advertiser_id",
+            "must be up to 64 letters, digits, '-' or '_'",
+        ))
+    }
 }
 
 #[cfg(test)]

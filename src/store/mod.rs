@@ -28,7 +28,8 @@ pub use accounts::{Account, AccountPatch, NewAccount};
 pub use credentials::StoredCredentials;
 pub use health::{HealthRecord, HealthSummary, HistoryRow};
 pub use instances::{
-    Health, ImportOutcome, Instance, InstanceFilter, InstancePatch, NewInstance, UpsertResult,
+    Health, ImportOutcome, ImportRow, Instance, InstanceFilter, InstancePatch, NewInstance,
+    UpsertResult,
 };
 pub use users::User;
 
@@ -320,14 +321,6 @@ pub fn now() -> DateTime<Utc> {
 /// The store's and the JSON output's timestamp format.
 pub fn fmt_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-pub(crate) fn parse_time(s: &str) -> rusqlite::Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-        })
 }
 
 #[cfg(test)]

@@ -1,1 +1,1009 @@
+//! A fake Amazon Marketing Cloud API and Login-with-Amazon token endpoint,
+//! served over real HTTP/1.1 on 127.0.0.1, for amcctl's tests, examples and
+//! benchmarks.
+//!
+//! The point is to exercise the real client (TLS aside) end to end: its
+//! headers, token refreshes, pagination, retries and rate limiting. So the
+//! fake checks what the real service checks, answers in the real service's
+//! shapes, and can be told to misbehave in the ways real networks and real
+//! services do (see [`Fault`]).
+//!
+//! ```no_run
+//! let amc = fake_amc::FakeAmc::start();
+//! amc.add_client("amzn1.application-oa2-client.x", "secret", "Atzr|refresh");
+//! amc.add_account("ENTITY1ABC", "Acme US", "ATVPDKIKX0DER");
+//! amc.add_instance("ENTITY1ABC", "amcibersblt", "acme-main");
+//! // point AMCCTL_API_URL at amc.base_url(), AMCCTL_AUTH_URL at amc.token_url()
+//! ```
 
+// Early answers travel as `Err(Response)`; boxing them would only add noise
+// to a test server where the size of a Result is irrelevant.
+#![allow(clippy::result_large_err)]
+#![warn(missing_docs)]
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{Value, json};
+
+/// Largest request body the fake reads; the client never sends more than a
+/// token form, so anything bigger is a bug worth a 413 rather than memory.
+const MAX_REQUEST_BODY: usize = 1 << 20;
+/// `creationDatetime` of every instance: fixed so outputs are reproducible.
+const CREATED_AT: &str = "2026-01-01T00:00:00Z";
+const HDR_CLIENT_ID: &str = "amazon-advertising-api-clientid";
+const HDR_ADVERTISER: &str = "amazon-advertising-api-advertiserid";
+const HDR_MARKETPLACE: &str = "amazon-advertising-api-marketplaceid";
+
+/// A running fake server. Dropping it stops the server and closes every
+/// connection.
+pub struct FakeAmc {
+    shared: Arc<Shared>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Which calls a one-shot fault ([`FakeAmc::push_faults`]) applies to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /auth/o2/token`.
+    Token,
+    /// `GET /amc/accounts`.
+    Accounts,
+    /// `GET /amc/instances` (any page).
+    Instances,
+    /// `GET /amc/instances/{instanceId}` for this instance ID.
+    Instance(String),
+    /// `GET /amc/reporting/{instanceId}/workflows` for this instance ID.
+    Workflows(String),
+    /// Any of the AMC calls above (not the token call).
+    AnyAmc,
+}
+
+impl Route {
+    /// Whether a fault scripted for `self` applies to a call on `actual`.
+    fn matches(&self, actual: &Route) -> bool {
+        match self {
+            Route::AnyAmc => *actual != Route::Token,
+            scripted => scripted == actual,
+        }
+    }
+
+    fn instance_id(&self) -> Option<&str> {
+        match self {
+            Route::Instance(id) | Route::Workflows(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// A misbehaviour the fake can be told to show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Wait this long, then carry on and answer normally.
+    Delay(Duration),
+    /// 429 with AMC's error body, and `Retry-After` when `Some`.
+    Throttle {
+        /// Seconds to send in `Retry-After`; `None` sends no header.
+        retry_after: Option<u64>,
+    },
+    /// This status with AMC's error body `{"code":"<status>","details":"…"}`
+    /// (an invalid status code becomes 500).
+    Status(u16),
+    /// Close the TCP connection without sending a single response byte.
+    Reset,
+    /// 200 `application/json` whose body is not JSON.
+    MalformedJson,
+    /// 200 `application/json` with a plausible body for the route cut in half.
+    TruncatedJson,
+    /// 200 `text/html` with an HTML page, as a captive portal or proxy would.
+    WrongContentType,
+    /// 200 `application/json` whose body is one JSON string of this many bytes.
+    HugeBody(usize),
+    /// Answer normally, but with this `creationStatus`. Only
+    /// `GET /amc/instances/{id}` shows it; other calls ignore it.
+    NotCompleted(String),
+}
+
+/// One request as the fake received it, and what it answered.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The raw query string, if the URL had one.
+    pub query: Option<String>,
+    /// Every header, names lowercased, in the order received.
+    pub headers: Vec<(String, String)>,
+    /// The request body as text (lossy UTF-8); the form for token calls.
+    pub body: String,
+    /// The status answered; 0 for [`Fault::Reset`] or while still in progress.
+    pub status: u16,
+    /// When the request arrived.
+    pub at: Instant,
+}
+
+impl Recorded {
+    /// The first value of header `name`, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+struct Shared {
+    base_url: String,
+    /// Keys the `nextToken` tags so forged or cross-advertiser tokens are
+    /// detected without keeping server-side pagination state.
+    page_key: RandomState,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    /// Locks the state, ignoring poisoning: the state stays consistent even
+    /// if a test thread panicked while holding the lock.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn page_token(&self, advertiser: &str, offset: usize) -> String {
+        let tag = self.page_key.hash_one((advertiser, offset));
+        format!("{offset}.{tag:016x}")
+    }
+
+    /// The offset a `nextToken` stands for, if this fake issued it for this advertiser.
+    fn page_offset(&self, advertiser: &str, token: &str) -> Option<usize> {
+        let (offset, tag) = token.split_once('.')?;
+        let offset: usize = offset.parse().ok()?;
+        (self.page_token(advertiser, offset).split_once('.')?.1 == tag).then_some(offset)
+    }
+}
+
+struct State {
+    clients: HashMap<String, ClientApp>,
+    tokens: HashMap<String, AccessToken>,
+    token_lifetime: u64,
+    accounts: Vec<Account>,
+    instances: Vec<Instance>,
+    latency: Duration,
+    bucket: Option<Bucket>,
+    instance_faults: HashMap<String, Fault>,
+    /// One-shot faults in the order pushed; the first matching entry is used.
+    scripted: Vec<(Route, Fault)>,
+    /// Requests with a sequence number, so answers find their record even
+    /// after `clear_requests`.
+    requests: Vec<(u64, Recorded)>,
+    next_seq: u64,
+    token_grants: usize,
+    throttled: usize,
+}
+
+struct ClientApp {
+    secret: String,
+    refresh_tokens: Vec<String>,
+}
+
+struct AccessToken {
+    client_id: String,
+    expires_at: Instant,
+}
+
+struct Account {
+    id: String,
+    name: String,
+    marketplace: String,
+}
+
+struct Instance {
+    account: String,
+    id: String,
+    name: String,
+    status: String,
+}
+
+/// The server-side token bucket of [`FakeAmc::set_rate_limit`].
+struct Bucket {
+    rate: f64,
+    capacity: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self, now: Instant) -> bool {
+        let refill = now.saturating_duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(self.capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl FakeAmc {
+    /// Starts on 127.0.0.1 (a free port) in its own thread with its own
+    /// multi-thread tokio runtime, so it works from plain `#[test]` functions
+    /// and from inside other tokio runtimes.
+    ///
+    /// # Panics
+    /// If the runtime or the listening socket cannot be created.
+    pub fn start() -> FakeAmc {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("fake-amc")
+            .enable_all()
+            .build()
+            .expect("fake-amc: cannot build a tokio runtime");
+        // Bind here rather than in the thread so the port is known on return;
+        // a deep backlog because benchmarks open thousands of connections at once.
+        let listener = {
+            let _guard = runtime.enter();
+            let socket = tokio::net::TcpSocket::new_v4().expect("fake-amc: cannot create a socket");
+            socket
+                .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .expect("fake-amc: cannot bind 127.0.0.1");
+            socket.listen(4096).expect("fake-amc: cannot listen")
+        };
+        let addr = listener.local_addr().expect("fake-amc: no local address");
+        let shared = Arc::new(Shared {
+            base_url: format!("http://{addr}"),
+            page_key: RandomState::new(),
+            state: Mutex::new(State {
+                clients: HashMap::new(),
+                tokens: HashMap::new(),
+                token_lifetime: 3600,
+                accounts: Vec::new(),
+                instances: Vec::new(),
+                latency: Duration::ZERO,
+                bucket: None,
+                instance_faults: HashMap::new(),
+                scripted: Vec::new(),
+                requests: Vec::new(),
+                next_seq: 0,
+                token_grants: 0,
+                throttled: 0,
+            }),
+        });
+        let (shutdown, stop) = tokio::sync::oneshot::channel();
+        let server = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("fake-amc".into())
+            .spawn(move || runtime.block_on(serve(listener, server, stop)))
+            .expect("fake-amc: cannot spawn the server thread");
+        FakeAmc {
+            shared,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, the client's `AMCCTL_API_URL`.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// `http://127.0.0.1:PORT/auth/o2/token`, the client's `AMCCTL_AUTH_URL`.
+    pub fn token_url(&self) -> String {
+        format!("{}/auth/o2/token", self.base_url())
+    }
+
+    /// Registers a Login-with-Amazon client and one refresh token of it.
+    /// Call again with the same client for more refresh tokens (users); the
+    /// latest secret wins.
+    pub fn add_client(&self, client_id: &str, client_secret: &str, refresh_token: &str) {
+        let mut st = self.shared.lock();
+        let client = st
+            .clients
+            .entry(client_id.to_owned())
+            .or_insert_with(|| ClientApp {
+                secret: String::new(),
+                refresh_tokens: Vec::new(),
+            });
+        client.secret = client_secret.to_owned();
+        if !client.refresh_tokens.iter().any(|t| t == refresh_token) {
+            client.refresh_tokens.push(refresh_token.to_owned());
+        }
+    }
+
+    /// `expires_in` (seconds) of tokens issued from now on; default 3600.
+    pub fn set_token_lifetime(&self, secs: u64) {
+        self.shared.lock().token_lifetime = secs;
+    }
+
+    /// Makes every access token issued so far expired.
+    pub fn expire_tokens(&self) {
+        let now = Instant::now();
+        for token in self.shared.lock().tokens.values_mut() {
+            token.expires_at = now;
+        }
+    }
+
+    /// Adds an AMC account (or replaces the one with this ID).
+    pub fn add_account(&self, account_id: &str, account_name: &str, marketplace_id: &str) {
+        let account = Account {
+            id: account_id.to_owned(),
+            name: account_name.to_owned(),
+            marketplace: marketplace_id.to_owned(),
+        };
+        let mut st = self.shared.lock();
+        match st.accounts.iter_mut().find(|a| a.id == account_id) {
+            Some(existing) => *existing = account,
+            None => st.accounts.push(account),
+        }
+    }
+
+    /// Adds a COMPLETED instance to that account (or replaces the one with
+    /// this ID); its `apiEndpoint` is [`base_url`](Self::base_url). Listing
+    /// order is insertion order.
+    pub fn add_instance(&self, account_id: &str, instance_id: &str, instance_name: &str) {
+        let instance = Instance {
+            account: account_id.to_owned(),
+            id: instance_id.to_owned(),
+            name: instance_name.to_owned(),
+            status: "COMPLETED".to_owned(),
+        };
+        let mut st = self.shared.lock();
+        match st.instances.iter_mut().find(|i| i.id == instance_id) {
+            Some(existing) => *existing = instance,
+            None => st.instances.push(instance),
+        }
+    }
+
+    /// Sets an instance's `creationStatus`, e.g. `"FAILED"` or `"PENDING"`.
+    ///
+    /// # Panics
+    /// If no such instance was added: a typo in a test should fail loudly.
+    pub fn set_creation_status(&self, instance_id: &str, status: &str) {
+        let mut st = self.shared.lock();
+        let instance = st.instances.iter_mut().find(|i| i.id == instance_id);
+        match instance {
+            Some(instance) => instance.status = status.to_owned(),
+            None => panic!("fake-amc: set_creation_status on unknown instance {instance_id:?}"),
+        }
+    }
+
+    /// Delay added to every AMC call that passes the header checks (not the token call).
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.lock().latency = latency;
+    }
+
+    /// Server-side token bucket over all AMC calls: capacity
+    /// `max(1, per_second)` tokens, refilled at `per_second`, starting full.
+    /// A call finding no token gets 429 with `Retry-After: 1`. `None` (the
+    /// default) is unlimited; a rate that is not a positive number never refills.
+    pub fn set_rate_limit(&self, per_second: Option<f64>) {
+        self.shared.lock().bucket = per_second.map(|rate| {
+            let rate = if rate.is_finite() && rate > 0.0 {
+                rate
+            } else {
+                0.0
+            };
+            let capacity = rate.max(1.0);
+            Bucket {
+                rate,
+                capacity,
+                tokens: capacity,
+                last: Instant::now(),
+            }
+        });
+    }
+
+    /// A persistent fault for every call naming this instance
+    /// (`GET /amc/instances/{id}` and its workflows), replacing any earlier one.
+    pub fn on_instance(&self, instance_id: &str, fault: Fault) {
+        self.shared
+            .lock()
+            .instance_faults
+            .insert(instance_id.to_owned(), fault);
+    }
+
+    /// One-shot faults: the next calls matching `route` get these, one each,
+    /// in order; later calls behave normally. They apply before the
+    /// per-instance fault, the rate limit and the header checks.
+    pub fn push_faults(&self, route: Route, faults: impl IntoIterator<Item = Fault>) {
+        let mut st = self.shared.lock();
+        st.scripted
+            .extend(faults.into_iter().map(|f| (route.clone(), f)));
+    }
+
+    /// Every request received since the start (or the last
+    /// [`clear_requests`](Self::clear_requests)), in arrival order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    /// Successful token refreshes so far.
+    pub fn token_grants(&self) -> usize {
+        self.shared.lock().token_grants
+    }
+
+    /// 429 responses sent so far, from the rate limit and from faults.
+    pub fn throttled(&self) -> usize {
+        self.shared.lock().throttled
+    }
+
+    /// Forgets the recorded requests (counters are kept).
+    pub fn clear_requests(&self) {
+        self.shared.lock().requests.clear();
+    }
+}
+
+impl Drop for FakeAmc {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        // Joining means the port is closed once drop returns; the runtime is
+        // dropped in its own thread, so this is safe inside another runtime.
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Accepts connections until told to stop. Each connection gets its own task
+/// so thousands can be in flight at once.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    let shared = Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |req| {
+                            handle(Arc::clone(&shared), req)
+                        });
+                        // Errors here are clients going away or a Reset fault.
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .keep_alive(true)
+                            .header_read_timeout(None)
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+                // Typically out of file descriptors: back off instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+        }
+    }
+}
+
+type Answer = Response<Full<Bytes>>;
+
+/// The error a service returns to make hyper drop the connection unanswered.
+#[derive(Debug)]
+struct ResetConnection;
+
+impl std::fmt::Display for ResetConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection reset by a scripted fault")
+    }
+}
+
+impl std::error::Error for ResetConnection {}
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, ResetConnection> {
+    let at = Instant::now();
+    let (parts, body) = req.into_parts();
+    let body = Limited::new(body, MAX_REQUEST_BODY)
+        .collect()
+        .await
+        .map(|b| b.to_bytes());
+    let text = body
+        .as_ref()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let seq = {
+        let mut st = shared.lock();
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        let record = Recorded {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: text.clone(),
+            status: 0,
+            at,
+        };
+        st.requests.push((seq, record));
+        seq
+    };
+    let answer = if body.is_err() {
+        Some(amc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body too large or unreadable",
+        ))
+    } else {
+        process(&shared, &parts, &text).await
+    };
+    let mut st = shared.lock();
+    let status = answer.as_ref().map_or(0, |a| a.status().as_u16());
+    if status == 429 {
+        st.throttled += 1;
+    }
+    if let Ok(i) = st.requests.binary_search_by_key(&seq, |(s, _)| *s) {
+        st.requests[i].1.status = status;
+    }
+    answer.ok_or(ResetConnection)
+}
+
+/// What a fault means for the rest of the processing.
+enum Flow {
+    Continue,
+    Stop(Option<Answer>),
+}
+
+fn apply_fault(fault: Fault, route: &Route, not_completed: &mut Option<String>) -> Flow {
+    match fault {
+        Fault::Delay(_) => Flow::Continue, // slept by the caller, which can await
+        Fault::NotCompleted(status) => {
+            not_completed.get_or_insert(status);
+            Flow::Continue
+        }
+        Fault::Reset => Flow::Stop(None),
+        Fault::Throttle { retry_after } => {
+            let mut answer = amc_error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+            if let Some(secs) = retry_after {
+                answer.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+            }
+            Flow::Stop(Some(answer))
+        }
+        Fault::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let details = status.canonical_reason().unwrap_or("Injected failure");
+            Flow::Stop(Some(amc_error(status, details)))
+        }
+        Fault::MalformedJson => Flow::Stop(Some(raw(
+            StatusCode::OK,
+            "application/json",
+            Bytes::from_static(b"{\"instances\": [{instanceId: amc???, <not json>"),
+        ))),
+        Fault::TruncatedJson => {
+            let full = Bytes::from(sample_body(route).to_string());
+            let half = full.slice(..full.len() / 2);
+            Flow::Stop(Some(raw(StatusCode::OK, "application/json", half)))
+        }
+        Fault::WrongContentType => Flow::Stop(Some(raw(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            Bytes::from_static(b"<!DOCTYPE html><html><head><title>Sign in</title></head><body><h1>Please sign in to continue</h1></body></html>"),
+        ))),
+        Fault::HugeBody(len) => {
+            let mut body = vec![b'x'; len];
+            if let Some(first) = body.first_mut() {
+                *first = b'"';
+            }
+            if len >= 2 {
+                body[len - 1] = b'"';
+            }
+            Flow::Stop(Some(raw(StatusCode::OK, "application/json", Bytes::from(body))))
+        }
+    }
+}
+
+/// A plausible success body for the route, for [`Fault::TruncatedJson`].
+fn sample_body(route: &Route) -> Value {
+    let instance = |id: &str| {
+        json!({"instanceId": id, "instanceName": "truncated", "apiEndpoint": "http://127.0.0.1",
+               "creationStatus": "COMPLETED", "instanceType": "STANDARD", "creationDatetime": CREATED_AT})
+    };
+    match route {
+        Route::Token => json!({"access_token": "Atza|truncated", "token_type": "bearer",
+                               "expires_in": 3600, "refresh_token": "Atzr|truncated"}),
+        Route::Accounts | Route::AnyAmc => json!({"amcAccounts": [{"accountId": "ENTITY1TRUNCATED",
+                               "accountName": "Truncated", "marketplaceId": "ATVPDKIKX0DER"}]}),
+        Route::Instances => json!({"instances": [instance("amctruncate")]}),
+        Route::Instance(id) => json!({"instance": instance(id)}),
+        Route::Workflows(_) => {
+            json!({"workflows": [{"workflowId": "wf-1", "sqlQuery": "SELECT 1"}]})
+        }
+    }
+}
+
+/// Runs one request through the pipeline: scripted fault, per-instance
+/// fault, rate limit, header checks, latency, answer. `None` means reset.
+async fn process(
+    shared: &Shared,
+    parts: &hyper::http::request::Parts,
+    body: &str,
+) -> Option<Answer> {
+    let route = match resolve(&parts.method, parts.uri.path()) {
+        Ok(route) => route,
+        Err(answer) => return Some(answer),
+    };
+    let mut not_completed = None;
+    let scripted = {
+        let mut st = shared.lock();
+        let pos = st.scripted.iter().position(|(r, _)| r.matches(&route));
+        pos.map(|i| st.scripted.remove(i).1)
+    };
+    if let Some(fault) = scripted {
+        if let Fault::Delay(d) = fault {
+            tokio::time::sleep(d).await;
+        }
+        if let Flow::Stop(answer) = apply_fault(fault, &route, &mut not_completed) {
+            return answer;
+        }
+    }
+    if route == Route::Token {
+        return Some(grant_token(shared, &parts.headers, body));
+    }
+    let persistent = route
+        .instance_id()
+        .and_then(|id| shared.lock().instance_faults.get(id).cloned());
+    if let Some(fault) = persistent {
+        if let Fault::Delay(d) = fault {
+            tokio::time::sleep(d).await;
+        }
+        if let Flow::Stop(answer) = apply_fault(fault, &route, &mut not_completed) {
+            return answer;
+        }
+    }
+    let (advertiser, latency) = {
+        let mut st = shared.lock();
+        let now = Instant::now();
+        if let Some(bucket) = st.bucket.as_mut()
+            && !bucket.take(now)
+        {
+            let mut answer = amc_error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+            answer
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            return Some(answer);
+        }
+        match authorize(&st, &parts.headers, &route, now) {
+            Ok(advertiser) => (advertiser, st.latency),
+            Err(answer) => return Some(answer),
+        }
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let st = shared.lock();
+    Some(respond(
+        shared,
+        &st,
+        &route,
+        &advertiser,
+        parts.uri.query(),
+        not_completed,
+    ))
+}
+
+/// Maps method and path to a route, or answers 404/405 for anything else.
+fn resolve(method: &Method, path: &str) -> Result<Route, Answer> {
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let (route, allowed) = match segments.as_slice() {
+        ["auth", "o2", "token"] => (Route::Token, Method::POST),
+        ["amc", "accounts"] => (Route::Accounts, Method::GET),
+        ["amc", "instances"] => (Route::Instances, Method::GET),
+        ["amc", "instances", id] if !id.is_empty() => {
+            (Route::Instance((*id).to_owned()), Method::GET)
+        }
+        ["amc", "reporting", id, "workflows"] if !id.is_empty() => {
+            (Route::Workflows((*id).to_owned()), Method::GET)
+        }
+        _ => return Err(amc_error(StatusCode::NOT_FOUND, "Resource not found")),
+    };
+    if *method != allowed {
+        let mut answer = amc_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+        answer.headers_mut().insert(
+            ALLOW,
+            HeaderValue::from_static(if allowed == Method::POST {
+                "POST"
+            } else {
+                "GET"
+            }),
+        );
+        return Err(answer);
+    }
+    Ok(route)
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The header checks of an AMC call; on success, the advertiser the call is
+/// made for (empty for `GET /amc/accounts`, which needs none).
+fn authorize(
+    st: &State,
+    headers: &HeaderMap,
+    route: &Route,
+    now: Instant,
+) -> Result<String, Answer> {
+    let unauthorized =
+        |details: &str| amc_error_code(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", details);
+    let bearer = header(headers, AUTHORIZATION.as_str())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let Some(bearer) = bearer else {
+        return Err(unauthorized("Missing or malformed Authorization header"));
+    };
+    let Some(token) = st.tokens.get(bearer) else {
+        return Err(unauthorized("Invalid access token"));
+    };
+    if now >= token.expires_at {
+        return Err(unauthorized("Access token has expired"));
+    }
+    if header(headers, HDR_CLIENT_ID) != Some(token.client_id.as_str()) {
+        return Err(unauthorized(
+            "Amazon-Advertising-API-ClientId is missing or does not match the access token",
+        ));
+    }
+    if *route == Route::Accounts {
+        return Ok(String::new());
+    }
+    let Some(advertiser) = header(headers, HDR_ADVERTISER) else {
+        return Err(amc_error(
+            StatusCode::BAD_REQUEST,
+            "Missing required header Amazon-Advertising-API-AdvertiserId",
+        ));
+    };
+    let Some(account) = st.accounts.iter().find(|a| a.id == advertiser) else {
+        return Err(amc_error(
+            StatusCode::FORBIDDEN,
+            &format!("Not authorized to access advertiser {advertiser}"),
+        ));
+    };
+    match header(headers, HDR_MARKETPLACE) {
+        None => Err(amc_error(
+            StatusCode::BAD_REQUEST,
+            "Missing required header Amazon-Advertising-API-MarketplaceId",
+        )),
+        Some(m) if m != account.marketplace => Err(amc_error(
+            StatusCode::BAD_REQUEST,
+            &format!("Marketplace {m} does not match advertiser {advertiser}"),
+        )),
+        Some(_) => Ok(advertiser.to_owned()),
+    }
+}
+
+/// The success (or not-found) answer of an authorized AMC call.
+fn respond(
+    shared: &Shared,
+    st: &State,
+    route: &Route,
+    advertiser: &str,
+    query: Option<&str>,
+    not_completed: Option<String>,
+) -> Answer {
+    let params: HashMap<String, String> = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .fold(HashMap::new(), |mut m, (k, v)| {
+            m.entry(k).or_insert(v); // the first occurrence wins
+            m
+        });
+    let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
+        None => 100,
+        Some(Ok(l)) if (1..=100).contains(&l) => l,
+        Some(_) => {
+            return amc_error(
+                StatusCode::BAD_REQUEST,
+                "limit must be an integer between 1 and 100",
+            );
+        }
+    };
+    let instance_json = |i: &Instance, status: &str| {
+        json!({"instanceId": i.id, "instanceName": i.name, "apiEndpoint": shared.base_url,
+               "creationStatus": status, "instanceType": "STANDARD", "creationDatetime": CREATED_AT})
+    };
+    let owned_instance = |id: &str| match st.instances.iter().find(|i| i.id == id) {
+        None => Err(amc_error(StatusCode::NOT_FOUND, "Instance not found")),
+        Some(i) if i.account != advertiser => Err(amc_error(
+            StatusCode::FORBIDDEN,
+            &format!("Instance {id} does not belong to advertiser {advertiser}"),
+        )),
+        Some(i) => Ok(i),
+    };
+    match route {
+        Route::Accounts => {
+            let accounts: Vec<Value> = st
+                .accounts
+                .iter()
+                .map(|a| json!({"accountId": a.id, "accountName": a.name, "marketplaceId": a.marketplace}))
+                .collect();
+            json_answer(StatusCode::OK, &json!({"amcAccounts": accounts}))
+        }
+        Route::Instances => {
+            let offset = match params.get("nextToken").filter(|t| !t.is_empty()) {
+                None => 0,
+                Some(token) => match shared.page_offset(advertiser, token) {
+                    Some(offset) => offset,
+                    None => return amc_error(StatusCode::BAD_REQUEST, "Invalid nextToken"),
+                },
+            };
+            let mine: Vec<&Instance> = st
+                .instances
+                .iter()
+                .filter(|i| i.account == advertiser)
+                .collect();
+            let page: Vec<Value> = mine
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(|i| instance_json(i, &i.status))
+                .collect();
+            let mut body = json!({"instances": page});
+            let end = offset.saturating_add(limit);
+            if end < mine.len() {
+                body["nextToken"] = Value::String(shared.page_token(advertiser, end));
+            }
+            json_answer(StatusCode::OK, &body)
+        }
+        Route::Instance(id) => match owned_instance(id) {
+            Ok(i) => {
+                let status = not_completed.as_deref().unwrap_or(&i.status);
+                json_answer(
+                    StatusCode::OK,
+                    &json!({"instance": instance_json(i, status)}),
+                )
+            }
+            Err(answer) => answer,
+        },
+        Route::Workflows(id) => match owned_instance(id) {
+            Ok(_) => {
+                let workflows = [json!({"workflowId": "wf-1", "sqlQuery": "SELECT 1"})];
+                let shown = &workflows[..limit.min(workflows.len())];
+                json_answer(StatusCode::OK, &json!({"workflows": shown}))
+            }
+            Err(answer) => answer,
+        },
+        // Never resolved from a request; answer as an unknown path would.
+        Route::Token | Route::AnyAmc => amc_error(StatusCode::NOT_FOUND, "Resource not found"),
+    }
+}
+
+/// `POST /auth/o2/token`, checked in Login with Amazon's order.
+fn grant_token(shared: &Shared, headers: &HeaderMap, body: &str) -> Answer {
+    let lwa_error = |status: StatusCode, error: &str, description: &str| {
+        json_answer(
+            status,
+            &json!({"error": error, "error_description": description}),
+        )
+    };
+    let is_form = header(headers, CONTENT_TYPE.as_str())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|ct| {
+            ct.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return lwa_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Content-Type must be application/x-www-form-urlencoded",
+        );
+    }
+    let mut form: HashMap<String, String> = HashMap::new();
+    for (k, v) in form_urlencoded::parse(body.as_bytes()).into_owned() {
+        form.entry(k).or_insert(v);
+    }
+    let param = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    let missing = |name: &str| {
+        lwa_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("The request is missing a required parameter : {name}"),
+        )
+    };
+    match param("grant_type") {
+        None => return missing("grant_type"),
+        Some("refresh_token") => {}
+        Some(_) => {
+            return lwa_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "The authorization grant type is not supported by the authorization server",
+            );
+        }
+    }
+    let Some(refresh_token) = param("refresh_token") else {
+        return missing("refresh_token");
+    };
+    let mut st = shared.lock();
+    let client_id = param("client_id").unwrap_or("");
+    let client = st
+        .clients
+        .get(client_id)
+        .filter(|c| Some(c.secret.as_str()) == param("client_secret"));
+    let Some(client) = client else {
+        return lwa_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication failed",
+        );
+    };
+    if !client.refresh_tokens.iter().any(|t| t == refresh_token) {
+        return lwa_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "The request has an invalid grant parameter : refresh_token",
+        );
+    }
+    let access_token = format!(
+        "Atza|{}",
+        (0..64)
+            .map(|_| fastrand::alphanumeric())
+            .collect::<String>()
+    );
+    let lifetime = st.token_lifetime;
+    let now = Instant::now();
+    // Capped so an absurd lifetime cannot overflow Instant.
+    let expires_at = now + Duration::from_secs(lifetime.min(100 * 365 * 86_400));
+    st.tokens.insert(
+        access_token.clone(),
+        AccessToken {
+            client_id: client_id.to_owned(),
+            expires_at,
+        },
+    );
+    st.token_grants += 1;
+    json_answer(
+        StatusCode::OK,
+        &json!({"access_token": access_token, "token_type": "bearer",
+                "expires_in": lifetime, "refresh_token": refresh_token}),
+    )
+}
+
+fn raw(status: StatusCode, content_type: &'static str, body: Bytes) -> Answer {
+    let mut answer = Response::new(Full::new(body));
+    *answer.status_mut() = status;
+    answer
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    answer
+}
+
+fn json_answer(status: StatusCode, body: &Value) -> Answer {
+    raw(status, "application/json", Bytes::from(body.to_string()))
+}
+
+/// AMC's error shape, `{"code":"<status>","details":"…"}`.
+fn amc_error(status: StatusCode, details: &str) -> Answer {
+    amc_error_code(status, status.as_str(), details)
+}
+
+fn amc_error_code(status: StatusCode, code: &str, details: &str) -> Answer {
+    json_answer(status, &json!({"code": code, "details": details}))
+}

@@ -1,0 +1,282 @@
+//! `amcctl account`: Amazon Ads AMC accounts, identified by their entity ID.
+
+use clap::{Args, Subcommand};
+use comfy_table::Cell;
+
+use super::Ctx;
+use crate::error::{Error, Result};
+use crate::model::{Country, EntityId, InvalidValue, parse_advertiser_id, parse_name};
+use crate::output::Tabular;
+use crate::store::{Account, AccountPatch, NewAccount};
+
+/// Account commands.
+#[derive(Debug, Subcommand)]
+pub enum AccountCmd {
+    /// List accounts
+    List,
+    /// Show one account
+    Show {
+        /// UUID, entity ID or exact name
+        account: Option<String>,
+    },
+    /// Register an account
+    Create(AccountFields),
+    /// Change an account
+    Edit {
+        /// UUID, entity ID or exact name
+        account: Option<String>,
+        #[command(flatten)]
+        fields: AccountFields,
+    },
+    /// Delete an account no instance links to
+    Delete {
+        /// UUID, entity ID or exact name
+        account: Option<String>,
+        /// Do not ask for confirmation
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+/// The editable fields of an account.
+#[derive(Debug, Clone, Args)]
+pub struct AccountFields {
+    /// Entity ID (ENTITY…), the advertiser ID AMC calls expect
+    #[arg(long, value_name = "ENTITY")]
+    pub account_id: Option<String>,
+    /// Display name
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Amazon Ads advertiser ID, if different
+    #[arg(long, value_name = "ID")]
+    pub advertiser_id: Option<String>,
+    /// Marketplace country (US, UK, DE, …) [default: US]
+    #[arg(long, value_name = "CC")]
+    pub country: Option<String>,
+}
+
+impl AccountFields {
+    fn is_empty(&self) -> bool {
+        self.account_id.is_none()
+            && self.name.is_none()
+            && self.advertiser_id.is_none()
+            && self.country.is_none()
+    }
+}
+
+impl Tabular for Account {
+    fn columns() -> Vec<&'static str> {
+        vec!["NAME", "ENTITY ID", "COUNTRY", "MARKETPLACE", "INSTANCES"]
+    }
+    fn row(&self) -> Vec<Cell> {
+        vec![
+            Cell::new(&self.account_name),
+            Cell::new(&self.account_id),
+            Cell::new(&self.country_code),
+            Cell::new(&self.marketplace_id),
+            Cell::new(self.instance_count),
+        ]
+    }
+    fn csv_columns() -> Vec<&'static str> {
+        vec![
+            "id",
+            "account_id",
+            "account_name",
+            "advertiser_id",
+            "country_code",
+            "marketplace_id",
+            "instance_count",
+            "created_at",
+            "updated_at",
+        ]
+    }
+    fn csv_row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.account_id.clone(),
+            self.account_name.clone(),
+            self.advertiser_id.clone().unwrap_or_default(),
+            self.country_code.clone(),
+            self.marketplace_id.clone(),
+            self.instance_count.to_string(),
+            self.created_at.clone(),
+            self.updated_at.clone(),
+        ]
+    }
+}
+
+fn validator<T>(
+    f: impl Fn(&str) -> std::result::Result<T, InvalidValue>,
+) -> impl Fn(&str) -> std::result::Result<(), String> {
+    move |s| f(s).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Asks for (or takes from flags) every field of a new account.
+pub(super) fn new_account(ctx: &mut Ctx, f: &AccountFields) -> Result<NewAccount> {
+    let interactive_form = ctx.interactive && f.is_empty();
+    let entity = match &f.account_id {
+        Some(v) => EntityId::parse(v)?,
+        None => {
+            let v = ctx.prompt().text(
+                "Entity ID (ENTITY…)",
+                None,
+                &validator(EntityId::parse),
+                "--account-id",
+            )?;
+            EntityId::parse(&v)?
+        }
+    };
+    let name = match &f.name {
+        Some(v) => parse_name("name", v)?,
+        None => {
+            let v = ctx.prompt().text(
+                "Account name",
+                None,
+                &validator(|s| parse_name("name", s)),
+                "--name",
+            )?;
+            parse_name("name", &v)?
+        }
+    };
+    let country = match &f.country {
+        Some(c) => Country::parse(c)?,
+        None if interactive_form => {
+            let countries: Vec<Country> = Country::all().collect();
+            let items: Vec<String> = countries
+                .iter()
+                .map(|c| format!("{} ({})", c.code(), c.marketplace_id()))
+                .collect();
+            countries[ctx.prompt().select("Country", &items, 0, "--country")?]
+        }
+        None => Country::US,
+    };
+    let advertiser_id = match &f.advertiser_id {
+        Some(v) => parse_advertiser_id(v)?,
+        None if interactive_form => {
+            let v = ctx.prompt().text(
+                "Advertiser ID (optional)",
+                Some(""),
+                &validator(parse_advertiser_id),
+                "--advertiser-id",
+            )?;
+            parse_advertiser_id(&v)?
+        }
+        None => None,
+    };
+    Ok(NewAccount {
+        id: None,
+        account_id: entity,
+        account_name: name,
+        advertiser_id,
+        country,
+    })
+}
+
+fn patch_from_flags(f: &AccountFields) -> Result<AccountPatch> {
+    Ok(AccountPatch {
+        account_id: f.account_id.as_deref().map(EntityId::parse).transpose()?,
+        account_name: f
+            .name
+            .as_deref()
+            .map(|n| parse_name("name", n))
+            .transpose()?,
+        advertiser_id: f
+            .advertiser_id
+            .as_deref()
+            .map(parse_advertiser_id)
+            .transpose()?,
+        country: f.country.as_deref().map(Country::parse).transpose()?,
+    })
+}
+
+fn patch_from_prompts(ctx: &mut Ctx, cur: &Account) -> Result<AccountPatch> {
+    let name = ctx.prompt().text(
+        "Account name",
+        Some(&cur.account_name),
+        &validator(|s| parse_name("name", s)),
+        "--name",
+    )?;
+    let adv = ctx.prompt().text(
+        "Advertiser ID (optional)",
+        Some(cur.advertiser_id.as_deref().unwrap_or("")),
+        &validator(parse_advertiser_id),
+        "--advertiser-id",
+    )?;
+    let countries: Vec<Country> = Country::all().collect();
+    let items: Vec<String> = countries
+        .iter()
+        .map(|c| format!("{} ({})", c.code(), c.marketplace_id()))
+        .collect();
+    let current = countries
+        .iter()
+        .position(|c| c.code() == cur.country_code)
+        .unwrap_or(0);
+    let country = countries[ctx
+        .prompt()
+        .select("Country", &items, current, "--country")?];
+    let name = parse_name("name", &name)?;
+    let adv = parse_advertiser_id(&adv)?;
+    Ok(AccountPatch {
+        account_id: None,
+        account_name: (name != cur.account_name).then_some(name),
+        advertiser_id: (adv != cur.advertiser_id).then_some(adv),
+        country: (country.code() != cur.country_code).then_some(country),
+    })
+}
+
+pub(super) fn run(ctx: &mut Ctx, cmd: AccountCmd) -> Result<()> {
+    match cmd {
+        AccountCmd::List => {
+            let accounts = ctx.store()?.accounts()?;
+            ctx.out.list(&accounts)
+        }
+        AccountCmd::Show { account } => {
+            let a = ctx.pick_account(account.as_deref(), "ACCOUNT")?;
+            ctx.out.one(&a)
+        }
+        AccountCmd::Create(fields) => {
+            let new = new_account(ctx, &fields)?;
+            let a = ctx.store()?.create_account(&new)?;
+            ctx.out.info(format!(
+                "Created account {} ({})",
+                a.account_name, a.account_id
+            ));
+            ctx.out.one(&a)
+        }
+        AccountCmd::Edit { account, fields } => {
+            let cur = ctx.pick_account(account.as_deref(), "ACCOUNT")?;
+            let patch = if fields.is_empty() {
+                if !ctx.interactive {
+                    return Err(Error::usage(
+                        "nothing to change: give at least one of --account-id, --name, --advertiser-id, --country",
+                    ));
+                }
+                patch_from_prompts(ctx, &cur)?
+            } else {
+                patch_from_flags(&fields)?
+            };
+            if patch.is_empty() {
+                ctx.out.info("Nothing changed.");
+                return ctx.out.one(&cur);
+            }
+            let a = ctx.store()?.update_account(cur.id, &patch)?;
+            ctx.out.info(format!("Updated account {}", a.account_id));
+            ctx.out.one(&a)
+        }
+        AccountCmd::Delete { account, yes } => {
+            let a = ctx.pick_account(account.as_deref(), "ACCOUNT")?;
+            if a.instance_count == 0
+                && !ctx.confirm(
+                    yes,
+                    &format!("Delete account {} ({})?", a.account_name, a.account_id),
+                )?
+            {
+                ctx.out.info("Nothing deleted.");
+                return Ok(());
+            }
+            ctx.store()?.delete_account(a.id)?;
+            ctx.out.info(format!("Deleted account {}", a.account_id));
+            Ok(())
+        }
+    }
+}

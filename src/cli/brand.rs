@@ -1,0 +1,154 @@
+//! `amcctl brand`: the brands carried by instances.
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::Ctx;
+use crate::error::Result;
+use crate::model::parse_brands;
+use crate::output::{Format, Tabular};
+
+/// Brand commands.
+#[derive(Debug, Subcommand)]
+pub enum BrandCmd {
+    /// An instance's brands, or every brand with the instances that carry it
+    List {
+        /// UUID, AMC instance ID or exact name
+        instance: Option<String>,
+        /// Every user's instances (without INSTANCE)
+        #[arg(long)]
+        all_users: bool,
+    },
+    /// Replace an instance's brands (one transaction)
+    Set {
+        /// UUID, AMC instance ID or exact name
+        instance: String,
+        /// The new brands
+        #[arg(required = true)]
+        brands: Vec<String>,
+    },
+    /// Add brands to an instance
+    Add {
+        /// UUID, AMC instance ID or exact name
+        instance: String,
+        /// Brands to add
+        #[arg(required = true)]
+        brands: Vec<String>,
+    },
+    /// Remove brands from an instance
+    Remove {
+        /// UUID, AMC instance ID or exact name
+        instance: String,
+        /// Brands to remove
+        #[arg(required = true)]
+        brands: Vec<String>,
+    },
+    /// Remove every brand of an instance
+    Clear {
+        /// UUID, AMC instance ID or exact name
+        instance: String,
+        /// Do not ask for confirmation
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+/// One line of `brand list` without an instance.
+#[derive(Debug, Serialize)]
+struct BrandEntry {
+    brand: String,
+    instances: Vec<String>,
+}
+
+impl Tabular for BrandEntry {
+    fn columns() -> Vec<&'static str> {
+        vec!["BRAND", "INSTANCES"]
+    }
+    fn row(&self) -> Vec<comfy_table::Cell> {
+        vec![
+            comfy_table::Cell::new(&self.brand),
+            comfy_table::Cell::new(self.instances.join(", ")),
+        ]
+    }
+    fn csv_row(&self) -> Vec<String> {
+        vec![self.brand.clone(), self.instances.join(";")]
+    }
+}
+
+/// A brand of one instance, for the table and CSV of `brand list INSTANCE`.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+struct Brand(String);
+
+impl Tabular for Brand {
+    fn columns() -> Vec<&'static str> {
+        vec!["BRAND"]
+    }
+    fn row(&self) -> Vec<comfy_table::Cell> {
+        vec![comfy_table::Cell::new(&self.0)]
+    }
+}
+
+pub(super) fn run(ctx: &mut Ctx, cmd: BrandCmd) -> Result<()> {
+    match cmd {
+        BrandCmd::List {
+            instance: Some(r),
+            all_users: _,
+        } => {
+            let (_, inst) = ctx.pick_instance(Some(&r))?;
+            print_brands(ctx, inst.brands)
+        }
+        BrandCmd::List {
+            instance: None,
+            all_users,
+        } => {
+            let user = ctx.user()?;
+            let index = ctx.store()?.brand_index((!all_users).then_some(user.id))?;
+            let entries: Vec<BrandEntry> = index
+                .into_iter()
+                .map(|(brand, instances)| BrandEntry { brand, instances })
+                .collect();
+            ctx.out.list(&entries)
+        }
+        BrandCmd::Set { instance, brands } => {
+            let brands = parse_brands(&brands)?;
+            let (_, inst) = ctx.pick_instance(Some(&instance))?;
+            let inst = ctx.store()?.set_brands(inst.id, &brands)?;
+            print_brands(ctx, inst.brands)
+        }
+        BrandCmd::Add { instance, brands } => {
+            let brands = parse_brands(&brands)?;
+            let (_, inst) = ctx.pick_instance(Some(&instance))?;
+            let inst = ctx.store()?.add_brands(inst.id, &brands)?;
+            print_brands(ctx, inst.brands)
+        }
+        BrandCmd::Remove { instance, brands } => {
+            let brands = parse_brands(&brands)?;
+            let (_, inst) = ctx.pick_instance(Some(&instance))?;
+            let inst = ctx.store()?.remove_brands(inst.id, &brands)?;
+            print_brands(ctx, inst.brands)
+        }
+        BrandCmd::Clear { instance, yes } => {
+            let (_, inst) = ctx.pick_instance(Some(&instance))?;
+            let q = format!(
+                "Remove all {} brand(s) of {}?",
+                inst.brands.len(),
+                inst.instance_id
+            );
+            if !inst.brands.is_empty() && !ctx.confirm(yes, &q)? {
+                ctx.out.info("Nothing removed.");
+                return Ok(());
+            }
+            let inst = ctx.store()?.set_brands(inst.id, &[])?;
+            print_brands(ctx, inst.brands)
+        }
+    }
+}
+
+fn print_brands(ctx: &Ctx, brands: Vec<String>) -> Result<()> {
+    if ctx.out.format == Format::Json {
+        return ctx.out.one(&brands);
+    }
+    let list: Vec<Brand> = brands.into_iter().map(Brand).collect();
+    ctx.out.list(&list)
+}

@@ -1,0 +1,655 @@
+//! `amcctl instance`: the registry of AMC instances.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use comfy_table::Cell;
+
+use super::Ctx;
+use super::account::{AccountFields, new_account};
+use crate::error::{Error, Result};
+use crate::model::{
+    Country, HealthStatus, InstanceId, InstanceStatus, InvalidValue, Region, parse_brands,
+    parse_description, parse_name,
+};
+use crate::output::{Format, Tabular, health_cell, status_cell, write_csv};
+use crate::store::{Account, Instance, InstanceFilter, InstancePatch, NewInstance};
+use crate::transfer::{self, CSV_COLUMNS, FileFormat, csv_record};
+
+/// Instance commands.
+#[derive(Debug, Subcommand)]
+pub enum InstanceCmd {
+    /// List instances
+    #[command(visible_alias = "ls")]
+    List(ListArgs),
+    /// Show one instance
+    Show {
+        /// UUID, AMC instance ID or exact name (a picker on a terminal when omitted)
+        instance: Option<String>,
+    },
+    /// Register an instance
+    Create(CreateArgs),
+    /// Change an instance
+    Edit(EditArgs),
+    /// Delete an instance with its brands and health history
+    #[command(visible_alias = "rm")]
+    Delete {
+        /// UUID, AMC instance ID or exact name
+        instance: Option<String>,
+        /// Do not ask for confirmation
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Mark an instance INACTIVE: bulk checks skip it
+    Deactivate {
+        /// UUID, AMC instance ID or exact name
+        instance: Option<String>,
+    },
+    /// Re-enable an INACTIVE instance
+    Activate {
+        /// UUID, AMC instance ID or exact name
+        instance: Option<String>,
+        /// Do not check it against AMC now; it becomes PENDING
+        #[arg(long)]
+        skip_validation: bool,
+    },
+    /// Link an instance to another account
+    Link {
+        /// UUID, AMC instance ID or exact name
+        instance: Option<String>,
+        /// UUID, entity ID or exact name of the account
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Write instances to stdout as JSON or CSV, for `instance import`
+    Export {
+        /// Only these instances (default: all of yours)
+        instances: Vec<String>,
+        /// File format [default: json, or csv with -o csv]
+        #[arg(long, value_enum)]
+        format: Option<FileFormat>,
+    },
+    /// Create or update instances from a JSON or CSV file, all or nothing
+    Import {
+        /// The file (`-` for stdin)
+        file: PathBuf,
+        /// File format [default: from the file name, else json]
+        #[arg(long, value_enum)]
+        format: Option<FileFormat>,
+        /// Report what would change, change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+/// Filters of `instance list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only with this status
+    #[arg(long, value_enum, ignore_case = true)]
+    status: Option<InstanceStatus>,
+    /// Only with this health
+    #[arg(long, value_enum, ignore_case = true)]
+    health: Option<HealthStatus>,
+    /// Only of this account (UUID, entity ID or name)
+    #[arg(long)]
+    account: Option<String>,
+    /// Only carrying this brand
+    #[arg(long)]
+    brand: Option<String>,
+    /// Only in this region
+    #[arg(long, value_enum)]
+    region: Option<Region>,
+    /// Every user's instances, not only yours
+    #[arg(long)]
+    all_users: bool,
+}
+
+/// Fields of `instance create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// AMC instance ID (like amcibersblt)
+    #[arg(long, value_name = "ID")]
+    instance_id: Option<String>,
+    /// Display name [default: the instance ID]
+    #[arg(long)]
+    name: Option<String>,
+    /// API region [default: the account's marketplace region]
+    #[arg(long, value_enum)]
+    region: Option<Region>,
+    /// Account (UUID, entity ID or name)
+    #[arg(long)]
+    account: Option<String>,
+    /// Free text
+    #[arg(long)]
+    description: Option<String>,
+    /// A brand (repeat for several)
+    #[arg(long = "brand", value_name = "BRAND")]
+    brands: Vec<String>,
+    /// Save as PENDING without checking the instance against AMC
+    #[arg(long)]
+    skip_validation: bool,
+}
+
+impl CreateArgs {
+    fn has_fields(&self) -> bool {
+        self.instance_id.is_some()
+            || self.name.is_some()
+            || self.region.is_some()
+            || self.account.is_some()
+            || self.description.is_some()
+            || !self.brands.is_empty()
+    }
+}
+
+/// Fields of `instance edit`.
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// UUID, AMC instance ID or exact name
+    instance: Option<String>,
+    /// New name
+    #[arg(long)]
+    name: Option<String>,
+    /// New description ("" clears it)
+    #[arg(long)]
+    description: Option<String>,
+    /// New region
+    #[arg(long, value_enum)]
+    region: Option<Region>,
+    /// New account (UUID, entity ID or name)
+    #[arg(long)]
+    account: Option<String>,
+}
+
+impl Tabular for Instance {
+    fn columns() -> Vec<&'static str> {
+        vec![
+            "NAME",
+            "INSTANCE ID",
+            "ACCOUNT",
+            "REGION",
+            "STATUS",
+            "HEALTH",
+            "BRANDS",
+            "OWNER",
+        ]
+    }
+    fn row(&self) -> Vec<Cell> {
+        vec![
+            Cell::new(&self.name),
+            Cell::new(&self.instance_id),
+            Cell::new(&self.account.account_name),
+            Cell::new(self.region),
+            status_cell(self.status.as_str()),
+            health_cell(self.health.status),
+            Cell::new(self.brands.join(", ")),
+            Cell::new(&self.owner),
+        ]
+    }
+    fn csv_columns() -> Vec<&'static str> {
+        CSV_COLUMNS.to_vec()
+    }
+    fn csv_row(&self) -> Vec<String> {
+        csv_record(self)
+    }
+}
+
+fn validator<T>(
+    f: impl Fn(&str) -> std::result::Result<T, InvalidValue>,
+) -> impl Fn(&str) -> std::result::Result<(), String> {
+    move |s| f(s).map(|_| ()).map_err(|e| e.to_string())
+}
+
+fn optional_description(v: &str) -> std::result::Result<Option<String>, InvalidValue> {
+    if v.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse_description(v).map(Some)
+    }
+}
+
+pub(super) fn run(ctx: &mut Ctx, cmd: InstanceCmd) -> Result<()> {
+    match cmd {
+        InstanceCmd::List(a) => list(ctx, a),
+        InstanceCmd::Show { instance } => {
+            let (_, inst) = ctx.pick_instance(instance.as_deref())?;
+            ctx.out.one(&inst)
+        }
+        InstanceCmd::Create(a) => create(ctx, a),
+        InstanceCmd::Edit(a) => edit(ctx, a),
+        InstanceCmd::Delete { instance, yes } => {
+            let (_, inst) = ctx.pick_instance(instance.as_deref())?;
+            let q = format!(
+                "Delete instance {} ({}) with its brands and health history?",
+                inst.name, inst.instance_id
+            );
+            if !ctx.confirm(yes, &q)? {
+                ctx.out.info("Nothing deleted.");
+                return Ok(());
+            }
+            ctx.store()?.delete_instance(inst.id)?;
+            ctx.out
+                .info(format!("Deleted instance {}", inst.instance_id));
+            Ok(())
+        }
+        InstanceCmd::Deactivate { instance } => {
+            let (_, inst) = ctx.pick_instance(instance.as_deref())?;
+            let inst = ctx.store()?.set_status(inst.id, InstanceStatus::Inactive)?;
+            ctx.out.info(format!("Deactivated {}", inst.instance_id));
+            ctx.out.one(&inst)
+        }
+        InstanceCmd::Activate {
+            instance,
+            skip_validation,
+        } => activate(ctx, instance.as_deref(), skip_validation),
+        InstanceCmd::Link { instance, account } => {
+            let (_, inst) = ctx.pick_instance(instance.as_deref())?;
+            let account = ctx.pick_account(account.as_deref(), "--account")?;
+            let patch = InstancePatch {
+                account: Some(account.id),
+                ..Default::default()
+            };
+            let inst = ctx.store()?.update_instance(inst.id, &patch)?;
+            ctx.out.info(format!(
+                "Linked {} to account {}",
+                inst.instance_id, account.account_id
+            ));
+            ctx.out.one(&inst)
+        }
+        InstanceCmd::Export { instances, format } => export(ctx, &instances, format),
+        InstanceCmd::Import {
+            file,
+            format,
+            dry_run,
+        } => import(ctx, &file, format, dry_run),
+    }
+}
+
+fn list(ctx: &mut Ctx, a: ListArgs) -> Result<()> {
+    let user = ctx.user()?;
+    let account = match &a.account {
+        Some(r) => Some(super::resolve_account(ctx.store()?, r)?.id),
+        None => None,
+    };
+    let filter = InstanceFilter {
+        owner: (!a.all_users).then_some(user.id),
+        status: a.status,
+        health: a.health,
+        account,
+        brand: a.brand,
+        region: a.region,
+        not_healthy: false,
+    };
+    let list = ctx.store()?.instances(&filter)?;
+    ctx.out.list(&list)
+}
+
+/// Asks for the account of a new instance, offering to create one.
+fn choose_account(ctx: &mut Ctx) -> Result<Account> {
+    let accounts = ctx.store()?.accounts()?;
+    let mut items: Vec<String> = accounts
+        .iter()
+        .map(|a| format!("{}  ({}, {})", a.account_name, a.account_id, a.country_code))
+        .collect();
+    items.push("+ create a new account".into());
+    let idx = ctx.prompt().select("Account", &items, 0, "--account")?;
+    match accounts.get(idx) {
+        Some(a) => Ok(a.clone()),
+        None => {
+            let fields = AccountFields {
+                account_id: None,
+                name: None,
+                advertiser_id: None,
+                country: None,
+            };
+            let new = new_account(ctx, &fields)?;
+            ctx.store()?.create_account(&new)
+        }
+    }
+}
+
+fn create(ctx: &mut Ctx, a: CreateArgs) -> Result<()> {
+    let user = ctx.user()?;
+    let form = ctx.interactive && !a.has_fields();
+    let instance_id = match &a.instance_id {
+        Some(v) => InstanceId::parse(v)?,
+        None => {
+            let v = ctx.prompt().text(
+                "AMC instance ID",
+                None,
+                &validator(InstanceId::parse),
+                "--instance-id",
+            )?;
+            InstanceId::parse(&v)?
+        }
+    };
+    if !instance_id.has_usual_shape() {
+        ctx.out.warn(format!(
+            "{instance_id} does not look like an AMC instance ID (amc followed by 8 letters or digits)"
+        ));
+    }
+    let name = match &a.name {
+        Some(v) => parse_name("name", v)?,
+        None if ctx.interactive => {
+            let v = ctx.prompt().text(
+                "Name",
+                Some(instance_id.as_str()),
+                &validator(|s| parse_name("name", s)),
+                "--name",
+            )?;
+            parse_name("name", &v)?
+        }
+        None => instance_id.to_string(),
+    };
+    let account = match &a.account {
+        Some(r) => super::resolve_account(ctx.store()?, r)?,
+        None if ctx.interactive => choose_account(ctx)?,
+        None => return Err(Error::missing_flag("--account")),
+    };
+    let account_region = Country::parse(&account.country_code).map_or(Region::Na, Country::region);
+    let region = match a.region {
+        Some(r) => r,
+        None if form => {
+            let default = ctx.config.region.unwrap_or(account_region);
+            let items: Vec<String> = Region::ALL.iter().map(|r| r.to_string()).collect();
+            let idx = Region::ALL.iter().position(|r| *r == default).unwrap_or(0);
+            Region::ALL[ctx.prompt().select("Region", &items, idx, "--region")?]
+        }
+        None => account_region,
+    };
+    let description = match &a.description {
+        Some(d) => optional_description(d)?,
+        None if form => {
+            let v = ctx.prompt().text(
+                "Description (optional)",
+                Some(""),
+                &validator(optional_description),
+                "--description",
+            )?;
+            optional_description(&v)?
+        }
+        None => None,
+    };
+    let brands = if !a.brands.is_empty() {
+        parse_brands(&a.brands)?
+    } else if form {
+        let split = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|b| !b.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let v = ctx.prompt().text(
+            "Brands (comma-separated, optional)",
+            Some(""),
+            &|s: &str| {
+                parse_brands(&split(s))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            },
+            "--brand",
+        )?;
+        parse_brands(&split(&v))?
+    } else {
+        Vec::new()
+    };
+    let new = NewInstance {
+        id: None,
+        instance_id,
+        name,
+        description,
+        region,
+        account: account.id,
+        status: InstanceStatus::Pending,
+        brands,
+        api_endpoint: None,
+    };
+    if form {
+        let summary = format!(
+            "Create {} ({}) in {} for account {} ({}){}?",
+            new.name,
+            new.instance_id,
+            new.region,
+            account.account_name,
+            account.account_id,
+            if new.brands.is_empty() {
+                String::new()
+            } else {
+                format!(" with brands {}", new.brands.join(", "))
+            }
+        );
+        if !ctx.prompt().confirm(&summary, true, "--yes")? {
+            ctx.out.info("Nothing saved.");
+            return Ok(());
+        }
+    }
+    let mut new = new;
+    if !a.skip_validation {
+        new.status = super::validate::check_before_save(ctx, &user, &new, &account)?;
+    }
+    let inst = ctx.store()?.create_instance(user.id, &new)?;
+    ctx.out.info(format!(
+        "Created instance {} ({}), {}",
+        inst.name, inst.instance_id, inst.status
+    ));
+    ctx.out.one(&inst)
+}
+
+fn edit(ctx: &mut Ctx, a: EditArgs) -> Result<()> {
+    let (_, cur) = ctx.pick_instance(a.instance.as_deref())?;
+    let no_flags =
+        a.name.is_none() && a.description.is_none() && a.region.is_none() && a.account.is_none();
+    let patch = if no_flags {
+        if !ctx.interactive {
+            return Err(Error::usage(
+                "nothing to change: give at least one of --name, --description, --region, --account",
+            ));
+        }
+        edit_prompts(ctx, &cur)?
+    } else {
+        InstancePatch {
+            name: a
+                .name
+                .as_deref()
+                .map(|n| parse_name("name", n))
+                .transpose()?,
+            description: a
+                .description
+                .as_deref()
+                .map(optional_description)
+                .transpose()?,
+            region: a.region,
+            account: match &a.account {
+                Some(r) => Some(super::resolve_account(ctx.store()?, r)?.id),
+                None => None,
+            },
+        }
+    };
+    if patch.is_empty() {
+        ctx.out.info("Nothing changed.");
+        return ctx.out.one(&cur);
+    }
+    let inst = ctx.store()?.update_instance(cur.id, &patch)?;
+    ctx.out
+        .info(format!("Updated instance {}", inst.instance_id));
+    ctx.out.one(&inst)
+}
+
+/// The edit form: current values as defaults; only what changed is saved.
+fn edit_prompts(ctx: &mut Ctx, cur: &Instance) -> Result<InstancePatch> {
+    let name = ctx.prompt().text(
+        "Name",
+        Some(&cur.name),
+        &validator(|s| parse_name("name", s)),
+        "--name",
+    )?;
+    let name = parse_name("name", &name)?;
+    let description = ctx.prompt().text(
+        "Description",
+        Some(cur.description.as_deref().unwrap_or("")),
+        &validator(optional_description),
+        "--description",
+    )?;
+    let description = optional_description(&description)?;
+    let items: Vec<String> = Region::ALL.iter().map(|r| r.to_string()).collect();
+    let idx = Region::ALL
+        .iter()
+        .position(|r| *r == cur.region)
+        .unwrap_or(0);
+    let region = Region::ALL[ctx.prompt().select("Region", &items, idx, "--region")?];
+    let accounts = ctx.store()?.accounts()?;
+    let items: Vec<String> = accounts
+        .iter()
+        .map(|a| format!("{}  ({}, {})", a.account_name, a.account_id, a.country_code))
+        .collect();
+    let idx = accounts
+        .iter()
+        .position(|a| a.id == cur.account.id)
+        .unwrap_or(0);
+    let account = accounts
+        .get(ctx.prompt().select("Account", &items, idx, "--account")?)
+        .map(|a| a.id)
+        .unwrap_or(cur.account.id);
+    Ok(InstancePatch {
+        name: (name != cur.name).then_some(name),
+        description: (description != cur.description).then_some(description),
+        region: (region != cur.region).then_some(region),
+        account: (account != cur.account.id).then_some(account),
+    })
+}
+
+fn activate(ctx: &mut Ctx, instance: Option<&str>, skip_validation: bool) -> Result<()> {
+    let (user, inst) = ctx.pick_instance(instance)?;
+    if inst.status != InstanceStatus::Inactive {
+        ctx.out.info(format!(
+            "{} is already active ({})",
+            inst.instance_id, inst.status
+        ));
+        return ctx.out.one(&inst);
+    }
+    let inst = if skip_validation {
+        ctx.store()?.set_status(inst.id, InstanceStatus::Pending)?
+    } else {
+        super::validate::recheck(ctx, &user, &inst)?
+    };
+    ctx.out
+        .info(format!("Activated {}: {}", inst.instance_id, inst.status));
+    ctx.out.one(&inst)
+}
+
+fn export(ctx: &mut Ctx, refs: &[String], format: Option<FileFormat>) -> Result<()> {
+    let user = ctx.user()?;
+    let list = if refs.is_empty() {
+        let filter = InstanceFilter {
+            owner: Some(user.id),
+            ..Default::default()
+        };
+        ctx.store()?.instances(&filter)?
+    } else {
+        let mut list = Vec::with_capacity(refs.len());
+        for r in refs {
+            list.push(super::resolve_instance(ctx.store()?, &user, r)?);
+        }
+        list
+    };
+    let format = format.unwrap_or(if ctx.out.format == Format::Csv {
+        FileFormat::Csv
+    } else {
+        FileFormat::Json
+    });
+    let mut out = std::io::stdout().lock();
+    match format {
+        FileFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &list)?;
+            std::io::Write::write_all(&mut out, b"\n")?;
+        }
+        FileFormat::Csv => write_csv(&mut out, CSV_COLUMNS.to_vec(), list.iter().map(csv_record))?,
+    }
+    std::io::Write::flush(&mut out)?;
+    ctx.out.info(format!("Exported {} instance(s)", list.len()));
+    Ok(())
+}
+
+fn import(
+    ctx: &mut Ctx,
+    file: &std::path::Path,
+    format: Option<FileFormat>,
+    dry_run: bool,
+) -> Result<()> {
+    let text = read_input(file)?;
+    let format = format.unwrap_or_else(|| {
+        let csv_name = file
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        if csv_name {
+            FileFormat::Csv
+        } else {
+            FileFormat::Json
+        }
+    });
+    let rows = transfer::parse(&text, format).map_err(|errors| {
+        Error::usage(format!(
+            "{} has {} problem(s); nothing was imported:\n  {}",
+            file.display(),
+            errors.len(),
+            errors.join("\n  ")
+        ))
+    })?;
+    let user = ctx.user()?;
+    let store = ctx.store()?;
+    let unknown: Vec<String> = rows
+        .iter()
+        .filter(|r| r.new_account.is_none())
+        .filter_map(|r| match store.account_by_entity(&r.account_entity) {
+            Ok(Some(_)) => None,
+            Ok(None) => Some(format!(
+                "instance {}: unknown account {} (add account_name to create it)",
+                r.instance.instance_id, r.account_entity
+            )),
+            Err(e) => Some(e.message),
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::not_found(format!(
+            "{} has {} problem(s); nothing was imported:\n  {}",
+            file.display(),
+            unknown.len(),
+            unknown.join("\n  ")
+        )));
+    }
+    let outcome = store.import(user.id, &rows, dry_run)?;
+    ctx.out.info(format!(
+        "{}{} created, {} updated, {} unchanged, {} account(s) created",
+        if dry_run {
+            "Dry run, nothing changed: "
+        } else {
+            "Imported: "
+        },
+        outcome.created,
+        outcome.updated,
+        outcome.unchanged,
+        outcome.accounts_created
+    ));
+    if ctx.out.format.is_machine() {
+        ctx.out.one(&outcome)
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads a file, or stdin for `-`.
+fn read_input(file: &std::path::Path) -> Result<String> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let limit = transfer::MAX_IMPORT_BYTES as u64 + 1;
+    if file.as_os_str() == "-" {
+        std::io::stdin().lock().take(limit).read_to_end(&mut buf)?;
+    } else {
+        std::fs::File::open(file)
+            .and_then(|f| f.take(limit).read_to_end(&mut buf))
+            .map_err(|e| Error::usage(format!("cannot read {}: {e}", file.display())))?;
+    }
+    String::from_utf8(buf)
+        .map_err(|_| Error::usage(format!("{} is not UTF-8 text", file.display())))
+}

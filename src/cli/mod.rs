@@ -1,0 +1,221 @@
+//! The command tree (clap) and the context every command runs in.
+
+mod account;
+mod brand;
+mod instance;
+mod refs;
+mod user;
+mod validate;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, Paths};
+use crate::error::{Error, Result};
+use crate::output::{ColorWhen, Format, Output};
+use crate::prompt::{Console, NoInput, Prompter};
+use crate::store::{Store, User};
+
+pub use refs::{resolve_account, resolve_instance};
+
+/// amcctl — administer Amazon Marketing Cloud instances: registry, validation, discovery and health.
+#[derive(Debug, Parser)]
+#[command(
+    name = "amcctl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// One folder for store, config and key (tests, cron, containers)
+    #[arg(long, global = true, env = "AMCCTL_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// The SQLite store [default: <data dir>/amcctl.db]
+    #[arg(long, global = true, env = "AMCCTL_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// The config file [default: <config dir>/config.toml]
+    #[arg(long, global = true, env = "AMCCTL_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// The acting user [default: config `user`, else the OS login name]
+    #[arg(long, global = true, env = "AMCCTL_USER", value_name = "NAME")]
+    pub user: Option<String>,
+    /// Output format [default: config `output`, else table]
+    #[arg(
+        short = 'o',
+        long,
+        global = true,
+        env = "AMCCTL_OUTPUT",
+        value_enum,
+        value_name = "FMT"
+    )]
+    pub output: Option<Format>,
+    /// Same as `-o json`
+    #[arg(long, global = true, conflicts_with = "output")]
+    pub json: bool,
+    /// Never prompt (implied when stdin or stderr is not a terminal)
+    #[arg(long, global = true, env = "AMCCTL_NO_INPUT", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_input: bool,
+    /// Only results and errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More diagnostics on stderr (-vv for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// When to use colour
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub color: ColorWhen,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage AMC instances
+    #[command(subcommand)]
+    Instance(instance::InstanceCmd),
+    /// Manage Amazon Ads AMC accounts (entity IDs)
+    #[command(subcommand)]
+    Account(account::AccountCmd),
+    /// Manage the brands of instances
+    #[command(subcommand)]
+    Brand(brand::BrandCmd),
+    /// Manage the users of this registry
+    #[command(subcommand)]
+    User(user::UserCmd),
+}
+
+/// Everything a command needs: settings, output, prompts, and the store on demand.
+pub struct Ctx {
+    /// Where files live.
+    pub paths: Paths,
+    /// The config file's values.
+    pub config: Config,
+    /// How to print.
+    pub out: Output,
+    /// Whether prompts may be shown.
+    pub interactive: bool,
+    user_flag: Option<String>,
+    store: Option<Store>,
+    prompter: Box<dyn Prompter>,
+}
+
+impl Ctx {
+    /// Builds the context from the global flags (reads the config file).
+    pub fn new(g: &GlobalArgs) -> Result<Ctx> {
+        let paths = Paths::resolve(g.home.as_deref(), g.db.as_deref(), g.config.as_deref())?;
+        let config = Config::load(&paths.config)?;
+        let format = if g.json {
+            Format::Json
+        } else {
+            g.output.or(config.output).unwrap_or(Format::Table)
+        };
+        let out = Output::new(format, g.color, g.quiet);
+        let interactive =
+            !g.no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        let prompter: Box<dyn Prompter> = if interactive {
+            Box::new(Console::new())
+        } else {
+            Box::new(NoInput)
+        };
+        Ok(Ctx {
+            paths,
+            config,
+            out,
+            interactive,
+            user_flag: g.user.clone(),
+            store: None,
+            prompter,
+        })
+    }
+
+    /// The store, opened (and migrated) on first use.
+    pub fn store(&mut self) -> Result<&mut Store> {
+        if self.store.is_none() {
+            self.store = Some(Store::open(&self.paths.db)?);
+        }
+        self.store
+            .as_mut()
+            .ok_or_else(|| Error::internal("store not open"))
+    }
+
+    /// The prompter: the terminal, or one that fails naming the flag.
+    pub fn prompt(&mut self) -> &mut dyn Prompter {
+        self.prompter.as_mut()
+    }
+
+    /// The acting user: `--user`/`AMCCTL_USER`, else config `user`, else the OS
+    /// login name (created on first use). A named user must exist (exit 3).
+    pub fn user(&mut self) -> Result<User> {
+        let named = self.user_flag.clone().or_else(|| self.config.user.clone());
+        match named {
+            Some(name) => self.store()?.user(&name)?.ok_or_else(|| {
+                Error::not_found(format!("no user {name:?} in this store"))
+                    .with_hint(format!("add it with `amcctl user add {name}`"))
+            }),
+            None => {
+                let login = os_login_name()?;
+                self.store()?.ensure_user(&login)
+            }
+        }
+    }
+
+    /// Asks for confirmation of a destructive action unless `yes`; exit 2 when
+    /// it cannot ask.
+    pub fn confirm(&mut self, yes: bool, question: &str) -> Result<bool> {
+        if yes {
+            return Ok(true);
+        }
+        self.prompt().confirm(question, false, "--yes")
+    }
+}
+
+/// The OS login name: `$USER`/`$LOGNAME`, else the passwd entry of our uid.
+fn os_login_name() -> Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    if let Some(name) = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+    {
+        return Ok(name);
+    }
+    let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let from_passwd = uid.and_then(|uid| {
+        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+        passwd.lines().find_map(|line| {
+            let mut f = line.split(':');
+            let name = f.next()?;
+            (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+        })
+    });
+    from_passwd.ok_or_else(|| {
+        Error::usage(
+            "cannot tell who you are: set --user, AMCCTL_USER or `user` in the config file",
+        )
+    })
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli, ctx: &mut Ctx) -> Result<()> {
+    match cli.command {
+        Command::Instance(c) => instance::run(ctx, c),
+        Command::Account(c) => account::run(ctx, c),
+        Command::Brand(c) => brand::run(ctx, c),
+        Command::User(c) => user::run(ctx, c),
+    }
+}

@@ -1,0 +1,66 @@
+//! `amcctl user`: the users who own instances in this store.
+
+use clap::Subcommand;
+use comfy_table::Cell;
+
+use super::Ctx;
+use crate::error::Result;
+use crate::output::Tabular;
+use crate::store::User;
+
+/// User commands.
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// List the users and how many instances each owns
+    List,
+    /// Add a user
+    Add {
+        /// Login name
+        name: String,
+    },
+    /// Remove a user who owns no instances
+    Remove {
+        /// Login name
+        name: String,
+        /// Do not ask for confirmation
+        #[arg(long, short)]
+        yes: bool,
+    },
+}
+
+impl Tabular for User {
+    fn columns() -> Vec<&'static str> {
+        vec!["NAME", "INSTANCES", "CREATED"]
+    }
+    fn row(&self) -> Vec<Cell> {
+        vec![
+            Cell::new(&self.name),
+            Cell::new(self.instance_count),
+            Cell::new(&self.created_at),
+        ]
+    }
+}
+
+pub(super) fn run(ctx: &mut Ctx, cmd: UserCmd) -> Result<()> {
+    match cmd {
+        UserCmd::List => {
+            ctx.user()?;
+            let users = ctx.store()?.users()?;
+            ctx.out.list(&users)
+        }
+        UserCmd::Add { name } => {
+            let user = ctx.store()?.add_user(&name)?;
+            ctx.out.info(format!("Added user {}", user.name));
+            ctx.out.one(&user)
+        }
+        UserCmd::Remove { name, yes } => {
+            if !ctx.confirm(yes, &format!("Remove user {name}?"))? {
+                ctx.out.info("Nothing removed.");
+                return Ok(());
+            }
+            ctx.store()?.remove_user(&name)?;
+            ctx.out.info(format!("Removed user {name}"));
+            Ok(())
+        }
+    }
+}

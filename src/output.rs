@@ -1,0 +1,349 @@
+//! Rendering results: tables for people, JSON / NDJSON / CSV for programs.
+//!
+//! Results go to stdout and nothing else does; messages go to stderr. Tables
+//! get headers and colour only on a terminal; piped, they become plain
+//! tab-separated lines that `cut` and `awk` can take apart.
+
+use std::io::{self, IsTerminal, Write};
+
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::model::HealthStatus;
+
+/// The output format (`-o`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON document.
+    Json,
+    /// One JSON object a line.
+    Ndjson,
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
+impl Format {
+    /// Whether the format is for programs (stdout must hold nothing else).
+    pub fn is_machine(self) -> bool {
+        self != Format::Table
+    }
+}
+
+/// When to use colour (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless `NO_COLOR` is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// A type that can be shown as table rows and CSV records.
+pub trait Tabular {
+    /// Column headers of the table.
+    fn columns() -> Vec<&'static str>;
+    /// The cells of one row; colour is applied only when the table is styled.
+    fn row(&self) -> Vec<Cell>;
+    /// Column headers in CSV (defaults to the table's).
+    fn csv_columns() -> Vec<&'static str> {
+        Self::columns()
+    }
+    /// One CSV record (defaults to the table row's text).
+    fn csv_row(&self) -> Vec<String> {
+        self.row().iter().map(|c| c.content()).collect()
+    }
+}
+
+/// Where and how results and messages are written.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The chosen format.
+    pub format: Format,
+    /// Whether stdout is a terminal.
+    pub stdout_tty: bool,
+    /// Whether stderr is a terminal.
+    pub stderr_tty: bool,
+    /// Whether to colour.
+    pub color: bool,
+    /// `-q`: only results and errors.
+    pub quiet: bool,
+}
+
+impl Output {
+    /// Settings for this process.
+    pub fn new(format: Format, color: ColorWhen, quiet: bool) -> Self {
+        let stdout_tty = io::stdout().is_terminal();
+        let stderr_tty = io::stderr().is_terminal();
+        let color = match color {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => {
+                stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        };
+        Self {
+            format,
+            stdout_tty,
+            stderr_tty,
+            color,
+            quiet,
+        }
+    }
+
+    /// Prints a list in the chosen format.
+    pub fn list<T: Serialize + Tabular>(&self, items: &[T]) -> Result<()> {
+        let mut out = io::stdout().lock();
+        match self.format {
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut out, items)?;
+                writeln!(out)?;
+            }
+            Format::Ndjson => {
+                for item in items {
+                    serde_json::to_writer(&mut out, item)?;
+                    writeln!(out)?;
+                }
+            }
+            Format::Csv => write_csv(&mut out, T::csv_columns(), items.iter().map(T::csv_row))?,
+            Format::Table => self.table(&mut out, T::columns(), items.iter().map(T::row))?,
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Prints one object: a two-column field/value table, or the object in the machine format.
+    pub fn one<T: Serialize>(&self, item: &T) -> Result<()> {
+        let mut out = io::stdout().lock();
+        match self.format {
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut out, item)?;
+                writeln!(out)?;
+            }
+            Format::Ndjson => {
+                serde_json::to_writer(&mut out, item)?;
+                writeln!(out)?;
+            }
+            Format::Csv | Format::Table => {
+                let value = serde_json::to_value(item)?;
+                let mut fields = Vec::new();
+                flatten("", &value, &mut fields);
+                if self.format == Format::Csv {
+                    let (keys, values): (Vec<_>, Vec<_>) = fields.into_iter().unzip();
+                    write_csv(
+                        &mut out,
+                        keys.iter().map(String::as_str).collect(),
+                        std::iter::once(values),
+                    )?;
+                } else {
+                    let rows = fields.into_iter().map(|(k, v)| {
+                        let color = health_color(&v);
+                        let mut value = Cell::new(v);
+                        if let Some(c) = color {
+                            value = value.fg(c);
+                        }
+                        vec![Cell::new(k).add_attribute(Attribute::Bold), value]
+                    });
+                    self.table(&mut out, vec!["FIELD", "VALUE"], rows)?;
+                }
+            }
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Prints a JSON value as-is in json/ndjson, or through `one` otherwise.
+    pub fn value(&self, value: &serde_json::Value) -> Result<()> {
+        self.one(value)
+    }
+
+    fn table(
+        &self,
+        out: &mut impl Write,
+        headers: Vec<&str>,
+        rows: impl Iterator<Item = Vec<Cell>>,
+    ) -> Result<()> {
+        if !self.stdout_tty {
+            for row in rows {
+                let line: Vec<String> = row
+                    .iter()
+                    .map(|c| {
+                        let text = c.content();
+                        // The health dot is decoration for people; scripts get the word.
+                        text.strip_prefix("● ")
+                            .unwrap_or(&text)
+                            .replace(['\t', '\n'], " ")
+                    })
+                    .collect();
+                writeln!(out, "{}", line.join("\t"))?;
+            }
+            return Ok(());
+        }
+        let mut table = Table::new();
+        table
+            .load_preset(presets::NOTHING)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_header(
+                headers
+                    .iter()
+                    .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
+            );
+        if self.color {
+            table.enforce_styling();
+        } else {
+            table.force_no_tty();
+        }
+        for row in rows {
+            table.add_row(row);
+        }
+        writeln!(out, "{table}")?;
+        Ok(())
+    }
+
+    /// A progress or status line on stderr (silenced by `-q`).
+    pub fn info(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            let _ = writeln!(io::stderr(), "{}", msg.as_ref());
+        }
+    }
+
+    /// A warning on stderr (silenced by `-q`).
+    pub fn warn(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            let _ = writeln!(io::stderr(), "warning: {}", msg.as_ref());
+        }
+    }
+
+    /// Prints an error on stderr: JSON with a machine format, text otherwise.
+    pub fn error(&self, e: &Error) {
+        let mut err = io::stderr().lock();
+        if self.format.is_machine() {
+            let body = serde_json::json!({"error": {"code": e.kind.code(), "message": e.message, "hint": e.hint}});
+            let _ = writeln!(err, "{body}");
+        } else {
+            let _ = writeln!(err, "error: {}", e.message);
+            if let Some(h) = &e.hint {
+                let _ = writeln!(err, "hint: {h}");
+            }
+        }
+    }
+}
+
+/// The colour of a health or status word.
+pub fn health_color(value: &str) -> Option<Color> {
+    match value {
+        "HEALTHY" | "ACTIVE" => Some(Color::Green),
+        "UNHEALTHY" | "PENDING" => Some(Color::Yellow),
+        "ERROR" => Some(Color::Red),
+        "UNKNOWN" | "INACTIVE" => Some(Color::DarkGrey),
+        _ => None,
+    }
+}
+
+/// A coloured dot and the health word.
+pub fn health_cell(h: HealthStatus) -> Cell {
+    let cell = Cell::new(format!("● {h}"));
+    match health_color(h.as_str()) {
+        Some(c) => cell.fg(c),
+        None => cell,
+    }
+}
+
+/// A status word, coloured.
+pub fn status_cell(s: &str) -> Cell {
+    let cell = Cell::new(s);
+    match health_color(s) {
+        Some(c) => cell.fg(c),
+        None => cell,
+    }
+}
+
+/// Flattens a JSON value into `a.b` keys with display strings (for one-object tables and CSV).
+fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        Value::Array(items) if items.iter().all(|i| !i.is_object()) => {
+            let parts: Vec<String> = items.iter().map(scalar).collect();
+            out.push((prefix.to_owned(), parts.join("; ")));
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                flatten(&format!("{prefix}[{i}]"), item, out);
+            }
+        }
+        other => out.push((prefix.to_owned(), scalar(other))),
+    }
+}
+
+fn scalar(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Writes CSV with every cell neutralised against formula injection.
+pub fn write_csv(
+    out: &mut impl Write,
+    headers: Vec<&str>,
+    rows: impl Iterator<Item = Vec<String>>,
+) -> Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(&headers)?;
+    for row in rows {
+        w.write_record(row.iter().map(|c| neutralise(c).into_owned()))?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Prefixes a cell that a spreadsheet would run as a formula with `'`.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+/// Undoes [`neutralise`] when reading a CSV this tool wrote.
+pub fn unneutralise(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        _ => cell,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_injection_is_neutralised_and_restored() {
+        for s in ["=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)", "\tx"] {
+            let n = neutralise(s);
+            assert!(n.starts_with('\''), "{s}");
+            assert_eq!(unneutralise(&n), s);
+        }
+        assert_eq!(neutralise("Acme"), "Acme");
+        assert_eq!(unneutralise("'quoted"), "'quoted");
+    }
+}

@@ -1,0 +1,425 @@
+//! Instance export and import files: JSON (the `instance list -o json` shape)
+//! and CSV (one flat record per instance, the same columns `-o csv` prints).
+//!
+//! Parsing validates every row and reports every problem with its position
+//! before the store is touched, so an import is all-or-nothing.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+use crate::model::{
+    Country, EntityId, HealthStatus, InstanceId, InstanceStatus, InvalidValue, Region, RowId,
+    parse_brands, parse_description, parse_name,
+};
+use crate::output::unneutralise;
+use crate::store::{Health, ImportRow, Instance, NewAccount, NewInstance};
+
+/// The largest import file accepted.
+pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
+
+/// The columns of the flat CSV record, in order.
+pub const CSV_COLUMNS: [&str; 22] = [
+    "id",
+    "instance_id",
+    "name",
+    "description",
+    "region",
+    "status",
+    "is_active",
+    "owner",
+    "account_uuid",
+    "account_id",
+    "account_name",
+    "advertiser_id",
+    "country_code",
+    "marketplace_id",
+    "brands",
+    "health_status",
+    "health_checked_at",
+    "health_latency_ms",
+    "health_error",
+    "api_endpoint",
+    "created_at",
+    "updated_at",
+];
+
+/// Separates brands inside one CSV cell.
+const BRAND_SEP: &str = ";";
+
+/// The flat CSV record of an instance.
+pub fn csv_record(i: &Instance) -> Vec<String> {
+    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+    vec![
+        i.id.to_string(),
+        i.instance_id.to_string(),
+        i.name.clone(),
+        opt(&i.description),
+        i.region.to_string(),
+        i.status.to_string(),
+        i.is_active.to_string(),
+        i.owner.clone(),
+        i.account.id.to_string(),
+        i.account.account_id.clone(),
+        i.account.account_name.clone(),
+        opt(&i.account.advertiser_id),
+        i.account.country_code.clone(),
+        i.account.marketplace_id.clone(),
+        i.brands.join(BRAND_SEP),
+        i.health.status.to_string(),
+        opt(&i.health.checked_at),
+        i.health
+            .latency_ms
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+        opt(&i.health.error),
+        opt(&i.api_endpoint),
+        i.created_at.clone(),
+        i.updated_at.clone(),
+    ]
+}
+
+/// The file formats of import and export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FileFormat {
+    /// A JSON array of instances.
+    Json,
+    /// CSV with a header line.
+    Csv,
+}
+
+/// One instance of an import file before validation: every field optional
+/// text, so that each problem can be reported by name.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawInstance {
+    id: Option<String>,
+    instance_id: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    region: Option<String>,
+    status: Option<String>,
+    is_active: Option<bool>,
+    account: Option<RawAccount>,
+    brands: Option<Vec<String>>,
+    health: Option<RawHealth>,
+    api_endpoint: Option<String>,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawAccount {
+    id: Option<String>,
+    account_id: Option<String>,
+    account_name: Option<String>,
+    advertiser_id: Option<String>,
+    country_code: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawHealth {
+    status: Option<String>,
+    checked_at: Option<String>,
+    latency_ms: Option<u64>,
+    error: Option<String>,
+}
+
+/// Parses and validates an import file. `Err` holds every problem found, each
+/// prefixed with its position (`line 3` for CSV, `[2]` for JSON).
+pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<String>> {
+    if text.len() > MAX_IMPORT_BYTES {
+        return Err(vec![format!(
+            "the file is larger than {} MiB",
+            MAX_IMPORT_BYTES >> 20
+        )]);
+    }
+    let raw: Vec<(String, RawInstance)> = match format {
+        FileFormat::Json => parse_json(text)?,
+        FileFormat::Csv => parse_csv(text)?,
+    };
+    let mut rows = Vec::with_capacity(raw.len());
+    let mut errors = Vec::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for (pos, r) in raw {
+        match validate(r) {
+            Ok(row) => {
+                let key = row.instance.instance_id.to_string();
+                if let Some(first) = seen.insert(key.clone(), pos.clone()) {
+                    errors.push(format!(
+                        "{pos}: duplicate instance_id {key} (first at {first})"
+                    ));
+                } else {
+                    rows.push(row);
+                }
+            }
+            Err(e) => errors.push(format!("{pos}: {e}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
+}
+
+fn parse_json(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
+    let values: Vec<serde_json::Value> = serde_json::from_str(text)
+        .map_err(|e| vec![format!("not a JSON array of instances: {e}")])?;
+    let mut out = Vec::with_capacity(values.len());
+    let mut errors = Vec::new();
+    for (i, v) in values.into_iter().enumerate() {
+        match serde_json::from_value::<RawInstance>(v) {
+            Ok(r) => out.push((format!("[{i}]"), r)),
+            Err(e) => errors.push(format!("[{i}]: {e}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+fn parse_csv(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| vec![format!("line 1: cannot read the header: {e}")])?
+        .clone();
+    let unknown: Vec<&str> = headers
+        .iter()
+        .filter(|h| !CSV_COLUMNS.contains(h))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(vec![format!(
+            "line 1: unknown column(s) {}; known columns: {}",
+            unknown.join(", "),
+            CSV_COLUMNS.join(", ")
+        )]);
+    }
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                errors.push(format!("line {line}: {e}"));
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        let get = |col: &str| {
+            headers
+                .iter()
+                .position(|h| h == col)
+                .and_then(|i| record.get(i))
+                .map(unneutralise)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let is_active = match get("is_active").as_deref() {
+            None => None,
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            Some(_) => {
+                errors.push(format!(
+                    "line {line}: invalid is_active: must be true or false"
+                ));
+                continue;
+            }
+        };
+        let latency = match get("health_latency_ms").map(|v| v.parse::<u64>()) {
+            None => None,
+            Some(Ok(v)) => Some(v),
+            Some(Err(_)) => {
+                errors.push(format!(
+                    "line {line}: invalid health_latency_ms: not a whole number"
+                ));
+                continue;
+            }
+        };
+        let raw = RawInstance {
+            id: get("id"),
+            instance_id: get("instance_id"),
+            name: get("name"),
+            description: get("description"),
+            region: get("region"),
+            status: get("status"),
+            is_active,
+            account: Some(RawAccount {
+                id: get("account_uuid"),
+                account_id: get("account_id"),
+                account_name: get("account_name"),
+                advertiser_id: get("advertiser_id"),
+                country_code: get("country_code"),
+            }),
+            brands: get("brands").map(|b| b.split(BRAND_SEP).map(str::to_owned).collect()),
+            health: Some(RawHealth {
+                status: get("health_status"),
+                checked_at: get("health_checked_at"),
+                latency_ms: latency,
+                error: get("health_error"),
+            }),
+            api_endpoint: get("api_endpoint"),
+            created_at: get("created_at"),
+            updated_at: get("updated_at"),
+        };
+        out.push((format!("line {line}"), raw));
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
+}
+
+fn required(field: &'static str, v: Option<String>) -> Result<String, InvalidValue> {
+    v.ok_or_else(|| InvalidValue::new(field, "is required"))
+}
+
+fn timestamp(field: &'static str, v: Option<String>) -> Result<Option<String>, InvalidValue> {
+    v.map(|s| {
+        chrono::DateTime::parse_from_rfc3339(&s)
+            .map(|t| crate::store::fmt_time(&t.with_timezone(&chrono::Utc)))
+            .map_err(|_| {
+                InvalidValue::new(field, "must be an RFC 3339 time like 2026-11-24T18:00:00Z")
+            })
+    })
+    .transpose()
+}
+
+/// Checks an API endpoint: an http(s) URL without spaces, at most 255 characters.
+pub fn parse_endpoint(v: &str) -> Result<String, InvalidValue> {
+    let v = v.trim();
+    let ok = (v.starts_with("https://") || v.starts_with("http://"))
+        && v.len() <= 255
+        && !v.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(v.trim_end_matches('/').to_owned())
+    } else {
+        Err(InvalidValue::new("api_endpoint", "must be an http(s) URL"))
+    }
+}
+
+fn validate(r: RawInstance) -> Result<ImportRow, InvalidValue> {
+    let instance_id = InstanceId::parse(&required("instance_id", r.instance_id)?)?;
+    let name = parse_name("name", &required("name", r.name)?)?;
+    let description = r
+        .description
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| parse_description(&d))
+        .transpose()?;
+    let region: Region = required("region", r.region)?.parse()?;
+    let id = r.id.map(|s| s.parse::<RowId>()).transpose()?;
+    let account = r.account.unwrap_or_default();
+    let entity = EntityId::parse(&required("account_id", account.account_id)?)?;
+    let new_account = match account.account_name {
+        Some(n) => Some(NewAccount {
+            id: account.id.map(|s| s.parse::<RowId>()).transpose()?,
+            account_id: entity.clone(),
+            account_name: parse_name("account_name", &n)?,
+            advertiser_id: account
+                .advertiser_id
+                .as_deref()
+                .map(crate::model::parse_advertiser_id)
+                .transpose()?
+                .flatten(),
+            country: account
+                .country_code
+                .as_deref()
+                .map(Country::parse)
+                .transpose()?
+                .unwrap_or(Country::US),
+        }),
+        None => None,
+    };
+    let status: InstanceStatus = match r.status {
+        Some(s) => s.parse()?,
+        None if r.is_active == Some(false) => InstanceStatus::Inactive,
+        None => InstanceStatus::Pending,
+    };
+    if let Some(active) = r.is_active {
+        if active != (status != InstanceStatus::Inactive) {
+            return Err(InvalidValue::new(
+                "is_active",
+                "must be false exactly when status is INACTIVE",
+            ));
+        }
+    }
+    let brands = parse_brands(&r.brands.unwrap_or_default())?;
+    let h = r.health.unwrap_or_default();
+    let health_status: HealthStatus = h
+        .status
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(HealthStatus::Unknown);
+    let health = Health {
+        status: health_status,
+        checked_at: timestamp("health.checked_at", h.checked_at)?,
+        latency_ms: h.latency_ms,
+        error: h
+            .error
+            .map(|e| crate::model::clean_text("health.error", &e, 2000))
+            .transpose()?,
+    };
+    Ok(ImportRow {
+        instance: NewInstance {
+            id,
+            instance_id,
+            name,
+            description,
+            region,
+            account: RowId::new(),
+            status,
+            brands,
+            api_endpoint: r.api_endpoint.as_deref().map(parse_endpoint).transpose()?,
+        },
+        account_entity: entity.to_string(),
+        new_account,
+        is_active: status != InstanceStatus::Inactive,
+        health,
+        created_at: timestamp("created_at", r.created_at)?,
+        updated_at: timestamp("updated_at", r.updated_at)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bad_row_is_reported_with_its_position() {
+        let csv = "instance_id,name,region,account_id\n\
+                   amcaaaaaaaa,A,na,ENTITY1AA1AA11AAA1\n\
+                   BAD,B,na,ENTITY1AA1AA11AAA1\n\
+                   amcbbbbbbbb,C,mars,ENTITY1AA1AA11AAA1\n\
+                   amcaaaaaaaa,D,na,ENTITY1AA1AA11AAA1\n";
+        let errs = parse(csv, FileFormat::Csv).unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(
+            errs[0].starts_with("line 3: invalid instance_id"),
+            "{errs:?}"
+        );
+        assert!(errs[1].starts_with("line 4: invalid region"), "{errs:?}");
+        assert!(errs[2].starts_with("line 5: duplicate"), "{errs:?}");
+    }
+
+    #[test]
+    fn json_positions_and_nesting() {
+        let errs = parse(
+            r#"[{"instance_id":"amcaaaaaaaa"},{"name":1}]"#,
+            FileFormat::Json,
+        )
+        .unwrap_err();
+        assert!(errs[0].starts_with("[0]: invalid name"), "{errs:?}");
+        assert!(errs[1].starts_with("[1]:"), "{errs:?}");
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse(&deep, FileFormat::Json).is_err());
+    }
+}
