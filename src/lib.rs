@@ -3,6 +3,7 @@
 //! The binary is a thin shell around [`main_with`]; everything else lives in
 //! the library so that tests and examples use the same code paths.
 
+pub mod amc;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod fsutil;
 pub mod model;
 pub mod output;
 pub mod prompt;
+pub mod secrets;
 pub mod store;
 pub mod transfer;
 

@@ -1,0 +1,396 @@
+//! The run-wide client: configuration, the HTTP connection pool, the shared
+//! limiter, and the retry policy every call follows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+
+use super::error::AmcError;
+use super::limiter::Limiter;
+use super::session::{Credentials, Session, TokenCache};
+use crate::model::Region;
+
+/// Largest response body read; anything longer is a decode error on
+/// success and cut short on failure. AMC's pages are far smaller.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// How the client talks to AMC; one per run.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Base URL replacing the region's API host (`AMCCTL_API_URL`: sandbox,
+    /// proxy, tests). An instance's `apiEndpoint` still wins when known.
+    pub api_url: Option<String>,
+    /// Token endpoint replacing the region's (`AMCCTL_AUTH_URL`).
+    pub auth_url: Option<String>,
+    /// Limit on one attempt, from sending to the last byte of the body.
+    pub timeout: Duration,
+    /// Limit on establishing a connection.
+    pub connect_timeout: Duration,
+    /// Retries after a throttle, 5xx, timeout or connection error (so at
+    /// most `retries + 1` attempts, plus one after a 401).
+    pub retries: u32,
+    /// Requests per second for the whole run, across all sessions.
+    pub rate: f64,
+    /// First backoff step; the n-th retry sleeps a random time below
+    /// `min(backoff_cap, backoff_base · 2ⁿ)` ("full jitter").
+    pub backoff_base: Duration,
+    /// Longest backoff step.
+    pub backoff_cap: Duration,
+    /// Bound on one call's total time: no retry starts whose sleep would
+    /// end later than this after the first attempt.
+    pub max_elapsed: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            api_url: None,
+            auth_url: None,
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            retries: 4,
+            rate: 10.0,
+            backoff_base: Duration::from_millis(200),
+            backoff_cap: Duration::from_secs(20),
+            max_elapsed: Duration::from_secs(120),
+        }
+    }
+}
+
+/// A successful call's value and how it went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply<T> {
+    /// The decoded answer.
+    pub value: T,
+    /// HTTP status of the final answer.
+    pub status: u16,
+    /// Requests sent (summed over pages for a paginated listing).
+    pub attempts: u32,
+    /// Duration of the final attempt (summed over pages for a listing).
+    pub latency: Duration,
+}
+
+/// The AMC client of one run: a connection pool and one limiter shared by
+/// every [`Session`]. Cheap to clone.
+#[derive(Clone)]
+pub struct AmcClient {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) config: ClientConfig,
+    pub(crate) limiter: Limiter,
+}
+
+impl std::fmt::Debug for AmcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmcClient")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Domains whose `https` hosts may receive our tokens via an `apiEndpoint`.
+const AMAZON_DOMAINS: [&str; 3] = ["amazon.com", "amazon.co.uk", "amazon.co.jp"];
+
+impl AmcClient {
+    /// Builds the client; fails on an unusable rate or URL override.
+    pub fn new(config: ClientConfig) -> Result<Self, AmcError> {
+        for url in [&config.api_url, &config.auth_url].into_iter().flatten() {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| AmcError::Config(format!("bad URL {url}: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(AmcError::Config(format!(
+                    "bad URL {url}: not http or https"
+                )));
+            }
+        }
+        let limiter = Limiter::new(config.rate).map_err(AmcError::Config)?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("amcctl/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(config.connect_timeout)
+            // AMC does not redirect; following one could carry the token elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| AmcError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(AmcClient {
+            inner: Arc::new(ClientInner {
+                http,
+                config,
+                limiter,
+            }),
+        })
+    }
+
+    /// The configuration the client was built with.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// A session for one user's credentials, sharing this client's pool and
+    /// limiter. `cache` keeps the access token across processes.
+    pub fn session(&self, credentials: Credentials, cache: Arc<dyn TokenCache>) -> Session {
+        Session::new(self.clone(), credentials, cache)
+    }
+}
+
+impl ClientInner {
+    /// The base URL of a call: a trusted `apiEndpoint`, else the override,
+    /// else the region's host. No trailing slash.
+    pub(crate) fn api_base(&self, region: Region, api_endpoint: Option<&str>) -> String {
+        if let Some(ep) = api_endpoint.map(str::trim).filter(|e| !e.is_empty()) {
+            if self.trusted_endpoint(ep) {
+                return ep.trim_end_matches('/').to_owned();
+            }
+            tracing::warn!(
+                endpoint = ep,
+                "ignoring an apiEndpoint outside Amazon's https hosts and the configured API URL"
+            );
+        }
+        self.config
+            .api_url
+            .as_deref()
+            .unwrap_or(region.api_url())
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// An `apiEndpoint` comes from a server response or an import file, and
+    /// the bearer token goes wherever it points: only Amazon's own https
+    /// hosts, or the origin of the configured API URL, are accepted.
+    fn trusted_endpoint(&self, endpoint: &str) -> bool {
+        let Ok(url) = reqwest::Url::parse(endpoint) else {
+            return false;
+        };
+        let same_origin = self
+            .config
+            .api_url
+            .as_deref()
+            .and_then(|o| reqwest::Url::parse(o).ok())
+            .is_some_and(|o| o.origin() == url.origin());
+        let amazon = url.scheme() == "https"
+            && url.host_str().is_some_and(|h| {
+                AMAZON_DOMAINS
+                    .iter()
+                    .any(|d| h == *d || h.strip_suffix(d).is_some_and(|p| p.ends_with('.')))
+            });
+        same_origin || amazon
+    }
+
+    /// The token endpoint for credentials of `region`.
+    pub(crate) fn token_url(&self, region: Region) -> &str {
+        self.config
+            .auth_url
+            .as_deref()
+            .unwrap_or(region.token_url())
+    }
+
+    /// The sleep before retry number `retry` (0-based): full jitter.
+    pub(crate) fn backoff(&self, retry: u32) -> Duration {
+        let cap = self.config.backoff_cap;
+        let ceiling = self
+            .config
+            .backoff_base
+            .checked_mul(2u32.saturating_pow(retry))
+            .map_or(cap, |d| d.min(cap));
+        ceiling.mul_f64(fastrand::f64())
+    }
+}
+
+/// Statuses worth another try: throttling and transient server trouble.
+pub(crate) fn is_retryable(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
+
+/// One HTTP exchange, body read (up to the cap).
+pub(crate) struct Raw {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub retry_after: Option<Duration>,
+    pub body: Vec<u8>,
+    /// The body was longer than the cap and was cut.
+    pub truncated: bool,
+}
+
+impl Raw {
+    pub(crate) fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// Whether the declared content type is JSON (`application/json`,
+    /// `application/vnd.…+json`); a missing one is given the benefit of the doubt.
+    pub(crate) fn is_json(&self) -> bool {
+        self.content_type.as_deref().is_none_or(|ct| {
+            let media = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            media == "application/json" || media.ends_with("+json")
+        })
+    }
+}
+
+/// Why an exchange produced no answer.
+pub(crate) enum Failure {
+    Timeout,
+    Network(String),
+}
+
+/// Sends a request and reads its body, at most `MAX_BODY_BYTES` of it.
+pub(crate) async fn execute(request: reqwest::RequestBuilder) -> Result<Raw, Failure> {
+    let mut response = request.send().await.map_err(failure)?;
+    let status = response.status().as_u16();
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let content_type = header(CONTENT_TYPE);
+    let retry_after = header(RETRY_AFTER).and_then(|v| parse_retry_after(&v));
+    let mut body = Vec::new();
+    let mut truncated = response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64);
+    while !truncated {
+        match response.chunk().await.map_err(failure)? {
+            None => break,
+            Some(chunk) if body.len() + chunk.len() > MAX_BODY_BYTES => truncated = true,
+            Some(chunk) => body.extend_from_slice(&chunk),
+        }
+    }
+    Ok(Raw {
+        status,
+        content_type,
+        retry_after,
+        body,
+        truncated,
+    })
+}
+
+fn failure(e: reqwest::Error) -> Failure {
+    if e.is_timeout() {
+        return Failure::Timeout;
+    }
+    // The URL is left out (it may carry a pagination token); the cause
+    // chain is what tells "refused" from "reset".
+    let e = e.without_url();
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    Failure::Network(message)
+}
+
+/// `Retry-After` as seconds or as an HTTP date; a date in the past is zero.
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inner(api_url: Option<&str>) -> AmcClient {
+        AmcClient::new(ClientConfig {
+            api_url: api_url.map(str::to_owned),
+            ..ClientConfig::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        let soon = (chrono::Utc::now() + chrono::TimeDelta::seconds(30)).to_rfc2822();
+        let d = parse_retry_after(&soon).unwrap();
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn backoff_is_bounded_full_jitter() {
+        let c = inner(None);
+        for retry in 0..40 {
+            let d = c.inner.backoff(retry);
+            let ceiling = Duration::from_millis(200 * 2u64.saturating_pow(retry.min(20)));
+            assert!(d <= ceiling.min(Duration::from_secs(20)), "{retry}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn base_url_choice() {
+        let c = inner(None);
+        assert_eq!(
+            c.inner.api_base(Region::Eu, None),
+            "https://advertising-api-eu.amazon.com"
+        );
+        assert_eq!(
+            c.inner
+                .api_base(Region::Na, Some("https://advertising-api-fe.amazon.com/")),
+            "https://advertising-api-fe.amazon.com"
+        );
+        // Tokens never go to a host that is not Amazon's.
+        for evil in [
+            "https://evil.example",
+            "http://advertising-api.amazon.com",
+            "https://notamazon.com",
+            "https://amazon.com.evil.example",
+            "not a url",
+        ] {
+            assert_eq!(
+                c.inner.api_base(Region::Na, Some(evil)),
+                "https://advertising-api.amazon.com"
+            );
+        }
+        let c = inner(Some("http://127.0.0.1:9999/"));
+        assert_eq!(c.inner.api_base(Region::Na, None), "http://127.0.0.1:9999");
+        assert_eq!(
+            c.inner.api_base(Region::Na, Some("http://127.0.0.1:9999")),
+            "http://127.0.0.1:9999"
+        );
+        assert_eq!(
+            c.inner.api_base(Region::Na, Some("http://127.0.0.1:1")),
+            "http://127.0.0.1:9999"
+        );
+    }
+
+    #[test]
+    fn bad_config_is_refused() {
+        let bad_rate = ClientConfig {
+            rate: 0.0,
+            ..ClientConfig::default()
+        };
+        assert!(matches!(AmcClient::new(bad_rate), Err(AmcError::Config(_))));
+        let bad_url = ClientConfig {
+            auth_url: Some("ftp://x".into()),
+            ..ClientConfig::default()
+        };
+        assert!(matches!(AmcClient::new(bad_url), Err(AmcError::Config(_))));
+    }
+}

@@ -1,0 +1,712 @@
+//! One user's session: Login-with-Amazon tokens and the AMC calls made with them.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+
+use super::client::{AmcClient, Failure, Raw, Reply, execute, is_retryable};
+use super::error::{AmcError, AuthError, RequestName, shorten};
+use super::types::{
+    AccountsPage, AmcAccount, AmcInstance, ErrorBody, InstanceEnvelope, InstancesPage, TokenBody,
+    Workflow, WorkflowsPage,
+};
+use crate::model::{Country, EntityId, InstanceId, Region};
+use crate::secrets::{redact, scrub};
+
+/// An access token is renewed this long before it expires.
+pub const TOKEN_MARGIN: Duration = Duration::from_secs(60);
+/// Page size asked of `GET /amc/instances`.
+pub const PAGE_LIMIT: u32 = 100;
+/// Most pages followed before a listing is declared endless.
+pub const MAX_PAGES: usize = 10_000;
+/// Longest server-provided text kept in an error.
+const MAX_ERROR_TEXT: usize = 300;
+
+const CLIENT_ID_HEADER: HeaderName = HeaderName::from_static("amazon-advertising-api-clientid");
+const ADVERTISER_HEADER: HeaderName =
+    HeaderName::from_static("amazon-advertising-api-advertiserid");
+const MARKETPLACE_HEADER: HeaderName =
+    HeaderName::from_static("amazon-advertising-api-marketplaceid");
+
+/// Login-with-Amazon credentials of one user.
+#[derive(Clone)]
+pub struct Credentials {
+    /// The LWA application's client ID (not secret; sent as a header).
+    pub client_id: String,
+    /// The LWA application's client secret.
+    pub client_secret: SecretString,
+    /// The user's refresh token (`Atzr|…`).
+    pub refresh_token: SecretString,
+    /// Picks the token endpoint and the default API host.
+    pub region: Region,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"…")
+            .field("refresh_token", &redact(self.refresh_token.expose_secret()))
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
+/// An access token and when it stops working.
+#[derive(Clone)]
+pub struct CachedToken {
+    /// The bearer token (`Atza|…`).
+    pub access_token: SecretString,
+    /// When Login with Amazon said it expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for CachedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedToken")
+            .field("access_token", &redact(self.access_token.expose_secret()))
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Keeps one user's access token between processes, so a cron job that
+/// runs every minute does not ask Login with Amazon every minute. The store
+/// implements it (encrypted, in SQLite); calls are quick and synchronous.
+/// Failures are the implementation's to log: a cache that cannot load or
+/// save just costs a refresh.
+pub trait TokenCache: Send + Sync {
+    /// The last saved token, if any (expired ones included; the session checks).
+    fn load(&self) -> Option<CachedToken>;
+    /// Replaces the saved token.
+    fn save(&self, token: &CachedToken);
+}
+
+/// A cache that keeps nothing: every process refreshes once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTokenCache;
+
+impl TokenCache for NoTokenCache {
+    fn load(&self) -> Option<CachedToken> {
+        None
+    }
+    fn save(&self, _token: &CachedToken) {}
+}
+
+/// The account an AMC call acts for: sent as the advertiser and
+/// marketplace headers, and its region picks the API host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advertiser {
+    /// The account's entity ID.
+    pub entity_id: EntityId,
+    /// The account's marketplace ID.
+    pub marketplace_id: String,
+    /// The region whose API host serves the calls (for instance calls, the
+    /// instance's region), unless an `apiEndpoint` or override says otherwise.
+    pub region: Region,
+}
+
+impl Advertiser {
+    /// The advertiser for an account in `country`, served in `region`.
+    pub fn new(entity_id: EntityId, country: Country, region: Region) -> Self {
+        Advertiser {
+            entity_id,
+            marketplace_id: country.marketplace_id().to_owned(),
+            region,
+        }
+    }
+}
+
+/// One user's view of AMC: their credentials and access token over the
+/// run's shared client. Cheap to clone; clones share the token, so
+/// concurrent callers refresh it once.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<SessionInner>,
+}
+
+struct SessionInner {
+    client: AmcClient,
+    credentials: Credentials,
+    cache: Arc<dyn TokenCache>,
+    /// Held across a refresh: this is what makes concurrent refreshes one.
+    token: tokio::sync::Mutex<TokenState>,
+}
+
+#[derive(Default)]
+struct TokenState {
+    /// The token in use and when to stop using it.
+    current: Option<(CachedToken, DateTime<Utc>)>,
+    /// A token AMC refused with 401: never taken from the cache again.
+    rejected: Option<SecretString>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("credentials", &self.inner.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a failed attempt leaves for the retry decision.
+struct Pending {
+    error: AmcError,
+    retry_after: Option<Duration>,
+    throttled: bool,
+}
+
+impl Session {
+    pub(crate) fn new(
+        client: AmcClient,
+        credentials: Credentials,
+        cache: Arc<dyn TokenCache>,
+    ) -> Self {
+        Session {
+            inner: Arc::new(SessionInner {
+                client,
+                credentials,
+                cache,
+                token: tokio::sync::Mutex::new(TokenState::default()),
+            }),
+        }
+    }
+
+    /// The credentials this session uses.
+    pub fn credentials(&self) -> &Credentials {
+        &self.inner.credentials
+    }
+
+    /// `GET /amc/accounts`: the AMC accounts the credentials can see.
+    pub async fn list_accounts(&self) -> Result<Reply<Vec<AmcAccount>>, AmcError> {
+        let base = self.api_base(self.inner.credentials.region, None);
+        let reply: Reply<AccountsPage> = self.get(&base, "/amc/accounts", &[], None).await?;
+        Ok(map(reply, |p| p.amc_accounts))
+    }
+
+    /// `GET /amc/instances`, every page (`limit=100`, following `nextToken`).
+    /// `attempts` and `latency` of the reply are summed over the pages.
+    pub async fn list_instances(
+        &self,
+        advertiser: &Advertiser,
+    ) -> Result<Reply<Vec<AmcInstance>>, AmcError> {
+        let base = self.api_base(advertiser.region, None);
+        let path = "/amc/instances";
+        let limit = PAGE_LIMIT.to_string();
+        let mut instances = Vec::new();
+        let mut seen = HashSet::new();
+        let mut next: Option<String> = None;
+        let (mut attempts, mut latency) = (0, Duration::ZERO);
+        for _ in 0..MAX_PAGES {
+            let mut query = vec![("limit", limit.as_str())];
+            if let Some(t) = &next {
+                query.push(("nextToken", t.as_str()));
+            }
+            let page: Reply<InstancesPage> =
+                self.get(&base, path, &query, Some(advertiser)).await?;
+            attempts += page.attempts;
+            latency += page.latency;
+            instances.extend(page.value.instances);
+            match page.value.next_token.filter(|t| !t.is_empty()) {
+                None => {
+                    return Ok(Reply {
+                        value: instances,
+                        status: page.status,
+                        attempts,
+                        latency,
+                    });
+                }
+                Some(t) if !seen.insert(t.clone()) => {
+                    return Err(decode_error(
+                        path,
+                        page.status,
+                        "AMC repeated a nextToken",
+                        page.attempts,
+                    ));
+                }
+                Some(t) => next = Some(t),
+            }
+        }
+        Err(decode_error(
+            path,
+            200,
+            &format!("more than {MAX_PAGES} pages of instances"),
+            attempts,
+        ))
+    }
+
+    /// `GET /amc/instances/{id}`: one instance (validation and health check).
+    /// `api_endpoint` is the instance's `apiEndpoint` from discovery, if known.
+    pub async fn get_instance(
+        &self,
+        advertiser: &Advertiser,
+        instance: &InstanceId,
+        api_endpoint: Option<&str>,
+    ) -> Result<Reply<AmcInstance>, AmcError> {
+        let base = self.api_base(advertiser.region, api_endpoint);
+        let path = format!("/amc/instances/{instance}");
+        let reply: Reply<InstanceEnvelope> = self.get(&base, &path, &[], Some(advertiser)).await?;
+        Ok(map(reply, |e| e.instance))
+    }
+
+    /// `GET /amc/reporting/{id}/workflows?limit=1`: whether the instance's
+    /// reporting API answers (deep health check).
+    pub async fn list_workflows(
+        &self,
+        advertiser: &Advertiser,
+        instance: &InstanceId,
+        api_endpoint: Option<&str>,
+    ) -> Result<Reply<Vec<Workflow>>, AmcError> {
+        let base = self.api_base(advertiser.region, api_endpoint);
+        let path = format!("/amc/reporting/{instance}/workflows");
+        let reply: Reply<WorkflowsPage> = self
+            .get(&base, &path, &[("limit", "1")], Some(advertiser))
+            .await?;
+        Ok(map(reply, |w| w.workflows))
+    }
+
+    /// A usable access token: the one in memory, else the cached one, else
+    /// a fresh one from Login with Amazon (saved to the cache). Concurrent
+    /// callers wait for a single refresh.
+    pub async fn access_token(&self) -> Result<CachedToken, AmcError> {
+        let mut state = self.inner.token.lock().await;
+        let now = Utc::now();
+        if let Some((token, use_until)) = &state.current
+            && now < *use_until
+        {
+            return Ok(token.clone());
+        }
+        // Another process may have refreshed since we last looked.
+        if let Some(token) = self.inner.cache.load() {
+            let use_until = token.expires_at - margin(TOKEN_MARGIN);
+            let refused = state
+                .rejected
+                .as_ref()
+                .is_some_and(|r| r.expose_secret() == token.access_token.expose_secret());
+            if now < use_until && !refused {
+                state.current = Some((token.clone(), use_until));
+                return Ok(token);
+            }
+        }
+        let (token, use_until) = self.refresh().await?;
+        self.inner.cache.save(&token);
+        state.current = Some((token.clone(), use_until));
+        Ok(token)
+    }
+
+    /// Forgets `used` after AMC refused it, unless a newer token already
+    /// replaced it (then the next caller simply uses the newer one).
+    async fn reject(&self, used: &SecretString) {
+        let mut state = self.inner.token.lock().await;
+        let is_current = state
+            .current
+            .as_ref()
+            .is_some_and(|(t, _)| t.access_token.expose_secret() == used.expose_secret());
+        if is_current {
+            state.current = None;
+        }
+        state.rejected = Some(used.clone());
+    }
+
+    fn api_base(&self, region: Region, api_endpoint: Option<&str>) -> String {
+        self.inner.client.inner.api_base(region, api_endpoint)
+    }
+
+    /// Server text made safe for messages: known secrets and anything
+    /// token-shaped cut out, then shortened.
+    fn clean(&self, text: &str, extra: Option<&SecretString>) -> String {
+        let mut text = scrub(text);
+        let c = &self.inner.credentials;
+        for secret in [Some(&c.client_secret), Some(&c.refresh_token), extra]
+            .into_iter()
+            .flatten()
+        {
+            let s = secret.expose_secret();
+            if s.len() >= 8 {
+                text = text.replace(s, &redact(s));
+            }
+        }
+        shorten(&text, MAX_ERROR_TEXT)
+    }
+
+    fn headers(
+        &self,
+        token: &CachedToken,
+        advertiser: Option<&Advertiser>,
+    ) -> Result<HeaderMap, AmcError> {
+        let bad = |what: &str| {
+            AmcError::Config(format!(
+                "the {what} contains characters not allowed in an HTTP header"
+            ))
+        };
+        let mut headers = HeaderMap::new();
+        let mut auth =
+            HeaderValue::try_from(format!("Bearer {}", token.access_token.expose_secret()))
+                .map_err(|_| {
+                    AmcError::Auth(AuthError::Unavailable {
+                        status: None,
+                        message:
+                            "the access token contains characters not allowed in an HTTP header"
+                                .into(),
+                        attempts: 1,
+                    })
+                })?;
+        // Keeps it out of any Debug output of the request.
+        auth.set_sensitive(true);
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(
+            CLIENT_ID_HEADER,
+            HeaderValue::from_str(&self.inner.credentials.client_id)
+                .map_err(|_| bad("client ID"))?,
+        );
+        if let Some(a) = advertiser {
+            headers.insert(
+                ADVERTISER_HEADER,
+                HeaderValue::from_str(a.entity_id.as_str()).map_err(|_| bad("account ID"))?,
+            );
+            headers.insert(
+                MARKETPLACE_HEADER,
+                HeaderValue::from_str(&a.marketplace_id).map_err(|_| bad("marketplace ID"))?,
+            );
+        }
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        Ok(headers)
+    }
+
+    /// A GET with the full policy: token, limiter, retries with backoff and
+    /// `Retry-After`, one token refresh on 401, decoding.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        base: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        advertiser: Option<&Advertiser>,
+    ) -> Result<Reply<T>, AmcError> {
+        let client = &self.inner.client.inner;
+        let config = &client.config;
+        let request = RequestName("GET", path).to_string();
+        let url = reqwest::Url::parse(&format!("{base}{path}"))
+            .map_err(|e| AmcError::Config(format!("bad API URL {base}: {e}")))?;
+        let mut attempts = 0u32;
+        let mut retries = 0u32;
+        let mut refreshed = false;
+        let mut first_sent: Option<Instant> = None;
+        loop {
+            let token = self.access_token().await?;
+            let headers = self.headers(&token, advertiser)?;
+            client.limiter.acquire().await;
+            attempts += 1;
+            let sent = Instant::now();
+            let first_sent = *first_sent.get_or_insert(sent);
+            let builder = client
+                .http
+                .get(url.clone())
+                .query(query)
+                .headers(headers)
+                .timeout(config.timeout);
+            let outcome = execute(builder).await;
+            let latency = sent.elapsed();
+            let status = outcome.as_ref().ok().map(|r| r.status);
+            let pending = match outcome {
+                Ok(raw) if raw.is_success() => {
+                    client.limiter.answered();
+                    log_attempt(path, status, attempts, latency, None);
+                    return self.decode(&request, raw, attempts).map(|value| Reply {
+                        value,
+                        status: status.unwrap_or(200),
+                        attempts,
+                        latency,
+                    });
+                }
+                Ok(raw) if raw.status == 401 && !refreshed => {
+                    client.limiter.answered();
+                    log_attempt(path, status, attempts, latency, Some(Duration::ZERO));
+                    refreshed = true;
+                    self.reject(&token.access_token).await;
+                    continue;
+                }
+                Ok(raw) => {
+                    let throttled = raw.status == 429;
+                    if !throttled {
+                        client.limiter.answered();
+                    }
+                    Pending {
+                        retry_after: raw.retry_after,
+                        throttled,
+                        error: self.api_error(&request, &raw, attempts, &token),
+                    }
+                }
+                Err(Failure::Timeout) => Pending {
+                    error: AmcError::Timeout {
+                        request: request.clone(),
+                        after: config.timeout,
+                        attempts,
+                    },
+                    retry_after: None,
+                    throttled: false,
+                },
+                Err(Failure::Network(message)) => Pending {
+                    error: AmcError::Network {
+                        request: request.clone(),
+                        message: self.clean(&message, None),
+                        attempts,
+                    },
+                    retry_after: None,
+                    throttled: false,
+                },
+            };
+            let retryable = status.is_none_or(is_retryable);
+            let delay = client
+                .backoff(retries)
+                .max(pending.retry_after.unwrap_or_default());
+            if pending.throttled {
+                client.limiter.throttled(delay);
+            }
+            let give_up = !retryable
+                || retries >= config.retries
+                || first_sent.elapsed() + delay > config.max_elapsed;
+            log_attempt(path, status, attempts, latency, (!give_up).then_some(delay));
+            if give_up {
+                return Err(pending.error);
+            }
+            retries += 1;
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        request: &str,
+        raw: Raw,
+        attempts: u32,
+    ) -> Result<T, AmcError> {
+        let fail = |message: String| AmcError::Decode {
+            request: request.to_owned(),
+            status: raw.status,
+            message,
+            attempts,
+        };
+        if raw.truncated {
+            return Err(fail(format!(
+                "the body is larger than {} MiB",
+                super::MAX_BODY_BYTES >> 20
+            )));
+        }
+        if !raw.is_json() {
+            let ct = raw.content_type.as_deref().unwrap_or_default();
+            return Err(fail(format!(
+                "expected JSON, got content type {}",
+                self.clean(ct, None)
+            )));
+        }
+        serde_json::from_slice(&raw.body).map_err(|e| {
+            fail(format!(
+                "malformed JSON: {}",
+                self.clean(&e.to_string(), None)
+            ))
+        })
+    }
+
+    fn api_error(&self, request: &str, raw: &Raw, attempts: u32, token: &CachedToken) -> AmcError {
+        let body: Option<ErrorBody> = serde_json::from_slice(&raw.body).ok();
+        let (code, details) = match body {
+            Some(b) => (b.code, b.details.or(b.message).or(b.status_reason)),
+            None => {
+                // Not JSON: keep short plain text, skip HTML error pages.
+                let text = String::from_utf8_lossy(&raw.body);
+                let text = text.trim();
+                let useful = !text.is_empty() && !text.starts_with('<');
+                (None, useful.then(|| text.to_owned()))
+            }
+        };
+        let clean = |t: String| self.clean(&t, Some(&token.access_token));
+        AmcError::Api {
+            status: raw.status,
+            code: code.map(clean).filter(|c| !c.is_empty()),
+            details: details.map(clean).filter(|d| !d.is_empty()),
+            request: request.to_owned(),
+            attempts,
+        }
+    }
+
+    /// Asks Login with Amazon for a new access token, retrying transient
+    /// failures like any call; refusals (`invalid_grant`, `invalid_client`,
+    /// other 4xx) are final. Returns the token and when to stop using it.
+    async fn refresh(&self) -> Result<(CachedToken, DateTime<Utc>), AmcError> {
+        let client = &self.inner.client.inner;
+        let config = &client.config;
+        let creds = &self.inner.credentials;
+        let url = client.token_url(creds.region).to_owned();
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", creds.refresh_token.expose_secret()),
+            ("client_id", creds.client_id.as_str()),
+            ("client_secret", creds.client_secret.expose_secret()),
+        ];
+        let mut attempts = 0u32;
+        let first_sent = Instant::now();
+        loop {
+            attempts += 1;
+            let requested_at = Utc::now();
+            let sent = Instant::now();
+            let builder = client
+                .http
+                .post(&url)
+                .form(&form)
+                .header(ACCEPT, "application/json")
+                .timeout(config.timeout);
+            let outcome = execute(builder).await;
+            let latency = sent.elapsed();
+            let status = outcome.as_ref().ok().map(|r| r.status);
+            let (message, retry_after) = match outcome {
+                Ok(raw) if raw.is_success() => {
+                    log_token_attempt(status, attempts, latency, None);
+                    return self.token_from(&raw, requested_at, attempts);
+                }
+                Ok(raw) if !is_retryable(raw.status) => {
+                    log_token_attempt(status, attempts, latency, None);
+                    return Err(self.token_refusal(&raw));
+                }
+                Ok(raw) => (format!("HTTP {}", raw.status), raw.retry_after),
+                Err(Failure::Timeout) => (
+                    format!(
+                        "timed out after {}",
+                        humantime::format_duration(config.timeout)
+                    ),
+                    None,
+                ),
+                Err(Failure::Network(m)) => (self.clean(&m, None), None),
+            };
+            let delay = client
+                .backoff(attempts - 1)
+                .max(retry_after.unwrap_or_default());
+            let give_up =
+                attempts > config.retries || first_sent.elapsed() + delay > config.max_elapsed;
+            log_token_attempt(status, attempts, latency, (!give_up).then_some(delay));
+            if give_up {
+                return Err(AuthError::Unavailable {
+                    status,
+                    message,
+                    attempts,
+                }
+                .into());
+            }
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn token_from(
+        &self,
+        raw: &Raw,
+        requested_at: DateTime<Utc>,
+        attempts: u32,
+    ) -> Result<(CachedToken, DateTime<Utc>), AmcError> {
+        let unusable = |message: &str| {
+            AmcError::Auth(AuthError::Unavailable {
+                status: Some(raw.status),
+                message: message.to_owned(),
+                attempts,
+            })
+        };
+        let body: TokenBody = serde_json::from_slice(&raw.body)
+            .map_err(|_| unusable("the token answer is not the expected JSON"))?;
+        let access = body
+            .access_token
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| unusable("the token answer has no access_token"))?;
+        // LWA's tokens live an hour; a missing lifetime is taken as that.
+        let lifetime = Duration::from_secs(body.expires_in.unwrap_or(3600));
+        let expires_at = requested_at + margin(lifetime);
+        // Renew 60 s before expiry, or halfway for tokens shorter than 2 min,
+        // so a short-lived token is still reused rather than renewed per call.
+        let use_until = expires_at - margin(TOKEN_MARGIN.min(lifetime / 2));
+        Ok((
+            CachedToken {
+                access_token: SecretString::from(access),
+                expires_at,
+            },
+            use_until,
+        ))
+    }
+
+    fn token_refusal(&self, raw: &Raw) -> AmcError {
+        let body: TokenBody = serde_json::from_slice(&raw.body).unwrap_or_default();
+        let description = body
+            .error_description
+            .map(|d| self.clean(&d, None))
+            .filter(|d| !d.is_empty());
+        let error = match body.error.as_deref() {
+            Some("invalid_grant") => AuthError::InvalidGrant { description },
+            Some("invalid_client") => AuthError::InvalidClient { description },
+            other => AuthError::Rejected {
+                status: raw.status,
+                error: other.map(|e| self.clean(e, None)),
+                description,
+            },
+        };
+        error.into()
+    }
+}
+
+/// A chrono span from a std duration, saturating.
+fn margin(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+fn map<T, U>(reply: Reply<T>, f: impl FnOnce(T) -> U) -> Reply<U> {
+    Reply {
+        value: f(reply.value),
+        status: reply.status,
+        attempts: reply.attempts,
+        latency: reply.latency,
+    }
+}
+
+fn decode_error(path: &str, status: u16, message: &str, attempts: u32) -> AmcError {
+    AmcError::Decode {
+        request: RequestName("GET", path).to_string(),
+        status,
+        message: message.to_owned(),
+        attempts,
+    }
+}
+
+fn log_attempt(
+    path: &str,
+    status: Option<u16>,
+    attempt: u32,
+    latency: Duration,
+    retry_in: Option<Duration>,
+) {
+    tracing::debug!(
+        method = "GET",
+        path,
+        status,
+        attempt,
+        latency_ms = latency.as_millis() as u64,
+        retry_in_ms = retry_in.map(|d| d.as_millis() as u64),
+        "AMC request"
+    );
+}
+
+fn log_token_attempt(
+    status: Option<u16>,
+    attempt: u32,
+    latency: Duration,
+    retry_in: Option<Duration>,
+) {
+    tracing::debug!(
+        method = "POST",
+        status,
+        attempt,
+        latency_ms = latency.as_millis() as u64,
+        retry_in_ms = retry_in.map(|d| d.as_millis() as u64),
+        "Login with Amazon token refresh"
+    );
+}

@@ -1,0 +1,778 @@
+//! Fernet encryption of stored secrets, the key that unlocks them, and
+//! redaction of secrets for display.
+//!
+//! # The key
+//!
+//! Secrets (client secrets, refresh tokens, cached access tokens, an
+//! instance's `encrypted_config`) are stored as standard Fernet tokens, the
+//! format of Python's `cryptography.fernet`, so a key and its ciphertexts move
+//! between this tool and a Python service unchanged.
+//!
+//! The key is the value of [`KEY_ENV`] when the caller passes one, else the
+//! content of the key file. [`Keyring::load`] never creates anything: a
+//! missing key is an error that names both places it looked. The caller uses
+//! [`Keyring::load_or_create`] only when it is about to store the *first*
+//! secret (creating a key while the store already holds ciphertext would make
+//! that ciphertext unreadable); it then learns from [`KeyOrigin::Created`]
+//! that it must print the one-time "back up this key" notice, because this
+//! module never prints.
+//!
+//! Key file rules: the file is created `0600` inside a folder created `0700`;
+//! it is written to a temporary sibling and then linked into place, so a
+//! reader never sees half a key and two processes creating it at once agree
+//! on one key (the loser reads the winner's). A key file that group or others
+//! may access is refused rather than silently used: that key decrypts every
+//! stored secret.
+//!
+//! # Rotation
+//!
+//! The store re-encrypts every secret in one transaction; this module gives
+//! it the file half of the protocol, built so that a crash at any point
+//! leaves a key that decrypts the store:
+//!
+//! 1. [`Keyring::recover_rotation`] first, to settle any earlier interrupted
+//!    rotation (it is harmless when there is none).
+//! 2. [`Keyring::stage_rotation`] writes a fresh key as `key.new` (next to the
+//!    key file, `0600`) and returns it. `key` is untouched, so a crash here
+//!    leaves the store and `key` consistent, with a stale `key.new`.
+//! 3. The store decrypts every secret with the current key, encrypts it with
+//!    the new one and commits.
+//! 4. [`Keyring::promote_rotation`] renames `key` → `key.old` (the previous
+//!    key is kept, replacing an older `key.old`) and then `key.new` → `key`.
+//!    Each rename is atomic.
+//!
+//! A crash between 3 and 4 leaves a store encrypted with `key.new` while
+//! `key` is the old key. [`Keyring::recover_rotation`], given any one stored
+//! ciphertext, tells the cases apart: if `key` decrypts it, the transaction
+//! never committed and `key.new` is stale (removed); if only `key.new` does,
+//! the promotion is finished. A crash between the two renames of step 4
+//! leaves no `key` but a `key.new`; loading and recovery both finish that
+//! promotion, since `key.new` only ever outlives `key` after a commit.
+//! Rotation needs the key file: with the key in [`KEY_ENV`] the user rotates
+//! by hand. Only one rotation may run at a time (the command holds the
+//! store's write lock across steps 2–4).
+
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use fernet::Fernet;
+use secrecy::SecretString;
+
+/// The environment variable that may hold the key instead of the key file.
+pub const KEY_ENV: &str = "AMCCTL_KEY";
+
+/// Where a key came from, for error messages that say where to look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// The [`KEY_ENV`] environment variable.
+    Env,
+    /// A key file (the key file proper, or `key.new` during a rotation).
+    File(PathBuf),
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::Env => write!(f, "the {KEY_ENV} environment variable"),
+            KeySource::File(p) => write!(f, "the key file {}", p.display()),
+        }
+    }
+}
+
+/// Everything that can go wrong with the key or a ciphertext. Every message
+/// names where the key was looked for; none contains key material.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    /// Neither the environment variable nor the key file holds a key.
+    #[error("no encryption key: {KEY_ENV} is not set and the key file {} does not exist", path.display())]
+    Missing {
+        /// The key file that was looked for.
+        path: PathBuf,
+    },
+    /// The key is not the url-safe base64 of 32 bytes.
+    #[error(
+        "the encryption key in {at} is malformed: a Fernet key is the url-safe base64 of 32 bytes"
+    )]
+    Malformed {
+        /// Where the bad key was found.
+        at: KeySource,
+    },
+    /// The key file may be read or written by group or others.
+    #[error(
+        "the key file {} is accessible to other users (mode {mode:04o}); run `chmod 600 {}`",
+        path.display(),
+        path.display()
+    )]
+    TooPermissive {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The token was not made with this key, or was altered.
+    #[error(
+        "cannot decrypt a stored secret with the key from {at}: wrong key, or the data is corrupt"
+    )]
+    WrongKey {
+        /// Where the key that failed came from.
+        at: KeySource,
+    },
+    /// The token decrypted, but not to UTF-8 text.
+    #[error("a stored secret decrypted with the key from {at} is not text")]
+    NotText {
+        /// Where the key came from.
+        at: KeySource,
+    },
+    /// A `key.new` exists: an earlier rotation has not been settled.
+    #[error(
+        "an earlier key rotation did not finish ({} exists); it must be recovered before rotating again",
+        path.display()
+    )]
+    RotationPending {
+        /// The leftover `key.new`.
+        path: PathBuf,
+    },
+    /// A file operation failed.
+    #[error("cannot {op} {}: {err}", path.display())]
+    Io {
+        /// What was being done (`read`, `create`, `rename`, …).
+        op: &'static str,
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// The operating system's reason.
+        err: io::Error,
+    },
+}
+
+impl SecretsError {
+    fn io(op: &'static str, path: &Path, err: io::Error) -> Self {
+        SecretsError::Io {
+            op,
+            path: path.to_owned(),
+            err,
+        }
+    }
+}
+
+/// Whether [`Keyring::load_or_create`] found a key or made one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// The key came from the environment or an existing file.
+    Existing,
+    /// A new key file was written: the caller tells the user to back it up.
+    Created,
+}
+
+/// What [`Keyring::recover_rotation`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// No rotation was pending.
+    Nothing,
+    /// The store had been re-encrypted with `key.new`: it is now `key`.
+    Promoted,
+    /// The re-encryption never committed: the stale `key.new` was removed.
+    RemovedStale,
+}
+
+/// A loaded Fernet key: encrypts and decrypts stored secrets.
+#[derive(Clone)]
+pub struct Keyring {
+    fernet: Fernet,
+    source: KeySource,
+}
+
+impl fmt::Debug for Keyring {
+    // Only where the key came from: the key itself never reaches a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyring")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keyring {
+    /// A new random key, in the text form the key file and [`KEY_ENV`] hold.
+    pub fn generate_key() -> String {
+        Fernet::generate_key()
+    }
+
+    /// A keyring from key text (surrounding whitespace ignored); `source`
+    /// says where the text came from, for error messages.
+    pub fn from_key(key: &str, source: KeySource) -> Result<Self, SecretsError> {
+        Fernet::new(key.trim())
+            .map(|fernet| Keyring {
+                fernet,
+                source: source.clone(),
+            })
+            .ok_or(SecretsError::Malformed { at: source })
+    }
+
+    /// Loads the key from `env_key` (the value of [`KEY_ENV`], if set and not
+    /// empty) or else from the key file at `path`; creates nothing.
+    pub fn load(env_key: Option<&str>, path: &Path) -> Result<Self, SecretsError> {
+        if let Some(key) = env_key.filter(|k| !k.trim().is_empty()) {
+            return Self::from_key(key, KeySource::Env);
+        }
+        finish_interrupted_promotion(path)?;
+        read_key_file(path)?.ok_or_else(|| SecretsError::Missing {
+            path: path.to_owned(),
+        })
+    }
+
+    /// Like [`Keyring::load`], but when there is no key at all, creates the
+    /// key file (and its folder) and says so.
+    pub fn load_or_create(
+        env_key: Option<&str>,
+        path: &Path,
+    ) -> Result<(Self, KeyOrigin), SecretsError> {
+        match Self::load(env_key, path) {
+            Err(SecretsError::Missing { .. }) => {}
+            other => return other.map(|k| (k, KeyOrigin::Existing)),
+        }
+        let key = Self::generate_key();
+        if write_new_file(path, &key)? {
+            let keyring = Self::from_key(&key, KeySource::File(path.to_owned()))?;
+            Ok((keyring, KeyOrigin::Created))
+        } else {
+            // Another process created it first: its key wins, ours was never used.
+            let keyring = read_key_file(path)?.ok_or_else(|| SecretsError::Missing {
+                path: path.to_owned(),
+            })?;
+            Ok((keyring, KeyOrigin::Existing))
+        }
+    }
+
+    /// Where this key came from.
+    pub fn source(&self) -> &KeySource {
+        &self.source
+    }
+
+    /// Encrypts `plaintext` into a standard Fernet token (url-safe base64).
+    pub fn encrypt(&self, plaintext: &str) -> String {
+        self.fernet.encrypt(plaintext.as_bytes())
+    }
+
+    /// Decrypts a Fernet token made with this key. Tokens do not expire
+    /// (no TTL): stored secrets are meant to last.
+    pub fn decrypt(&self, token: &str) -> Result<SecretString, SecretsError> {
+        let bytes = self
+            .fernet
+            .decrypt(token.trim())
+            .map_err(|_| SecretsError::WrongKey {
+                at: self.source.clone(),
+            })?;
+        String::from_utf8(bytes)
+            .map(SecretString::from)
+            .map_err(|_| SecretsError::NotText {
+                at: self.source.clone(),
+            })
+    }
+
+    /// Whether `token` decrypts with this key.
+    pub fn can_decrypt(&self, token: &str) -> bool {
+        self.fernet.decrypt(token.trim()).is_ok()
+    }
+
+    /// The path of the staged key during a rotation: `<key file>.new`.
+    pub fn new_key_path(key_path: &Path) -> PathBuf {
+        sibling(key_path, "new")
+    }
+
+    /// The path of the previous key after a rotation: `<key file>.old`.
+    pub fn old_key_path(key_path: &Path) -> PathBuf {
+        sibling(key_path, "old")
+    }
+
+    /// Step 2 of a rotation (see the module doc): checks the current key
+    /// file, writes a fresh key as `key.new` and returns it. Refuses when a
+    /// `key.new` is already there: it may be the only key that opens the
+    /// store, so it is never overwritten here.
+    pub fn stage_rotation(key_path: &Path) -> Result<Keyring, SecretsError> {
+        read_key_file(key_path)?.ok_or_else(|| SecretsError::Missing {
+            path: key_path.to_owned(),
+        })?;
+        let new_path = Self::new_key_path(key_path);
+        let key = Self::generate_key();
+        if !write_new_file(&new_path, &key)? {
+            return Err(SecretsError::RotationPending { path: new_path });
+        }
+        Self::from_key(&key, KeySource::File(new_path))
+    }
+
+    /// Step 4 of a rotation, after the store's transaction committed:
+    /// `key` → `key.old`, then `key.new` → `key`.
+    pub fn promote_rotation(key_path: &Path) -> Result<(), SecretsError> {
+        let new_path = Self::new_key_path(key_path);
+        // Check the staged key before moving anything, so a bad key.new
+        // cannot replace a good key.
+        read_key_file(&new_path)?.ok_or_else(|| SecretsError::Missing {
+            path: new_path.clone(),
+        })?;
+        let old_path = Self::old_key_path(key_path);
+        fs::rename(key_path, &old_path).map_err(|e| SecretsError::io("rename", key_path, e))?;
+        fs::rename(&new_path, key_path).map_err(|e| SecretsError::io("rename", &new_path, e))?;
+        sync_parent(key_path);
+        Ok(())
+    }
+
+    /// Settles a rotation interrupted by a crash (see the module doc).
+    /// `sample` is any one ciphertext from the store, or `None` when the
+    /// store holds none (then no key is preferable and a `key.new` is simply
+    /// removed).
+    pub fn recover_rotation(
+        key_path: &Path,
+        sample: Option<&str>,
+    ) -> Result<Recovery, SecretsError> {
+        let new_path = Self::new_key_path(key_path);
+        if !exists(&new_path)? {
+            return Ok(Recovery::Nothing);
+        }
+        if finish_interrupted_promotion(key_path)? {
+            return Ok(Recovery::Promoted);
+        }
+        let current = read_key_file(key_path)?.ok_or_else(|| SecretsError::Missing {
+            path: key_path.to_owned(),
+        })?;
+        let staged = read_key_file(&new_path)?.ok_or_else(|| SecretsError::Missing {
+            path: new_path.clone(),
+        })?;
+        match sample {
+            Some(token) if !current.can_decrypt(token) => {
+                if staged.can_decrypt(token) {
+                    Self::promote_rotation(key_path)?;
+                    Ok(Recovery::Promoted)
+                } else {
+                    Err(SecretsError::WrongKey { at: current.source })
+                }
+            }
+            _ => {
+                fs::remove_file(&new_path).map_err(|e| SecretsError::io("remove", &new_path, e))?;
+                sync_parent(&new_path);
+                Ok(Recovery::RemovedStale)
+            }
+        }
+    }
+}
+
+/// `path` with `.suffix` appended to its file name (`key` → `key.new`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".");
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn exists(path: &Path) -> Result<bool, SecretsError> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(SecretsError::io("inspect", path, e)),
+    }
+}
+
+/// A crash between the two renames of a promotion leaves `key.new` without
+/// `key`; since `key.new` outlives `key` only after the store committed,
+/// finishing the rename is the only right move. Returns whether it did.
+fn finish_interrupted_promotion(key_path: &Path) -> Result<bool, SecretsError> {
+    let new_path = Keyring::new_key_path(key_path);
+    if exists(key_path)? || !exists(&new_path)? {
+        return Ok(false);
+    }
+    tracing::warn!(
+        key = %key_path.display(),
+        "finishing an interrupted key rotation: promoting the staged key"
+    );
+    fs::rename(&new_path, key_path).map_err(|e| SecretsError::io("rename", &new_path, e))?;
+    sync_parent(key_path);
+    Ok(true)
+}
+
+/// Reads and checks a key file; `Ok(None)` when it does not exist.
+fn read_key_file(path: &Path) -> Result<Option<Keyring>, SecretsError> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(SecretsError::io("read", path, e)),
+    };
+    check_permissions(path, &meta)?;
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            return Err(SecretsError::Malformed {
+                at: KeySource::File(path.to_owned()),
+            });
+        }
+        Err(e) => return Err(SecretsError::io("read", path, e)),
+    };
+    Keyring::from_key(&text, KeySource::File(path.to_owned())).map(Some)
+}
+
+#[cfg(unix)]
+fn check_permissions(path: &Path, meta: &fs::Metadata) -> Result<(), SecretsError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(SecretsError::TooPermissive {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_permissions(_path: &Path, _meta: &fs::Metadata) -> Result<(), SecretsError> {
+    // Other systems guard files with ACLs, which the folder's defaults cover.
+    Ok(())
+}
+
+/// Creates the folder of `path` (`0700`) when it is missing.
+fn ensure_parent(path: &Path) -> Result<(), SecretsError> {
+    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => crate::fsutil::create_private_dir(dir)
+            .map_err(|e| SecretsError::io("create the folder", dir, e)),
+        None => Ok(()),
+    }
+}
+
+/// Writes `key` to `path` only if `path` does not exist yet, atomically:
+/// a `0600` temporary sibling is written and synced, then hard-linked into
+/// place (a link, unlike a rename, fails when the target exists, so a
+/// concurrent creator's key is never replaced). Returns whether it wrote.
+fn write_new_file(path: &Path, key: &str) -> Result<bool, SecretsError> {
+    ensure_parent(path)?;
+    let tmp = sibling(path, &format!("tmp-{:016x}", fastrand::u64(..)));
+    let result = write_tmp(&tmp, key).and_then(|()| link_no_clobber(&tmp, path));
+    // The temporary name is gone after a rename fallback; any other leftover goes.
+    let _ = fs::remove_file(&tmp);
+    if matches!(result, Ok(true)) {
+        sync_parent(path);
+    }
+    result
+}
+
+fn write_tmp(tmp: &Path, key: &str) -> Result<(), SecretsError> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(tmp)
+        .map_err(|e| SecretsError::io("create", tmp, e))?;
+    file.write_all(key.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .map_err(|e| SecretsError::io("write", tmp, e))
+}
+
+fn link_no_clobber(tmp: &Path, path: &Path) -> Result<bool, SecretsError> {
+    match fs::hard_link(tmp, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(_) => {
+            // Some file systems have no hard links: fall back to a rename,
+            // which is atomic but can race with another creator.
+            if exists(path)? {
+                return Ok(false);
+            }
+            fs::rename(tmp, path).map_err(|e| SecretsError::io("create", path, e))?;
+            Ok(true)
+        }
+    }
+}
+
+/// Makes a rename or link durable; best effort, since not every system
+/// can sync a folder and the data itself is already synced.
+fn sync_parent(path: &Path) {
+    #[cfg(unix)]
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// A secret shortened for display: `Atzr|abcdef…` → `Atzr|…`, anything
+/// else → `…`. At most the short `Xxxx|` type prefix of an Amazon token is
+/// kept, which tells a reader what kind of secret it is and nothing more.
+pub fn redact(secret: &str) -> String {
+    match secret.split_once('|') {
+        Some((prefix, _))
+            if (1..=4).contains(&prefix.len())
+                && prefix.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            format!("{prefix}|…")
+        }
+        _ => "…".to_owned(),
+    }
+}
+
+/// Prefixes of Login-with-Amazon client secrets, cut wherever they appear.
+const SECRET_PREFIXES: [&str; 1] = ["amzn1.oa2-cs."];
+
+/// Cuts anything that looks like an Amazon token (`Atza|…`, `Atzr|…`) or a
+/// client secret (`amzn1.oa2-cs.…`) out of free text, such as an error
+/// body a server sent back, before it reaches a message or a log.
+pub fn scrub(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let keep_until = if bytes[i] == b'|'
+            && i >= 4
+            && bytes[i - 4..i].iter().all(u8::is_ascii_alphanumeric)
+            && (i == 4 || !bytes[i - 5].is_ascii_alphanumeric())
+        {
+            Some(i + 1)
+        } else {
+            SECRET_PREFIXES
+                .iter()
+                .find(|p| bytes[i..].starts_with(p.as_bytes()))
+                .map(|p| i + p.len())
+        };
+        if let Some(start) = keep_until {
+            let end = start
+                + bytes[start..]
+                    .iter()
+                    .take_while(|b| is_token_byte(**b))
+                    .count();
+            if end > start {
+                // Both cut points sit next to ASCII bytes, so on char boundaries.
+                out.push_str(&text[copied..start]);
+                out.push('…');
+                copied = end;
+                i = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_.~+/=%".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn redaction() {
+        assert_eq!(redact("Atzr|IwEBIabcdef"), "Atzr|…");
+        assert_eq!(redact("Atza|x"), "Atza|…");
+        assert_eq!(redact("amzn1.oa2-cs.v1.abcdef"), "…");
+        assert_eq!(redact("toolong|abc"), "…");
+        assert_eq!(redact(""), "…");
+        assert_eq!(redact("|abc"), "…");
+    }
+
+    #[test]
+    fn scrubbing() {
+        assert_eq!(
+            scrub(r#"{"error":"bad token Atza|IwEB-abc_9= here","x":"amzn1.oa2-cs.v1.deadbeef"}"#),
+            r#"{"error":"bad token Atza|… here","x":"amzn1.oa2-cs.…"}"#
+        );
+        assert_eq!(scrub("a | b, XAtzr|abc"), "a | b, XAtzr|abc");
+        assert_eq!(scrub("ünïcode Atzr|abc ✓"), "ünïcode Atzr|… ✓");
+        assert_eq!(scrub("plain"), "plain");
+    }
+
+    #[test]
+    fn env_key_wins_and_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        let key = Keyring::generate_key();
+        let k = Keyring::load(Some(&key), &path).unwrap();
+        assert_eq!(k.source(), &KeySource::Env);
+        assert!(!path.exists());
+        let err = Keyring::load(Some("not a key"), &path).unwrap_err();
+        assert!(matches!(
+            err,
+            SecretsError::Malformed { at: KeySource::Env }
+        ));
+        assert!(err.to_string().contains("AMCCTL_KEY"), "{err}");
+        // An empty variable counts as unset.
+        let err = Keyring::load(Some(""), &path).unwrap_err();
+        assert!(matches!(err, SecretsError::Missing { .. }));
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn key_file_is_created_once_with_tight_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("home/amcctl/key");
+        assert!(matches!(
+            Keyring::load(None, &path),
+            Err(SecretsError::Missing { .. })
+        ));
+        let (k1, origin) = Keyring::load_or_create(None, &path).unwrap();
+        assert_eq!(origin, KeyOrigin::Created);
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        let (k2, origin) = Keyring::load_or_create(None, &path).unwrap();
+        assert_eq!(origin, KeyOrigin::Existing);
+        let token = k1.encrypt("Atzr|secret");
+        assert_eq!(k2.decrypt(&token).unwrap().expose_secret(), "Atzr|secret");
+        // No temporary files are left behind.
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn permissive_and_malformed_key_files_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        fs::write(&path, Keyring::generate_key()).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Keyring::load(None, &path).unwrap_err();
+        assert!(
+            matches!(err, SecretsError::TooPermissive { mode: 0o644, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        // Creation must not paper over it either.
+        assert!(Keyring::load_or_create(None, &path).is_err());
+
+        fs::write(&path, "short").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        let err = Keyring::load(None, &path).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SecretsError::Malformed {
+                    at: KeySource::File(_)
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(&path.display().to_string()));
+    }
+
+    #[test]
+    fn wrong_key_and_garbage_are_errors_without_secrets() {
+        let a = Keyring::from_key(&Keyring::generate_key(), KeySource::Env).unwrap();
+        let b = Keyring::from_key(&Keyring::generate_key(), KeySource::Env).unwrap();
+        let token = a.encrypt("Atzr|topsecret");
+        let err = b.decrypt(&token).unwrap_err();
+        assert!(matches!(err, SecretsError::WrongKey { .. }));
+        assert!(!err.to_string().contains("topsecret"));
+        assert!(!format!("{a:?}").contains(&token));
+        assert!(matches!(
+            a.decrypt("garbage"),
+            Err(SecretsError::WrongKey { .. })
+        ));
+    }
+
+    fn setup_rotation() -> (tempfile::TempDir, PathBuf, Keyring, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        let (old, _) = Keyring::load_or_create(None, &path).unwrap();
+        let sample = old.encrypt("secret");
+        (dir, path, old, sample)
+    }
+
+    #[test]
+    fn rotation_happy_path_keeps_the_old_key() {
+        let (_dir, path, old, sample) = setup_rotation();
+        assert_eq!(
+            Keyring::recover_rotation(&path, Some(&sample)).unwrap(),
+            Recovery::Nothing
+        );
+        let new = Keyring::stage_rotation(&path).unwrap();
+        assert_eq!(mode(&Keyring::new_key_path(&path)), 0o600);
+        assert!(matches!(
+            Keyring::stage_rotation(&path),
+            Err(SecretsError::RotationPending { .. })
+        ));
+        let re = new.encrypt(old.decrypt(&sample).unwrap().expose_secret());
+        Keyring::promote_rotation(&path).unwrap();
+        let loaded = Keyring::load(None, &path).unwrap();
+        assert_eq!(loaded.decrypt(&re).unwrap().expose_secret(), "secret");
+        let kept = Keyring::load(None, &Keyring::old_key_path(&path)).unwrap();
+        assert!(kept.can_decrypt(&sample));
+        assert!(!Keyring::new_key_path(&path).exists());
+    }
+
+    #[test]
+    fn recovery_after_crash_before_commit_removes_stale_key() {
+        let (_dir, path, _old, sample) = setup_rotation();
+        Keyring::stage_rotation(&path).unwrap();
+        // The store never committed: `sample` is still under the old key.
+        assert_eq!(
+            Keyring::recover_rotation(&path, Some(&sample)).unwrap(),
+            Recovery::RemovedStale
+        );
+        assert!(!Keyring::new_key_path(&path).exists());
+        assert!(Keyring::load(None, &path).unwrap().can_decrypt(&sample));
+    }
+
+    #[test]
+    fn recovery_after_crash_between_commit_and_promote_finishes_it() {
+        let (_dir, path, _old, sample) = setup_rotation();
+        let new = Keyring::stage_rotation(&path).unwrap();
+        let committed = new.encrypt("secret");
+        assert_eq!(
+            Keyring::recover_rotation(&path, Some(&committed)).unwrap(),
+            Recovery::Promoted
+        );
+        assert!(Keyring::load(None, &path).unwrap().can_decrypt(&committed));
+        assert!(
+            Keyring::load(None, &Keyring::old_key_path(&path))
+                .unwrap()
+                .can_decrypt(&sample)
+        );
+    }
+
+    #[test]
+    fn crash_between_the_two_renames_is_finished_on_load() {
+        let (_dir, path, _old, _sample) = setup_rotation();
+        let new = Keyring::stage_rotation(&path).unwrap();
+        let committed = new.encrypt("secret");
+        fs::rename(&path, Keyring::old_key_path(&path)).unwrap();
+        // Loading must not create a fresh key here: it finishes the promotion.
+        let (loaded, origin) = Keyring::load_or_create(None, &path).unwrap();
+        assert_eq!(origin, KeyOrigin::Existing);
+        assert!(loaded.can_decrypt(&committed));
+        assert_eq!(
+            Keyring::recover_rotation(&path, Some(&committed)).unwrap(),
+            Recovery::Nothing
+        );
+    }
+
+    #[test]
+    fn recovery_with_a_foreign_sample_is_an_error() {
+        let (_dir, path, _old, _sample) = setup_rotation();
+        Keyring::stage_rotation(&path).unwrap();
+        let stranger = Keyring::from_key(&Keyring::generate_key(), KeySource::Env).unwrap();
+        let err = Keyring::recover_rotation(&path, Some(&stranger.encrypt("x"))).unwrap_err();
+        assert!(matches!(err, SecretsError::WrongKey { .. }));
+        // Nothing was moved or removed.
+        assert!(Keyring::new_key_path(&path).exists());
+        assert_eq!(
+            Keyring::recover_rotation(&path, None).unwrap(),
+            Recovery::RemovedStale
+        );
+    }
+}
