@@ -63,6 +63,9 @@ pub struct CheckResult {
     /// Owner's row id (not part of the JSON shape).
     #[serde(skip)]
     pub user_id: RowId,
+    /// Whether the credentials were at fault (not part of the JSON shape).
+    #[serde(skip)]
+    pub auth_failure: bool,
 }
 
 fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -142,15 +145,18 @@ pub async fn check(target: &Target, session: Option<&Result<Session, String>>, d
         error: None,
         checked_at: Utc::now(),
         user_id: target.user_id,
+        auth_failure: false,
     };
     let session = match session {
         Some(Ok(s)) => s,
         Some(Err(why)) => {
             result.error = Some(why.clone());
+            result.auth_failure = true;
             return result;
         }
         None => {
             result.error = Some(format!("no credentials for user {}", target.owner));
+            result.auth_failure = true;
             return result;
         }
     };
@@ -195,6 +201,7 @@ fn fail(result: &mut CheckResult, e: &AmcError) {
     result.http_status = e.status();
     result.attempts = e.attempts();
     result.error = Some(e.to_string());
+    result.auth_failure = e.is_auth();
 }
 
 fn millis(d: Duration) -> u64 {

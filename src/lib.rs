@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod fsutil;
+pub mod health;
 pub mod model;
 pub mod output;
 pub mod prompt;

@@ -28,6 +28,14 @@ pub enum AccountCmd {
         #[command(flatten)]
         fields: AccountFields,
     },
+    /// Find the AMC accounts your credentials see and add them to the store
+    Discover {
+        /// Report what would change, change nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        net: super::session::NetArgs,
+    },
     /// Delete an account no instance links to
     Delete {
         /// UUID, entity ID or exact name
@@ -263,6 +271,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AccountCmd) -> Result<()> {
             ctx.out.info(format!("Updated account {}", a.account_id));
             ctx.out.one(&a)
         }
+        AccountCmd::Discover { dry_run, net } => super::discover::accounts(ctx, &net, dry_run),
         AccountCmd::Delete { account, yes } => {
             let a = ctx.pick_account(account.as_deref(), "ACCOUNT")?;
             if a.instance_count == 0

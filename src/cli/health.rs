@@ -254,7 +254,7 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
                     // The reader went away; keep checking and saving, stop printing.
                 }
             }
-            pending.push(record(&result));
+            pending.push(super::validate::record(&result));
             if pending.len() >= BATCH || last_flush.elapsed() >= BATCH_AGE {
                 ctx.store()?.record_health(&pending)?;
                 pending.clear();
@@ -331,17 +331,6 @@ fn rank(s: HealthStatus) -> u8 {
     }
 }
 
-fn record(r: &CheckResult) -> HealthRecord {
-    HealthRecord {
-        instance: r.id,
-        checked_at: r.checked_at,
-        status: r.status,
-        http_status: r.http_status,
-        latency_ms: r.latency_ms,
-        attempts: r.attempts,
-        error: r.error.clone(),
-    }
-}
 
 fn progress_bar(total: u64, visible: bool) -> ProgressBar {
     if !visible {

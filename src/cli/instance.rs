@@ -61,6 +61,24 @@ pub enum InstanceCmd {
         #[arg(long)]
         account: Option<String>,
     },
+    /// Check one instance against AMC now; prints the outcome, stores nothing
+    Test {
+        /// UUID, AMC instance ID or exact name
+        instance: Option<String>,
+        #[command(flatten)]
+        net: super::session::NetArgs,
+    },
+    /// Find your AMC instances through the API and add them to the store
+    Discover {
+        /// Only this account's instances (default: every account in the store)
+        #[arg(long)]
+        account: Option<String>,
+        /// Report what would change, change nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        net: super::session::NetArgs,
+    },
     /// Write instances to stdout as JSON or CSV, for `instance import`
     Export {
         /// Only these instances (default: all of yours)
@@ -255,6 +273,10 @@ pub(super) fn run(ctx: &mut Ctx, cmd: InstanceCmd) -> Result<()> {
                 inst.instance_id, account.account_id
             ));
             ctx.out.one(&inst)
+        }
+        InstanceCmd::Test { instance, net } => super::validate::test(ctx, instance.as_deref(), &net),
+        InstanceCmd::Discover { account, dry_run, net } => {
+            super::discover::instances(ctx, account.as_deref(), &net, dry_run)
         }
         InstanceCmd::Export { instances, format } => export(ctx, &instances, format),
         InstanceCmd::Import {

@@ -1,9 +1,14 @@
 //! The command tree (clap) and the context every command runs in.
 
 mod account;
+mod auth;
 mod brand;
+mod discover;
+mod health;
 mod instance;
+mod key;
 mod refs;
+mod session;
 mod user;
 mod validate;
 
@@ -95,6 +100,15 @@ pub enum Command {
     /// Manage the brands of instances
     #[command(subcommand)]
     Brand(brand::BrandCmd),
+    /// Check instances against AMC; history and reports
+    #[command(subcommand)]
+    Health(health::HealthCmd),
+    /// Store, show or forget your Login-with-Amazon credentials
+    #[command(subcommand)]
+    Auth(auth::AuthCmd),
+    /// The key that encrypts stored secrets
+    #[command(subcommand)]
+    Key(key::KeyCmd),
     /// Manage the users of this registry
     #[command(subcommand)]
     User(user::UserCmd),
@@ -216,6 +230,9 @@ pub fn run(cli: Cli, ctx: &mut Ctx) -> Result<()> {
         Command::Instance(c) => instance::run(ctx, c),
         Command::Account(c) => account::run(ctx, c),
         Command::Brand(c) => brand::run(ctx, c),
+        Command::Health(c) => health::run(ctx, c),
         Command::User(c) => user::run(ctx, c),
+        Command::Auth(c) => auth::run(ctx, c),
+        Command::Key(c) => key::run(ctx, c),
     }
 }

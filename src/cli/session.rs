@@ -52,6 +52,12 @@ impl Ctx {
     /// key file when there is none (with a one-time notice to back it up).
     pub fn keyring(&mut self, create: bool) -> Result<Arc<Keyring>> {
         let env = std::env::var(KEY_ENV).ok().filter(|k| !k.trim().is_empty());
+        if env.is_none() && Keyring::new_key_path(&self.paths.key).exists() {
+            // A rotation was interrupted: settle it before trusting either key.
+            let sample = self.store()?.sample_secret()?;
+            let outcome = Keyring::recover_rotation(&self.paths.key, sample.as_deref())?;
+            tracing::info!("settled an interrupted key rotation: {outcome:?}");
+        }
         let key = if create {
             let (keyring, origin) = Keyring::load_or_create(env.as_deref(), &self.paths.key)?;
             if origin == crate::secrets::KeyOrigin::Created {

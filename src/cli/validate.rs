@@ -1,27 +1,99 @@
-//! Checking an instance against AMC before saving or re-activating it.
+//! Checking one instance against AMC: before saving it (`instance create`),
+//! when re-activating it, and on demand (`instance test`).
 
 use super::Ctx;
-use crate::error::{Error, Result};
-use crate::model::InstanceStatus;
-use crate::store::{Account, Instance, NewInstance, User};
+use super::health::target;
+use super::session::NetArgs;
+use crate::error::{Error, Kind, Result};
+use crate::health::{self, CheckResult, Target};
+use crate::model::{Country, EntityId, HealthStatus, InstanceStatus};
+use crate::store::{Account, HealthRecord, Instance, NewInstance, User};
 
-/// Validates a new instance against AMC; returns the status to save it with.
-pub(super) fn check_before_save(
-    _ctx: &mut Ctx,
-    _user: &User,
-    _new: &NewInstance,
-    _account: &Account,
-) -> Result<InstanceStatus> {
-    Err(
-        Error::usage("validation against AMC is not available in this build")
-            .with_hint("pass --skip-validation"),
-    )
+/// Runs one check of `t` with `user`'s credentials.
+fn check_one(ctx: &mut Ctx, user: &User, t: &Target, net: &NetArgs) -> Result<CheckResult> {
+    let client = ctx.amc_client(net)?;
+    let session = ctx.session(&client, user, true)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
+    Ok(runtime.block_on(health::check(t, Some(&Ok(session)), false)))
 }
 
-/// Re-validates an existing instance and saves the outcome.
-pub(super) fn recheck(_ctx: &mut Ctx, _user: &User, _inst: &Instance) -> Result<Instance> {
-    Err(
-        Error::usage("validation against AMC is not available in this build")
-            .with_hint("pass --skip-validation"),
-    )
+/// The error for a check that did not come back HEALTHY: exit 7 when the
+/// credentials were at fault, else exit 6 with AMC's reason.
+fn failure(r: &CheckResult) -> Error {
+    let kind = if r.auth_failure { Kind::Auth } else { Kind::Api };
+    let reason = r.error.as_deref().unwrap_or("no reason given");
+    let err = Error::new(kind, format!("validation of {} failed: {reason}", r.instance_id));
+    if r.auth_failure {
+        err.with_hint("check the credentials with `amcctl auth status`, or run `amcctl auth login`")
+    } else {
+        err.with_hint("fix the instance ID, account or region, or pass --skip-validation to save it as PENDING")
+    }
+}
+
+/// Validates a new instance against AMC; returns the status to save it with
+/// (ACTIVE), or the failure (nothing is saved).
+pub(super) fn check_before_save(ctx: &mut Ctx, user: &User, new: &NewInstance, account: &Account) -> Result<InstanceStatus> {
+    let t = Target {
+        id: new.id.unwrap_or_default(),
+        instance_id: new.instance_id.clone(),
+        name: new.name.clone(),
+        owner: user.name.clone(),
+        user_id: user.id,
+        advertiser: crate::amc::Advertiser::new(
+            EntityId::parse(&account.account_id)?,
+            Country::parse(&account.country_code)?,
+            new.region,
+        ),
+        api_endpoint: new.api_endpoint.clone(),
+    };
+    let r = check_one(ctx, user, &t, &NetArgs::default())?;
+    if r.status == HealthStatus::Healthy {
+        Ok(InstanceStatus::Active)
+    } else {
+        Err(failure(&r))
+    }
+}
+
+/// Checks an instance being re-activated and records the outcome: it
+/// becomes ACTIVE, or ERROR (exit 6/7, the instance stays activated).
+pub(super) fn recheck(ctx: &mut Ctx, user: &User, inst: &Instance) -> Result<Instance> {
+    let r = check_one(ctx, user, &target(inst)?, &NetArgs::default())?;
+    let store = ctx.store()?;
+    store.set_status(inst.id, InstanceStatus::Pending)?;
+    store.record_health(&[record(&r)])?;
+    let updated = store
+        .instance(inst.id)?
+        .ok_or_else(|| Error::not_found("the instance no longer exists"))?;
+    if r.status == HealthStatus::Healthy {
+        Ok(updated)
+    } else {
+        ctx.out.one(&updated)?;
+        Err(failure(&r))
+    }
+}
+
+/// `instance test`: one check, printed, nothing stored.
+pub(super) fn test(ctx: &mut Ctx, reference: Option<&str>, net: &NetArgs) -> Result<()> {
+    let (user, inst) = ctx.pick_instance(reference)?;
+    let r = check_one(ctx, &user, &target(&inst)?, net)?;
+    ctx.out.one(&r)?;
+    let latency = r.latency_ms.map(|l| format!(" in {l} ms")).unwrap_or_default();
+    ctx.out.info(format!("{} is {}{latency} ({} attempt(s))", r.instance_id, r.status, r.attempts));
+    if r.status == HealthStatus::Healthy { Ok(()) } else { Err(failure(&r)) }
+}
+
+/// The store's record of a check result.
+pub(super) fn record(r: &CheckResult) -> HealthRecord {
+    HealthRecord {
+        instance: r.id,
+        checked_at: r.checked_at,
+        status: r.status,
+        http_status: r.http_status,
+        latency_ms: r.latency_ms,
+        attempts: r.attempts,
+        error: r.error.clone(),
+    }
 }

@@ -11,6 +11,7 @@
 
 mod accounts;
 mod credentials;
+mod discovery;
 mod health;
 mod instances;
 mod users;
@@ -26,7 +27,8 @@ use crate::error::{Error, Kind, Result};
 
 pub use accounts::{Account, AccountPatch, NewAccount};
 pub use credentials::StoredCredentials;
-pub use health::{HealthRecord, HealthSummary, HistoryRow};
+pub use discovery::{DiscoveredInstance, UpsertCounts};
+pub use health::{HealthRecord, HealthSummary, HistoryRow, percentile};
 pub use instances::{
     Health, ImportOutcome, ImportRow, Instance, InstanceFilter, InstancePatch, NewInstance,
     UpsertResult,

@@ -1,0 +1,143 @@
+//! Upserting what AMC discovery reports: accounts by entity ID, instances by
+//! (owner, instance ID). Each call is one transaction; a dry run rolls back.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use super::accounts::NewAccount;
+use super::{Store, db_err, fmt_time, now};
+use crate::error::Result;
+use crate::model::{InstanceId, InstanceStatus, Region, RowId};
+
+/// Counts of a discovery upsert.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct UpsertCounts {
+    /// New rows.
+    pub created: usize,
+    /// Rows that changed.
+    pub updated: usize,
+    /// Rows that already matched.
+    pub unchanged: usize,
+}
+
+/// An instance as AMC's listing reports it.
+#[derive(Debug, Clone)]
+pub struct DiscoveredInstance {
+    /// AMC's instance ID.
+    pub instance_id: InstanceId,
+    /// AMC's name for it, if any.
+    pub name: Option<String>,
+    /// Its own API endpoint, if AMC gave one.
+    pub api_endpoint: Option<String>,
+    /// Whether AMC reports it COMPLETED (usable).
+    pub completed: bool,
+}
+
+impl Store {
+    /// Creates missing accounts and renames/re-homes changed ones.
+    pub fn upsert_accounts(&mut self, found: &[NewAccount], dry_run: bool) -> Result<UpsertCounts> {
+        let at = fmt_time(&now());
+        let body = |tx: &Transaction| {
+            let mut counts = UpsertCounts::default();
+            for a in found {
+                let current: Option<(String, String)> = tx
+                    .query_row(
+                        "SELECT account_name, marketplace_id FROM amc_accounts WHERE account_id = ?1",
+                        [a.account_id.as_str()],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(db_err)?;
+                match current {
+                    None => {
+                        super::accounts::insert(tx, a, &at)?;
+                        counts.created += 1;
+                    }
+                    Some((name, market)) if name == a.account_name && market == a.country.marketplace_id() => {
+                        counts.unchanged += 1
+                    }
+                    Some(_) => {
+                        tx.execute(
+                            "UPDATE amc_accounts SET account_name = ?2, country_code = ?3, marketplace_id = ?4,
+                                 updated_at = ?5 WHERE account_id = ?1",
+                            params![
+                                a.account_id.as_str(),
+                                a.account_name,
+                                a.country.code(),
+                                a.country.marketplace_id(),
+                                at
+                            ],
+                        )
+                        .map_err(db_err)?;
+                        counts.updated += 1;
+                    }
+                }
+            }
+            Ok(counts)
+        };
+        if dry_run { self.rehearse(body) } else { self.write(body) }
+    }
+
+    /// Upserts `owner`'s instances of `account` as discovered. New instances
+    /// are ACTIVE when AMC reports them COMPLETED, else PENDING; existing ones
+    /// keep their name, status and brands, and get the endpoint and account
+    /// AMC reports.
+    pub fn upsert_discovered(
+        &mut self,
+        owner: RowId,
+        account: RowId,
+        region: Region,
+        found: &[DiscoveredInstance],
+        dry_run: bool,
+    ) -> Result<UpsertCounts> {
+        let at = fmt_time(&now());
+        let body = |tx: &Transaction| {
+            let mut counts = UpsertCounts::default();
+            for d in found {
+                let current: Option<(RowId, RowId, Option<String>)> = tx
+                    .query_row(
+                        "SELECT id, account_id, api_endpoint FROM amc_instances WHERE user_id = ?1 AND instance_id = ?2",
+                        params![owner, d.instance_id.as_str()],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(db_err)?;
+                match current {
+                    None => {
+                        let status = if d.completed { InstanceStatus::Active } else { InstanceStatus::Pending };
+                        let name = d.name.clone().unwrap_or_else(|| d.instance_id.to_string());
+                        tx.execute(
+                            "INSERT INTO amc_instances (id, user_id, instance_id, name, region, account_id,
+                                 is_active, status, api_endpoint, created_at, updated_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9, ?9)",
+                            params![
+                                RowId::new(),
+                                owner,
+                                d.instance_id.as_str(),
+                                name,
+                                region.as_str(),
+                                account,
+                                status.as_str(),
+                                d.api_endpoint,
+                                at
+                            ],
+                        )
+                        .map_err(db_err)?;
+                        counts.created += 1;
+                    }
+                    Some((_, acc, endpoint)) if acc == account && endpoint == d.api_endpoint => counts.unchanged += 1,
+                    Some((id, _, _)) => {
+                        tx.execute(
+                            "UPDATE amc_instances SET account_id = ?2, api_endpoint = ?3, updated_at = ?4 WHERE id = ?1",
+                            params![id, account, d.api_endpoint, at],
+                        )
+                        .map_err(db_err)?;
+                        counts.updated += 1;
+                    }
+                }
+            }
+            Ok(counts)
+        };
+        if dry_run { self.rehearse(body) } else { self.write(body) }
+    }
+}
