@@ -50,8 +50,16 @@ fn main() {
                 7 | 31 => fake.on_instance(&id, Fault::Status(403)),
                 13 => fake.set_creation_status(&id, "FAILED"),
                 21 | 45 => fake.on_instance(&id, Fault::Delay(Duration::from_millis(900))),
-                29 => fake.push_faults(Route::Instance(id.clone()), [Fault::Throttle { retry_after: Some(1) }]),
-                53 => fake.push_faults(Route::Instance(id.clone()), [Fault::Status(503), Fault::Status(503)]),
+                29 => fake.push_faults(
+                    Route::Instance(id.clone()),
+                    [Fault::Throttle {
+                        retry_after: Some(1),
+                    }],
+                ),
+                53 => fake.push_faults(
+                    Route::Instance(id.clone()),
+                    [Fault::Status(503), Fault::Status(503)],
+                ),
                 _ => {}
             }
             n += 1;
@@ -84,16 +92,35 @@ fn main() {
     amcctl(&["account", "discover"]);
     amcctl(&["instance", "discover"]);
     // Two instances registered by hand that AMC no longer has.
-    for (id, name) in [("amcgone00001", "Old pilot"), ("amcgone00002", "Retired test")] {
+    for (id, name) in [
+        ("amcgone00001", "Old pilot"),
+        ("amcgone00002", "Retired test"),
+    ] {
         amcctl(&[
-            "instance", "create", "--instance-id", id, "--name", name, "--account", "Acme US",
-            "--skip-validation", "-q",
+            "instance",
+            "create",
+            "--instance-id",
+            id,
+            "--name",
+            name,
+            "--account",
+            "Acme US",
+            "--skip-validation",
+            "-q",
         ]);
     }
     amcctl(&["brand", "set", "amc00010000", "Acme", "Acme Kids"]);
     amcctl(&["brand", "add", "amc00010075", "Acme"]);
     amcctl(&["account", "list"]);
-    let code = amcctl(&["health", "check", "--all", "--concurrency", "32", "--rate", "50"]);
+    let code = amcctl(&[
+        "health",
+        "check",
+        "--all",
+        "--concurrency",
+        "32",
+        "--rate",
+        "50",
+    ]);
     eprintln!("(exit code {code}: 10 means some instances are not healthy)");
     amcctl(&["health", "status", "--unhealthy"]);
     amcctl(&["health", "report", "--since", "1h"]);

@@ -132,7 +132,11 @@ pub fn start(
 }
 
 /// Checks one instance.
-pub async fn check(target: &Target, session: Option<&Result<Session, String>>, deep: bool) -> CheckResult {
+pub async fn check(
+    target: &Target,
+    session: Option<&Result<Session, String>>,
+    deep: bool,
+) -> CheckResult {
     let mut result = CheckResult {
         id: target.id,
         instance_id: target.instance_id.clone(),
@@ -161,7 +165,10 @@ pub async fn check(target: &Target, session: Option<&Result<Session, String>>, d
         }
     };
     let endpoint = target.api_endpoint.as_deref();
-    match session.get_instance(&target.advertiser, &target.instance_id, endpoint).await {
+    match session
+        .get_instance(&target.advertiser, &target.instance_id, endpoint)
+        .await
+    {
         Ok(reply) => {
             result.http_status = Some(reply.status);
             result.latency_ms = Some(millis(reply.latency));
@@ -179,7 +186,10 @@ pub async fn check(target: &Target, session: Option<&Result<Session, String>>, d
         Err(e) => fail(&mut result, &e),
     }
     if deep && result.status == HealthStatus::Healthy {
-        match session.list_workflows(&target.advertiser, &target.instance_id, endpoint).await {
+        match session
+            .list_workflows(&target.advertiser, &target.instance_id, endpoint)
+            .await
+        {
             Ok(reply) => {
                 result.attempts += reply.attempts;
                 result.http_status = Some(reply.status);

@@ -159,9 +159,14 @@ impl Output {
         Ok(())
     }
 
-    /// Prints a JSON value as-is in json/ndjson, or through `one` otherwise.
-    pub fn value(&self, value: &serde_json::Value) -> Result<()> {
-        self.one(value)
+    /// Prints what a change produced, for scripts: in the machine formats
+    /// only. People got a line on stderr saying what changed.
+    pub fn changed<T: Serialize>(&self, item: &T) -> Result<()> {
+        if self.format.is_machine() {
+            self.one(item)
+        } else {
+            Ok(())
+        }
     }
 
     fn table(

@@ -136,7 +136,7 @@ pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<Strin
             MAX_IMPORT_BYTES >> 20
         )]);
     }
-    let raw: Vec<(String, RawInstance)> = match format {
+    let raw: Vec<RawRow> = match format {
         FileFormat::Json => parse_json(text)?,
         FileFormat::Csv => parse_csv(text)?,
     };
@@ -144,6 +144,13 @@ pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<Strin
     let mut errors = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
     for (pos, r) in raw {
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(format!("{pos}: {e}"));
+                continue;
+            }
+        };
         match validate(r) {
             Ok(row) => {
                 let key = row.instance.instance_id.to_string();
@@ -165,25 +172,26 @@ pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<Strin
     }
 }
 
-fn parse_json(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
+/// One row of a file: its position (`[2]`, `line 3`) and the row, or why it could not be read.
+type RawRow = (String, Result<RawInstance, String>);
+
+/// Rows of a JSON array, each decoded on its own so one bad row does not hide the others.
+fn parse_json(text: &str) -> Result<Vec<RawRow>, Vec<String>> {
     let values: Vec<serde_json::Value> = serde_json::from_str(text)
         .map_err(|e| vec![format!("not a JSON array of instances: {e}")])?;
-    let mut out = Vec::with_capacity(values.len());
-    let mut errors = Vec::new();
-    for (i, v) in values.into_iter().enumerate() {
-        match serde_json::from_value::<RawInstance>(v) {
-            Ok(r) => out.push((format!("[{i}]"), r)),
-            Err(e) => errors.push(format!("[{i}]: {e}")),
-        }
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    Ok(values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            (
+                format!("[{i}]"),
+                serde_json::from_value::<RawInstance>(v).map_err(|e| e.to_string()),
+            )
+        })
+        .collect())
 }
 
-fn parse_csv(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
+fn parse_csv(text: &str) -> Result<Vec<RawRow>, Vec<String>> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());
@@ -203,13 +211,12 @@ fn parse_csv(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
         )]);
     }
     let mut out = Vec::new();
-    let mut errors = Vec::new();
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                errors.push(format!("line {line}: {e}"));
+                out.push((format!("line {line}"), Err(e.to_string())));
                 continue;
             }
         };
@@ -228,8 +235,9 @@ fn parse_csv(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
             Some("true") => Some(true),
             Some("false") => Some(false),
             Some(_) => {
-                errors.push(format!(
-                    "line {line}: invalid is_active: must be true or false"
+                out.push((
+                    format!("line {line}"),
+                    Err("invalid is_active: must be true or false".into()),
                 ));
                 continue;
             }
@@ -238,8 +246,9 @@ fn parse_csv(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
             None => None,
             Some(Ok(v)) => Some(v),
             Some(Err(_)) => {
-                errors.push(format!(
-                    "line {line}: invalid health_latency_ms: not a whole number"
+                out.push((
+                    format!("line {line}"),
+                    Err("invalid health_latency_ms: not a whole number".into()),
                 ));
                 continue;
             }
@@ -270,13 +279,9 @@ fn parse_csv(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
             created_at: get("created_at"),
             updated_at: get("updated_at"),
         };
-        out.push((format!("line {line}"), raw));
+        out.push((format!("line {line}"), Ok(raw)));
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    Ok(out)
 }
 
 fn required(field: &'static str, v: Option<String>) -> Result<String, InvalidValue> {
@@ -344,8 +349,10 @@ fn validate(r: RawInstance) -> Result<ImportRow, InvalidValue> {
         None if r.is_active == Some(false) => InstanceStatus::Inactive,
         None => InstanceStatus::Pending,
     };
-    if let Some(active) = r.is_active {
-        if active != (status != InstanceStatus::Inactive) {
+    if let Some(active) = r.is_active
+        && active != (status != InstanceStatus::Inactive)
+    {
+        {
             return Err(InvalidValue::new(
                 "is_active",
                 "must be false exactly when status is INACTIVE",

@@ -249,7 +249,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AccountCmd) -> Result<()> {
                 "Created account {} ({})",
                 a.account_name, a.account_id
             ));
-            ctx.out.one(&a)
+            ctx.out.changed(&a)
         }
         AccountCmd::Edit { account, fields } => {
             let cur = ctx.pick_account(account.as_deref(), "ACCOUNT")?;
@@ -265,11 +265,11 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AccountCmd) -> Result<()> {
             };
             if patch.is_empty() {
                 ctx.out.info("Nothing changed.");
-                return ctx.out.one(&cur);
+                return ctx.out.changed(&cur);
             }
             let a = ctx.store()?.update_account(cur.id, &patch)?;
             ctx.out.info(format!("Updated account {}", a.account_id));
-            ctx.out.one(&a)
+            ctx.out.changed(&a)
         }
         AccountCmd::Discover { dry_run, net } => super::discover::accounts(ctx, &net, dry_run),
         AccountCmd::Delete { account, yes } => {

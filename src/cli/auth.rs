@@ -53,7 +53,13 @@ struct Status {
 
 impl crate::output::Tabular for Status {
     fn columns() -> Vec<&'static str> {
-        vec!["USER", "CLIENT ID", "REGION", "REFRESH TOKEN", "TOKEN EXPIRES"]
+        vec![
+            "USER",
+            "CLIENT ID",
+            "REGION",
+            "REFRESH TOKEN",
+            "TOKEN EXPIRES",
+        ]
     }
     fn row(&self) -> Vec<comfy_table::Cell> {
         vec![
@@ -85,18 +91,32 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                 None => ctx.prompt().text(
                     "LwA client ID",
                     None,
-                    &|s: &str| if s.trim().is_empty() { Err("required".into()) } else { Ok(()) },
+                    &|s: &str| {
+                        if s.trim().is_empty() {
+                            Err("required".into())
+                        } else {
+                            Ok(())
+                        }
+                    },
                     "--client-id",
                 )?,
             };
             let client_id = client_id.trim().to_owned();
-            if client_id.len() > 256 || client_id.chars().any(|c| c.is_control() || c.is_whitespace()) {
-                return Err(Error::usage("invalid --client-id: no spaces or control characters, at most 256"));
+            if client_id.len() > 256
+                || client_id
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace())
+            {
+                return Err(Error::usage(
+                    "invalid --client-id: no spaces or control characters, at most 256",
+                ));
             }
             let mut stdin_lines = std::io::stdin().lock().lines();
             let mut from_stdin = |what: &str| -> Result<SecretString> {
                 match stdin_lines.next() {
-                    Some(Ok(line)) if !line.trim().is_empty() => Ok(SecretString::from(line.trim().to_owned())),
+                    Some(Ok(line)) if !line.trim().is_empty() => {
+                        Ok(SecretString::from(line.trim().to_owned()))
+                    }
                     _ => Err(Error::usage(format!("expected the {what} on stdin"))),
                 }
             };
@@ -105,14 +125,16 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
             } else if let Some(s) = env("AMCCTL_CLIENT_SECRET") {
                 SecretString::from(s)
             } else {
-                ctx.prompt().secret("LwA client secret", "--client-secret-stdin")?
+                ctx.prompt()
+                    .secret("LwA client secret", "--client-secret-stdin")?
             };
             let refresh_token = if refresh_token_stdin {
                 from_stdin("refresh token")?
             } else if let Some(s) = env("AMCCTL_REFRESH_TOKEN") {
                 SecretString::from(s)
             } else {
-                ctx.prompt().secret("Refresh token (Atzr|…)", "--refresh-token-stdin")?
+                ctx.prompt()
+                    .secret("Refresh token (Atzr|…)", "--refresh-token-stdin")?
             };
             let region = region.or(ctx.config.region).unwrap_or(Region::Na);
             let credentials = Credentials {
@@ -151,8 +173,10 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
         AuthCmd::Status => {
             let user = ctx.user()?;
             let Some(c) = ctx.store()?.credentials(user.id)? else {
-                return Err(Error::new(Kind::Auth, format!("{} is not logged in", user.name))
-                    .with_hint("run `amcctl auth login`"));
+                return Err(
+                    Error::new(Kind::Auth, format!("{} is not logged in", user.name))
+                        .with_hint("run `amcctl auth login`"),
+                );
             };
             let keyring = ctx.keyring(false)?;
             let refresh = keyring.decrypt(&c.refresh_token_enc)?;

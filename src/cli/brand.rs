@@ -114,19 +114,19 @@ pub(super) fn run(ctx: &mut Ctx, cmd: BrandCmd) -> Result<()> {
             let brands = parse_brands(&brands)?;
             let (_, inst) = ctx.pick_instance(Some(&instance))?;
             let inst = ctx.store()?.set_brands(inst.id, &brands)?;
-            print_brands(ctx, inst.brands)
+            changed_brands(ctx, inst.brands)
         }
         BrandCmd::Add { instance, brands } => {
             let brands = parse_brands(&brands)?;
             let (_, inst) = ctx.pick_instance(Some(&instance))?;
             let inst = ctx.store()?.add_brands(inst.id, &brands)?;
-            print_brands(ctx, inst.brands)
+            changed_brands(ctx, inst.brands)
         }
         BrandCmd::Remove { instance, brands } => {
             let brands = parse_brands(&brands)?;
             let (_, inst) = ctx.pick_instance(Some(&instance))?;
             let inst = ctx.store()?.remove_brands(inst.id, &brands)?;
-            print_brands(ctx, inst.brands)
+            changed_brands(ctx, inst.brands)
         }
         BrandCmd::Clear { instance, yes } => {
             let (_, inst) = ctx.pick_instance(Some(&instance))?;
@@ -140,9 +140,22 @@ pub(super) fn run(ctx: &mut Ctx, cmd: BrandCmd) -> Result<()> {
                 return Ok(());
             }
             let inst = ctx.store()?.set_brands(inst.id, &[])?;
-            print_brands(ctx, inst.brands)
+            changed_brands(ctx, inst.brands)
         }
     }
+}
+
+/// After a change: the resulting brands in machine formats, a line on stderr otherwise.
+fn changed_brands(ctx: &Ctx, brands: Vec<String>) -> Result<()> {
+    if ctx.out.format.is_machine() {
+        return print_brands(ctx, brands);
+    }
+    if brands.is_empty() {
+        ctx.out.info("No brands left.");
+    } else {
+        ctx.out.info(format!("Brands: {}", brands.join(", ")));
+    }
+    Ok(())
 }
 
 fn print_brands(ctx: &Ctx, brands: Vec<String>) -> Result<()> {

@@ -17,7 +17,11 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn report(ctx: &Ctx, what: &str, c: UpsertCounts, dry_run: bool) -> Result<()> {
     ctx.out.info(format!(
         "{}{what}: {} created, {} updated, {} unchanged",
-        if dry_run { "Dry run, nothing changed. " } else { "" },
+        if dry_run {
+            "Dry run, nothing changed. "
+        } else {
+            ""
+        },
         c.created,
         c.updated,
         c.unchanged
@@ -41,13 +45,16 @@ pub(super) fn accounts(ctx: &mut Ctx, net: &NetArgs, dry_run: bool) -> Result<()
         let entity = match a.entity_id() {
             Ok(e) => e,
             Err(e) => {
-                ctx.out.warn(format!("skipping account {:?}: {e}", a.account_id));
+                ctx.out
+                    .warn(format!("skipping account {:?}: {e}", a.account_id));
                 continue;
             }
         };
         let market = a.marketplace_id.as_deref().unwrap_or_default();
         let Some(country) = Country::from_marketplace(market) else {
-            ctx.out.warn(format!("skipping account {entity}: unknown marketplace {market:?}"));
+            ctx.out.warn(format!(
+                "skipping account {entity}: unknown marketplace {market:?}"
+            ));
             continue;
         };
         let name = a
@@ -64,20 +71,32 @@ pub(super) fn accounts(ctx: &mut Ctx, net: &NetArgs, dry_run: bool) -> Result<()
         });
     }
     let counts = ctx.store()?.upsert_accounts(&found, dry_run)?;
-    report(ctx, &format!("{} account(s) found", found.len()), counts, dry_run)
+    report(
+        ctx,
+        &format!("{} account(s) found", found.len()),
+        counts,
+        dry_run,
+    )
 }
 
 /// `GET /amc/instances` (every page) for one account or all, and upsert the
 /// acting user's instances.
-pub(super) fn instances(ctx: &mut Ctx, account: Option<&str>, net: &NetArgs, dry_run: bool) -> Result<()> {
+pub(super) fn instances(
+    ctx: &mut Ctx,
+    account: Option<&str>,
+    net: &NetArgs,
+    dry_run: bool,
+) -> Result<()> {
     let user = ctx.user()?;
     let accounts: Vec<Account> = match account {
         Some(r) => vec![super::resolve_account(ctx.store()?, r)?],
         None => ctx.store()?.accounts()?,
     };
     if accounts.is_empty() {
-        return Err(Error::not_found("there are no accounts to discover instances for")
-            .with_hint("run `amcctl account discover` or `amcctl account create` first"));
+        return Err(
+            Error::not_found("there are no accounts to discover instances for")
+                .with_hint("run `amcctl account discover` or `amcctl account create` first"),
+        );
     }
     let client = ctx.amc_client(net)?;
     let session = ctx.session(&client, &user, true)?;
@@ -94,13 +113,17 @@ pub(super) fn instances(ctx: &mut Ctx, account: Option<&str>, net: &NetArgs, dry
             let id = match InstanceId::parse(&i.instance_id) {
                 Ok(id) => id,
                 Err(e) => {
-                    ctx.out.warn(format!("skipping instance {:?}: {e}", i.instance_id));
+                    ctx.out
+                        .warn(format!("skipping instance {:?}: {e}", i.instance_id));
                     continue;
                 }
             };
             found.push(DiscoveredInstance {
                 completed: i.is_completed(),
-                name: i.instance_name.as_deref().and_then(|n| parse_name("name", n).ok()),
+                name: i
+                    .instance_name
+                    .as_deref()
+                    .and_then(|n| parse_name("name", n).ok()),
                 api_endpoint: i
                     .api_endpoint
                     .as_deref()
@@ -109,7 +132,9 @@ pub(super) fn instances(ctx: &mut Ctx, account: Option<&str>, net: &NetArgs, dry
             });
         }
         found_total += found.len();
-        let c = ctx.store()?.upsert_discovered(user.id, account.id, region, &found, dry_run)?;
+        let c = ctx
+            .store()?
+            .upsert_discovered(user.id, account.id, region, &found, dry_run)?;
         ctx.out.info(format!(
             "{} ({}): {} instance(s), {} new, {} updated",
             account.account_name,
@@ -122,5 +147,10 @@ pub(super) fn instances(ctx: &mut Ctx, account: Option<&str>, net: &NetArgs, dry
         total.updated += c.updated;
         total.unchanged += c.unchanged;
     }
-    report(ctx, &format!("{found_total} instance(s) found"), total, dry_run)
+    report(
+        ctx,
+        &format!("{found_total} instance(s) found"),
+        total,
+        dry_run,
+    )
 }

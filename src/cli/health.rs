@@ -100,17 +100,29 @@ pub(super) fn run(ctx: &mut Ctx, cmd: HealthCmd) -> Result<()> {
             let nagios = a.nagios;
             check(ctx, a).or_else(|e| if nagios { nagios_unknown(e) } else { Err(e) })
         }
-        HealthCmd::Status { unhealthy, all_users } => {
+        HealthCmd::Status {
+            unhealthy,
+            all_users,
+        } => {
             let user = ctx.user()?;
             let filter = InstanceFilter {
                 owner: (!all_users).then_some(user.id),
                 not_healthy: unhealthy,
                 ..Default::default()
             };
-            let list: Vec<StatusRow> = ctx.store()?.instances(&filter)?.into_iter().map(StatusRow::from).collect();
+            let list: Vec<StatusRow> = ctx
+                .store()?
+                .instances(&filter)?
+                .into_iter()
+                .map(StatusRow::from)
+                .collect();
             ctx.out.list(&list)
         }
-        HealthCmd::History { instance, since, limit } => {
+        HealthCmd::History {
+            instance,
+            since,
+            limit,
+        } => {
             let (_, inst) = ctx.pick_instance(instance.as_deref())?;
             let since = since.map(ago).transpose()?;
             let rows = ctx.store()?.history(inst.id, since, limit)?;
@@ -186,7 +198,8 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
     let concurrency = ctx.concurrency(a.concurrency)?;
     let instances = targets(ctx, &a)?;
     if instances.is_empty() {
-        return Err(Error::not_found("no instances to check").with_hint("add some with `amcctl instance create`"));
+        return Err(Error::not_found("no instances to check")
+            .with_hint("add some with `amcctl instance create`"));
     }
     let acting = ctx.user()?;
     let client = ctx.amc_client(&a.net)?;
@@ -199,7 +212,9 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
         let owner = if i.user_id == acting.id {
             acting.clone()
         } else {
-            ctx.store()?.user(&i.owner)?.ok_or_else(|| Error::not_found(format!("no user {}", i.owner)))?
+            ctx.store()?
+                .user(&i.owner)?
+                .ok_or_else(|| Error::not_found(format!("no user {}", i.owner)))?
         };
         let session = match ctx.session(&client, &owner, owner.id == acting.id) {
             Ok(s) => Ok(s),
@@ -216,7 +231,10 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
     };
 
     let format = ctx.out.format;
-    let show_bar = ctx.out.stderr_tty && !ctx.out.quiet && !a.nagios && !(format.is_machine() && !ctx.out.stdout_tty);
+    let show_bar = ctx.out.stderr_tty
+        && !ctx.out.quiet
+        && !a.nagios
+        && (!format.is_machine() || ctx.out.stdout_tty);
     let bar = progress_bar(total as u64, show_bar);
     let started = Instant::now();
     let runtime = runtime()?;
@@ -232,7 +250,8 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
         let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
             .map_err(|e| Error::internal(format!("cannot watch for Ctrl-C: {e}")))?;
         loop {
-            let deadline = grace_until.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+            let deadline = grace_until
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
             let next = tokio::select! {
                 r = rx.recv() => r,
                 _ = sigint.recv(), if !interrupted => {
@@ -247,10 +266,16 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
             let Some(result) = next else { break };
             tally.add(result.status);
             bar.inc(1);
-            bar.set_message(format!("✔ {}  ✖ {}  ⚠ {}", tally.healthy, tally.unhealthy, tally.error));
+            bar.set_message(format!(
+                "✔ {}  ✖ {}  ⚠ {}",
+                tally.healthy, tally.unhealthy, tally.error
+            ));
             if format == Format::Ndjson && !a.nagios {
                 let line = serde_json::to_string(&result)?;
-                if writeln!(stdout, "{line}").and_then(|_| stdout.flush()).is_err() {
+                if writeln!(stdout, "{line}")
+                    .and_then(|_| stdout.flush())
+                    .is_err()
+                {
                     // The reader went away; keep checking and saving, stop printing.
                 }
             }
@@ -272,7 +297,11 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
     if a.nagios {
         return nagios(&results, total);
     }
-    results.sort_by(|x, y| rank(x.status).cmp(&rank(y.status)).then_with(|| x.name.cmp(&y.name)));
+    results.sort_by(|x, y| {
+        rank(x.status)
+            .cmp(&rank(y.status))
+            .then_with(|| x.name.cmp(&y.name))
+    });
     let summary = serde_json::json!({
         "checked": tally.checked,
         "healthy": tally.healthy,
@@ -281,14 +310,19 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
         "elapsed_ms": elapsed.as_millis() as u64,
     });
     match format {
-        Format::Json => ctx.out.one(&serde_json::json!({ "summary": summary, "results": results }))?,
+        Format::Json => ctx
+            .out
+            .one(&serde_json::json!({ "summary": summary, "results": results }))?,
         Format::Ndjson => {}
         Format::Csv => ctx.out.list(&results)?,
         Format::Table => {
             let shown: Vec<&CheckResult> = if results.len() <= FULL_TABLE_MAX {
                 results.iter().collect()
             } else {
-                results.iter().filter(|r| r.status != HealthStatus::Healthy).collect()
+                results
+                    .iter()
+                    .filter(|r| r.status != HealthStatus::Healthy)
+                    .collect()
             };
             let shown: Vec<CheckResult> = shown.into_iter().cloned().collect();
             if !shown.is_empty() {
@@ -304,13 +338,26 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
         tally.healthy,
         tally.unhealthy,
         tally.error,
-        if interrupted { format!(" ({} not checked)", total - tally.checked) } else { String::new() }
+        if interrupted {
+            format!(" ({} not checked)", total - tally.checked)
+        } else {
+            String::new()
+        }
     ));
     if interrupted {
-        return Err(Error::new(Kind::Interrupted, "interrupted; the completed results were saved"));
+        return Err(Error::new(
+            Kind::Interrupted,
+            "interrupted; the completed results were saved",
+        ));
     }
     if tally.healthy < total {
-        return Err(Error::new(Kind::Unhealthy, format!("{} of {total} instance(s) not healthy", total - tally.healthy)));
+        return Err(Error::new(
+            Kind::Unhealthy,
+            format!(
+                "{} of {total} instance(s) not healthy",
+                total - tally.healthy
+            ),
+        ));
     }
     Ok(())
 }
@@ -330,7 +377,6 @@ fn rank(s: HealthStatus) -> u8 {
         HealthStatus::Healthy => 3,
     }
 }
-
 
 fn progress_bar(total: u64, visible: bool) -> ProgressBar {
     if !visible {
@@ -372,7 +418,11 @@ fn nagios(results: &[CheckResult], total: usize) -> Result<()> {
         .map(|r| format!("{} {}", r.instance_id, r.status))
         .take(5)
         .collect::<Vec<_>>();
-    let detail = if worst.is_empty() { String::new() } else { format!(" ({})", worst.join(", ")) };
+    let detail = if worst.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", worst.join(", "))
+    };
     let line = format!(
         "AMC {state} - {}/{total} healthy{detail} | healthy={};;;0;{total} unhealthy={};;;0;{total} error={};;;0;{total} latency_p95={p95:.3}s",
         tally.healthy, tally.healthy, tally.unhealthy, tally.error
@@ -380,7 +430,11 @@ fn nagios(results: &[CheckResult], total: usize) -> Result<()> {
     let mut out = std::io::stdout();
     writeln!(out, "{line}")?;
     out.flush()?;
-    if code == 0 { Ok(()) } else { Err(Error::new(Kind::Plugin(code), "")) }
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Error::new(Kind::Plugin(code), ""))
+    }
 }
 
 fn nagios_unknown(e: Error) -> Result<()> {
@@ -388,13 +442,26 @@ fn nagios_unknown(e: Error) -> Result<()> {
         return Err(e);
     }
     let mut out = std::io::stdout();
-    writeln!(out, "AMC UNKNOWN - {}", e.message.lines().next().unwrap_or_default())?;
+    writeln!(
+        out,
+        "AMC UNKNOWN - {}",
+        e.message.lines().next().unwrap_or_default()
+    )?;
     Err(Error::new(Kind::Plugin(3), ""))
 }
 
 impl Tabular for CheckResult {
     fn columns() -> Vec<&'static str> {
-        vec!["HEALTH", "NAME", "INSTANCE ID", "OWNER", "HTTP", "LATENCY", "ATTEMPTS", "ERROR"]
+        vec![
+            "HEALTH",
+            "NAME",
+            "INSTANCE ID",
+            "OWNER",
+            "HTTP",
+            "LATENCY",
+            "ATTEMPTS",
+            "ERROR",
+        ]
     }
     fn row(&self) -> Vec<Cell> {
         vec![
@@ -403,13 +470,28 @@ impl Tabular for CheckResult {
             Cell::new(&self.instance_id),
             Cell::new(&self.owner),
             Cell::new(self.http_status.map(|s| s.to_string()).unwrap_or_default()),
-            Cell::new(self.latency_ms.map(|l| format!("{l}ms")).unwrap_or_default()),
+            Cell::new(
+                self.latency_ms
+                    .map(|l| format!("{l}ms"))
+                    .unwrap_or_default(),
+            ),
             Cell::new(self.attempts),
             Cell::new(self.error.as_deref().unwrap_or("")),
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec!["id", "instance_id", "name", "owner", "status", "http_status", "latency_ms", "attempts", "error", "checked_at"]
+        vec![
+            "id",
+            "instance_id",
+            "name",
+            "owner",
+            "status",
+            "http_status",
+            "latency_ms",
+            "attempts",
+            "error",
+            "checked_at",
+        ]
     }
     fn csv_row(&self) -> Vec<String> {
         vec![
@@ -453,7 +535,15 @@ impl From<Instance> for StatusRow {
 
 impl Tabular for StatusRow {
     fn columns() -> Vec<&'static str> {
-        vec!["HEALTH", "NAME", "INSTANCE ID", "STATUS", "CHECKED", "LATENCY", "ERROR"]
+        vec![
+            "HEALTH",
+            "NAME",
+            "INSTANCE ID",
+            "STATUS",
+            "CHECKED",
+            "LATENCY",
+            "ERROR",
+        ]
     }
     fn row(&self) -> Vec<Cell> {
         vec![
@@ -462,12 +552,27 @@ impl Tabular for StatusRow {
             Cell::new(&self.instance_id),
             crate::output::status_cell(self.status.as_str()),
             Cell::new(self.health.checked_at.as_deref().unwrap_or("never")),
-            Cell::new(self.health.latency_ms.map(|l| format!("{l}ms")).unwrap_or_default()),
+            Cell::new(
+                self.health
+                    .latency_ms
+                    .map(|l| format!("{l}ms"))
+                    .unwrap_or_default(),
+            ),
             Cell::new(self.health.error.as_deref().unwrap_or("")),
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec!["id", "instance_id", "name", "owner", "status", "health_status", "checked_at", "latency_ms", "error"]
+        vec![
+            "id",
+            "instance_id",
+            "name",
+            "owner",
+            "status",
+            "health_status",
+            "checked_at",
+            "latency_ms",
+            "error",
+        ]
     }
     fn csv_row(&self) -> Vec<String> {
         vec![
@@ -478,7 +583,10 @@ impl Tabular for StatusRow {
             self.status.to_string(),
             self.health.status.to_string(),
             self.health.checked_at.clone().unwrap_or_default(),
-            self.health.latency_ms.map(|l| l.to_string()).unwrap_or_default(),
+            self.health
+                .latency_ms
+                .map(|l| l.to_string())
+                .unwrap_or_default(),
             self.health.error.clone().unwrap_or_default(),
         ]
     }
@@ -493,13 +601,24 @@ impl Tabular for HistoryRow {
             Cell::new(&self.checked_at),
             health_cell(self.status),
             Cell::new(self.http_status.map(|s| s.to_string()).unwrap_or_default()),
-            Cell::new(self.latency_ms.map(|l| format!("{l}ms")).unwrap_or_default()),
+            Cell::new(
+                self.latency_ms
+                    .map(|l| format!("{l}ms"))
+                    .unwrap_or_default(),
+            ),
             Cell::new(self.attempts),
             Cell::new(self.error.as_deref().unwrap_or("")),
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec!["checked_at", "status", "http_status", "latency_ms", "attempts", "error"]
+        vec![
+            "checked_at",
+            "status",
+            "http_status",
+            "latency_ms",
+            "attempts",
+            "error",
+        ]
     }
     fn csv_row(&self) -> Vec<String> {
         vec![
@@ -519,15 +638,32 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 
 impl Tabular for HealthSummary {
     fn columns() -> Vec<&'static str> {
-        vec!["NAME", "INSTANCE ID", "CHECKS", "UPTIME", "ERRORS", "P50", "P95", "LAST ERROR"]
+        vec![
+            "NAME",
+            "INSTANCE ID",
+            "CHECKS",
+            "UPTIME",
+            "ERRORS",
+            "P50",
+            "P95",
+            "LAST ERROR",
+        ]
     }
     fn row(&self) -> Vec<Cell> {
         vec![
             Cell::new(&self.name),
             Cell::new(&self.instance_id),
             Cell::new(self.checks),
-            Cell::new(self.uptime_pct.map(|v| format!("{v:.1}%")).unwrap_or_else(|| "-".into())),
-            Cell::new(self.error_rate_pct.map(|v| format!("{v:.1}%")).unwrap_or_else(|| "-".into())),
+            Cell::new(
+                self.uptime_pct
+                    .map(|v| format!("{v:.1}%"))
+                    .unwrap_or_else(|| "-".into()),
+            ),
+            Cell::new(
+                self.error_rate_pct
+                    .map(|v| format!("{v:.1}%"))
+                    .unwrap_or_else(|| "-".into()),
+            ),
             Cell::new(self.p50_ms.map(|v| format!("{v}ms")).unwrap_or_default()),
             Cell::new(self.p95_ms.map(|v| format!("{v}ms")).unwrap_or_default()),
             Cell::new(self.last_error.as_deref().unwrap_or("")),
@@ -535,8 +671,19 @@ impl Tabular for HealthSummary {
     }
     fn csv_columns() -> Vec<&'static str> {
         vec![
-            "id", "instance_id", "name", "owner", "account_id", "checks", "healthy", "uptime_pct", "error_rate_pct",
-            "p50_ms", "p95_ms", "last_error", "last_checked_at",
+            "id",
+            "instance_id",
+            "name",
+            "owner",
+            "account_id",
+            "checks",
+            "healthy",
+            "uptime_pct",
+            "error_rate_pct",
+            "p50_ms",
+            "p95_ms",
+            "last_error",
+            "last_checked_at",
         ]
     }
     fn csv_row(&self) -> Vec<String> {
@@ -561,7 +708,9 @@ impl Tabular for HealthSummary {
 fn report(ctx: &mut Ctx, since: Duration, all_users: bool) -> Result<()> {
     let user = ctx.user()?;
     let from = ago(since)?;
-    let rows = ctx.store()?.health_report((!all_users).then_some(user.id), from)?;
+    let rows = ctx
+        .store()?
+        .health_report((!all_users).then_some(user.id), from)?;
     let checks: u64 = rows.iter().map(|r| r.checks).sum();
     let healthy: u64 = rows.iter().map(|r| r.healthy).sum();
     let fleet = serde_json::json!({
@@ -571,14 +720,18 @@ fn report(ctx: &mut Ctx, since: Duration, all_users: bool) -> Result<()> {
         "since": crate::store::fmt_time(&from),
     });
     match ctx.out.format {
-        Format::Json => ctx.out.one(&serde_json::json!({ "fleet": fleet, "instances": rows })),
+        Format::Json => ctx
+            .out
+            .one(&serde_json::json!({ "fleet": fleet, "instances": rows })),
         _ => {
             ctx.out.list(&rows)?;
             ctx.out.info(format!(
                 "Fleet: {} instance(s), {checks} check(s) since {}, uptime {}",
                 rows.len(),
                 crate::store::fmt_time(&from),
-                fleet["uptime_pct"].as_f64().map_or("-".into(), |u| format!("{u:.2}%"))
+                fleet["uptime_pct"]
+                    .as_f64()
+                    .map_or("-".into(), |u| format!("{u:.2}%"))
             ));
             Ok(())
         }

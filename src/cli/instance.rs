@@ -254,7 +254,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: InstanceCmd) -> Result<()> {
             let (_, inst) = ctx.pick_instance(instance.as_deref())?;
             let inst = ctx.store()?.set_status(inst.id, InstanceStatus::Inactive)?;
             ctx.out.info(format!("Deactivated {}", inst.instance_id));
-            ctx.out.one(&inst)
+            ctx.out.changed(&inst)
         }
         InstanceCmd::Activate {
             instance,
@@ -272,12 +272,16 @@ pub(super) fn run(ctx: &mut Ctx, cmd: InstanceCmd) -> Result<()> {
                 "Linked {} to account {}",
                 inst.instance_id, account.account_id
             ));
-            ctx.out.one(&inst)
+            ctx.out.changed(&inst)
         }
-        InstanceCmd::Test { instance, net } => super::validate::test(ctx, instance.as_deref(), &net),
-        InstanceCmd::Discover { account, dry_run, net } => {
-            super::discover::instances(ctx, account.as_deref(), &net, dry_run)
+        InstanceCmd::Test { instance, net } => {
+            super::validate::test(ctx, instance.as_deref(), &net)
         }
+        InstanceCmd::Discover {
+            account,
+            dry_run,
+            net,
+        } => super::discover::instances(ctx, account.as_deref(), &net, dry_run),
         InstanceCmd::Export { instances, format } => export(ctx, &instances, format),
         InstanceCmd::Import {
             file,
@@ -455,7 +459,7 @@ fn create(ctx: &mut Ctx, a: CreateArgs) -> Result<()> {
         "Created instance {} ({}), {}",
         inst.name, inst.instance_id, inst.status
     ));
-    ctx.out.one(&inst)
+    ctx.out.changed(&inst)
 }
 
 fn edit(ctx: &mut Ctx, a: EditArgs) -> Result<()> {
@@ -490,12 +494,12 @@ fn edit(ctx: &mut Ctx, a: EditArgs) -> Result<()> {
     };
     if patch.is_empty() {
         ctx.out.info("Nothing changed.");
-        return ctx.out.one(&cur);
+        return ctx.out.changed(&cur);
     }
     let inst = ctx.store()?.update_instance(cur.id, &patch)?;
     ctx.out
         .info(format!("Updated instance {}", inst.instance_id));
-    ctx.out.one(&inst)
+    ctx.out.changed(&inst)
 }
 
 /// The edit form: current values as defaults; only what changed is saved.
@@ -548,7 +552,7 @@ fn activate(ctx: &mut Ctx, instance: Option<&str>, skip_validation: bool) -> Res
             "{} is already active ({})",
             inst.instance_id, inst.status
         ));
-        return ctx.out.one(&inst);
+        return ctx.out.changed(&inst);
     }
     let inst = if skip_validation {
         ctx.store()?.set_status(inst.id, InstanceStatus::Pending)?
@@ -557,7 +561,7 @@ fn activate(ctx: &mut Ctx, instance: Option<&str>, skip_validation: bool) -> Res
     };
     ctx.out
         .info(format!("Activated {}: {}", inst.instance_id, inst.status));
-    ctx.out.one(&inst)
+    ctx.out.changed(&inst)
 }
 
 fn export(ctx: &mut Ctx, refs: &[String], format: Option<FileFormat>) -> Result<()> {

@@ -24,7 +24,8 @@ pub(super) fn run(ctx: &mut Ctx, cmd: KeyCmd) -> Result<()> {
     match cmd {
         KeyCmd::Path => {
             if std::env::var(KEY_ENV).is_ok_and(|k| !k.trim().is_empty()) {
-                ctx.out.warn(format!("{KEY_ENV} is set: it is used instead of this file"));
+                ctx.out
+                    .warn(format!("{KEY_ENV} is set: it is used instead of this file"));
             }
             let path = ctx.paths.key.display().to_string();
             if ctx.out.format.is_machine() {

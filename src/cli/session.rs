@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::Ctx;
-use crate::amc::{AmcClient, AmcError, CachedToken, ClientConfig, Credentials, Session, TokenCache};
+use crate::amc::{
+    AmcClient, AmcError, CachedToken, ClientConfig, Credentials, Session, TokenCache,
+};
 use crate::config::{check_concurrency, check_rate, parse_duration};
 use crate::error::{Error, Kind, Result};
 use crate::model::{Region, RowId};
@@ -82,10 +84,17 @@ impl Ctx {
             .map(parse_duration)
             .transpose()
             .map_err(Error::usage)?;
-        let timeout = net.timeout.or(config_timeout).unwrap_or(Duration::from_secs(30));
+        let timeout = net
+            .timeout
+            .or(config_timeout)
+            .unwrap_or(Duration::from_secs(30));
         let config = ClientConfig {
-            api_url: std::env::var("AMCCTL_API_URL").ok().filter(|s| !s.is_empty()),
-            auth_url: std::env::var("AMCCTL_AUTH_URL").ok().filter(|s| !s.is_empty()),
+            api_url: std::env::var("AMCCTL_API_URL")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            auth_url: std::env::var("AMCCTL_AUTH_URL")
+                .ok()
+                .filter(|s| !s.is_empty()),
             timeout,
             connect_timeout: timeout.min(Duration::from_secs(10)),
             retries: net.retries,
@@ -105,10 +114,19 @@ impl Ctx {
     /// `_REFRESH_TOKEN` when `env_allowed` and all three are set, else the
     /// user's stored login (exit 7 if none). The access token is cached
     /// encrypted in the store, shared across processes.
-    pub fn session(&mut self, client: &AmcClient, user: &User, env_allowed: bool) -> Result<Session> {
+    pub fn session(
+        &mut self,
+        client: &AmcClient,
+        user: &User,
+        env_allowed: bool,
+    ) -> Result<Session> {
         let keyring = self.keyring(false);
         let stored = self.store()?.credentials(user.id)?;
-        let from_env = if env_allowed { env_credentials(self.config.region) } else { None };
+        let from_env = if env_allowed {
+            env_credentials(self.config.region)
+        } else {
+            None
+        };
         let (credentials, cacheable) = match (from_env, stored) {
             (Some(c), stored) => {
                 let same_client = stored.as_ref().is_some_and(|s| s.client_id == c.client_id);
@@ -166,9 +184,10 @@ impl TokenCache for StoreTokenCache {
         let store = self.store.lock().ok()?;
         let c = store.credentials(self.user).ok()??;
         let token = self.keyring.decrypt(c.access_token_enc.as_deref()?).ok()?;
-        let expires_at: DateTime<Utc> = DateTime::parse_from_rfc3339(c.access_token_expires.as_deref()?)
-            .ok()?
-            .with_timezone(&Utc);
+        let expires_at: DateTime<Utc> =
+            DateTime::parse_from_rfc3339(c.access_token_expires.as_deref()?)
+                .ok()?
+                .with_timezone(&Utc);
         Some(CachedToken {
             access_token: token,
             expires_at,
@@ -176,7 +195,9 @@ impl TokenCache for StoreTokenCache {
     }
 
     fn save(&self, token: &CachedToken) {
-        let Ok(mut store) = self.store.lock() else { return };
+        let Ok(mut store) = self.store.lock() else {
+            return;
+        };
         let enc = self.keyring.encrypt(token.access_token.expose_secret());
         if let Err(e) = store.save_access_token(self.user, &enc, &fmt_time(&token.expires_at)) {
             tracing::warn!("could not cache the access token: {}", e.message);

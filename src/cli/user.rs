@@ -51,7 +51,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: UserCmd) -> Result<()> {
         UserCmd::Add { name } => {
             let user = ctx.store()?.add_user(&name)?;
             ctx.out.info(format!("Added user {}", user.name));
-            ctx.out.one(&user)
+            ctx.out.changed(&user)
         }
         UserCmd::Remove { name, yes } => {
             if !ctx.confirm(yes, &format!("Remove user {name}?"))? {

@@ -23,9 +23,16 @@ fn check_one(ctx: &mut Ctx, user: &User, t: &Target, net: &NetArgs) -> Result<Ch
 /// The error for a check that did not come back HEALTHY: exit 7 when the
 /// credentials were at fault, else exit 6 with AMC's reason.
 fn failure(r: &CheckResult) -> Error {
-    let kind = if r.auth_failure { Kind::Auth } else { Kind::Api };
+    let kind = if r.auth_failure {
+        Kind::Auth
+    } else {
+        Kind::Api
+    };
     let reason = r.error.as_deref().unwrap_or("no reason given");
-    let err = Error::new(kind, format!("validation of {} failed: {reason}", r.instance_id));
+    let err = Error::new(
+        kind,
+        format!("validation of {} failed: {reason}", r.instance_id),
+    );
     if r.auth_failure {
         err.with_hint("check the credentials with `amcctl auth status`, or run `amcctl auth login`")
     } else {
@@ -35,7 +42,12 @@ fn failure(r: &CheckResult) -> Error {
 
 /// Validates a new instance against AMC; returns the status to save it with
 /// (ACTIVE), or the failure (nothing is saved).
-pub(super) fn check_before_save(ctx: &mut Ctx, user: &User, new: &NewInstance, account: &Account) -> Result<InstanceStatus> {
+pub(super) fn check_before_save(
+    ctx: &mut Ctx,
+    user: &User,
+    new: &NewInstance,
+    account: &Account,
+) -> Result<InstanceStatus> {
     let t = Target {
         id: new.id.unwrap_or_default(),
         instance_id: new.instance_id.clone(),
@@ -70,7 +82,7 @@ pub(super) fn recheck(ctx: &mut Ctx, user: &User, inst: &Instance) -> Result<Ins
     if r.status == HealthStatus::Healthy {
         Ok(updated)
     } else {
-        ctx.out.one(&updated)?;
+        ctx.out.changed(&updated)?;
         Err(failure(&r))
     }
 }
@@ -80,9 +92,19 @@ pub(super) fn test(ctx: &mut Ctx, reference: Option<&str>, net: &NetArgs) -> Res
     let (user, inst) = ctx.pick_instance(reference)?;
     let r = check_one(ctx, &user, &target(&inst)?, net)?;
     ctx.out.one(&r)?;
-    let latency = r.latency_ms.map(|l| format!(" in {l} ms")).unwrap_or_default();
-    ctx.out.info(format!("{} is {}{latency} ({} attempt(s))", r.instance_id, r.status, r.attempts));
-    if r.status == HealthStatus::Healthy { Ok(()) } else { Err(failure(&r)) }
+    let latency = r
+        .latency_ms
+        .map(|l| format!(" in {l} ms"))
+        .unwrap_or_default();
+    ctx.out.info(format!(
+        "{} is {}{latency} ({} attempt(s))",
+        r.instance_id, r.status, r.attempts
+    ));
+    if r.status == HealthStatus::Healthy {
+        Ok(())
+    } else {
+        Err(failure(&r))
+    }
 }
 
 /// The store's record of a check result.

@@ -53,7 +53,9 @@ impl Store {
                         super::accounts::insert(tx, a, &at)?;
                         counts.created += 1;
                     }
-                    Some((name, market)) if name == a.account_name && market == a.country.marketplace_id() => {
+                    Some((name, market))
+                        if name == a.account_name && market == a.country.marketplace_id() =>
+                    {
                         counts.unchanged += 1
                     }
                     Some(_) => {
@@ -75,7 +77,11 @@ impl Store {
             }
             Ok(counts)
         };
-        if dry_run { self.rehearse(body) } else { self.write(body) }
+        if dry_run {
+            self.rehearse(body)
+        } else {
+            self.write(body)
+        }
     }
 
     /// Upserts `owner`'s instances of `account` as discovered. New instances
@@ -104,7 +110,11 @@ impl Store {
                     .map_err(db_err)?;
                 match current {
                     None => {
-                        let status = if d.completed { InstanceStatus::Active } else { InstanceStatus::Pending };
+                        let status = if d.completed {
+                            InstanceStatus::Active
+                        } else {
+                            InstanceStatus::Pending
+                        };
                         let name = d.name.clone().unwrap_or_else(|| d.instance_id.to_string());
                         tx.execute(
                             "INSERT INTO amc_instances (id, user_id, instance_id, name, region, account_id,
@@ -125,7 +135,9 @@ impl Store {
                         .map_err(db_err)?;
                         counts.created += 1;
                     }
-                    Some((_, acc, endpoint)) if acc == account && endpoint == d.api_endpoint => counts.unchanged += 1,
+                    Some((_, acc, endpoint)) if acc == account && endpoint == d.api_endpoint => {
+                        counts.unchanged += 1
+                    }
                     Some((id, _, _)) => {
                         tx.execute(
                             "UPDATE amc_instances SET account_id = ?2, api_endpoint = ?3, updated_at = ?4 WHERE id = ?1",
@@ -138,6 +150,10 @@ impl Store {
             }
             Ok(counts)
         };
-        if dry_run { self.rehearse(body) } else { self.write(body) }
+        if dry_run {
+            self.rehearse(body)
+        } else {
+            self.write(body)
+        }
     }
 }
