@@ -344,13 +344,13 @@ fn validate(r: RawInstance) -> Result<ImportRow, InvalidValue> {
         None if r.is_active == Some(false) => InstanceStatus::Inactive,
         None => InstanceStatus::Pending,
     };
-    if let Some(active) = r.is_active {
-        if active != (status != InstanceStatus::Inactive) {
-            return Err(InvalidValue::new(
-                "is_active",
-                "must be false exactly when status is INACTIVE",
-            ));
-        }
+    if let Some(active) = r.is_active
+        && active != (status != InstanceStatus::Inactive)
+    {
+        return Err(InvalidValue::new(
+            "is_active",
+            "must be false exactly when status is INACTIVE",
+        ));
     }
     let brands = parse_brands(&r.brands.unwrap_or_default())?;
     let h = r.health.unwrap_or_default();
