@@ -908,14 +908,42 @@ fn usage_errors_from_the_command_line_exit_2() {
         &["instance", "list", "--region", "mars"],
         &["instance", "list", "--bogus"],
         &["-o", "yaml", "instance", "list"],
-        &["instance", "list", "--json", "-o", "csv"],
         &["brand", "add", "amcaaaaaaaa"],
     ] {
         let out = f.env.run(args).code(2);
         assert!(out.stdout.is_empty(), "{args:?}");
-        assert!(!out.stderr.is_empty(), "{args:?}");
+        assert!(
+            out.stderr.starts_with("error: "),
+            "{args:?}: {}",
+            out.stderr
+        );
     }
+    // Asked for a machine format, even a rejected command line answers in it.
+    for args in [
+        &["-o", "json", "instance", "frobnicate"][..],
+        &["instance", "list", "--region", "mars", "--json"],
+        &["instance", "list", "--bogus", "-ondjson"],
+        &["instance", "list", "--json", "-o", "csv"],
+        &["brand", "add", "amcaaaaaaaa", "--output=csv"],
+    ] {
+        let err = f.env.run(args).code(2).error_json();
+        assert_eq!(err["code"], "usage", "{args:?}");
+    }
+    let err = f
+        .env
+        .command("alice", &["instance", "list", "--region", "mars"])
+        .env("AMCCTL_OUTPUT", "json")
+        .output()
+        .unwrap();
+    assert_eq!(err.status.code(), Some(2));
+    let err: Value = serde_json::from_slice(&err.stderr).expect("a JSON error");
+    assert_eq!(err["error"]["code"], "usage");
+    assert!(err["error"]["message"].as_str().unwrap().contains("mars"));
     f.env.assert_unchanged(&before, "");
+    // Help and version are not errors.
+    let help = f.env.run(&["instance", "--help", "-o", "json"]).ok();
+    assert!(help.stdout.contains("Usage:"), "{}", help.stdout);
+    f.env.run(&["--version"]).ok();
 }
 
 #[test]
