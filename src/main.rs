@@ -3,6 +3,10 @@
 use clap::Parser;
 
 fn main() {
-    let cli = amcctl::cli::Cli::parse();
-    std::process::exit(amcctl::main_with(cli));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let code = match amcctl::cli::Cli::try_parse_from(&args) {
+        Ok(cli) => amcctl::main_with(cli),
+        Err(e) => amcctl::parse_failure(&e, &args),
+    };
+    std::process::exit(code);
 }

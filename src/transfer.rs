@@ -352,12 +352,10 @@ fn validate(r: RawInstance) -> Result<ImportRow, InvalidValue> {
     if let Some(active) = r.is_active
         && active != (status != InstanceStatus::Inactive)
     {
-        {
-            return Err(InvalidValue::new(
-                "is_active",
-                "must be false exactly when status is INACTIVE",
-            ));
-        }
+        return Err(InvalidValue::new(
+            "is_active",
+            "must be false exactly when status is INACTIVE",
+        ));
     }
     let brands = parse_brands(&r.brands.unwrap_or_default())?;
     let h = r.health.unwrap_or_default();
