@@ -384,9 +384,12 @@ fn progress_bar(total: u64, visible: bool) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
     let style = ProgressStyle::with_template(
-        "{spinner:.cyan} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {per_sec:.dim} ETA {eta}  {msg}",
+        "{spinner:.cyan} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} {rate:.dim} ETA {eta}  {msg}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+        let _ = write!(w, "{:.0}/s", state.per_sec());
+    })
     .progress_chars("━╸─");
     bar.set_style(style);
     bar.enable_steady_tick(Duration::from_millis(100));
@@ -708,9 +711,14 @@ impl Tabular for HealthSummary {
 fn report(ctx: &mut Ctx, since: Duration, all_users: bool) -> Result<()> {
     let user = ctx.user()?;
     let from = ago(since)?;
-    let rows = ctx
+    let mut rows = ctx
         .store()?
         .health_report((!all_users).then_some(user.id), from)?;
+    // Worst first: what needs attention leads; instances not checked in the period go last.
+    rows.sort_by(|a, b| {
+        let key = |r: &HealthSummary| r.uptime_pct.unwrap_or(f64::INFINITY);
+        key(a).total_cmp(&key(b)).then_with(|| a.name.cmp(&b.name))
+    });
     let checks: u64 = rows.iter().map(|r| r.checks).sum();
     let healthy: u64 = rows.iter().map(|r| r.healthy).sum();
     let fleet = serde_json::json!({
