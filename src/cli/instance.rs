@@ -381,7 +381,7 @@ fn create(ctx: &mut Ctx, a: CreateArgs) -> Result<()> {
             let idx = Region::ALL.iter().position(|r| *r == default).unwrap_or(0);
             Region::ALL[ctx.prompt().select("Region", &items, idx, "--region")?]
         }
-        None => account_region,
+        None => ctx.config.region.unwrap_or(account_region),
     };
     let description = match &a.description {
         Some(d) => optional_description(d)?,
