@@ -149,11 +149,14 @@ impl Store {
         let mut stmt = self
             .read()
             .prepare(&format!(
-                "{SELECT} WHERE a.id = ?1 OR a.account_id = ?1 OR a.account_name = ?1
+                "{SELECT} WHERE a.id = ?2 OR a.account_id = ?1 OR a.account_name = ?1
                  ORDER BY a.account_name"
             ))
             .map_err(db_err)?;
-        let rows = stmt.query_map([reference.trim()], row).map_err(db_err)?;
+        let reference = reference.trim();
+        let rows = stmt
+            .query_map([reference, &super::canonical_id(reference)], row)
+            .map_err(db_err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(db_err)
     }
 

@@ -364,10 +364,14 @@ impl Store {
     /// Instances of every user matching a reference: the row UUID, the AMC
     /// instance ID, or the exact name.
     pub fn find_instances(&self, reference: &str) -> Result<Vec<Instance>> {
+        let reference = reference.trim();
         query(
             self.read(),
-            "WHERE i.id = ?1 OR i.instance_id = ?1 OR i.name = ?1",
-            vec![Value::Text(reference.trim().to_owned())],
+            "WHERE i.id = ?2 OR i.instance_id = ?1 OR i.name = ?1",
+            vec![
+                Value::Text(reference.to_owned()),
+                Value::Text(super::canonical_id(reference)),
+            ],
         )
     }
 

@@ -314,6 +314,15 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
             || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
+/// A reference as the store writes row ids: a UUID in any of the forms
+/// users paste (upper case, braces, `urn:uuid:`) becomes the lower-case
+/// hyphenated text of the `id` columns; anything else is kept as it is.
+pub(crate) fn canonical_id(reference: &str) -> String {
+    reference
+        .parse::<crate::model::RowId>()
+        .map_or_else(|_| reference.to_owned(), |id| id.to_string())
+}
+
 /// The current time, at the store's precision.
 pub fn now() -> DateTime<Utc> {
     let t = Utc::now();
