@@ -213,6 +213,77 @@ impl TestEnv {
         Output::new(args, out)
     }
 
+    /// Runs `amcctl ARGS` as `user` with extra environment variables for
+    /// this one command only (secrets for `auth login`, a key, a fault URL).
+    pub fn run_env(&self, user: &str, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        let mut cmd = self.command(user, args);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        Output::from_command(args, cmd)
+    }
+
+    /// `auth login --client-id CLIENT_ID` as `user`, the secret and the
+    /// refresh token given through the environment (never argv).
+    pub fn login(&self, user: &str, client_id: &str, secret: &str, refresh: &str) -> Output {
+        self.run_env(
+            user,
+            &["auth", "login", "--client-id", client_id],
+            &[
+                ("AMCCTL_CLIENT_SECRET", secret),
+                ("AMCCTL_REFRESH_TOKEN", refresh),
+            ],
+        )
+    }
+
+    /// What SQLite's `PRAGMA integrity_check` and `PRAGMA foreign_key_check`
+    /// find wrong with the store (empty when it is sound), read with
+    /// rusqlite directly so the check does not depend on amcctl.
+    pub fn store_problems(&self) -> Vec<String> {
+        let Some(conn) = self.open_read_only() else {
+            return vec!["no store".to_owned()];
+        };
+        let mut problems = Vec::new();
+        let mut stmt = conn.prepare("PRAGMA integrity_check").expect("integrity_check");
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .expect("integrity_check");
+        for row in rows {
+            let line = row.expect("integrity_check row");
+            if line != "ok" {
+                problems.push(line);
+            }
+        }
+        let mut stmt = conn
+            .prepare("PRAGMA foreign_key_check")
+            .expect("foreign_key_check");
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(format!(
+                    "foreign key violation: {} rowid {:?} -> {}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, String>(2)?
+                ))
+            })
+            .expect("foreign_key_check");
+        for row in rows {
+            problems.push(row.expect("foreign_key_check row"));
+        }
+        problems
+    }
+
+    /// Asserts the store passes the integrity and foreign-key checks.
+    #[track_caller]
+    pub fn assert_store_sound(&self, context: impl std::fmt::Display) {
+        let problems = self.store_problems();
+        assert!(
+            problems.is_empty(),
+            "the store is damaged ({context}):\n{}",
+            problems.join("\n")
+        );
+    }
+
     /// Runs a command that must succeed with `-o json` and returns its parsed stdout.
     pub fn json(&self, args: &[&str]) -> Value {
         let mut full: Vec<&str> = args.to_vec();
