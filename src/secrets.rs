@@ -49,19 +49,35 @@
 //! leaves no `key` but a `key.new`; loading and recovery both finish that
 //! promotion, since `key.new` only ever outlives `key` after a commit.
 //! Rotation needs the key file: with the key in [`KEY_ENV`] the user rotates
-//! by hand. Only one rotation may run at a time (the command holds the
-//! store's write lock across steps 2–4).
+//! by hand.
+//!
+//! # Sharing the key between processes
+//!
+//! Cron jobs and people run amcctl at the same time, so the key file is
+//! guarded by an advisory lock on its sibling `key.lock` ([`KeyLock`]): a
+//! process that uses the key holds it *shared* for as long as it may
+//! decrypt or encrypt with the key it loaded, and a rotation — steps 1 to 4
+//! — holds it *exclusive*, as does settling an interrupted rotation. So no
+//! process encrypts with a key that a rotation has just replaced, and no
+//! process takes the `key.new` of a rotation still running for the leftover
+//! of a crashed one (and deletes it). The operating system drops the lock
+//! of a process that dies, so a crash never leaves the key locked.
 
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use fernet::Fernet;
 use secrecy::SecretString;
 
 /// The environment variable that may hold the key instead of the key file.
 pub const KEY_ENV: &str = "AMCCTL_KEY";
+
+/// How long a process waits for the key lock ([`KeyLock`]) before giving up.
+pub const KEY_LOCK_PATIENCE: Duration = Duration::from_secs(60);
 
 /// Where a key came from, for error messages that say where to look.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,6 +150,16 @@ pub enum SecretsError {
         /// The leftover `key.new`.
         path: PathBuf,
     },
+    /// The key lock could not be had in time: a rotation is running, or
+    /// (for a rotation) other amcctl processes are still using the key.
+    #[error(
+        "the key {} is busy: another amcctl is rotating it or still running with it; try again when it has finished",
+        path.display()
+    )]
+    Busy {
+        /// The key file.
+        path: PathBuf,
+    },
     /// A file operation failed.
     #[error("cannot {op} {}: {err}", path.display())]
     Io {
@@ -181,6 +207,93 @@ pub enum Recovery {
 pub struct Keyring {
     fernet: Fernet,
     source: KeySource,
+    /// The shared key lock, held as long as any clone of this keyring lives.
+    lock: Option<Arc<KeyLock>>,
+}
+
+/// An advisory lock on `<key file>.lock` (see the module doc): shared while
+/// a process uses the key, exclusive while one rotates it or settles an
+/// interrupted rotation. Released when dropped, or when the process dies.
+#[derive(Debug)]
+pub struct KeyLock {
+    _file: fs::File,
+}
+
+impl KeyLock {
+    /// Waits up to `patience` for the shared lock of the key at `key_path`.
+    pub fn shared(key_path: &Path, patience: Duration) -> Result<KeyLock, SecretsError> {
+        Self::wait(key_path, patience, || Self::try_shared(key_path))
+    }
+
+    /// Waits up to `patience` for the exclusive lock of the key at `key_path`.
+    pub fn exclusive(key_path: &Path, patience: Duration) -> Result<KeyLock, SecretsError> {
+        Self::wait(key_path, patience, || Self::try_exclusive(key_path))
+    }
+
+    /// The shared lock, if no one holds it exclusively right now.
+    pub fn try_shared(key_path: &Path) -> Result<Option<KeyLock>, SecretsError> {
+        let file = Self::open(key_path)?;
+        Self::taken(key_path, file.try_lock_shared(), file)
+    }
+
+    /// The exclusive lock, if no one holds the lock at all right now.
+    pub fn try_exclusive(key_path: &Path) -> Result<Option<KeyLock>, SecretsError> {
+        let file = Self::open(key_path)?;
+        Self::taken(key_path, file.try_lock(), file)
+    }
+
+    /// The lock file of the key at `key_path`: `<key file>.lock`.
+    pub fn path(key_path: &Path) -> PathBuf {
+        sibling(key_path, "lock")
+    }
+
+    fn open(key_path: &Path) -> Result<fs::File, SecretsError> {
+        ensure_parent(key_path)?;
+        let path = Self::path(key_path);
+        let mut options = fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        options
+            .open(&path)
+            .map_err(|e| SecretsError::io("open", &path, e))
+    }
+
+    fn taken(
+        key_path: &Path,
+        outcome: Result<(), fs::TryLockError>,
+        file: fs::File,
+    ) -> Result<Option<KeyLock>, SecretsError> {
+        match outcome {
+            Ok(()) => Ok(Some(KeyLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => {
+                Err(SecretsError::io("lock", &Self::path(key_path), e))
+            }
+        }
+    }
+
+    fn wait(
+        key_path: &Path,
+        patience: Duration,
+        mut attempt: impl FnMut() -> Result<Option<KeyLock>, SecretsError>,
+    ) -> Result<KeyLock, SecretsError> {
+        let started = Instant::now();
+        loop {
+            if let Some(lock) = attempt()? {
+                return Ok(lock);
+            }
+            if started.elapsed() >= patience {
+                return Err(SecretsError::Busy {
+                    path: key_path.to_owned(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(fastrand::u64(5..25)));
+        }
+    }
 }
 
 impl fmt::Debug for Keyring {
@@ -205,6 +318,7 @@ impl Keyring {
             .map(|fernet| Keyring {
                 fernet,
                 source: source.clone(),
+                lock: None,
             })
             .ok_or(SecretsError::Malformed { at: source })
     }
@@ -242,6 +356,40 @@ impl Keyring {
             })?;
             Ok((keyring, KeyOrigin::Existing))
         }
+    }
+
+    /// This keyring holding `lock` for as long as it (or a clone) lives.
+    pub fn with_lock(mut self, lock: KeyLock) -> Self {
+        self.lock = Some(Arc::new(lock));
+        self
+    }
+
+    /// Removes the temporary files of stagings that died before their key
+    /// was linked into place as `key.new`. Only call it while holding the
+    /// exclusive [`KeyLock`], which every staging holds.
+    pub fn remove_staging_leftovers(key_path: &Path) -> Result<(), SecretsError> {
+        let Some(dir) = key_path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+            return Ok(());
+        };
+        let prefix = sibling(key_path, "new.tmp-");
+        let Some(prefix) = prefix.file_name().and_then(|n| n.to_str()) else {
+            return Ok(());
+        };
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) => return Err(SecretsError::io("list", dir, e)),
+        };
+        for entry in entries.flatten() {
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(prefix))
+            {
+                let path = entry.path();
+                fs::remove_file(&path).map_err(|e| SecretsError::io("remove", &path, e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Where this key came from.
@@ -759,6 +907,42 @@ mod tests {
             Keyring::recover_rotation(&path, Some(&committed)).unwrap(),
             Recovery::Nothing
         );
+    }
+
+    #[test]
+    fn the_key_lock_is_shared_by_users_and_exclusive_for_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("home/key");
+        let a = KeyLock::try_shared(&path).unwrap().expect("shared");
+        let b = KeyLock::try_shared(&path).unwrap().expect("shared twice");
+        assert!(KeyLock::try_exclusive(&path).unwrap().is_none());
+        drop((a, b));
+        let x = KeyLock::try_exclusive(&path).unwrap().expect("exclusive");
+        assert!(KeyLock::try_shared(&path).unwrap().is_none());
+        assert!(matches!(
+            KeyLock::shared(&path, Duration::from_millis(30)),
+            Err(SecretsError::Busy { .. })
+        ));
+        drop(x);
+        KeyLock::shared(&path, Duration::ZERO).expect("free again");
+        assert_eq!(mode(&KeyLock::path(&path)), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+    }
+
+    #[test]
+    fn staging_leftovers_are_removed_and_nothing_else() {
+        let (dir, path, _old, _sample) = setup_rotation();
+        let new = Keyring::new_key_path(&path);
+        fs::write(sibling(&new, "tmp-0123456789abcdef"), "x").unwrap();
+        fs::write(sibling(&path, "tmp-0123456789abcdef"), "y").unwrap();
+        Keyring::stage_rotation(&path).unwrap();
+        Keyring::remove_staging_leftovers(&path).unwrap();
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["key", "key.new", "key.tmp-0123456789abcdef"]);
     }
 
     #[test]

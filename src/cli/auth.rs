@@ -172,13 +172,20 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
         }
         AuthCmd::Status => {
             let user = ctx.user()?;
-            let Some(c) = ctx.store()?.credentials(user.id)? else {
-                return Err(
-                    Error::new(Kind::Auth, format!("{} is not logged in", user.name))
-                        .with_hint("run `amcctl auth login`"),
-                );
+            let not_logged_in = || {
+                Error::new(Kind::Auth, format!("{} is not logged in", user.name))
+                    .with_hint("run `amcctl auth login`")
             };
+            if ctx.store()?.credentials(user.id)?.is_none() {
+                return Err(not_logged_in());
+            }
+            // The key first, then the ciphertext: read under the key lock,
+            // it cannot be from before a rotation that replaced the key.
             let keyring = ctx.keyring(false)?;
+            let c = ctx
+                .store()?
+                .credentials(user.id)?
+                .ok_or_else(not_logged_in)?;
             let refresh = keyring.decrypt(&c.refresh_token_enc)?;
             let status = Status {
                 user: user.name,

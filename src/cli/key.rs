@@ -5,7 +5,7 @@ use secrecy::ExposeSecret;
 
 use super::Ctx;
 use crate::error::{Error, Result};
-use crate::secrets::{KEY_ENV, Keyring};
+use crate::secrets::{KEY_ENV, KEY_LOCK_PATIENCE, KeyLock, Keyring};
 
 /// Key commands.
 #[derive(Debug, Subcommand)]
@@ -42,13 +42,24 @@ pub(super) fn run(ctx: &mut Ctx, cmd: KeyCmd) -> Result<()> {
                     "the key comes from {KEY_ENV}: rotate it where it is kept, not here"
                 )));
             }
-            // Loading settles any earlier interrupted rotation first.
-            let old = ctx.keyring(false)?;
+            // Loading settles any earlier interrupted rotation first; the
+            // key (and its shared lock) is let go before asking.
+            drop(ctx.keyring(false)?);
             if !ctx.confirm(yes, "Re-encrypt every stored secret with a new key?")? {
                 ctx.out.info("Nothing changed.");
                 return Ok(());
             }
             let key_path = ctx.paths.key.clone();
+            // Exclusive: waits until no other amcctl uses the key, and keeps
+            // them waiting until the new key is in place.
+            let _lock = KeyLock::exclusive(&key_path, KEY_LOCK_PATIENCE)?;
+            if Keyring::new_key_path(&key_path).exists() {
+                // A rotation died between our first look and the lock.
+                let sample = ctx.store()?.sample_secret()?;
+                Keyring::recover_rotation(&key_path, sample.as_deref())?;
+            }
+            Keyring::remove_staging_leftovers(&key_path)?;
+            let old = Keyring::load(None, &key_path)?;
             let new = Keyring::stage_rotation(&key_path)?;
             let result = ctx.store()?.reencrypt_secrets(&|token: &str| {
                 let plain = old.decrypt(token)?;

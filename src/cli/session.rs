@@ -14,7 +14,7 @@ use crate::amc::{
 use crate::config::{check_concurrency, check_rate, parse_duration};
 use crate::error::{Error, Kind, Result};
 use crate::model::{Region, RowId};
-use crate::secrets::{KEY_ENV, Keyring, SecretsError};
+use crate::secrets::{KEY_ENV, KEY_LOCK_PATIENCE, KeyLock, Keyring, SecretsError};
 use crate::store::{Store, User, fmt_time};
 
 /// Flags that tune how amcctl talks to AMC.
@@ -52,16 +52,25 @@ impl From<AmcError> for Error {
 impl Ctx {
     /// The Fernet key, from `AMCCTL_KEY` or the key file; `create` makes the
     /// key file when there is none (with a one-time notice to back it up).
+    /// A key from the file comes with the shared key lock, held while the
+    /// returned keyring lives, so no rotation replaces the key meanwhile.
     pub fn keyring(&mut self, create: bool) -> Result<Arc<Keyring>> {
         let env = std::env::var(KEY_ENV).ok().filter(|k| !k.trim().is_empty());
-        if env.is_none() && Keyring::new_key_path(&self.paths.key).exists() {
-            // A rotation was interrupted: settle it before trusting either key.
-            let sample = self.store()?.sample_secret()?;
-            let outcome = Keyring::recover_rotation(&self.paths.key, sample.as_deref())?;
-            tracing::info!("settled an interrupted key rotation: {outcome:?}");
+        if env.is_some() {
+            return Ok(Arc::new(Keyring::load(env.as_deref(), &self.paths.key)?));
         }
+        let path = self.paths.key.clone();
+        let staged = Keyring::new_key_path(&path);
+        // No key and no lock file: no amcctl ever used a key here (a
+        // rotation creates the lock file before it moves a key), so there
+        // is nothing to wait for, and no lock file is left behind.
+        if !create && !path.exists() && !staged.exists() && !KeyLock::path(&path).exists() {
+            return Err(SecretsError::Missing { path }.into());
+        }
+        self.settle_rotation()?;
+        let lock = KeyLock::shared(&path, KEY_LOCK_PATIENCE)?;
         let key = if create {
-            let (keyring, origin) = Keyring::load_or_create(env.as_deref(), &self.paths.key)?;
+            let (keyring, origin) = Keyring::load_or_create(None, &path)?;
             if origin == crate::secrets::KeyOrigin::Created {
                 self.out.warn(format!(
                     "created a new encryption key at {}; back it up: without it the stored credentials cannot be read",
@@ -70,9 +79,34 @@ impl Ctx {
             }
             keyring
         } else {
-            Keyring::load(env.as_deref(), &self.paths.key)?
+            Keyring::load(None, &path)?
         };
-        Ok(Arc::new(key))
+        Ok(Arc::new(key.with_lock(lock)))
+    }
+
+    /// Settles a rotation that was interrupted (its `key.new` is left),
+    /// under the exclusive key lock: a rotation still running holds that
+    /// lock, so its staged key is never mistaken for a stale one. Waits
+    /// while a rotation runs; returns as soon as no `key.new` is left.
+    pub(super) fn settle_rotation(&mut self) -> Result<()> {
+        let path = self.paths.key.clone();
+        let staged = Keyring::new_key_path(&path);
+        let started = std::time::Instant::now();
+        while staged.exists() {
+            if let Some(_lock) = KeyLock::try_exclusive(&path)? {
+                if staged.exists() {
+                    let sample = self.store()?.sample_secret()?;
+                    let outcome = Keyring::recover_rotation(&path, sample.as_deref())?;
+                    tracing::info!("settled an interrupted key rotation: {outcome:?}");
+                }
+                break;
+            }
+            if started.elapsed() >= KEY_LOCK_PATIENCE {
+                return Err(SecretsError::Busy { path }.into());
+            }
+            std::thread::sleep(Duration::from_millis(fastrand::u64(5..25)));
+        }
+        Ok(())
     }
 
     /// The client of this run, with flags over config over defaults.
