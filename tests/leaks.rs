@@ -384,6 +384,7 @@ fn files_are_private_and_a_readable_key_is_refused_untouched() {
         .ok();
     assert_eq!(mode(home), 0o700, "the home folder");
     assert_eq!(mode(&key), 0o600, "the key file");
+    assert_eq!(mode(&home.join("key.lock")), 0o600, "the key's lock file");
     for name in ["amcctl.db", "amcctl.db-wal", "amcctl.db-shm"] {
         assert_eq!(mode(&home.join(name)), 0o600, "{name}");
     }
