@@ -465,12 +465,17 @@ impl Session {
             let delay = client
                 .backoff(retries)
                 .max(pending.retry_after.unwrap_or_default());
-            if pending.throttled {
-                client.limiter.throttled(delay);
-            }
             let give_up = !retryable
                 || retries >= config.retries
                 || first_sent.elapsed() + delay > config.max_elapsed;
+            if pending.throttled {
+                // Everyone waits as long as this caller is about to; one that
+                // gives up (say, on `Retry-After: 3600`) holds no one up, or a
+                // bulk check would stall on a pause nobody takes part in.
+                client
+                    .limiter
+                    .throttled(if give_up { Duration::ZERO } else { delay });
+            }
             log_attempt(path, status, attempts, latency, (!give_up).then_some(delay));
             if give_up {
                 return Err(pending.error);
