@@ -146,7 +146,11 @@ fn every_instance_command_refuses_another_users_instance() {
             let ctx = format!("--user bob: amcctl {json_args:?}");
             if nagios {
                 assert_eq!(out.code, 3, "{ctx}\n{}", out.stderr);
-                assert!(out.stdout.starts_with("AMC UNKNOWN"), "{ctx}: {}", out.stdout);
+                assert!(
+                    out.stdout.starts_with("AMC UNKNOWN"),
+                    "{ctx}: {}",
+                    out.stdout
+                );
             } else {
                 assert_eq!(out.code, 4, "{ctx}\n{}", out.stderr);
                 assert_eq!(out.error_json()["code"], "permission_denied", "{ctx}");
@@ -180,7 +184,14 @@ fn a_list_of_instances_with_one_foreign_is_refused_whole() {
         &["health", "check", "amcbbbbbbbb", "amcaaaaaaaa"][..],
         &["health", "check", "Bob Main", "Alice Main", "-o", "ndjson"],
         &["instance", "export", "amcbbbbbbbb", "amcaaaaaaaa"],
-        &["instance", "export", "amcbbbbbbbb", "Alice Main", "-o", "csv"],
+        &[
+            "instance",
+            "export",
+            "amcbbbbbbbb",
+            "Alice Main",
+            "-o",
+            "csv",
+        ],
     ] {
         let out = env.run_as("bob", args).code(4);
         assert!(out.stdout.is_empty(), "{args:?}: printed {:?}", out.stdout);
@@ -198,20 +209,35 @@ fn a_shared_instance_id_resolves_to_the_actors_own() {
     let edited = env
         .run_as(
             "bob",
-            &["instance", "edit", "amcsharedaa", "--name", "Bob Renamed", "-o", "json"],
+            &[
+                "instance",
+                "edit",
+                "amcsharedaa",
+                "--name",
+                "Bob Renamed",
+                "-o",
+                "json",
+            ],
         )
         .ok()
         .json();
     assert_eq!(edited["owner"], "bob");
     assert_eq!(edited["name"], "Bob Renamed");
-    env.run_as("bob", &["brand", "set", "amcsharedaa", "Bobs"]).ok();
+    env.run_as("bob", &["brand", "set", "amcsharedaa", "Bobs"])
+        .ok();
     env.run_as("bob", &["instance", "delete", "amcsharedaa", "--yes"])
         .ok();
     assert_eq!(env.json(&["instance", "show", "amcsharedaa"]), alice_before);
     // Lists and bulk checks never show or touch another user's instances.
-    let listed = env.run_as("bob", &["instance", "list", "-o", "json"]).ok().json();
+    let listed = env
+        .run_as("bob", &["instance", "list", "-o", "json"])
+        .ok()
+        .json();
     assert_eq!(pluck(&listed, "owner"), ["bob"]);
-    assert_eq!(pluck(&listed, "id"), [w.bob_own["id"].as_str().expect("id")]);
+    assert_eq!(
+        pluck(&listed, "id"),
+        [w.bob_own["id"].as_str().expect("id")]
+    );
     let checked = env
         .run_as("bob", &["health", "check", "--all", "-o", "json"])
         .ok()
@@ -222,7 +248,10 @@ fn a_shared_instance_id_resolves_to_the_actors_own() {
         paths.iter().all(|p| !p.contains("amcaaaaaaaa")),
         "bob's bulk check asked about alice's instance: {paths:?}"
     );
-    let status = env.run_as("bob", &["health", "status", "-o", "json"]).ok().json();
+    let status = env
+        .run_as("bob", &["health", "status", "-o", "json"])
+        .ok()
+        .json();
     assert_eq!(pluck(&status, "owner"), ["bob"], "{status}");
 }
 

@@ -244,7 +244,9 @@ impl TestEnv {
             return vec!["no store".to_owned()];
         };
         let mut problems = Vec::new();
-        let mut stmt = conn.prepare("PRAGMA integrity_check").expect("integrity_check");
+        let mut stmt = conn
+            .prepare("PRAGMA integrity_check")
+            .expect("integrity_check");
         let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))
             .expect("integrity_check");
