@@ -47,6 +47,38 @@ pub const CSV_COLUMNS: [&str; 22] = [
 /// Separates brands inside one CSV cell.
 const BRAND_SEP: &str = ";";
 
+/// Joins brands into one CSV cell: `;` between them, and a `\` before any
+/// `;` or `\` inside a brand, so that every brand name survives the round trip.
+fn join_brands(brands: &[String]) -> String {
+    let escaped: Vec<String> = brands
+        .iter()
+        .map(|b| b.replace('\\', "\\\\").replace(';', "\\;"))
+        .collect();
+    escaped.join(BRAND_SEP)
+}
+
+/// Splits a brands cell written by [`join_brands`]. A `\` before anything
+/// but `;` or `\` is kept as it is, for files written by hand.
+fn split_brands(cell: &str) -> Vec<String> {
+    let mut brands = vec![String::new()];
+    let mut chars = cell.chars().peekable();
+    while let Some(c) = chars.next() {
+        let current = brands.last_mut().expect("never empty");
+        match c {
+            '\\' => match chars.peek() {
+                Some(&next @ (';' | '\\')) => {
+                    current.push(next);
+                    chars.next();
+                }
+                _ => current.push('\\'),
+            },
+            ';' => brands.push(String::new()),
+            c => current.push(c),
+        }
+    }
+    brands
+}
+
 /// The flat CSV record of an instance.
 pub fn csv_record(i: &Instance) -> Vec<String> {
     let opt = |o: &Option<String>| o.clone().unwrap_or_default();
@@ -65,7 +97,7 @@ pub fn csv_record(i: &Instance) -> Vec<String> {
         opt(&i.account.advertiser_id),
         i.account.country_code.clone(),
         i.account.marketplace_id.clone(),
-        i.brands.join(BRAND_SEP),
+        join_brands(&i.brands),
         i.health.status.to_string(),
         opt(&i.health.checked_at),
         i.health
@@ -259,7 +291,7 @@ fn parse_csv(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
                 advertiser_id: get("advertiser_id"),
                 country_code: get("country_code"),
             }),
-            brands: get("brands").map(|b| b.split(BRAND_SEP).map(str::to_owned).collect()),
+            brands: get("brands").map(|b| split_brands(&b)),
             health: Some(RawHealth {
                 status: get("health_status"),
                 checked_at: get("health_checked_at"),
@@ -408,6 +440,18 @@ mod tests {
         );
         assert!(errs[1].starts_with("line 4: invalid region"), "{errs:?}");
         assert!(errs[2].starts_with("line 5: duplicate"), "{errs:?}");
+    }
+
+    #[test]
+    fn brands_with_separators_survive_a_csv_cell() {
+        let brands: Vec<String> = ["A;B", "back\\slash", "\\;", "plain", "end\\"]
+            .map(String::from)
+            .to_vec();
+        let cell = join_brands(&brands);
+        assert_eq!(cell, "A\\;B;back\\\\slash;\\\\\\;;plain;end\\\\");
+        assert_eq!(split_brands(&cell), brands);
+        assert_eq!(split_brands("A;B"), ["A", "B"]);
+        assert_eq!(split_brands("C:\\dir"), ["C:\\dir"]);
     }
 
     #[test]
