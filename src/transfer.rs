@@ -168,7 +168,7 @@ pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<Strin
             MAX_IMPORT_BYTES >> 20
         )]);
     }
-    let raw: Vec<(String, RawInstance)> = match format {
+    let raw = match format {
         FileFormat::Json => parse_json(text)?,
         FileFormat::Csv => parse_csv(text)?,
     };
@@ -176,7 +176,7 @@ pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<Strin
     let mut errors = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
     for (pos, r) in raw {
-        match validate(r) {
+        match r.and_then(|r| validate(r).map_err(|e| e.to_string())) {
             Ok(row) => {
                 let key = row.instance.instance_id.to_string();
                 if let Some(first) = seen.insert(key.clone(), pos.clone()) {
@@ -197,25 +197,26 @@ pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<Strin
     }
 }
 
-fn parse_json(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
+/// The rows of a file, each with its position (`[2]`, `line 3`) and either
+/// its fields or why they could not be read. Problems of single rows are
+/// kept in place so that [`parse`] reports them together with the
+/// validation problems of the other rows, in file order.
+type RawRows = Vec<(String, Result<RawInstance, String>)>;
+
+fn parse_json(text: &str) -> Result<RawRows, Vec<String>> {
     let values: Vec<serde_json::Value> = serde_json::from_str(text)
         .map_err(|e| vec![format!("not a JSON array of instances: {e}")])?;
-    let mut out = Vec::with_capacity(values.len());
-    let mut errors = Vec::new();
-    for (i, v) in values.into_iter().enumerate() {
-        match serde_json::from_value::<RawInstance>(v) {
-            Ok(r) => out.push((format!("[{i}]"), r)),
-            Err(e) => errors.push(format!("[{i}]: {e}")),
-        }
-    }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    Ok(values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let row = serde_json::from_value::<RawInstance>(v).map_err(|e| e.to_string());
+            (format!("[{i}]"), row)
+        })
+        .collect())
 }
 
-fn parse_csv(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
+fn parse_csv(text: &str) -> Result<RawRows, Vec<String>> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());
@@ -235,13 +236,12 @@ fn parse_csv(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
         )]);
     }
     let mut out = Vec::new();
-    let mut errors = Vec::new();
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map_or(0, |p| p.line());
-                errors.push(format!("line {line}: {e}"));
+                out.push((format!("line {line}"), Err(e.to_string())));
                 continue;
             }
         };
@@ -260,9 +260,8 @@ fn parse_csv(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
             Some("true") => Some(true),
             Some("false") => Some(false),
             Some(_) => {
-                errors.push(format!(
-                    "line {line}: invalid is_active: must be true or false"
-                ));
+                let e = "invalid is_active: must be true or false";
+                out.push((format!("line {line}"), Err(e.into())));
                 continue;
             }
         };
@@ -270,9 +269,8 @@ fn parse_csv(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
             None => None,
             Some(Ok(v)) => Some(v),
             Some(Err(_)) => {
-                errors.push(format!(
-                    "line {line}: invalid health_latency_ms: not a whole number"
-                ));
+                let e = "invalid health_latency_ms: not a whole number";
+                out.push((format!("line {line}"), Err(e.into())));
                 continue;
             }
         };
@@ -302,13 +300,9 @@ fn parse_csv(text: &str) -> Result<Vec<(String, RawInstance)>, Vec<String>> {
             created_at: get("created_at"),
             updated_at: get("updated_at"),
         };
-        out.push((format!("line {line}"), raw));
+        out.push((format!("line {line}"), Ok(raw)));
     }
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    Ok(out)
 }
 
 fn required(field: &'static str, v: Option<String>) -> Result<String, InvalidValue> {
