@@ -1016,7 +1016,14 @@ fn varied_fleet() -> Fleet {
         "amcdddddddd",
         "-dash, comma",
         "Globex",
-        &["@home", "+plus", "Ünïcödé ✓"],
+        &[
+            "@home",
+            "+plus",
+            "Ünïcödé ✓",
+            "Acme; Kids",
+            "C:\\brands\\",
+            "'=x",
+        ],
     );
     env.run(&["instance", "deactivate", "amcbbbbbbbb"]).ok();
     env.sql_exec(&format!(
