@@ -184,7 +184,10 @@ pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<Strin
                         "{pos}: duplicate instance_id {key} (first at {first})"
                     ));
                 } else {
-                    rows.push(row);
+                    rows.push(ImportRow {
+                        position: pos,
+                        ..row
+                    });
                 }
             }
             Err(e) => errors.push(format!("{pos}: {e}")),
@@ -395,6 +398,7 @@ fn validate(r: RawInstance) -> Result<ImportRow, InvalidValue> {
             .transpose()?,
     };
     Ok(ImportRow {
+        position: String::new(),
         instance: NewInstance {
             id,
             instance_id,

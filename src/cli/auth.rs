@@ -61,6 +61,26 @@ impl crate::output::Tabular for Status {
             "TOKEN EXPIRES",
         ]
     }
+    fn csv_columns() -> Vec<&'static str> {
+        vec![
+            "user",
+            "client_id",
+            "region",
+            "refresh_token",
+            "access_token_expires_at",
+            "updated_at",
+        ]
+    }
+    fn csv_row(&self) -> Vec<String> {
+        vec![
+            self.user.clone(),
+            self.client_id.clone(),
+            self.region.to_string(),
+            self.refresh_token.clone(),
+            self.access_token_expires_at.clone().unwrap_or_default(),
+            self.updated_at.clone(),
+        ]
+    }
     fn row(&self) -> Vec<comfy_table::Cell> {
         vec![
             comfy_table::Cell::new(&self.user),
