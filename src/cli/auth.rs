@@ -51,47 +51,6 @@ struct Status {
     updated_at: String,
 }
 
-impl crate::output::Tabular for Status {
-    fn columns() -> Vec<&'static str> {
-        vec![
-            "USER",
-            "CLIENT ID",
-            "REGION",
-            "REFRESH TOKEN",
-            "TOKEN EXPIRES",
-        ]
-    }
-    fn csv_columns() -> Vec<&'static str> {
-        vec![
-            "user",
-            "client_id",
-            "region",
-            "refresh_token",
-            "access_token_expires_at",
-            "updated_at",
-        ]
-    }
-    fn csv_row(&self) -> Vec<String> {
-        vec![
-            self.user.clone(),
-            self.client_id.clone(),
-            self.region.to_string(),
-            self.refresh_token.clone(),
-            self.access_token_expires_at.clone().unwrap_or_default(),
-            self.updated_at.clone(),
-        ]
-    }
-    fn row(&self) -> Vec<comfy_table::Cell> {
-        vec![
-            comfy_table::Cell::new(&self.user),
-            comfy_table::Cell::new(&self.client_id),
-            comfy_table::Cell::new(self.region),
-            comfy_table::Cell::new(&self.refresh_token),
-            comfy_table::Cell::new(self.access_token_expires_at.as_deref().unwrap_or("-")),
-        ]
-    }
-}
-
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
