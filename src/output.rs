@@ -320,9 +320,18 @@ pub fn write_csv(
     Ok(())
 }
 
+/// The first characters that make a spreadsheet run a cell as a formula.
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether a cell needs the `'` prefix: it starts like a formula, possibly
+/// behind `'`s of its own (which must survive [`unneutralise`] too).
+fn needs_prefix(cell: &str) -> bool {
+    cell.trim_start_matches('\'').starts_with(FORMULA_START)
+}
+
 /// Prefixes a cell that a spreadsheet would run as a formula with `'`.
 pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if needs_prefix(cell) {
         format!("'{cell}").into()
     } else {
         cell.into()
@@ -332,7 +341,7 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
 /// Undoes [`neutralise`] when reading a CSV this tool wrote.
 pub fn unneutralise(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        Some(rest) if needs_prefix(rest) => rest,
         _ => cell,
     }
 }
@@ -350,5 +359,10 @@ mod tests {
         }
         assert_eq!(neutralise("Acme"), "Acme");
         assert_eq!(unneutralise("'quoted"), "'quoted");
+        // A value that itself starts with `'` before a formula character
+        // comes back as it was, not one `'` shorter.
+        for s in ["'=quoted", "''+1", "'quoted", "''"] {
+            assert_eq!(unneutralise(&neutralise(s)), s);
+        }
     }
 }
