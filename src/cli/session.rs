@@ -17,8 +17,11 @@ use crate::model::{Region, RowId};
 use crate::secrets::{KEY_ENV, Keyring, SecretsError};
 use crate::store::{Store, User, fmt_time};
 
+/// Retries of a failed request when `--retries` is not given (SPEC section 6).
+pub const DEFAULT_RETRIES: u32 = 4;
+
 /// Flags that tune how amcctl talks to AMC.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct NetArgs {
     /// Requests per second to AMC, for the whole run [default: config `rate`, else 10]
     #[arg(long, value_name = "R", value_parser = |s: &str| s.parse::<f64>().map_err(|e| e.to_string()).and_then(check_rate))]
@@ -27,8 +30,21 @@ pub struct NetArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Retries of throttled, failed or timed-out requests
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=10))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub retries: u32,
+}
+
+/// What commands without network flags (`instance create`, `instance
+/// activate`) use: the same policy as the flags' defaults. A derived
+/// `Default` would mean zero retries, so one 503 would fail a validation.
+impl Default for NetArgs {
+    fn default() -> Self {
+        NetArgs {
+            rate: None,
+            timeout: None,
+            retries: DEFAULT_RETRIES,
+        }
+    }
 }
 
 impl From<SecretsError> for Error {
