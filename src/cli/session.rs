@@ -91,6 +91,23 @@ impl Ctx {
         Ok(Arc::new(key))
     }
 
+    /// The key to store `user`'s new credentials with. While the store holds
+    /// no other secret, that is [`Ctx::keyring`] with the key file made if
+    /// need be; once it does, it must be the key that opens them (exit 8
+    /// otherwise), or the store would mix two keys and the other secrets
+    /// could no longer be read or rotated.
+    pub fn keyring_to_store(&mut self, user: RowId) -> Result<Arc<Keyring>> {
+        let Some(sample) = self.store()?.sample_secret_except(user)? else {
+            return self.keyring(true);
+        };
+        let hint = "other credentials in this store are encrypted with their key: set AMCCTL_KEY to it or restore the key file (`amcctl key path`)";
+        let keyring = self.keyring(false).map_err(|e| e.with_hint(hint))?;
+        keyring
+            .decrypt(&sample)
+            .map_err(|e| Error::from(e).with_hint(hint))?;
+        Ok(keyring)
+    }
+
     /// The client of this run, with flags over config over defaults.
     pub fn amc_client(&self, net: &NetArgs) -> Result<AmcClient> {
         let config_timeout = self
@@ -145,7 +162,14 @@ impl Ctx {
         };
         let (credentials, cacheable) = match (from_env, stored) {
             (Some(c), stored) => {
-                let same_client = stored.as_ref().is_some_and(|s| s.client_id == c.client_id);
+                // The stored login's token cache serves the same client, and
+                // only under the key of the stored secrets (never mix keys).
+                let same_client = stored.as_ref().is_some_and(|s| {
+                    s.client_id == c.client_id
+                        && keyring
+                            .as_ref()
+                            .is_ok_and(|k| k.can_decrypt(&s.client_secret_enc))
+                });
                 (c, same_client)
             }
             (None, Some(s)) => {
