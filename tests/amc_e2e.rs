@@ -1038,3 +1038,121 @@ fn key_rotate_reencrypts_every_secret() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `auth login` as `user` (who must exist).
+fn login_as(amc: &Amc, user: &str, extra_env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = amc.env.command(
+        user,
+        &[
+            "auth",
+            "login",
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret-stdin",
+            "--refresh-token-stdin",
+        ],
+    );
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{CLIENT_SECRET}\n{REFRESH_TOKEN}\n").as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_login_never_mixes_keys_in_one_store() {
+    let amc = Amc::new();
+    amc.env.run(&["user", "add", "bob"]).ok();
+    // bob logged in first; the key file is his secrets' key.
+    assert_eq!(login_as(&amc, "bob", &[]).status.code(), Some(0));
+    let key = amc.env.home().join("key");
+    let bobs_key = std::fs::read_to_string(&key).unwrap();
+
+    // With the key file gone, a login must not make a new key for alice's
+    // secrets: bob's would then be unreadable with either key.
+    std::fs::remove_file(&key).unwrap();
+    let before = amc.env.dump();
+    let out = login_as(&amc, "alice", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(
+        stderr.contains("no encryption key") && stderr.contains("hint:"),
+        "{stderr}"
+    );
+    amc.env
+        .assert_unchanged(&before, "a login without the store's key");
+    assert!(!key.exists(), "no second key made");
+
+    // Nor with a different key in AMCCTL_KEY.
+    let other = fernet::Fernet::generate_key();
+    let out = login_as(&amc, "alice", &[("AMCCTL_KEY", &other)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{stderr}");
+    assert!(stderr.contains("AMCCTL_KEY"), "{stderr}");
+    amc.env
+        .assert_unchanged(&before, "a login with another key");
+
+    // With bob's key back, alice logs in under it, and both can be rotated.
+    std::fs::write(&key, &bobs_key).unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    assert_eq!(login_as(&amc, "alice", &[]).status.code(), Some(0));
+    let out = amc.env.run(&["key", "rotate", "--yes"]).ok();
+    assert!(
+        out.stderr.contains("6 secret(s) re-encrypted"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_lone_user_who_lost_the_key_can_log_in_again() {
+    let amc = Amc::logged_in();
+    std::fs::remove_file(amc.env.home().join("key")).unwrap();
+    amc.env
+        .run(&["auth", "status"])
+        .fails(8, &["no encryption key"]);
+    // Her own credentials are the only secret, and a login replaces them.
+    let out = amc.login().ok();
+    assert!(
+        out.stderr.contains("created a new encryption key"),
+        "{}",
+        out.stderr
+    );
+    amc.env.json(&["auth", "status"]);
+}
+
+#[test]
+fn environment_credentials_under_another_key_leave_the_stored_login_alone() {
+    let amc = Amc::logged_in();
+    amc.instances(&["amcenvkey01"]);
+    let before = amc.env.dump();
+    let other = fernet::Fernet::generate_key();
+    let out = amc
+        .env
+        .command("alice", &["instance", "test", "amcenvkey01"])
+        .env("AMCCTL_CLIENT_ID", CLIENT_ID)
+        .env("AMCCTL_CLIENT_SECRET", CLIENT_SECRET)
+        .env("AMCCTL_REFRESH_TOKEN", REFRESH_TOKEN)
+        .env("AMCCTL_KEY", &other)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    amc.env.assert_unchanged(
+        &before,
+        "no token cached under a key the store is not under",
+    );
+    amc.env.run(&["key", "rotate", "--yes"]).ok();
+}
