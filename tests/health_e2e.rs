@@ -961,3 +961,44 @@ fn all_users_checks_each_owner_with_their_own_credentials() {
     assert_ne!(token_of("amcalice001"), token_of("amcbob0001"));
     assert_eq!(amc.fake.token_grants(), 2);
 }
+
+#[test]
+fn a_reader_that_goes_away_does_not_stop_the_checks() {
+    use std::io::BufRead;
+    let (amc, ids) = big_fleet(20, Duration::from_millis(20));
+    let mut child = amc
+        .env
+        .command(
+            "alice",
+            &[
+                "health",
+                "check",
+                "--all",
+                "--concurrency",
+                "2",
+                "--rate",
+                "1000",
+                "-o",
+                "ndjson",
+            ],
+        )
+        .spawn()
+        .expect("start amcctl");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(serde_json::from_str::<Value>(&first).is_ok(), "{first}");
+    drop(stdout); // `| head -1`
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        amc.env.sql_count("SELECT count(*) FROM health_checks"),
+        ids.len() as i64
+    );
+    assert_consistent(&amc);
+}
