@@ -130,7 +130,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                 .build()
                 .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
             let token = runtime.block_on(session.access_token())?;
-            let keyring = ctx.keyring(true)?;
+            let keyring = ctx.keyring_to_store(user.id)?;
             let stored = StoredCredentials {
                 client_id,
                 client_secret_enc: keyring.encrypt(credentials.client_secret.expose_secret()),
