@@ -82,7 +82,34 @@ pub fn script(shell: Shell) -> Result<Vec<u8>> {
     };
     let mut buf = Vec::new();
     completer.write_registration(COMPLETE_ENV, "amcctl", "amcctl", "amcctl", &mut buf)?;
+    if shell == Shell::Zsh {
+        buf = zsh_autoloadable(buf);
+    }
     Ok(buf)
+}
+
+/// The zsh registration only calls `compdef`, which is right when sourced
+/// but wrong when installed as `_amcctl` in `$fpath`: compinit then autoloads
+/// the file as the body of `_amcctl`, and the first TAB would only register.
+/// Completing directly when running as that autoloaded function makes one
+/// file serve both ways, as clap's static zsh scripts do.
+fn zsh_autoloadable(script: Vec<u8>) -> Vec<u8> {
+    const REGISTER: &str = "compdef _clap_dynamic_completer_amcctl amcctl";
+    let Ok(text) = String::from_utf8(script.clone()) else {
+        return script;
+    };
+    if !text.contains(REGISTER) {
+        return script;
+    }
+    text.replace(
+        REGISTER,
+        r#"if [ "$funcstack[1]" = "_amcctl" ]; then
+    _clap_dynamic_completer_amcctl "$@"
+else
+    compdef _clap_dynamic_completer_amcctl amcctl
+fi"#,
+    )
+    .into_bytes()
 }
 
 /// The file name under `completions/` (and the one shells look for) of `shell`'s script.
