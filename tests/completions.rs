@@ -8,7 +8,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_amcctl");
+/// The binary under test: cargo's, or `AMCCTL_TEST_BIN` (an installed or
+/// release build, or a copy safe from a concurrent rebuild).
+fn bin() -> String {
+    std::env::var("AMCCTL_TEST_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_amcctl").to_owned())
+}
 const ENTITY: &str = "ENTITY1AA1AA11AAA1";
 
 /// (shell, file under completions/)
@@ -26,7 +30,8 @@ fn repo() -> PathBuf {
 
 /// The folder holding the binary, first on PATH: the scripts call `amcctl`.
 fn path_env() -> String {
-    let bin_dir = Path::new(BIN).parent().expect("binary has a folder");
+    let bin = bin();
+    let bin_dir = Path::new(&bin).parent().expect("binary has a folder");
     format!("{}:/usr/local/bin:/usr/bin:/bin", bin_dir.display())
 }
 
@@ -59,7 +64,7 @@ impl Env {
     }
 
     fn amcctl(&self, args: &[&str]) -> Output {
-        let out = self.cmd(BIN).args(args).output().expect("run amcctl");
+        let out = self.cmd(&bin()).args(args).output().expect("run amcctl");
         assert!(
             out.status.success(),
             "amcctl {args:?} failed: {}",
@@ -216,7 +221,7 @@ fn candidates_follow_the_store_named_on_the_command_line_and_never_fail() {
         let mut words = vec!["amcctl"];
         words.extend_from_slice(extra);
         words.extend(["instance", "show", ""]);
-        let mut c = env.cmd(BIN);
+        let mut c = env.cmd(&bin());
         c.env("COMPLETE", "bash")
             .env("_CLAP_COMPLETE_INDEX", (words.len() - 1).to_string())
             .env("_CLAP_IFS", "\n")
@@ -299,7 +304,7 @@ print -r -- "fpath=$_comps[amcctl]"
     // What the zsh function asks the binary for, answered from the store.
     env.seed();
     let out = env
-        .cmd(BIN)
+        .cmd(&bin())
         .env("COMPLETE", "zsh")
         .env("_CLAP_COMPLETE_INDEX", "3")
         .args(["--", "amcctl", "instance", "show", ""])
