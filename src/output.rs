@@ -212,8 +212,24 @@ impl Output {
         } else {
             table.force_no_tty();
         }
+        // Said explicitly: comfy-table only measures the terminal itself when
+        // it may style, so without colour (NO_COLOR, --color never) a table
+        // would otherwise overflow the terminal instead of wrapping its cells.
+        if let Some((_, cols)) = console::Term::stdout().size_checked()
+            && cols > 0
+        {
+            table.set_width(cols);
+        }
         for row in rows {
             table.add_row(row);
+        }
+        // Identifiers are copied and pasted: names and brands wrap instead.
+        for (i, h) in headers.iter().enumerate() {
+            if h.ends_with("ID")
+                && let Some(column) = table.column_mut(i)
+            {
+                column.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+            }
         }
         writeln!(out, "{table}")?;
         Ok(())

@@ -88,36 +88,57 @@ fn interrupted() -> Error {
     Error::new(Kind::Interrupted, "interrupted; nothing was saved")
 }
 
-/// While alive, SIGINT is ignored, so Ctrl-C in a prompt comes back as an
-/// error (exit 130, cursor restored) instead of killing the process.
+/// While alive, Ctrl-C in a prompt comes back as an error (exit 130, cursor
+/// restored) instead of killing the process, whenever it is pressed.
 ///
 /// Why: dialoguer reads keys through `console`, which puts the terminal in
-/// raw mode per key; there Ctrl-C is the byte 0x03, and `console` answers it
-/// by raising SIGINT against its own process before returning an
-/// `Interrupted` error. Under the default disposition that signal kills us
-/// with the cursor still hidden; ignored, the error reaches [`prompt_err`].
-/// The previous disposition (usually the default) is restored on drop, so
-/// Ctrl-C outside prompts behaves as usual, and `health check`'s own handler
-/// is untouched.
-struct IgnoreSigint {
-    previous: Option<libc::sighandler_t>,
+/// raw mode for each key and back in between. In raw mode Ctrl-C is the byte
+/// 0x03, and `console` answers it by raising SIGINT against its own process
+/// before returning an `Interrupted` error; under the default disposition
+/// that kills us with the cursor still hidden. So SIGINT is ignored while a
+/// prompt runs, and the error reaches [`prompt_err`]. Between keys the
+/// terminal is cooked, where the line discipline would turn Ctrl-C into a
+/// signal (now ignored, so the key would be lost): the terminal's ISIG is
+/// therefore off for the whole prompt, making Ctrl-C always a byte the next
+/// key read sees. ECHO is off too, so keys typed ahead of a redraw are not
+/// echoed twice. Everything is restored on drop, so Ctrl-C outside prompts
+/// behaves as usual and `health check`'s own handler is untouched.
+struct PromptGuard {
+    sigint: Option<libc::sighandler_t>,
+    termios: Option<libc::termios>,
 }
 
-impl IgnoreSigint {
+impl PromptGuard {
     fn new() -> Self {
         // SAFETY: `signal` with SIG_IGN installs no handler code of ours; it
         // only changes the disposition, which is process-wide and restored in
         // `drop`. Prompts run on the main thread, one at a time.
         let previous = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
-        Self {
-            previous: (previous != libc::SIG_ERR).then_some(previous),
-        }
+        let sigint = (previous != libc::SIG_ERR).then_some(previous);
+        // SAFETY: a zeroed termios is a valid value for tcgetattr to fill.
+        let mut original: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: fd 0 and a valid out pointer; failure (not a terminal) is handled.
+        let termios =
+            (unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut original) } == 0).then(|| {
+                let mut quiet = original;
+                quiet.c_lflag &= !(libc::ISIG | libc::ECHO);
+                // SAFETY: fd 0 is a terminal (tcgetattr succeeded).
+                unsafe { libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &quiet) };
+                original
+            });
+        Self { sigint, termios }
     }
 }
 
-impl Drop for IgnoreSigint {
+impl Drop for PromptGuard {
     fn drop(&mut self) {
-        if let Some(previous) = self.previous {
+        if let Some(original) = &self.termios {
+            // SAFETY: puts back the settings read in `new`, on the same fd.
+            unsafe {
+                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, original);
+            }
+        }
+        if let Some(previous) = self.sigint {
             // SAFETY: restores the disposition saved in `new`.
             unsafe {
                 libc::signal(libc::SIGINT, previous);
@@ -143,7 +164,7 @@ impl Prompter for Console {
         validate: Validator,
         _: &str,
     ) -> Result<String> {
-        let _sigint = IgnoreSigint::new();
+        let _guard = PromptGuard::new();
         let mut input = Input::<String>::with_theme(&self.theme)
             .with_prompt(label)
             .allow_empty(true)
@@ -155,7 +176,7 @@ impl Prompter for Console {
     }
 
     fn select(&mut self, label: &str, items: &[String], default: usize, _: &str) -> Result<usize> {
-        let _sigint = IgnoreSigint::new();
+        let _guard = PromptGuard::new();
         Select::with_theme(&self.theme)
             .with_prompt(label)
             .items(items)
@@ -166,7 +187,7 @@ impl Prompter for Console {
     }
 
     fn fuzzy_select(&mut self, label: &str, items: &[String], _: &str) -> Result<usize> {
-        let _sigint = IgnoreSigint::new();
+        let _guard = PromptGuard::new();
         FuzzySelect::with_theme(&self.theme)
             .with_prompt(label)
             .items(items)
@@ -178,7 +199,7 @@ impl Prompter for Console {
     }
 
     fn confirm(&mut self, label: &str, default: bool, _: &str) -> Result<bool> {
-        let _sigint = IgnoreSigint::new();
+        let _guard = PromptGuard::new();
         Confirm::with_theme(&self.theme)
             .with_prompt(label)
             .default(default)
@@ -189,14 +210,14 @@ impl Prompter for Console {
 
     fn secret(&mut self, label: &str, _: &str) -> Result<SecretString> {
         use dialoguer::theme::Theme;
+        let _guard = PromptGuard::new();
         let term = console::Term::stderr();
         loop {
             let mut prompt = String::new();
             self.theme
                 .format_password_prompt(&mut prompt, label)
                 .map_err(|e| Error::internal(format!("cannot prompt: {e}")))?;
-            term.write_str(&prompt).map_err(io_prompt_err)?;
-            let value = read_hidden_line()?;
+            let value = read_hidden_line(&term, &prompt)?;
             term.write_line("").map_err(io_prompt_err)?;
             if !value.trim().is_empty() {
                 return Ok(SecretString::from(value.trim().to_owned()));
@@ -209,15 +230,16 @@ fn io_prompt_err(e: std::io::Error) -> Error {
     prompt_err(dialoguer::Error::IO(e))
 }
 
-/// Reads one line from the terminal on stdin without echo, in raw mode for
-/// the whole line.
+/// Shows `prompt` and reads one line from the terminal on stdin without
+/// echo, in raw mode for the whole line. Raw mode starts before the prompt
+/// is shown, so keys typed (or pasted) the moment it appears are never echoed.
 ///
 /// Why not dialoguer's `Password`: it reads in cooked mode with echo off, so
 /// Ctrl-C is a real SIGINT that either kills the process with echo still off
 /// or, ignored, is lost while `read_line` waits on. Raw mode for the whole
 /// line also keeps a fast paste from being echoed between keys. Ctrl-C (or
 /// Esc) is exit 130, Backspace deletes, Ctrl-U clears, Enter ends.
-fn read_hidden_line() -> Result<String> {
+fn read_hidden_line(term: &console::Term, prompt: &str) -> Result<String> {
     use std::io::Read;
     let fd = libc::STDIN_FILENO;
     // SAFETY: a zeroed termios is a valid value to be filled by tcgetattr.
@@ -245,9 +267,17 @@ fn read_hidden_line() -> Result<String> {
         }
     }
     let _restore = Restore(original);
+    term.write_str(prompt).map_err(io_prompt_err)?;
 
     let mut line = Vec::new();
-    let mut stdin = std::io::stdin().lock();
+    // Straight from the descriptor, not through `std::io::stdin()`: a caller
+    // may hold the stdin lock (to read secrets piped on stdin), and locking
+    // it again here would deadlock. ManuallyDrop: the descriptor is not ours
+    // to close.
+    // SAFETY: fd 0 is open (tcgetattr succeeded on it) for the whole call.
+    let mut stdin = std::mem::ManuallyDrop::new(unsafe {
+        <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd)
+    });
     let mut byte = [0u8; 1];
     // Arrow and function keys arrive as escape sequences (ESC [ … final
     // byte); they are swallowed whole rather than typed into the secret.
