@@ -117,10 +117,15 @@ impl Ctx {
             .map(parse_duration)
             .transpose()
             .map_err(Error::usage)?;
-        let timeout = net
-            .timeout
-            .or(config_timeout)
-            .unwrap_or(Duration::from_secs(30));
+        let (timeout, timeout_from) = layered(net.timeout, config_timeout, Duration::from_secs(30));
+        let (rate, rate_from) = layered(net.rate, self.config.rate, 10.0);
+        // Which layer each setting came from is the first question when a
+        // run behaves unexpectedly; -v answers it.
+        tracing::debug!(
+            "AMC client: rate {rate}/s ({rate_from}), timeout {} ({timeout_from}), retries {}",
+            humantime::format_duration(timeout),
+            net.retries
+        );
         let config = ClientConfig {
             api_url: std::env::var("AMCCTL_API_URL")
                 .ok()
@@ -131,7 +136,7 @@ impl Ctx {
             timeout,
             connect_timeout: timeout.min(Duration::from_secs(10)),
             retries: net.retries,
-            rate: net.rate.or(self.config.rate).unwrap_or(10.0),
+            rate,
             ..ClientConfig::default()
         };
         Ok(AmcClient::new(config)?)
@@ -139,7 +144,8 @@ impl Ctx {
 
     /// Health-check concurrency: flag over config over 16.
     pub fn concurrency(&self, flag: Option<usize>) -> Result<usize> {
-        let c = flag.or(self.config.concurrency).unwrap_or(16);
+        let (c, from) = layered(flag, self.config.concurrency, 16);
+        tracing::debug!("health-check concurrency {c} ({from})");
         check_concurrency(c).map_err(Error::usage)
     }
 
@@ -198,6 +204,16 @@ impl Ctx {
             _ => Arc::new(crate::amc::NoTokenCache),
         };
         Ok(client.session(credentials, cache))
+    }
+}
+
+/// A setting from its flag, else the config file, else the default, with
+/// the name of the layer it came from.
+fn layered<T>(flag: Option<T>, config: Option<T>, default: T) -> (T, &'static str) {
+    match (flag, config) {
+        (Some(v), _) => (v, "flag"),
+        (None, Some(v)) => (v, "config"),
+        (None, None) => (default, "default"),
     }
 }
 
