@@ -18,7 +18,7 @@ pub mod store;
 pub mod transfer;
 
 use error::Kind;
-use output::{Format, Output};
+use output::{ColorWhen, Format, Output};
 
 /// Reports a command line that clap rejected and returns the exit code.
 /// `--help` and `--version` print as usual (exit 0). Errors exit 2: as clap's
