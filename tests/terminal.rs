@@ -180,7 +180,7 @@ fn format_of(stdout: &str) -> &'static str {
         "json"
     } else if first.starts_with('{') {
         "ndjson"
-    } else if first.to_ascii_lowercase().starts_with("name,") {
+    } else if first == "id,name,instance_count,created_at" {
         "csv"
     } else if first.contains('\t') {
         "table"
