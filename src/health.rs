@@ -51,7 +51,7 @@ pub struct CheckResult {
     pub status: HealthStatus,
     /// HTTP status of AMC's final answer, if any came.
     pub http_status: Option<u16>,
-    /// Latency of the final attempt, when AMC answered.
+    /// Latency of the final attempt, when AMC answered (an error answer too).
     pub latency_ms: Option<u64>,
     /// Requests sent, retries included.
     pub attempts: u32,
@@ -209,6 +209,7 @@ pub async fn check(
 fn fail(result: &mut CheckResult, e: &AmcError) {
     result.status = e.health_status();
     result.http_status = e.status();
+    result.latency_ms = e.latency().map(millis);
     result.attempts = e.attempts();
     result.error = Some(e.to_string());
     result.auth_failure = e.is_auth();

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod fsutil;
 pub mod health;
+pub mod logging;
 pub mod model;
 pub mod output;
 pub mod prompt;
@@ -81,9 +82,30 @@ pub fn main_with(cli: cli::Cli) -> i32 {
         } else {
             cli.global.output.unwrap_or(Format::Table)
         },
-        ColorWhen::Never,
+        cli.global.color,
         cli.global.quiet,
     );
+    // One colour decision for everything on stderr: our messages, dialoguer's
+    // prompts (console reads this switch) and the log lines.
+    console::set_colors_enabled_stderr(fallback.stderr_color);
+    console::set_colors_enabled(fallback.color);
+    logging::init(
+        logging::Verbosity {
+            quiet: cli.global.quiet,
+            verbose: cli.global.verbose,
+        },
+        fallback.stderr_color,
+    );
+    if let Some(outcome) = cli::run_without_ctx(&cli, &fallback) {
+        return match outcome {
+            Ok(()) => 0,
+            Err(e) if e.kind == Kind::ClosedPipe => 0,
+            Err(e) => {
+                fallback.error(&e);
+                e.kind.exit_code()
+            }
+        };
+    }
     let mut ctx = match cli::Ctx::new(&cli.global) {
         Ok(ctx) => ctx,
         Err(e) => {

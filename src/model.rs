@@ -437,8 +437,9 @@ pub fn clean_text(field: &'static str, value: &str, max: usize) -> Result<String
 }
 
 /// Unicode format characters that reorder or hide text (RTL overrides, zero-width marks).
+/// Covers every Bidi_Control character, the Arabic letter mark U+061C included.
 fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// Longest instance or account name.
@@ -572,6 +573,7 @@ mod tests {
         assert_eq!(parse_name("name", "  Acme US ").unwrap(), "Acme US");
         assert!(parse_name("name", "a\u{0}b").is_err());
         assert!(parse_name("name", "evil\u{202E}txt").is_err());
+        assert!(parse_name("name", "alm\u{061C}txt").is_err());
         assert!(parse_name("name", &"x".repeat(129)).is_err());
         assert_eq!(parse_brands(&["A", "B", "A"]).unwrap(), vec!["A", "B"]);
     }

@@ -71,10 +71,23 @@ pub struct Output {
     pub stdout_tty: bool,
     /// Whether stderr is a terminal.
     pub stderr_tty: bool,
-    /// Whether to colour.
+    /// Whether to colour results on stdout.
     pub color: bool,
+    /// Whether to colour messages, prompts and logs on stderr.
+    pub stderr_color: bool,
     /// `-q`: only results and errors.
     pub quiet: bool,
+}
+
+/// Whether a stream gets colour: `always` and `never` are obeyed as given (a
+/// flag is an explicit request, so it beats `NO_COLOR`); `auto` colours a
+/// terminal unless `NO_COLOR` is set to anything non-empty (no-color.org).
+pub fn use_color(when: ColorWhen, is_terminal: bool) -> bool {
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
 }
 
 impl Output {
@@ -82,18 +95,12 @@ impl Output {
     pub fn new(format: Format, color: ColorWhen, quiet: bool) -> Self {
         let stdout_tty = io::stdout().is_terminal();
         let stderr_tty = io::stderr().is_terminal();
-        let color = match color {
-            ColorWhen::Always => true,
-            ColorWhen::Never => false,
-            ColorWhen::Auto => {
-                stdout_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
-        };
         Self {
             format,
             stdout_tty,
             stderr_tty,
-            color,
+            color: use_color(color, stdout_tty),
+            stderr_color: use_color(color, stderr_tty),
             quiet,
         }
     }
@@ -205,8 +212,24 @@ impl Output {
         } else {
             table.force_no_tty();
         }
+        // Said explicitly: comfy-table only measures the terminal itself when
+        // it may style, so without colour (NO_COLOR, --color never) a table
+        // would otherwise overflow the terminal instead of wrapping its cells.
+        if let Some((_, cols)) = console::Term::stdout().size_checked()
+            && cols > 0
+        {
+            table.set_width(cols);
+        }
         for row in rows {
             table.add_row(row);
+        }
+        // Identifiers are copied and pasted: names and brands wrap instead.
+        for (i, h) in headers.iter().enumerate() {
+            if h.ends_with("ID")
+                && let Some(column) = table.column_mut(i)
+            {
+                column.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+            }
         }
         writeln!(out, "{table}")?;
         Ok(())
@@ -233,9 +256,17 @@ impl Output {
             let body = serde_json::json!({"error": {"code": e.kind.code(), "message": e.message, "hint": e.hint}});
             let _ = writeln!(err, "{body}");
         } else {
-            let _ = writeln!(err, "error: {}", e.message);
+            let (error, hint) = if self.stderr_color {
+                (
+                    console::style("error:").red().bold().force_styling(true),
+                    console::style("hint:").cyan().force_styling(true),
+                )
+            } else {
+                (console::style("error:"), console::style("hint:"))
+            };
+            let _ = writeln!(err, "{error} {}", e.message);
             if let Some(h) = &e.hint {
-                let _ = writeln!(err, "hint: {h}");
+                let _ = writeln!(err, "{hint} {h}");
             }
         }
     }
@@ -320,9 +351,18 @@ pub fn write_csv(
     Ok(())
 }
 
+/// The first characters that make a spreadsheet run a cell as a formula.
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether a cell needs the `'` prefix: it starts like a formula, possibly
+/// behind `'`s of its own (which must survive [`unneutralise`] too).
+fn needs_prefix(cell: &str) -> bool {
+    cell.trim_start_matches('\'').starts_with(FORMULA_START)
+}
+
 /// Prefixes a cell that a spreadsheet would run as a formula with `'`.
 pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if needs_prefix(cell) {
         format!("'{cell}").into()
     } else {
         cell.into()
@@ -332,7 +372,7 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
 /// Undoes [`neutralise`] when reading a CSV this tool wrote.
 pub fn unneutralise(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest,
+        Some(rest) if needs_prefix(rest) => rest,
         _ => cell,
     }
 }
@@ -350,5 +390,10 @@ mod tests {
         }
         assert_eq!(neutralise("Acme"), "Acme");
         assert_eq!(unneutralise("'quoted"), "'quoted");
+        // A value that itself starts with `'` before a formula character
+        // comes back as it was, not one `'` shorter.
+        for s in ["'=quoted", "''+1", "'quoted", "''"] {
+            assert_eq!(unneutralise(&neutralise(s)), s);
+        }
     }
 }

@@ -47,6 +47,38 @@ pub const CSV_COLUMNS: [&str; 22] = [
 /// Separates brands inside one CSV cell.
 const BRAND_SEP: &str = ";";
 
+/// Joins brands into one CSV cell: `;` between them, and a `\` before any
+/// `;` or `\` inside a brand, so that every brand name survives the round trip.
+fn join_brands(brands: &[String]) -> String {
+    let escaped: Vec<String> = brands
+        .iter()
+        .map(|b| b.replace('\\', "\\\\").replace(';', "\\;"))
+        .collect();
+    escaped.join(BRAND_SEP)
+}
+
+/// Splits a brands cell written by [`join_brands`]. A `\` before anything
+/// but `;` or `\` is kept as it is, for files written by hand.
+fn split_brands(cell: &str) -> Vec<String> {
+    let mut brands = vec![String::new()];
+    let mut chars = cell.chars().peekable();
+    while let Some(c) = chars.next() {
+        let current = brands.last_mut().expect("never empty");
+        match c {
+            '\\' => match chars.peek() {
+                Some(&next @ (';' | '\\')) => {
+                    current.push(next);
+                    chars.next();
+                }
+                _ => current.push('\\'),
+            },
+            ';' => brands.push(String::new()),
+            c => current.push(c),
+        }
+    }
+    brands
+}
+
 /// The flat CSV record of an instance.
 pub fn csv_record(i: &Instance) -> Vec<String> {
     let opt = |o: &Option<String>| o.clone().unwrap_or_default();
@@ -65,7 +97,7 @@ pub fn csv_record(i: &Instance) -> Vec<String> {
         opt(&i.account.advertiser_id),
         i.account.country_code.clone(),
         i.account.marketplace_id.clone(),
-        i.brands.join(BRAND_SEP),
+        join_brands(&i.brands),
         i.health.status.to_string(),
         opt(&i.health.checked_at),
         i.health
@@ -136,7 +168,7 @@ pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<Strin
             MAX_IMPORT_BYTES >> 20
         )]);
     }
-    let raw: Vec<RawRow> = match format {
+    let raw = match format {
         FileFormat::Json => parse_json(text)?,
         FileFormat::Csv => parse_csv(text)?,
     };
@@ -144,14 +176,7 @@ pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<Strin
     let mut errors = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
     for (pos, r) in raw {
-        let r = match r {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(format!("{pos}: {e}"));
-                continue;
-            }
-        };
-        match validate(r) {
+        match r.and_then(|r| validate(r).map_err(|e| e.to_string())) {
             Ok(row) => {
                 let key = row.instance.instance_id.to_string();
                 if let Some(first) = seen.insert(key.clone(), pos.clone()) {
@@ -159,7 +184,10 @@ pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<Strin
                         "{pos}: duplicate instance_id {key} (first at {first})"
                     ));
                 } else {
-                    rows.push(row);
+                    rows.push(ImportRow {
+                        position: pos,
+                        ..row
+                    });
                 }
             }
             Err(e) => errors.push(format!("{pos}: {e}")),
@@ -172,26 +200,26 @@ pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<Strin
     }
 }
 
-/// One row of a file: its position (`[2]`, `line 3`) and the row, or why it could not be read.
-type RawRow = (String, Result<RawInstance, String>);
+/// The rows of a file, each with its position (`[2]`, `line 3`) and either
+/// its fields or why they could not be read. Problems of single rows are
+/// kept in place so that [`parse`] reports them together with the
+/// validation problems of the other rows, in file order.
+type RawRows = Vec<(String, Result<RawInstance, String>)>;
 
-/// Rows of a JSON array, each decoded on its own so one bad row does not hide the others.
-fn parse_json(text: &str) -> Result<Vec<RawRow>, Vec<String>> {
+fn parse_json(text: &str) -> Result<RawRows, Vec<String>> {
     let values: Vec<serde_json::Value> = serde_json::from_str(text)
         .map_err(|e| vec![format!("not a JSON array of instances: {e}")])?;
     Ok(values
         .into_iter()
         .enumerate()
         .map(|(i, v)| {
-            (
-                format!("[{i}]"),
-                serde_json::from_value::<RawInstance>(v).map_err(|e| e.to_string()),
-            )
+            let row = serde_json::from_value::<RawInstance>(v).map_err(|e| e.to_string());
+            (format!("[{i}]"), row)
         })
         .collect())
 }
 
-fn parse_csv(text: &str) -> Result<Vec<RawRow>, Vec<String>> {
+fn parse_csv(text: &str) -> Result<RawRows, Vec<String>> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());
@@ -235,10 +263,8 @@ fn parse_csv(text: &str) -> Result<Vec<RawRow>, Vec<String>> {
             Some("true") => Some(true),
             Some("false") => Some(false),
             Some(_) => {
-                out.push((
-                    format!("line {line}"),
-                    Err("invalid is_active: must be true or false".into()),
-                ));
+                let e = "invalid is_active: must be true or false";
+                out.push((format!("line {line}"), Err(e.into())));
                 continue;
             }
         };
@@ -246,10 +272,8 @@ fn parse_csv(text: &str) -> Result<Vec<RawRow>, Vec<String>> {
             None => None,
             Some(Ok(v)) => Some(v),
             Some(Err(_)) => {
-                out.push((
-                    format!("line {line}"),
-                    Err("invalid health_latency_ms: not a whole number".into()),
-                ));
+                let e = "invalid health_latency_ms: not a whole number";
+                out.push((format!("line {line}"), Err(e.into())));
                 continue;
             }
         };
@@ -268,7 +292,7 @@ fn parse_csv(text: &str) -> Result<Vec<RawRow>, Vec<String>> {
                 advertiser_id: get("advertiser_id"),
                 country_code: get("country_code"),
             }),
-            brands: get("brands").map(|b| b.split(BRAND_SEP).map(str::to_owned).collect()),
+            brands: get("brands").map(|b| split_brands(&b)),
             health: Some(RawHealth {
                 status: get("health_status"),
                 checked_at: get("health_checked_at"),
@@ -374,6 +398,7 @@ fn validate(r: RawInstance) -> Result<ImportRow, InvalidValue> {
             .transpose()?,
     };
     Ok(ImportRow {
+        position: String::new(),
         instance: NewInstance {
             id,
             instance_id,
@@ -413,6 +438,18 @@ mod tests {
         );
         assert!(errs[1].starts_with("line 4: invalid region"), "{errs:?}");
         assert!(errs[2].starts_with("line 5: duplicate"), "{errs:?}");
+    }
+
+    #[test]
+    fn brands_with_separators_survive_a_csv_cell() {
+        let brands: Vec<String> = ["A;B", "back\\slash", "\\;", "plain", "end\\"]
+            .map(String::from)
+            .to_vec();
+        let cell = join_brands(&brands);
+        assert_eq!(cell, "A\\;B;back\\\\slash;\\\\\\;;plain;end\\\\");
+        assert_eq!(split_brands(&cell), brands);
+        assert_eq!(split_brands("A;B"), ["A", "B"]);
+        assert_eq!(split_brands("C:\\dir"), ["C:\\dir"]);
     }
 
     #[test]

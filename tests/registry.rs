@@ -1016,7 +1016,14 @@ fn varied_fleet() -> Fleet {
         "amcdddddddd",
         "-dash, comma",
         "Globex",
-        &["@home", "+plus", "Ünïcödé ✓"],
+        &[
+            "@home",
+            "+plus",
+            "Ünïcödé ✓",
+            "Acme; Kids",
+            "C:\\brands\\",
+            "'=x",
+        ],
     );
     env.run(&["instance", "deactivate", "amcbbbbbbbb"]).ok();
     env.sql_exec(&format!(
@@ -1080,6 +1087,11 @@ fn round_trip(format: &str) {
         json!({"created": 3, "updated": 0, "unchanged": 0, "accounts_created": 2, "dry_run": false})
     );
     assert_ne!(fresh.dump(), empty);
+    // Every value survived, whatever the file format.
+    assert_eq!(
+        fresh.run(&["instance", "export"]).ok().json(),
+        f.env.run(&["instance", "export"]).ok().json()
+    );
     let again = fresh.run(&["instance", "export", "--format", format]).ok();
     assert_eq!(
         again.stdout, exported.stdout,

@@ -23,6 +23,8 @@ pub enum AmcError {
         request: String,
         /// How many times the request was sent.
         attempts: u32,
+        /// How long the final attempt took to be answered.
+        latency: Duration,
     },
     /// No HTTP answer: connection refused or reset, DNS, TLS.
     #[error("network error calling {request}: {message} ({})", plural(*attempts))]
@@ -123,6 +125,14 @@ impl AmcError {
     }
 
     /// How many requests were sent for the failed call (0 when none was).
+    /// How long AMC took to give the final (error) answer, when it gave one.
+    pub fn latency(&self) -> Option<Duration> {
+        match self {
+            AmcError::Api { latency, .. } => Some(*latency),
+            _ => None,
+        }
+    }
+
     pub fn attempts(&self) -> u32 {
         match self {
             AmcError::Api { attempts, .. }
@@ -242,6 +252,7 @@ mod tests {
             details: Some("Instance not found".into()),
             request: "GET /amc/instances/amcx".into(),
             attempts: 1,
+            latency: Duration::from_millis(40),
         }
     }
 

@@ -439,7 +439,7 @@ impl Session {
                     Pending {
                         retry_after: raw.retry_after,
                         throttled,
-                        error: self.api_error(&request, &raw, attempts, &token),
+                        error: self.api_error(&request, &raw, attempts, latency, &token),
                     }
                 }
                 Err(Failure::Timeout) => Pending {
@@ -518,7 +518,14 @@ impl Session {
         })
     }
 
-    fn api_error(&self, request: &str, raw: &Raw, attempts: u32, token: &CachedToken) -> AmcError {
+    fn api_error(
+        &self,
+        request: &str,
+        raw: &Raw,
+        attempts: u32,
+        latency: Duration,
+        token: &CachedToken,
+    ) -> AmcError {
         let body: Option<ErrorBody> = serde_json::from_slice(&raw.body).ok();
         let (code, details) = match body {
             Some(b) => (b.code, b.details.or(b.message).or(b.status_reason)),
@@ -537,6 +544,7 @@ impl Session {
             details: details.map(clean).filter(|d| !d.is_empty()),
             request: request.to_owned(),
             attempts,
+            latency,
         }
     }
 

@@ -51,27 +51,6 @@ struct Status {
     updated_at: String,
 }
 
-impl crate::output::Tabular for Status {
-    fn columns() -> Vec<&'static str> {
-        vec![
-            "USER",
-            "CLIENT ID",
-            "REGION",
-            "REFRESH TOKEN",
-            "TOKEN EXPIRES",
-        ]
-    }
-    fn row(&self) -> Vec<comfy_table::Cell> {
-        vec![
-            comfy_table::Cell::new(&self.user),
-            comfy_table::Cell::new(&self.client_id),
-            comfy_table::Cell::new(self.region),
-            comfy_table::Cell::new(&self.refresh_token),
-            comfy_table::Cell::new(self.access_token_expires_at.as_deref().unwrap_or("-")),
-        ]
-    }
-}
-
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -151,7 +130,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                 .build()
                 .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
             let token = runtime.block_on(session.access_token())?;
-            let keyring = ctx.keyring(true)?;
+            let keyring = ctx.keyring_to_store(user.id)?;
             let stored = StoredCredentials {
                 client_id,
                 client_secret_enc: keyring.encrypt(credentials.client_secret.expose_secret()),

@@ -70,6 +70,9 @@ impl Tabular for BrandEntry {
             comfy_table::Cell::new(self.instances.join(", ")),
         ]
     }
+    fn csv_columns() -> Vec<&'static str> {
+        vec!["brand", "instances"]
+    }
     fn csv_row(&self) -> Vec<String> {
         vec![self.brand.clone(), self.instances.join(";")]
     }
@@ -83,6 +86,9 @@ struct Brand(String);
 impl Tabular for Brand {
     fn columns() -> Vec<&'static str> {
         vec!["BRAND"]
+    }
+    fn csv_columns() -> Vec<&'static str> {
+        vec!["brand"]
     }
     fn row(&self) -> Vec<comfy_table::Cell> {
         vec![comfy_table::Cell::new(&self.0)]

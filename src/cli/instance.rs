@@ -630,8 +630,8 @@ fn import(
         .filter_map(|r| match store.account_by_entity(&r.account_entity) {
             Ok(Some(_)) => None,
             Ok(None) => Some(format!(
-                "instance {}: unknown account {} (add account_name to create it)",
-                r.instance.instance_id, r.account_entity
+                "{}: instance {}: unknown account {} (add account_name to create it)",
+                r.position, r.instance.instance_id, r.account_entity
             )),
             Err(e) => Some(e.message),
         })

@@ -3,10 +3,14 @@
 mod account;
 mod auth;
 mod brand;
+pub mod completions;
+mod config_cmd;
+mod db;
 mod discover;
 mod health;
 mod instance;
 mod key;
+pub mod man;
 mod refs;
 mod session;
 mod user;
@@ -112,6 +116,16 @@ pub enum Command {
     /// Manage the users of this registry
     #[command(subcommand)]
     User(user::UserCmd),
+    /// The SQLite store: where it is, check it, back it up
+    #[command(subcommand)]
+    Db(db::DbCmd),
+    /// Read and change the config file (defaults below flags and environment)
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCmd),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (or write them all with --out DIR)
+    Man(man::ManArgs),
 }
 
 /// Everything a command needs: settings, output, prompts, and the store on demand.
@@ -224,9 +238,32 @@ fn os_login_name() -> Result<String> {
     })
 }
 
+/// Runs the commands that need neither the config file nor the store, so
+/// that they work even when the config file is broken (`config path` tells
+/// where to fix it). `None`: the command needs a [`Ctx`]; use [`run`].
+pub fn run_without_ctx(cli: &Cli, out: &Output) -> Option<Result<()>> {
+    match &cli.command {
+        Command::Completions(a) => Some(completions::run(a)),
+        Command::Man(a) => Some(man::run(a, out)),
+        Command::Config(config_cmd::ConfigCmd::Path) => Some(
+            Paths::resolve(
+                cli.global.home.as_deref(),
+                cli.global.db.as_deref(),
+                cli.global.config.as_deref(),
+            )
+            .and_then(|paths| config_cmd::print_path(out, &paths.config)),
+        ),
+        _ => None,
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli, ctx: &mut Ctx) -> Result<()> {
     match cli.command {
+        Command::Db(c) => db::run(ctx, c),
+        Command::Config(c) => config_cmd::run(ctx, c),
+        Command::Completions(a) => completions::run(&a),
+        Command::Man(a) => man::run(&a, &ctx.out),
         Command::Instance(c) => instance::run(ctx, c),
         Command::Account(c) => account::run(ctx, c),
         Command::Brand(c) => brand::run(ctx, c),

@@ -17,8 +17,11 @@ use crate::model::{Region, RowId};
 use crate::secrets::{KEY_ENV, KEY_LOCK_PATIENCE, KeyLock, Keyring, SecretsError};
 use crate::store::{Store, User, fmt_time};
 
+/// Retries of a failed request when `--retries` is not given (SPEC section 6).
+pub const DEFAULT_RETRIES: u32 = 4;
+
 /// Flags that tune how amcctl talks to AMC.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct NetArgs {
     /// Requests per second to AMC, for the whole run [default: config `rate`, else 10]
     #[arg(long, value_name = "R", value_parser = |s: &str| s.parse::<f64>().map_err(|e| e.to_string()).and_then(check_rate))]
@@ -27,8 +30,21 @@ pub struct NetArgs {
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Retries of throttled, failed or timed-out requests
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=10))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RETRIES, value_parser = clap::value_parser!(u32).range(0..=10))]
     pub retries: u32,
+}
+
+/// What commands without network flags (`instance create`, `instance
+/// activate`) use: the same policy as the flags' defaults. A derived
+/// `Default` would mean zero retries, so one 503 would fail a validation.
+impl Default for NetArgs {
+    fn default() -> Self {
+        NetArgs {
+            rate: None,
+            timeout: None,
+            retries: DEFAULT_RETRIES,
+        }
+    }
 }
 
 impl From<SecretsError> for Error {
@@ -109,6 +125,23 @@ impl Ctx {
         Ok(())
     }
 
+    /// The key to store `user`'s new credentials with. While the store holds
+    /// no other secret, that is [`Ctx::keyring`] with the key file made if
+    /// need be; once it does, it must be the key that opens them (exit 8
+    /// otherwise), or the store would mix two keys and the other secrets
+    /// could no longer be read or rotated.
+    pub fn keyring_to_store(&mut self, user: RowId) -> Result<Arc<Keyring>> {
+        let Some(sample) = self.store()?.sample_secret_except(user)? else {
+            return self.keyring(true);
+        };
+        let hint = "other credentials in this store are encrypted with their key: set AMCCTL_KEY to it or restore the key file (`amcctl key path`)";
+        let keyring = self.keyring(false).map_err(|e| e.with_hint(hint))?;
+        keyring
+            .decrypt(&sample)
+            .map_err(|e| Error::from(e).with_hint(hint))?;
+        Ok(keyring)
+    }
+
     /// The client of this run, with flags over config over defaults.
     pub fn amc_client(&self, net: &NetArgs) -> Result<AmcClient> {
         let config_timeout = self
@@ -118,10 +151,15 @@ impl Ctx {
             .map(parse_duration)
             .transpose()
             .map_err(Error::usage)?;
-        let timeout = net
-            .timeout
-            .or(config_timeout)
-            .unwrap_or(Duration::from_secs(30));
+        let (timeout, timeout_from) = layered(net.timeout, config_timeout, Duration::from_secs(30));
+        let (rate, rate_from) = layered(net.rate, self.config.rate, 10.0);
+        // Which layer each setting came from is the first question when a
+        // run behaves unexpectedly; -v answers it.
+        tracing::debug!(
+            "AMC client: rate {rate}/s ({rate_from}), timeout {} ({timeout_from}), retries {}",
+            humantime::format_duration(timeout),
+            net.retries
+        );
         let config = ClientConfig {
             api_url: std::env::var("AMCCTL_API_URL")
                 .ok()
@@ -132,7 +170,7 @@ impl Ctx {
             timeout,
             connect_timeout: timeout.min(Duration::from_secs(10)),
             retries: net.retries,
-            rate: net.rate.or(self.config.rate).unwrap_or(10.0),
+            rate,
             ..ClientConfig::default()
         };
         Ok(AmcClient::new(config)?)
@@ -140,7 +178,8 @@ impl Ctx {
 
     /// Health-check concurrency: flag over config over 16.
     pub fn concurrency(&self, flag: Option<usize>) -> Result<usize> {
-        let c = flag.or(self.config.concurrency).unwrap_or(16);
+        let (c, from) = layered(flag, self.config.concurrency, 16);
+        tracing::debug!("health-check concurrency {c} ({from})");
         check_concurrency(c).map_err(Error::usage)
     }
 
@@ -163,7 +202,14 @@ impl Ctx {
         };
         let (credentials, cacheable) = match (from_env, stored) {
             (Some(c), stored) => {
-                let same_client = stored.as_ref().is_some_and(|s| s.client_id == c.client_id);
+                // The stored login's token cache serves the same client, and
+                // only under the key of the stored secrets (never mix keys).
+                let same_client = stored.as_ref().is_some_and(|s| {
+                    s.client_id == c.client_id
+                        && keyring
+                            .as_ref()
+                            .is_ok_and(|k| k.can_decrypt(&s.client_secret_enc))
+                });
                 (c, same_client)
             }
             (None, Some(s)) => {
@@ -192,6 +238,16 @@ impl Ctx {
             _ => Arc::new(crate::amc::NoTokenCache),
         };
         Ok(client.session(credentials, cache))
+    }
+}
+
+/// A setting from its flag, else the config file, else the default, with
+/// the name of the layer it came from.
+fn layered<T>(flag: Option<T>, config: Option<T>, default: T) -> (T, &'static str) {
+    match (flag, config) {
+        (Some(v), _) => (v, "flag"),
+        (None, Some(v)) => (v, "config"),
+        (None, None) => (default, "default"),
     }
 }
 

@@ -32,6 +32,17 @@ impl Tabular for User {
     fn columns() -> Vec<&'static str> {
         vec!["NAME", "INSTANCES", "CREATED"]
     }
+    fn csv_columns() -> Vec<&'static str> {
+        vec!["id", "name", "instance_count", "created_at"]
+    }
+    fn csv_row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.name.clone(),
+            self.instance_count.to_string(),
+            self.created_at.clone(),
+        ]
+    }
     fn row(&self) -> Vec<Cell> {
         vec![
             Cell::new(&self.name),

@@ -113,6 +113,22 @@ impl Store {
             .map_err(db_err)
     }
 
+    /// One stored secret that is not `user`'s credentials, if any: the key
+    /// that stores new credentials of `user` must open it, so that one
+    /// store never holds ciphertexts of two keys.
+    pub fn sample_secret_except(&self, user: RowId) -> Result<Option<String>> {
+        self.read()
+            .query_row(
+                "SELECT client_secret_enc FROM credentials WHERE user_id != ?1
+                 UNION ALL SELECT encrypted_config FROM amc_instances WHERE encrypted_config IS NOT NULL
+                 LIMIT 1",
+                [user],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)
+    }
+
     /// Rewrites every stored secret through `reencrypt` in one transaction;
     /// returns how many secrets were rewritten. If `reencrypt` fails for any
     /// secret, nothing changes.

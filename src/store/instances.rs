@@ -169,6 +169,8 @@ pub struct ImportOutcome {
 /// One instance of an import file, validated, with the account it names.
 #[derive(Debug, Clone)]
 pub struct ImportRow {
+    /// Where the row stands in its file (`[2]`, `line 3`), for messages.
+    pub position: String,
     /// The instance; `account` is ignored in favour of `account_entity`.
     pub instance: NewInstance,
     /// The entity ID of its account.

@@ -113,6 +113,31 @@ impl Store {
         })
     }
 
+    /// Opens an existing store for reading only: nothing is created, migrated
+    /// or written. For shell completion (which must never change anything and
+    /// must never fail loudly) and for `db check`/`db backup`, which look at a
+    /// store as it is. A missing file is exit 8.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        if !path.is_file() {
+            return Err(Error::store(format!(
+                "there is no store at {}",
+                path.display()
+            )));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(|e| open_error(path, e))?;
+        // Reading the schema proves the file is a database at all, so "not a
+        // database" surfaces here rather than in the first query.
+        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+            .map_err(|e| open_error(path, e))?;
+        Ok(Store {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
     /// Where the store lives.
     pub fn path(&self) -> &Path {
         &self.path

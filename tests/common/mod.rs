@@ -469,14 +469,21 @@ impl TestEnv {
 }
 
 /// Asserts two dumps are identical; on failure shows only the lines that
-/// differ (`-` only before, `+` only after) rather than two whole dumps.
+/// differ rather than two whole dumps.
 #[track_caller]
 pub fn assert_dump_eq(before: &str, after: &str, context: impl std::fmt::Display) {
-    if before == after {
+    assert_lines_eq(before, after, format!("the store changed: {context}"));
+}
+
+/// Asserts two texts are identical; on failure shows the lines only in the
+/// first (`-`) and only in the second (`+`).
+#[track_caller]
+pub fn assert_lines_eq(expected: &str, got: &str, context: impl std::fmt::Display) {
+    if expected == got {
         return;
     }
-    let old: Vec<&str> = before.lines().collect();
-    let new: Vec<&str> = after.lines().collect();
+    let old: Vec<&str> = expected.lines().collect();
+    let new: Vec<&str> = got.lines().collect();
     let mut diff = String::new();
     for line in old.iter().filter(|l| !new.contains(l)) {
         writeln!(diff, "- {line}").unwrap();
@@ -485,9 +492,9 @@ pub fn assert_dump_eq(before: &str, after: &str, context: impl std::fmt::Display
         writeln!(diff, "+ {line}").unwrap();
     }
     if diff.is_empty() {
-        diff.push_str("(same lines, different order or count)\n");
+        diff.push_str("(the same lines, in another order or number)\n");
     }
-    panic!("the store changed: {context}\n{diff}");
+    panic!("{context}\n{diff}");
 }
 
 /// One value of a row, unambiguously: NULL, numbers as such, text quoted

@@ -1,0 +1,113 @@
+//! `amcctl db`: where the store is, whether it is sound, and a consistent copy of it.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::Ctx;
+use crate::error::{Error, Result};
+use crate::store::{Store, schema_version};
+
+/// Store commands.
+#[derive(Debug, Subcommand)]
+pub enum DbCmd {
+    /// Print where the store is
+    Path,
+    /// Check the store: SQLite integrity, foreign keys, schema version (exit 8 on problems)
+    Check,
+    /// Copy the store to FILE, consistently, while other amcctl processes keep working
+    Backup {
+        /// The new file (must not exist)
+        file: PathBuf,
+    },
+}
+
+/// What `db check` found.
+#[derive(Debug, Serialize)]
+struct CheckReport {
+    path: String,
+    ok: bool,
+    problems: Vec<String>,
+}
+
+/// What `db backup` wrote.
+#[derive(Debug, Serialize)]
+struct BackupReport {
+    source: String,
+    backup: String,
+    bytes: u64,
+}
+
+pub(super) fn run(ctx: &mut Ctx, cmd: DbCmd) -> Result<()> {
+    match cmd {
+        DbCmd::Path => {
+            let path = ctx.paths.db.display().to_string();
+            super::config_cmd::print_value(ctx, "path", &path)
+        }
+        DbCmd::Check => check(ctx),
+        DbCmd::Backup { file } => backup(ctx, &file),
+    }
+}
+
+fn check(ctx: &mut Ctx) -> Result<()> {
+    // Read-only: a check must not migrate or otherwise change what it checks,
+    // so an old schema is reported, not silently upgraded.
+    let store = Store::open_read_only(&ctx.paths.db)?;
+    let problems = store.check()?;
+    let path = ctx.paths.db.display().to_string();
+    if ctx.out.format.is_machine() {
+        ctx.out.one(&CheckReport {
+            path: path.clone(),
+            ok: problems.is_empty(),
+            problems: problems.clone(),
+        })?;
+    }
+    if problems.is_empty() {
+        if !ctx.out.format.is_machine() {
+            let mut out = std::io::stdout().lock();
+            std::io::Write::write_all(
+                &mut out,
+                format!(
+                    "{path}: ok (integrity, foreign keys, schema version {})\n",
+                    schema_version()
+                )
+                .as_bytes(),
+            )?;
+            std::io::Write::flush(&mut out)?;
+        }
+        return Ok(());
+    }
+    Err(Error::store(format!(
+        "the store {path} has {} problem(s):\n  {}",
+        problems.len(),
+        problems.join("\n  ")
+    ))
+    .with_hint("restore a backup (`amcctl db backup` makes one), or open a fresh store with --db"))
+}
+
+fn backup(ctx: &mut Ctx, file: &std::path::Path) -> Result<()> {
+    if file.exists() {
+        return Err(Error::conflict(format!(
+            "{} already exists; amcctl does not overwrite a file with a backup",
+            file.display()
+        ))
+        .with_hint("choose a new file name, or remove the old one first"));
+    }
+    let store = Store::open_read_only(&ctx.paths.db)?;
+    store.backup(file)?;
+    let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    ctx.out.info(format!(
+        "Backed up {} to {} ({bytes} bytes)",
+        ctx.paths.db.display(),
+        file.display()
+    ));
+    if ctx.out.format.is_machine() {
+        ctx.out.one(&BackupReport {
+            source: ctx.paths.db.display().to_string(),
+            backup: file.display().to_string(),
+            bytes,
+        })?;
+    }
+    Ok(())
+}
