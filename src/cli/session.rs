@@ -131,14 +131,18 @@ impl Ctx {
     /// otherwise), or the store would mix two keys and the other secrets
     /// could no longer be read or rotated.
     pub fn keyring_to_store(&mut self, user: RowId) -> Result<Arc<Keyring>> {
-        let Some(sample) = self.store()?.sample_secret_except(user)? else {
+        if self.store()?.sample_secret_except(user)?.is_none() {
             return self.keyring(true);
-        };
+        }
         let hint = "other credentials in this store are encrypted with their key: set AMCCTL_KEY to it or restore the key file (`amcctl key path`)";
         let keyring = self.keyring(false).map_err(|e| e.with_hint(hint))?;
-        keyring
-            .decrypt(&sample)
-            .map_err(|e| Error::from(e).with_hint(hint))?;
+        // The sample is read again under the key lock: one read before it
+        // may be from before a rotation that has replaced the key since.
+        if let Some(sample) = self.store()?.sample_secret_except(user)? {
+            keyring
+                .decrypt(&sample)
+                .map_err(|e| Error::from(e).with_hint(hint))?;
+        }
         Ok(keyring)
     }
 
