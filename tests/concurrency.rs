@@ -123,6 +123,7 @@ fn a_dozen_processes_at_once_lose_nothing_and_never_see_a_lock() {
     let brands: Mutex<BTreeMap<String, BTreeSet<String>>> = Mutex::default();
     let imported: Mutex<BTreeMap<String, String>> = Mutex::default();
     let accounts: Mutex<BTreeMap<String, String>> = Mutex::default();
+    let backups: Mutex<Vec<std::path::PathBuf>> = Mutex::default();
 
     std::thread::scope(|s| {
         // Two bulk checks of alice's whole fleet, over and over.
@@ -328,6 +329,21 @@ fn a_dozen_processes_at_once_lose_nothing_and_never_see_a_lock() {
                 }
             });
         }
+        // Backups and checks of the store while everyone writes: each
+        // backup is a consistent, self-contained store of its own.
+        {
+            let (r, backups) = (&r, &backups);
+            s.spawn(move || {
+                let mut n = 0;
+                while r.more() {
+                    r.ok("dave", &["db", "check"]);
+                    let file = r.env.scratch().join(format!("backup-{n}.db"));
+                    r.ok("dave", &["db", "backup", file.to_str().expect("path")]);
+                    backups.lock().expect("backups").push(file);
+                    n += 1;
+                }
+            });
+        }
         // Dave and a second reader list everything, in every format.
         for reader in ["dave", "alice"] {
             let r = &r;
@@ -360,10 +376,35 @@ fn a_dozen_processes_at_once_lose_nothing_and_never_see_a_lock() {
 
     let commands = r.count();
     let peak = r.peak.load(Ordering::SeqCst);
-    eprintln!("concurrency: {commands} commands, up to {peak} processes at once, none failed");
+    eprintln!(
+        "concurrency: {commands} commands, up to {peak} processes at once, none failed; {} backups",
+        backups.lock().expect("backups").len()
+    );
     assert!(peak >= 8, "at least 8 processes ran at once (peak {peak})");
 
     env.assert_store_sound("after the concurrent run");
+    env.run(&["db", "check"]).ok();
+    let backups = backups.into_inner().expect("backups");
+    assert!(!backups.is_empty(), "backups were taken");
+    for file in &backups {
+        let conn =
+            rusqlite::Connection::open_with_flags(file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .expect("open a backup");
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .expect("check a backup");
+        assert_eq!(check, "ok", "{}", file.display());
+        let fk: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .expect("foreign keys of a backup");
+        assert_eq!(fk, 0, "{}", file.display());
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("journal mode");
+        assert_eq!(mode, "delete", "a backup is one file");
+    }
     // Bob's acknowledged creates are there, his acknowledged deletes are not.
     let bobs: BTreeSet<String> = strings_of(
         &env,

@@ -104,6 +104,8 @@ fn assert_recovered(env: &TestEnv, context: &str) {
         out.stderr
     );
     env.assert_store_sound(context);
+    let out = env.run(&["db", "check"]);
+    assert_eq!(out.code, 0, "{context}: db check:\n{}", out.stderr);
 }
 
 /// Alice (and bob) logged in against a fake AMC that knows `instances`.

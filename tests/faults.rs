@@ -570,6 +570,7 @@ fn one_bulk_check_over_every_fault_finishes_in_bounded_time() {
             "100",
             "-o",
             "json",
+            "-vv",
         ],
         secs(60.0),
     );

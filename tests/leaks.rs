@@ -161,6 +161,9 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
         &["user", "list"],
         &["brand", "list"],
         &["key", "path"],
+        &["db", "check"],
+        &["db", "path"],
+        &["config", "list"],
         &["instance", "export"],
         &["instance", "export", "--format", "csv"],
         &["instance", "show", "no-such-instance"],
@@ -258,6 +261,17 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
         );
         outputs.push(out);
     }
+    // Backups of the store hold ciphertext only, and are private files.
+    let mut backups = Vec::new();
+    for (i, format) in FORMATS.iter().enumerate() {
+        let file = env.scratch().join(format!("backup-{i}.db"));
+        let path = file.to_str().expect("utf-8 path");
+        let out = env.run(&["db", "backup", path, "-o", format, "-vv"]);
+        assert_eq!(out.code, 0, "db backup: {}", out.stderr);
+        assert_eq!(mode(&file), 0o600, "the backup file");
+        backups.push(file);
+        outputs.push(out);
+    }
     // The access token is cached: expire it so a refresh happens mid-run.
     amc.expire_tokens();
     outputs.push(run(
@@ -305,6 +319,19 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
             files += 1;
         }
     }
+    for file in &backups {
+        let bytes = std::fs::read(file).expect("read a backup");
+        assert!(bytes.len() > 4096, "a real backup");
+        markers.assert_absent(&file.display().to_string(), &bytes);
+        files += 1;
+    }
+    // The verbose runs did log (so the search above covered real logs).
+    assert!(
+        outputs
+            .iter()
+            .any(|o| o.args.contains(&"-vv".to_owned()) && o.stderr.contains("AMC request")),
+        "-vv shows the requests"
+    );
     let wal = env.home().join("amcctl.db-wal");
     assert!(wal.exists(), "the WAL is kept while a reader is open");
     assert!(files >= 3, "store, WAL and key were searched");
