@@ -436,10 +436,20 @@ pub fn clean_text(field: &'static str, value: &str, max: usize) -> Result<String
     Ok(v.to_owned())
 }
 
-/// Unicode format characters that reorder or hide text (RTL overrides, zero-width marks).
-/// Covers every Bidi_Control character, the Arabic letter mark U+061C included.
+/// Unicode characters that reorder or hide text (every Bidi_Control
+/// character, the Arabic letter mark U+061C included; zero-width and
+/// invisible marks), or split a one-line field into lines a reader does
+/// not expect (line and paragraph separators, which terminals, JSON
+/// viewers and log tools may show as line breaks).
 fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    matches!(c,
+        '\u{061C}'
+        | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{FEFF}')
 }
 
 /// Longest instance or account name.
@@ -573,6 +583,12 @@ mod tests {
         assert_eq!(parse_name("name", "  Acme US ").unwrap(), "Acme US");
         assert!(parse_name("name", "a\u{0}b").is_err());
         assert!(parse_name("name", "evil\u{202E}txt").is_err());
+        for hidden in ['\u{061C}', '\u{2028}', '\u{2029}', '\u{2060}', '\u{180E}'] {
+            assert!(
+                parse_name("name", &format!("a{hidden}b")).is_err(),
+                "{hidden:?}"
+            );
+        }
         assert!(parse_name("name", "alm\u{061C}txt").is_err());
         assert!(parse_name("name", &"x".repeat(129)).is_err());
         assert_eq!(parse_brands(&["A", "B", "A"]).unwrap(), vec!["A", "B"]);
