@@ -168,6 +168,9 @@ pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<Strin
             MAX_IMPORT_BYTES >> 20
         )]);
     }
+    // Windows tools (PowerShell's `Out-File -Encoding utf8`, Notepad,
+    // Excel's "CSV UTF-8") start UTF-8 files with a byte-order mark.
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     let raw = match format {
         FileFormat::Json => parse_json(text)?,
         FileFormat::Csv => parse_csv(text)?,
@@ -450,6 +453,16 @@ mod tests {
         assert_eq!(split_brands(&cell), brands);
         assert_eq!(split_brands("A;B"), ["A", "B"]);
         assert_eq!(split_brands("C:\\dir"), ["C:\\dir"]);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_content() {
+        let json = "\u{FEFF}[{\"instance_id\":\"amcaaaaaaaa\",\"name\":\"A\",\"region\":\"na\",\
+                    \"account\":{\"account_id\":\"ENTITY1AA1AA11AAA1\"}}]";
+        assert_eq!(parse(json, FileFormat::Json).map(|r| r.len()), Ok(1));
+        let csv =
+            "\u{FEFF}instance_id,name,region,account_id\r\namcaaaaaaaa,A,na,ENTITY1AA1AA11AAA1\r\n";
+        assert_eq!(parse(csv, FileFormat::Csv).map(|r| r.len()), Ok(1));
     }
 
     #[test]
