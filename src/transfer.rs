@@ -193,13 +193,40 @@ pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<Strin
                     });
                 }
             }
-            Err(e) => errors.push(format!("{pos}: {e}")),
+            Err(e) => errors.push(clip(format!("{pos}: {e}"))),
         }
     }
     if errors.is_empty() {
         Ok(rows)
     } else {
         Err(errors)
+    }
+}
+
+/// Longest piece of a file quoted in a problem, in characters.
+const MAX_QUOTED: usize = 40;
+/// Longest problem line, in characters.
+const MAX_PROBLEM: usize = 300;
+/// Most unknown columns a problem names.
+const MAX_NAMED: usize = 5;
+
+/// Text from a file, as a message quotes it: escaped, so that no control
+/// character or bidirectional mark reaches the terminal, and cut short.
+fn quote(text: &str) -> String {
+    let head: String = text.chars().take(MAX_QUOTED).collect();
+    if head.len() < text.len() {
+        format!("{head:?}…")
+    } else {
+        format!("{head:?}")
+    }
+}
+
+/// A problem line cut to a readable length: a parser's message may quote a
+/// whole (huge) value from the file.
+fn clip(problem: String) -> String {
+    match problem.char_indices().nth(MAX_PROBLEM) {
+        Some((i, _)) => format!("{}…", &problem[..i]),
+        None => problem,
     }
 }
 
@@ -235,9 +262,13 @@ fn parse_csv(text: &str) -> Result<RawRows, Vec<String>> {
         .filter(|h| !CSV_COLUMNS.contains(h))
         .collect();
     if !unknown.is_empty() {
+        let mut named: Vec<String> = unknown.iter().take(MAX_NAMED).map(|h| quote(h)).collect();
+        if unknown.len() > MAX_NAMED {
+            named.push(format!("and {} more", unknown.len() - MAX_NAMED));
+        }
         return Err(vec![format!(
             "line 1: unknown column(s) {}; known columns: {}",
-            unknown.join(", "),
+            named.join(", "),
             CSV_COLUMNS.join(", ")
         )]);
     }
@@ -453,6 +484,34 @@ mod tests {
         assert_eq!(split_brands(&cell), brands);
         assert_eq!(split_brands("A;B"), ["A", "B"]);
         assert_eq!(split_brands("C:\\dir"), ["C:\\dir"]);
+    }
+
+    #[test]
+    fn problems_quote_the_file_escaped_and_short() {
+        let header = format!("instance_id,\u{1b}]0;pwned\u{7},{}\n", "x".repeat(100_000));
+        let errs = parse(&header, FileFormat::Csv).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].len() < 1000, "{} bytes", errs[0].len());
+        assert!(
+            !errs[0].contains('\u{1b}') && errs[0].contains("\\u{1b}"),
+            "{}",
+            errs[0]
+        );
+        let many = (0..1000)
+            .map(|i| format!("c{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let errs = parse(&many, FileFormat::Csv).unwrap_err();
+        assert!(errs[0].contains("and 995 more"), "{}", errs[0]);
+        let huge = format!(
+            "[{{\"instance_id\":\"amcaaaaaaaa\",\"is_active\":\"{}\"}}]",
+            "y".repeat(100_000)
+        );
+        let errs = parse(&huge, FileFormat::Json).unwrap_err();
+        assert!(
+            errs.iter().all(|e| e.chars().count() <= MAX_PROBLEM + 1),
+            "{errs:?}"
+        );
     }
 
     #[test]
