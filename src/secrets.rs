@@ -221,8 +221,26 @@ pub struct KeyLock {
 
 impl KeyLock {
     /// Waits up to `patience` for the shared lock of the key at `key_path`.
-    pub fn shared(key_path: &Path, patience: Duration) -> Result<KeyLock, SecretsError> {
-        Self::wait(key_path, patience, || Self::try_shared(key_path))
+    /// A process takes it once: while any keyring of this process holds
+    /// the shared lock of a key, asking again hands out the same lock (one
+    /// file descriptor, however many users a bulk check has sessions for).
+    pub fn shared(key_path: &Path, patience: Duration) -> Result<Arc<KeyLock>, SecretsError> {
+        static HELD: std::sync::Mutex<Vec<(PathBuf, std::sync::Weak<KeyLock>)>> =
+            std::sync::Mutex::new(Vec::new());
+        let mut held = HELD.lock().unwrap_or_else(|p| p.into_inner());
+        held.retain(|(_, lock)| lock.strong_count() > 0);
+        if let Some(lock) = held
+            .iter()
+            .find(|(path, _)| path == key_path)
+            .and_then(|(_, lock)| lock.upgrade())
+        {
+            return Ok(lock);
+        }
+        let lock = Arc::new(Self::wait(key_path, patience, || {
+            Self::try_shared(key_path)
+        })?);
+        held.push((key_path.to_owned(), Arc::downgrade(&lock)));
+        Ok(lock)
     }
 
     /// Waits up to `patience` for the exclusive lock of the key at `key_path`.
@@ -359,8 +377,8 @@ impl Keyring {
     }
 
     /// This keyring holding `lock` for as long as it (or a clone) lives.
-    pub fn with_lock(mut self, lock: KeyLock) -> Self {
-        self.lock = Some(Arc::new(lock));
+    pub fn with_lock(mut self, lock: Arc<KeyLock>) -> Self {
+        self.lock = Some(lock);
         self
     }
 
@@ -924,7 +942,11 @@ mod tests {
             Err(SecretsError::Busy { .. })
         ));
         drop(x);
-        KeyLock::shared(&path, Duration::ZERO).expect("free again");
+        let one = KeyLock::shared(&path, Duration::ZERO).expect("free again");
+        let two = KeyLock::shared(&path, Duration::ZERO).expect("again");
+        assert!(Arc::ptr_eq(&one, &two), "one lock per process");
+        drop((one, two));
+        assert!(KeyLock::try_exclusive(&path).unwrap().is_some(), "released");
         assert_eq!(mode(&KeyLock::path(&path)), 0o600);
         assert_eq!(mode(path.parent().unwrap()), 0o700);
     }
