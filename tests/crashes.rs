@@ -25,8 +25,10 @@ const BOB_CLIENT: &str = "crash-client-bob";
 const BOB_SECRET: &str = "crash-bob-secret";
 const BOB_REFRESH: &str = "Atzr|crash-bob-refresh";
 
-/// Kills per scenario.
-const ITERATIONS: usize = 24;
+/// Runs killed mid-flight per scenario, at least.
+const KILLS: usize = 20;
+/// Runs per scenario, at most (some finish before their kill time).
+const MAX_RUNS: usize = 60;
 
 /// The seed of this run: `AMCCTL_STRESS_SEED`, else the clock. Printed so
 /// a failing run can be replayed.
@@ -43,15 +45,38 @@ fn rng(scenario: &str) -> fastrand::Rng {
     fastrand::Rng::with_seed(seed)
 }
 
-/// How a killed run ended.
-#[derive(Debug, Default)]
+/// How the killed runs of a scenario ended.
+#[derive(Debug)]
 struct Tally {
+    /// Kills mid-flight wanted.
+    target: usize,
     killed: usize,
     finished_first: usize,
 }
 
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            target: KILLS,
+            killed: 0,
+            finished_first: 0,
+        }
+    }
+}
+
 impl Tally {
+    /// Whether a scenario needs another run.
+    fn more(&self, runs: usize) -> bool {
+        self.killed < self.target && runs < MAX_RUNS * self.target / KILLS
+    }
+
     fn report(&self, scenario: &str, extra: &str) {
+        assert!(
+            self.killed >= self.target,
+            "{scenario}: only {} of {} runs were killed mid-flight",
+            self.killed,
+            self.killed + self.finished_first
+        );
         eprintln!(
             "{scenario}: {} runs SIGKILLed mid-flight, {} finished before their kill time{extra}",
             self.killed, self.finished_first
@@ -145,10 +170,12 @@ fn killing_a_bulk_health_check_loses_nothing_committed() {
         "-o",
         "ndjson",
     ];
-    let span = timed(&env, &args).mul_f64(2.0);
+    let span = timed(&env, &args).mul_f64(1.3);
     let mut tally = Tally::default();
     let mut history = env.sql_count("SELECT count(*) FROM health_checks");
-    for i in 0..ITERATIONS {
+    let mut i = 0;
+    while tally.more(i) {
+        i += 1;
         let delay = random_delay(&mut rng, span);
         kill_after(spawn(&env, &args), delay, &mut tally);
         let ctx = format!("health check killed after {delay:?} (iteration {i})");
@@ -209,13 +236,15 @@ fn killing_an_import_of_5000_rows_keeps_all_or_none() {
         env.sql_exec("DELETE FROM amc_instances WHERE instance_id LIKE 'amci%'");
         env.sql_exec("DELETE FROM amc_accounts WHERE account_id = 'ENTITY9IMPORT01'");
     };
-    let span = timed(&env, &args).mul_f64(2.0);
+    let span = timed(&env, &args).mul_f64(1.5);
     assert_eq!(env.sql_count(imported), 5000);
     forget(&env);
     let baseline = env.dump();
     let mut tally = Tally::default();
     let (mut all, mut none) = (0, 0);
-    for i in 0..ITERATIONS {
+    let mut i = 0;
+    while tally.more(i) {
+        i += 1;
         let delay = random_delay(&mut rng, span);
         kill_after(spawn(&env, &args), delay, &mut tally);
         let ctx = format!("import killed after {delay:?} (iteration {i})");
@@ -346,10 +375,16 @@ fn killing_a_key_rotation_never_strands_a_secret() {
     env.run_as("bob", &["auth", "status"]).ok();
     let args = ["key", "rotate", "--yes"];
     let span = timed(&env, &args).mul_f64(1.3);
-    let mut tally = Tally::default();
+    // Rotations are short and have the most steps to be caught between.
+    let mut tally = Tally {
+        target: 2 * KILLS,
+        ..Tally::default()
+    };
     let mut states: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut rotations = 0;
-    for i in 0..ITERATIONS * 2 {
+    let mut i = 0;
+    while tally.more(i) {
+        i += 1;
         let before = std::fs::read_to_string(home.join("key")).expect("the key");
         let sample = stored_secrets(&env)[0].0.clone();
         let delay = random_delay(&mut rng, span);
@@ -409,7 +444,9 @@ fn killing_the_first_command_never_leaves_a_store_that_will_not_open() {
     let span = timed(&probe, &args).mul_f64(1.5);
     let mut tally = Tally::default();
     let mut created = 0;
-    for i in 0..ITERATIONS {
+    let mut i = 0;
+    while tally.more(i) {
+        i += 1;
         let env = TestEnv::new();
         let delay = random_delay(&mut rng, span);
         kill_after(spawn(&env, &args), delay, &mut tally);
