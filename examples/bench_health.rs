@@ -445,15 +445,40 @@ fn must(cmd: &mut Command, what: &str) {
     );
 }
 
-/// Runs a child to completion; its exit code and its own peak RSS in KiB
-/// (`wait4`'s `ru_maxrss`: this child only, not earlier ones).
+/// Runs a child to completion; its exit code and its peak RSS in KiB.
+///
+/// `wait4`'s `ru_maxrss` alone would not do: it also counts the address
+/// space the child had before `exec`, which is this process's (std spawns
+/// with vfork semantics), so after a memory-hungry strategy it reports the
+/// bench, not amcctl. `VmHWM` of `/proc/PID/status` covers only the new
+/// program; it is read every 2 ms while the child runs (the high-water mark
+/// keeps the peak until the child exits, so a late read still sees it).
+/// `ru_maxrss` is taken instead when it is above our own peak, i.e. when it
+/// can only be the child's.
 #[expect(
     clippy::zombie_processes,
     reason = "wait4 reaps the child; std's wait would hide its rusage"
 )]
 fn run_measured(cmd: &mut Command) -> (i32, Option<u64>) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let own_peak = vm_hwm("/proc/self/status").unwrap_or(u64::MAX);
     let child = cmd.spawn().expect("the amcctl binary starts");
     let pid = libc::pid_t::try_from(child.id()).expect("a pid");
+    let done = Arc::new(AtomicBool::new(false));
+    let polled = Arc::new(AtomicU64::new(0));
+    let poller = {
+        let (done, polled) = (done.clone(), polled.clone());
+        let path = format!("/proc/{pid}/status");
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                if let Some(kb) = vm_hwm(&path) {
+                    polled.fetch_max(kb, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        })
+    };
     let mut status: libc::c_int = 0;
     // SAFETY: a zeroed rusage is a valid value, and both pointers outlive the call.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -466,12 +491,19 @@ fn run_measured(cmd: &mut Command) -> (i32, Option<u64>) {
         let e = std::io::Error::last_os_error();
         assert_eq!(e.kind(), std::io::ErrorKind::Interrupted, "wait4: {e}");
     }
+    done.store(true, Ordering::Relaxed);
+    poller.join().expect("the memory poller");
     let code = if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
     } else {
         128 + libc::WTERMSIG(status)
     };
-    (code, u64::try_from(usage.ru_maxrss).ok())
+    let polled = polled.load(Ordering::Relaxed);
+    let peak = match u64::try_from(usage.ru_maxrss) {
+        Ok(kb) if kb > own_peak => kb.max(polled),
+        _ => polled,
+    };
+    (code, (peak > 0).then_some(peak))
 }
 
 /// `cli`: seed a store (import CSV, login), then time the real binary.
@@ -575,16 +607,13 @@ fn run_cli(
         .collect()
 }
 
-/// `VmHWM` and `VmRSS` of this process, in KiB.
-fn own_memory() -> (Option<u64>, Option<u64>) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    };
-    (field("VmHWM:"), field("VmRSS:"))
+/// `VmHWM` (peak resident memory) of a `/proc/PID/status` file, in KiB.
+fn vm_hwm(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// Resets this process's peak RSS to its current RSS (Linux ≥ 4.0).
@@ -650,8 +679,7 @@ fn run(s: &Scenario, strategy: Strategy, bin: &Path) -> Row {
         row.wall = started.elapsed();
         row.token_grants = fake.token_grants();
         row.throttled = fake.throttled();
-        let (hwm, _) = own_memory();
-        row.peak_rss_kb = hwm;
+        row.peak_rss_kb = vm_hwm("/proc/self/status");
         if !peak_reset {
             row.rss_scope = "bench process, since start";
         }
