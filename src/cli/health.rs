@@ -427,9 +427,13 @@ fn nagios(results: &[CheckResult], total: usize) -> Result<()> {
     } else {
         ("OK", 0)
     };
-    let worst = results
+    let mut bad: Vec<&CheckResult> = results
         .iter()
         .filter(|r| r.status != HealthStatus::Healthy)
+        .collect();
+    bad.sort_by_key(|r| rank(r.status));
+    let worst = bad
+        .into_iter()
         .map(|r| format!("{} {}", r.instance_id, r.status))
         .take(5)
         .collect::<Vec<_>>();
