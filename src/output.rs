@@ -107,7 +107,8 @@ impl Output {
 
     /// Prints a list in the chosen format.
     pub fn list<T: Serialize + Tabular>(&self, items: &[T]) -> Result<()> {
-        let mut out = io::stdout().lock();
+        // Buffered: a 10,000-row list is one write, not one per line.
+        let mut out = io::BufWriter::new(io::stdout().lock());
         match self.format {
             Format::Json => {
                 serde_json::to_writer_pretty(&mut out, items)?;
@@ -128,7 +129,8 @@ impl Output {
 
     /// Prints one object: a two-column field/value table, or the object in the machine format.
     pub fn one<T: Serialize>(&self, item: &T) -> Result<()> {
-        let mut out = io::stdout().lock();
+        // Buffered: a 10,000-row list is one write, not one per line.
+        let mut out = io::BufWriter::new(io::stdout().lock());
         match self.format {
             Format::Json => {
                 serde_json::to_writer_pretty(&mut out, item)?;

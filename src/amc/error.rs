@@ -145,10 +145,16 @@ impl AmcError {
         }
     }
 
-    /// Whether the credentials are at fault (exit 7 territory): a refused
-    /// or unobtainable token, or AMC rejecting a fresh token with 401.
+    /// Whether the credentials are at fault (exit 7 territory): Login with
+    /// Amazon refused them, or AMC rejected a fresh token with 401. A token
+    /// endpoint that cannot be reached says nothing about the credentials:
+    /// that is a network failure (exit 6).
     pub fn is_auth(&self) -> bool {
-        matches!(self, AmcError::Auth(_) | AmcError::Api { status: 401, .. })
+        match self {
+            AmcError::Auth(AuthError::Unavailable { .. }) => false,
+            AmcError::Auth(_) | AmcError::Api { status: 401, .. } => true,
+            _ => false,
+        }
     }
 
     /// A next step for the user, where there is an obvious one.
