@@ -607,8 +607,21 @@ struct TokenCase {
     error_has: &'static str,
 }
 
+impl TokenCase {
+    /// `instance test`: 7 when Login with Amazon refused the credentials,
+    /// 6 when it could not be used (down, failing, garbled: a network
+    /// failure that says nothing about the credentials).
+    fn test_exit(&self) -> i32 {
+        match (self.healthy, self.revoked) {
+            (true, _) => 0,
+            (false, true) => 7,
+            (false, false) => 6,
+        }
+    }
+}
+
 #[test]
-fn a_token_endpoint_that_fails_is_exit_7_in_bounded_time() {
+fn a_failing_token_endpoint_is_exit_6_and_a_refusal_exit_7_in_bounded_time() {
     use Fault::*;
     let token = |name, faults, healthy, at_most, error_has| TokenCase {
         name,
@@ -716,10 +729,7 @@ fn a_token_endpoint_that_fails_is_exit_7_in_bounded_time() {
                         }
                         let env = extra.iter().fold(env, |env, (k, v)| env.with_env(*k, *v));
                         for (args, want) in [
-                            (
-                                &["instance", "test", "amctoken001"][..],
-                                if case.healthy { 0 } else { 7 },
-                            ),
+                            (&["instance", "test", "amctoken001"][..], case.test_exit()),
                             (
                                 &["health", "check", "amctoken001"],
                                 if case.healthy { 0 } else { 10 },
@@ -776,7 +786,7 @@ fn a_token_endpoint_that_fails_is_exit_7_in_bounded_time() {
             .sum()
     });
     eprintln!(
-        "faults: {} token-endpoint cases, {runs} commands",
+        "faults: {} token-endpoint cases, {runs} commands (exit 6 when unusable, 7 when refused)",
         cases.len()
     );
 }
