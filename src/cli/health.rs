@@ -469,6 +469,11 @@ fn nagios_unknown(e: Error) -> Result<()> {
     Err(Error::new(Kind::Plugin(3), ""))
 }
 
+/// A latency in milliseconds, blank when unknown.
+fn ms_cell(ms: Option<u64>) -> Cell {
+    Cell::new(ms.map(|l| format!("{l}ms")).unwrap_or_default())
+}
+
 impl Tabular for CheckResult {
     fn columns() -> Vec<&'static str> {
         vec![
@@ -489,11 +494,7 @@ impl Tabular for CheckResult {
             Cell::new(&self.instance_id),
             Cell::new(&self.owner),
             Cell::new(self.http_status.map(|s| s.to_string()).unwrap_or_default()),
-            Cell::new(
-                self.latency_ms
-                    .map(|l| format!("{l}ms"))
-                    .unwrap_or_default(),
-            ),
+            ms_cell(self.latency_ms),
             Cell::new(self.attempts),
             Cell::new(self.error.as_deref().unwrap_or("")),
         ]
@@ -571,12 +572,7 @@ impl Tabular for StatusRow {
             Cell::new(&self.instance_id),
             crate::output::status_cell(self.status.as_str()),
             Cell::new(self.health.checked_at.as_deref().unwrap_or("never")),
-            Cell::new(
-                self.health
-                    .latency_ms
-                    .map(|l| format!("{l}ms"))
-                    .unwrap_or_default(),
-            ),
+            ms_cell(self.health.latency_ms),
             Cell::new(self.health.error.as_deref().unwrap_or("")),
         ]
     }
@@ -620,11 +616,7 @@ impl Tabular for HistoryRow {
             Cell::new(&self.checked_at),
             health_cell(self.status),
             Cell::new(self.http_status.map(|s| s.to_string()).unwrap_or_default()),
-            Cell::new(
-                self.latency_ms
-                    .map(|l| format!("{l}ms"))
-                    .unwrap_or_default(),
-            ),
+            ms_cell(self.latency_ms),
             Cell::new(self.attempts),
             Cell::new(self.error.as_deref().unwrap_or("")),
         ]
@@ -683,8 +675,8 @@ impl Tabular for HealthSummary {
                     .map(|v| format!("{v:.1}%"))
                     .unwrap_or_else(|| "-".into()),
             ),
-            Cell::new(self.p50_ms.map(|v| format!("{v}ms")).unwrap_or_default()),
-            Cell::new(self.p95_ms.map(|v| format!("{v}ms")).unwrap_or_default()),
+            ms_cell(self.p50_ms),
+            ms_cell(self.p95_ms),
             Cell::new(self.last_error.as_deref().unwrap_or("")),
         ]
     }

@@ -171,41 +171,32 @@ impl Store {
     /// Applies `patch` to the account `id`.
     pub fn update_account(&mut self, id: RowId, patch: &AccountPatch) -> Result<Account> {
         let at = fmt_time(&now());
+        // One statement: a NULL parameter keeps the column (COALESCE); the
+        // advertiser ID, which may be cleared, says with ?4 whether to set it.
+        let entity = patch.account_id.as_ref().map(|e| e.as_str().to_owned());
         self.write(|tx| {
-            if let Some(v) = &patch.account_id {
-                tx.execute(
-                    "UPDATE amc_accounts SET account_id = ?2 WHERE id = ?1",
-                    params![id, v.as_str()],
-                )
-                .map_err(|e| conflict_or_db(e, v.as_str()))?;
-            }
-            if let Some(v) = &patch.account_name {
-                tx.execute(
-                    "UPDATE amc_accounts SET account_name = ?2 WHERE id = ?1",
-                    params![id, v],
-                )
-                .map_err(db_err)?;
-            }
-            if let Some(v) = &patch.advertiser_id {
-                tx.execute(
-                    "UPDATE amc_accounts SET advertiser_id = ?2 WHERE id = ?1",
-                    params![id, v],
-                )
-                .map_err(db_err)?;
-            }
-            if let Some(c) = patch.country {
-                tx.execute(
-                    "UPDATE amc_accounts SET country_code = ?2, marketplace_id = ?3 WHERE id = ?1",
-                    params![id, c.code(), c.marketplace_id()],
-                )
-                .map_err(db_err)?;
-            }
             let n = tx
                 .execute(
-                    "UPDATE amc_accounts SET updated_at = ?2 WHERE id = ?1",
-                    params![id, at],
+                    "UPDATE amc_accounts SET
+                         account_id = COALESCE(?2, account_id),
+                         account_name = COALESCE(?3, account_name),
+                         advertiser_id = CASE WHEN ?4 THEN ?5 ELSE advertiser_id END,
+                         country_code = COALESCE(?6, country_code),
+                         marketplace_id = COALESCE(?7, marketplace_id),
+                         updated_at = ?8
+                     WHERE id = ?1",
+                    params![
+                        id,
+                        entity,
+                        patch.account_name,
+                        patch.advertiser_id.is_some(),
+                        patch.advertiser_id.clone().flatten(),
+                        patch.country.map(|c| c.code()),
+                        patch.country.map(|c| c.marketplace_id()),
+                        at
+                    ],
                 )
-                .map_err(db_err)?;
+                .map_err(|e| conflict_or_db(e, entity.as_deref().unwrap_or_default()))?;
             if n == 0 {
                 return Err(Error::not_found("the account no longer exists"));
             }

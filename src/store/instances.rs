@@ -416,36 +416,33 @@ impl Store {
     /// Applies `patch` to the instance `id`.
     pub fn update_instance(&mut self, id: RowId, patch: &InstancePatch) -> Result<Instance> {
         let at = fmt_time(&now());
+        // One statement: a NULL parameter keeps the column (COALESCE); the
+        // description, which may be cleared, says with ?3 whether to set it.
         self.write(|tx| {
-            if let Some(v) = &patch.name {
-                tx.execute(
-                    "UPDATE amc_instances SET name = ?2 WHERE id = ?1",
-                    params![id, v],
+            let n = tx
+                .execute(
+                    "UPDATE amc_instances SET
+                         name = COALESCE(?2, name),
+                         description = CASE WHEN ?3 THEN ?4 ELSE description END,
+                         region = COALESCE(?5, region),
+                         account_id = COALESCE(?6, account_id),
+                         updated_at = ?7
+                     WHERE id = ?1",
+                    params![
+                        id,
+                        patch.name,
+                        patch.description.is_some(),
+                        patch.description.clone().flatten(),
+                        patch.region.map(|r| r.as_str()),
+                        patch.account,
+                        at
+                    ],
                 )
                 .map_err(db_err)?;
+            if n == 0 {
+                return Err(Error::not_found("the instance no longer exists"));
             }
-            if let Some(v) = &patch.description {
-                tx.execute(
-                    "UPDATE amc_instances SET description = ?2 WHERE id = ?1",
-                    params![id, v],
-                )
-                .map_err(db_err)?;
-            }
-            if let Some(v) = patch.region {
-                tx.execute(
-                    "UPDATE amc_instances SET region = ?2 WHERE id = ?1",
-                    params![id, v.as_str()],
-                )
-                .map_err(db_err)?;
-            }
-            if let Some(v) = patch.account {
-                tx.execute(
-                    "UPDATE amc_instances SET account_id = ?2 WHERE id = ?1",
-                    params![id, v],
-                )
-                .map_err(db_err)?;
-            }
-            touch(tx, id, &at)
+            Ok(())
         })?;
         self.instance(id)?
             .ok_or_else(|| Error::not_found("the instance no longer exists"))
