@@ -47,15 +47,17 @@ fn main() {
             let id = format!("amc{:08}", 10_000 + n);
             fake.add_instance(entity, &id, &format!("{name} {i:02}"));
             match n % 60 {
-                7 | 31 => fake.on_instance(&id, Fault::Status(403)),
-                13 => fake.set_creation_status(&id, "FAILED"),
-                21 | 45 => fake.on_instance(&id, Fault::Delay(Duration::from_millis(900))),
-                29 => fake.push_faults(
+                // Two throttled answers in the fleet: each pauses the whole run for
+                // its Retry-After, as Amazon asks, and slows the rate for a while.
+                _ if n % 150 == 29 => fake.push_faults(
                     Route::Instance(id.clone()),
                     [Fault::Throttle {
                         retry_after: Some(1),
                     }],
                 ),
+                7 | 31 => fake.on_instance(&id, Fault::Status(403)),
+                13 => fake.set_creation_status(&id, "FAILED"),
+                21 | 45 => fake.on_instance(&id, Fault::Delay(Duration::from_millis(900))),
                 53 => fake.push_faults(
                     Route::Instance(id.clone()),
                     [Fault::Status(503), Fault::Status(503)],
