@@ -291,71 +291,30 @@ fn duplicate(instance_id: &InstanceId) -> Error {
 impl Store {
     /// Instances matching `filter`, sorted by name.
     pub fn instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>> {
-        let mut clauses = Vec::new();
-        let mut args: Vec<Value> = Vec::new();
-        let add = |clauses: &mut Vec<String>, args: &mut Vec<Value>, clause: &str, v: Value| {
-            args.push(v);
-            clauses.push(clause.replace('?', &format!("?{}", args.len())));
-        };
-        if let Some(o) = filter.owner {
-            add(
-                &mut clauses,
-                &mut args,
-                "i.user_id = ?",
-                Value::Text(o.to_string()),
-            );
-        }
-        if let Some(s) = filter.status {
-            add(
-                &mut clauses,
-                &mut args,
-                "i.status = ?",
-                Value::Text(s.as_str().into()),
-            );
-        }
-        match filter.health {
-            Some(HealthStatus::Unknown) => clauses.push("i.health_status IS NULL".into()),
-            Some(h) => add(
-                &mut clauses,
-                &mut args,
-                "i.health_status = ?",
-                Value::Text(h.as_str().into()),
-            ),
-            None => {}
-        }
-        if filter.not_healthy {
-            clauses.push("(i.health_status IS NULL OR i.health_status != 'HEALTHY')".into());
-        }
-        if let Some(a) = filter.account {
-            add(
-                &mut clauses,
-                &mut args,
-                "i.account_id = ?",
-                Value::Text(a.to_string()),
-            );
-        }
-        if let Some(r) = filter.region {
-            add(
-                &mut clauses,
-                &mut args,
-                "i.region = ?",
-                Value::Text(r.as_str().into()),
-            );
-        }
-        if let Some(b) = &filter.brand {
-            add(
-                &mut clauses,
-                &mut args,
-                "EXISTS (SELECT 1 FROM instance_brands b WHERE b.instance_id = i.id AND b.brand_name = ?)",
-                Value::Text(b.clone()),
-            );
-        }
-        let where_sql = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
-        query(self.read(), &where_sql, args)
+        // One statement for every filter: an unset filter is a NULL parameter
+        // that lets every row through.
+        let text = |v: Option<String>| v.map_or(Value::Null, Value::Text);
+        let args = vec![
+            text(filter.owner.map(|o| o.to_string())),
+            text(filter.status.map(|s| s.as_str().to_owned())),
+            text(filter.health.map(|h| h.as_str().to_owned())),
+            Value::Integer(filter.not_healthy.into()),
+            text(filter.account.map(|a| a.to_string())),
+            text(filter.region.map(|r| r.as_str().to_owned())),
+            text(filter.brand.clone()),
+        ];
+        query(
+            self.read(),
+            "WHERE (?1 IS NULL OR i.user_id = ?1)
+               AND (?2 IS NULL OR i.status = ?2)
+               AND (?3 IS NULL OR i.health_status = ?3 OR (?3 = 'UNKNOWN' AND i.health_status IS NULL))
+               AND (?4 = 0 OR i.health_status IS NULL OR i.health_status != 'HEALTHY')
+               AND (?5 IS NULL OR i.account_id = ?5)
+               AND (?6 IS NULL OR i.region = ?6)
+               AND (?7 IS NULL OR EXISTS (SELECT 1 FROM instance_brands b
+                                          WHERE b.instance_id = i.id AND b.brand_name = ?7))",
+            args,
+        )
     }
 
     /// The instance with this row id.
