@@ -77,11 +77,7 @@ impl Store {
             }
             Ok(counts)
         };
-        if dry_run {
-            self.rehearse(body)
-        } else {
-            self.write(body)
-        }
+        self.write_or_rehearse(dry_run, body)
     }
 
     /// Upserts `owner`'s instances of `account` as discovered. New instances
@@ -150,10 +146,6 @@ impl Store {
             }
             Ok(counts)
         };
-        if dry_run {
-            self.rehearse(body)
-        } else {
-            self.write(body)
-        }
+        self.write_or_rehearse(dry_run, body)
     }
 }

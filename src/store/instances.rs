@@ -258,19 +258,6 @@ fn get(conn: &rusqlite::Connection, id: RowId) -> Result<Option<Instance>> {
     Ok(query(conn, "WHERE i.id = ?1", vec![Value::Text(id.to_string())])?.pop())
 }
 
-fn touch(tx: &Transaction, id: RowId, at: &str) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE amc_instances SET updated_at = ?2 WHERE id = ?1",
-            params![id, at],
-        )
-        .map_err(db_err)?;
-    if n == 0 {
-        return Err(Error::not_found("the instance no longer exists"));
-    }
-    Ok(())
-}
-
 fn insert_brands(tx: &Transaction, id: RowId, brands: &[String], at: &str) -> Result<()> {
     let mut stmt = tx
         .prepare_cached(
@@ -374,52 +361,40 @@ impl Store {
 
     /// Applies `patch` to the instance `id`.
     pub fn update_instance(&mut self, id: RowId, patch: &InstancePatch) -> Result<Instance> {
-        let at = fmt_time(&now());
         // One statement: a NULL parameter keeps the column (COALESCE); the
         // description, which may be cleared, says with ?3 whether to set it.
-        self.write(|tx| {
-            let n = tx
-                .execute(
-                    "UPDATE amc_instances SET
-                         name = COALESCE(?2, name),
-                         description = CASE WHEN ?3 THEN ?4 ELSE description END,
-                         region = COALESCE(?5, region),
-                         account_id = COALESCE(?6, account_id),
-                         updated_at = ?7
-                     WHERE id = ?1",
-                    params![
-                        id,
-                        patch.name,
-                        patch.description.is_some(),
-                        patch.description.clone().flatten(),
-                        patch.region.map(|r| r.as_str()),
-                        patch.account,
-                        at
-                    ],
-                )
-                .map_err(db_err)?;
-            if n == 0 {
-                return Err(Error::not_found("the instance no longer exists"));
-            }
+        self.change_instance(id, |tx, _| {
+            tx.execute(
+                "UPDATE amc_instances SET
+                     name = COALESCE(?2, name),
+                     description = CASE WHEN ?3 THEN ?4 ELSE description END,
+                     region = COALESCE(?5, region),
+                     account_id = COALESCE(?6, account_id)
+                 WHERE id = ?1",
+                params![
+                    id,
+                    patch.name,
+                    patch.description.is_some(),
+                    patch.description.clone().flatten(),
+                    patch.region.map(|r| r.as_str()),
+                    patch.account
+                ],
+            )
+            .map_err(db_err)?;
             Ok(())
-        })?;
-        self.instance(id)?
-            .ok_or_else(|| Error::not_found("the instance no longer exists"))
+        })
     }
 
     /// Sets the lifecycle state (`is_active` follows: false only for INACTIVE).
     pub fn set_status(&mut self, id: RowId, status: InstanceStatus) -> Result<Instance> {
-        let at = fmt_time(&now());
-        self.write(|tx| {
+        self.change_instance(id, |tx, _| {
             tx.execute(
                 "UPDATE amc_instances SET status = ?2, is_active = ?3 WHERE id = ?1",
                 params![id, status.as_str(), status != InstanceStatus::Inactive],
             )
             .map_err(db_err)?;
-            touch(tx, id, &at)
-        })?;
-        self.instance(id)?
-            .ok_or_else(|| Error::not_found("the instance no longer exists"))
+            Ok(())
+        })
     }
 
     /// Deletes an instance with its brands and health history.
@@ -437,22 +412,17 @@ impl Store {
 
     /// Replaces the brand set of an instance in one transaction.
     pub fn set_brands(&mut self, id: RowId, brands: &[String]) -> Result<Instance> {
-        let at = fmt_time(&now());
-        self.write(|tx| {
+        self.change_instance(id, |tx, at| {
             tx.execute("DELETE FROM instance_brands WHERE instance_id = ?1", [id])
                 .map_err(db_err)?;
-            insert_brands(tx, id, brands, &at)?;
-            touch(tx, id, &at)
-        })?;
-        self.instance(id)?
-            .ok_or_else(|| Error::not_found("the instance no longer exists"))
+            insert_brands(tx, id, brands, at)
+        })
     }
 
     /// Adds brands to an instance (present ones are kept once).
     pub fn add_brands(&mut self, id: RowId, brands: &[String]) -> Result<Instance> {
-        let at = fmt_time(&now());
-        self.write(|tx| {
-            insert_brands(tx, id, brands, &at)?;
+        self.change_instance(id, |tx, at| {
+            insert_brands(tx, id, brands, at)?;
             let count: i64 = tx
                 .query_row(
                     "SELECT count(*) FROM instance_brands WHERE instance_id = ?1",
@@ -466,16 +436,13 @@ impl Store {
                     crate::model::MAX_BRANDS
                 )));
             }
-            touch(tx, id, &at)
-        })?;
-        self.instance(id)?
-            .ok_or_else(|| Error::not_found("the instance no longer exists"))
+            Ok(())
+        })
     }
 
     /// Removes brands from an instance; exit 3 naming a brand it does not carry.
     pub fn remove_brands(&mut self, id: RowId, brands: &[String]) -> Result<Instance> {
-        let at = fmt_time(&now());
-        self.write(|tx| {
+        self.change_instance(id, |tx, _| {
             for b in brands {
                 let n = tx
                     .execute(
@@ -487,7 +454,31 @@ impl Store {
                     return Err(Error::not_found(format!("the instance has no brand {b:?}")));
                 }
             }
-            touch(tx, id, &at)
+            Ok(())
+        })
+    }
+
+    /// Runs `change` on instance `id` in one write transaction (it gets the
+    /// transaction and the time of the change), bumps `updated_at`, and
+    /// returns the instance as it now is; exit 3 if it no longer exists.
+    fn change_instance(
+        &mut self,
+        id: RowId,
+        mut change: impl FnMut(&Transaction, &str) -> Result<()>,
+    ) -> Result<Instance> {
+        let at = fmt_time(&now());
+        self.write(|tx| {
+            change(tx, &at)?;
+            let n = tx
+                .execute(
+                    "UPDATE amc_instances SET updated_at = ?2 WHERE id = ?1",
+                    params![id, at],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(Error::not_found("the instance no longer exists"));
+            }
+            Ok(())
         })?;
         self.instance(id)?
             .ok_or_else(|| Error::not_found("the instance no longer exists"))
@@ -559,11 +550,7 @@ impl Store {
             }
             Ok(out)
         };
-        if dry_run {
-            self.rehearse(body)
-        } else {
-            self.write(body)
-        }
+        self.write_or_rehearse(dry_run, body)
     }
 }
 

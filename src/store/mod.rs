@@ -149,10 +149,15 @@ impl Store {
         self.transact(true, f)
     }
 
-    /// Like [`Store::write`], but rolls the transaction back: what a change
-    /// would do, computed against the real data under the write lock.
-    pub(crate) fn rehearse<T>(&mut self, f: impl FnMut(&Transaction) -> Result<T>) -> Result<T> {
-        self.transact(false, f)
+    /// Like [`Store::write`], but with `dry_run` the transaction is rolled
+    /// back: what a change would do, computed against the real data under
+    /// the write lock.
+    pub(crate) fn write_or_rehearse<T>(
+        &mut self,
+        dry_run: bool,
+        f: impl FnMut(&Transaction) -> Result<T>,
+    ) -> Result<T> {
+        self.transact(!dry_run, f)
     }
 
     fn transact<T>(
