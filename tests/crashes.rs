@@ -45,29 +45,68 @@ fn rng(scenario: &str) -> fastrand::Rng {
     fastrand::Rng::with_seed(seed)
 }
 
-/// How the killed runs of a scenario ended.
-#[derive(Debug)]
-struct Tally {
+/// The kills of one scenario: when to strike next, and how the runs ended.
+///
+/// Kill times are drawn from `[0, span)`. The span starts from one timed
+/// run, but a run's length varies with the machine's load (the crash tests
+/// run beside each other), so it adapts: every run that finishes before its
+/// kill time shrinks it, every kill lets it grow back towards the start.
+/// Kills then land on most runs however fast or slow the machine is.
+struct Kills {
+    rng: fastrand::Rng,
+    span: Duration,
+    longest: Duration,
     /// Kills mid-flight wanted.
     target: usize,
     killed: usize,
     finished_first: usize,
 }
 
-impl Default for Tally {
-    fn default() -> Self {
-        Tally {
-            target: KILLS,
+impl Kills {
+    /// Kills for `scenario` over runs that take about `run` uninterrupted.
+    fn new(scenario: &str, run: Duration, target: usize) -> Self {
+        let span = run.mul_f64(1.3).max(Duration::from_millis(1));
+        Kills {
+            rng: rng(scenario),
+            span,
+            longest: span,
+            target,
             killed: 0,
             finished_first: 0,
         }
     }
-}
 
-impl Tally {
     /// Whether a scenario needs another run.
-    fn more(&self, runs: usize) -> bool {
+    fn more(&self) -> bool {
+        let runs = self.killed + self.finished_first;
         self.killed < self.target && runs < MAX_RUNS * self.target / KILLS
+    }
+
+    /// Where the next run dies.
+    fn next_delay(&mut self) -> Duration {
+        let max = u64::try_from(self.span.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        Duration::from_micros(self.rng.u64(0..=max))
+    }
+
+    /// Lets `child` run for `after`, then SIGKILLs it unless it already ended.
+    fn strike(&mut self, mut child: Child, after: Duration) {
+        // The delay is the experiment (where in its run the process dies),
+        // not a wait for something to happen.
+        std::thread::sleep(after);
+        match child.try_wait().expect("poll amcctl") {
+            Some(_) => {
+                self.finished_first += 1;
+                self.span = self.span.mul_f64(0.7).max(Duration::from_millis(1));
+            }
+            None => {
+                child.kill().expect("SIGKILL amcctl");
+                self.killed += 1;
+                self.span = self.span.mul_f64(1.1).min(self.longest);
+            }
+        }
+        child.wait().expect("reap amcctl");
     }
 
     fn report(&self, scenario: &str, extra: &str) {
@@ -92,31 +131,11 @@ fn spawn(env: &TestEnv, args: &[&str]) -> Child {
         .expect("start amcctl")
 }
 
-/// Lets `child` run for `after`, then SIGKILLs it unless it already ended.
-fn kill_after(mut child: Child, after: Duration, tally: &mut Tally) {
-    // The delay is the experiment (where in its run the process dies), not
-    // a wait for something to happen.
-    std::thread::sleep(after);
-    match child.try_wait().expect("poll amcctl") {
-        Some(_) => tally.finished_first += 1,
-        None => {
-            child.kill().expect("SIGKILL amcctl");
-            tally.killed += 1;
-        }
-    }
-    child.wait().expect("reap amcctl");
-}
-
-/// How long an uninterrupted run takes: the range kill times are drawn from.
+/// How long an uninterrupted run takes: where kill times start from.
 fn timed(env: &TestEnv, args: &[&str]) -> Duration {
     let started = Instant::now();
     env.run(args).ok();
     started.elapsed()
-}
-
-fn random_delay(rng: &mut fastrand::Rng, span: Duration) -> Duration {
-    let max = u64::try_from(span.as_micros()).unwrap_or(u64::MAX).max(1);
-    Duration::from_micros(rng.u64(0..=max))
 }
 
 /// What must hold after every kill: the store opens and is sound.
@@ -155,7 +174,6 @@ fn logged_in(amc: &FakeAmc, instances: usize) -> TestEnv {
 
 #[test]
 fn killing_a_bulk_health_check_loses_nothing_committed() {
-    let mut rng = rng("health check");
     let amc = FakeAmc::start();
     amc.set_latency(Duration::from_millis(2));
     let env = logged_in(&amc, 120);
@@ -170,14 +188,13 @@ fn killing_a_bulk_health_check_loses_nothing_committed() {
         "-o",
         "ndjson",
     ];
-    let span = timed(&env, &args).mul_f64(1.3);
-    let mut tally = Tally::default();
+    let mut kills = Kills::new("health check", timed(&env, &args), KILLS);
     let mut history = env.sql_count("SELECT count(*) FROM health_checks");
     let mut i = 0;
-    while tally.more(i) {
+    while kills.more() {
         i += 1;
-        let delay = random_delay(&mut rng, span);
-        kill_after(spawn(&env, &args), delay, &mut tally);
+        let delay = kills.next_delay();
+        kills.strike(spawn(&env, &args), delay);
         let ctx = format!("health check killed after {delay:?} (iteration {i})");
         assert_recovered(&env, &ctx);
         // Recorded results are only ever added; each names a live instance
@@ -202,12 +219,11 @@ fn killing_a_bulk_health_check_loses_nothing_committed() {
         env.run(&["health", "check", "amcf0000000", "--rate", "100"])
             .ok();
     }
-    tally.report("health check", &format!(", {history} results recorded"));
+    kills.report("health check", &format!(", {history} results recorded"));
 }
 
 #[test]
 fn killing_an_import_of_5000_rows_keeps_all_or_none() {
-    let mut rng = rng("import");
     let env = TestEnv::new();
     env.create_account(ACME, "Acme");
     let mut csv =
@@ -236,17 +252,16 @@ fn killing_an_import_of_5000_rows_keeps_all_or_none() {
         env.sql_exec("DELETE FROM amc_instances WHERE instance_id LIKE 'amci%'");
         env.sql_exec("DELETE FROM amc_accounts WHERE account_id = 'ENTITY9IMPORT01'");
     };
-    let span = timed(&env, &args).mul_f64(1.5);
+    let mut kills = Kills::new("import", timed(&env, &args), KILLS);
     assert_eq!(env.sql_count(imported), 5000);
     forget(&env);
     let baseline = env.dump();
-    let mut tally = Tally::default();
     let (mut all, mut none) = (0, 0);
     let mut i = 0;
-    while tally.more(i) {
+    while kills.more() {
         i += 1;
-        let delay = random_delay(&mut rng, span);
-        kill_after(spawn(&env, &args), delay, &mut tally);
+        let delay = kills.next_delay();
+        kills.strike(spawn(&env, &args), delay);
         let ctx = format!("import killed after {delay:?} (iteration {i})");
         assert_recovered(&env, &ctx);
         match (
@@ -265,7 +280,7 @@ fn killing_an_import_of_5000_rows_keeps_all_or_none() {
             other => panic!("{ctx}: a partial import (instances, account, brands) = {other:?}"),
         }
     }
-    tally.report(
+    kills.report(
         "import",
         &format!(": {all} imports complete, {none} left no trace"),
     );
@@ -343,7 +358,6 @@ fn rotation_state(home: &Path, sample: &str, before: &str) -> &'static str {
 
 #[test]
 fn killing_a_key_rotation_never_strands_a_secret() {
-    let mut rng = rng("key rotate");
     let amc = FakeAmc::start();
     let env = logged_in(&amc, 400);
     let home = env.home().to_owned();
@@ -374,21 +388,17 @@ fn killing_a_key_rotation_never_strands_a_secret() {
     env.run(&["health", "check", "amcf0000000"]).ok();
     env.run_as("bob", &["auth", "status"]).ok();
     let args = ["key", "rotate", "--yes"];
-    let span = timed(&env, &args).mul_f64(1.3);
     // Rotations are short and have the most steps to be caught between.
-    let mut tally = Tally {
-        target: 2 * KILLS,
-        ..Tally::default()
-    };
+    let mut kills = Kills::new("key rotate", timed(&env, &args), 2 * KILLS);
     let mut states: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut rotations = 0;
     let mut i = 0;
-    while tally.more(i) {
+    while kills.more() {
         i += 1;
         let before = std::fs::read_to_string(home.join("key")).expect("the key");
         let sample = stored_secrets(&env)[0].0.clone();
-        let delay = random_delay(&mut rng, span);
-        kill_after(spawn(&env, &args), delay, &mut tally);
+        let delay = kills.next_delay();
+        kills.strike(spawn(&env, &args), delay);
         let ctx = format!("key rotate killed after {delay:?} (iteration {i})");
         *states
             .entry(rotation_state(&home, &sample, &before))
@@ -423,7 +433,7 @@ fn killing_a_key_rotation_never_strands_a_secret() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("key") && !["key", "key.old", "key.lock"].contains(&n.as_str()))
         .collect();
-    tally.report(
+    kills.report(
         "key rotate",
         &format!(
             ": {rotations} rotations took effect; states right after the kill: {states:?}; \
@@ -438,18 +448,16 @@ fn killing_a_key_rotation_never_strands_a_secret() {
 
 #[test]
 fn killing_the_first_command_never_leaves_a_store_that_will_not_open() {
-    let mut rng = rng("first run");
     let probe = TestEnv::new();
     let args = ["account", "create", "--account-id", ACME, "--name", "Acme"];
-    let span = timed(&probe, &args).mul_f64(1.5);
-    let mut tally = Tally::default();
+    let mut kills = Kills::new("first run", timed(&probe, &args), KILLS);
     let mut created = 0;
     let mut i = 0;
-    while tally.more(i) {
+    while kills.more() {
         i += 1;
         let env = TestEnv::new();
-        let delay = random_delay(&mut rng, span);
-        kill_after(spawn(&env, &args), delay, &mut tally);
+        let delay = kills.next_delay();
+        kills.strike(spawn(&env, &args), delay);
         let ctx = format!("first command killed after {delay:?} (iteration {i})");
         assert_recovered(&env, &ctx);
         // The account is there exactly when the command got that far;
@@ -466,7 +474,7 @@ fn killing_the_first_command_never_leaves_a_store_that_will_not_open() {
         }
         env.assert_store_sound(&ctx);
     }
-    tally.report(
+    kills.report(
         "first run",
         &format!(": {created} got as far as the account"),
     );
