@@ -201,26 +201,31 @@ impl Output {
             return Ok(());
         }
         let mut table = Table::new();
-        table
-            .load_preset(presets::NOTHING)
-            .set_content_arrangement(ContentArrangement::Dynamic)
-            .set_header(
-                headers
-                    .iter()
-                    .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
-            );
+        table.load_preset(presets::NOTHING).set_header(
+            headers
+                .iter()
+                .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
+        );
         if self.color {
             table.enforce_styling();
         } else {
             table.force_no_tty();
         }
-        // Said explicitly: comfy-table only measures the terminal itself when
-        // it may style, so without colour (NO_COLOR, --color never) a table
-        // would otherwise overflow the terminal instead of wrapping its cells.
-        if let Some((_, cols)) = console::Term::stdout().size_checked()
-            && cols > 0
-        {
-            table.set_width(cols);
+        // The width is said explicitly: comfy-table only measures the terminal
+        // itself when it may style, so without colour (NO_COLOR, --color never)
+        // a table would overflow the terminal instead of wrapping its cells.
+        // A terminal that reports no width (0 columns: some pseudo-terminals,
+        // `docker exec` without a size) gets cells at their natural width, not
+        // squeezed into one column of letters.
+        match console::Term::stdout().size_checked() {
+            Some((_, cols)) if cols > 0 => {
+                table
+                    .set_content_arrangement(ContentArrangement::Dynamic)
+                    .set_width(cols);
+            }
+            _ => {
+                table.set_content_arrangement(ContentArrangement::Disabled);
+            }
         }
         for row in rows {
             table.add_row(row);

@@ -60,6 +60,13 @@ impl Env {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
+        c.args(args);
+        self.hermetic(c)
+    }
+
+    /// `c` with nothing of the caller's environment but a fixed user,
+    /// terminal type and locale, in the temp home.
+    fn hermetic(&self, mut c: Command) -> Command {
         c.env_clear()
             .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .env("HOME", self.dir.path())
@@ -67,7 +74,6 @@ impl Env {
             .env("USER", "tester")
             .env("TERM", "xterm-256color")
             .env("LANG", "C.UTF-8")
-            .args(args)
             .current_dir(self.dir.path());
         c
     }
@@ -112,6 +118,26 @@ impl Env {
     /// terminal), without colour so expectations read plainly.
     fn pty(&self, args: &[&str]) -> Pty {
         self.pty_with(args, &[("NO_COLOR", "1")])
+    }
+
+    /// Starts `args` in a pseudo-terminal of `cols` x `rows`. A shell waits
+    /// for a key before it starts amcctl, so the size is in place before
+    /// amcctl can measure the terminal.
+    fn pty_sized(&self, args: &[&str], vars: &[(&str, &str)], cols: u16, rows: u16) -> Pty {
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(r#"read _go && exec "$0" "$@""#)
+            .arg(bin())
+            .args(args);
+        let mut cmd = self.hermetic(sh);
+        cmd.envs(vars.iter().copied());
+        let mut p = Session::spawn(cmd).expect("spawn in a pty");
+        p.set_expect_timeout(Some(TIMEOUT));
+        p.get_process_mut()
+            .set_window_size(cols, rows)
+            .expect("size the terminal");
+        send(&mut p, "\r");
+        p
     }
 
     fn pty_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Pty {
@@ -454,6 +480,18 @@ fn colour_and_width_on_a_terminal() {
         );
     }
     assert!(!text.contains('\x1b'), "NO_COLOR: {text:?}");
+
+    // A terminal that reports no size gets cells at their natural width,
+    // with colour too (then comfy-table would measure the terminal itself),
+    // rather than a column one letter wide.
+    for vars in [&[("NO_COLOR", "1")][..], &[]] {
+        let (text, code) = finish(env.pty_sized(&["instance", "list"], vars, 0, 0));
+        assert_eq!(code, 0, "{text}");
+        assert!(
+            text.contains("A rather long instance name number 0 that goes on and on"),
+            "a 0-column terminal squeezed the table: {text:?}"
+        );
+    }
 
     // Colour on a terminal, unless NO_COLOR or --color never.
     let (text, _) = finish(env.pty_with(&["instance", "list"], &[]));
