@@ -404,6 +404,8 @@ impl FakeAmc {
 
     /// A persistent fault for every call naming this instance
     /// (`GET /amc/instances/{id}` and its workflows), replacing any earlier one.
+    /// It applies after the rate limit, the header checks and the latency, as
+    /// the real service reports an instance's state only to a valid call.
     pub fn on_instance(&self, instance_id: &str, fault: Fault) {
         self.shared
             .lock()
@@ -635,8 +637,8 @@ fn sample_body(route: &Route) -> Value {
     }
 }
 
-/// Runs one request through the pipeline: scripted fault, per-instance
-/// fault, rate limit, header checks, latency, answer. `None` means reset.
+/// Runs one request through the pipeline: scripted fault, rate limit, header
+/// checks, latency, per-instance fault, answer. `None` means reset.
 async fn process(
     shared: &Shared,
     parts: &hyper::http::request::Parts,
@@ -663,17 +665,6 @@ async fn process(
     if route == Route::Token {
         return Some(grant_token(shared, &parts.headers, body));
     }
-    let persistent = route
-        .instance_id()
-        .and_then(|id| shared.lock().instance_faults.get(id).cloned());
-    if let Some(fault) = persistent {
-        if let Fault::Delay(d) = fault {
-            tokio::time::sleep(d).await;
-        }
-        if let Flow::Stop(answer) = apply_fault(fault, &route, &mut not_completed) {
-            return answer;
-        }
-    }
     let (advertiser, latency) = {
         let mut st = shared.lock();
         let now = Instant::now();
@@ -693,6 +684,20 @@ async fn process(
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    // An instance's standing trouble is its own state, which AMC tells only
+    // an authenticated, well-formed call that the rate limit let through,
+    // and only after the usual time to answer.
+    let persistent = route
+        .instance_id()
+        .and_then(|id| shared.lock().instance_faults.get(id).cloned());
+    if let Some(fault) = persistent {
+        if let Fault::Delay(d) = fault {
+            tokio::time::sleep(d).await;
+        }
+        if let Flow::Stop(answer) = apply_fault(fault, &route, &mut not_completed) {
+            return answer;
+        }
     }
     let st = shared.lock();
     Some(respond(

@@ -305,6 +305,25 @@ async fn reset_drops_the_connection() {
 }
 
 #[tokio::test]
+async fn an_instances_own_trouble_is_told_only_to_a_valid_call() {
+    let amc = fixture();
+    let token = token(&amc).await;
+    let us = Some(("ENTITY1US", US));
+    let path = "/amc/instances/amcaaaaaaaa";
+    amc.on_instance("amcaaaaaaaa", Fault::Status(403));
+    amc.set_latency(Duration::from_millis(30));
+    // A call missing its account headers, or with a token AMC never issued,
+    // is refused for that, whatever the instance's state.
+    assert_eq!(get(&amc, &token, None, path).await.status(), 400);
+    assert_eq!(get(&amc, "Atza|never-issued", us, path).await.status(), 401);
+    // A valid call learns of the 403, after the usual time to answer.
+    let started = Instant::now();
+    let (status, body) = status_and_json(get(&amc, &token, us, path).await).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("403")));
+    assert!(started.elapsed() >= Duration::from_millis(30));
+}
+
+#[tokio::test]
 async fn throttle_fault_sends_retry_after() {
     let amc = fixture();
     let token = token(&amc).await;
