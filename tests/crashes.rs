@@ -76,22 +76,23 @@ impl Kills {
         }
     }
 
-    /// Whether a scenario needs another run.
-    fn more(&self) -> bool {
-        let runs = self.killed + self.finished_first;
-        self.killed < self.target && runs < MAX_RUNS * self.target / KILLS
+    /// Runs so far, killed or not.
+    fn runs(&self) -> usize {
+        self.killed + self.finished_first
     }
 
-    /// Where the next run dies.
-    fn next_delay(&mut self) -> Duration {
+    /// Whether a scenario needs another run.
+    fn more(&self) -> bool {
+        self.killed < self.target && self.runs() < MAX_RUNS * self.target / KILLS
+    }
+
+    /// Lets `child` run for a random time within the span, then SIGKILLs it
+    /// unless it already ended; returns that time.
+    fn strike(&mut self, mut child: Child) -> Duration {
         let max = u64::try_from(self.span.as_micros())
             .unwrap_or(u64::MAX)
             .max(1);
-        Duration::from_micros(self.rng.u64(0..=max))
-    }
-
-    /// Lets `child` run for `after`, then SIGKILLs it unless it already ended.
-    fn strike(&mut self, mut child: Child, after: Duration) {
+        let after = Duration::from_micros(self.rng.u64(0..=max));
         // The delay is the experiment (where in its run the process dies),
         // not a wait for something to happen.
         std::thread::sleep(after);
@@ -107,6 +108,7 @@ impl Kills {
             }
         }
         child.wait().expect("reap amcctl");
+        after
     }
 
     fn report(&self, scenario: &str, extra: &str) {
@@ -114,7 +116,7 @@ impl Kills {
             self.killed >= self.target,
             "{scenario}: only {} of {} runs were killed mid-flight",
             self.killed,
-            self.killed + self.finished_first
+            self.runs()
         );
         eprintln!(
             "{scenario}: {} runs SIGKILLed mid-flight, {} finished before their kill time{extra}",
@@ -190,12 +192,9 @@ fn killing_a_bulk_health_check_loses_nothing_committed() {
     ];
     let mut kills = Kills::new("health check", timed(&env, &args), KILLS);
     let mut history = env.sql_count("SELECT count(*) FROM health_checks");
-    let mut i = 0;
     while kills.more() {
-        i += 1;
-        let delay = kills.next_delay();
-        kills.strike(spawn(&env, &args), delay);
-        let ctx = format!("health check killed after {delay:?} (iteration {i})");
+        let delay = kills.strike(spawn(&env, &args));
+        let ctx = format!("health check killed after {delay:?} (run {})", kills.runs());
         assert_recovered(&env, &ctx);
         // Recorded results are only ever added; each names a live instance
         // (the foreign-key check) and updated its instance's last health.
@@ -257,12 +256,9 @@ fn killing_an_import_of_5000_rows_keeps_all_or_none() {
     forget(&env);
     let baseline = env.dump();
     let (mut all, mut none) = (0, 0);
-    let mut i = 0;
     while kills.more() {
-        i += 1;
-        let delay = kills.next_delay();
-        kills.strike(spawn(&env, &args), delay);
-        let ctx = format!("import killed after {delay:?} (iteration {i})");
+        let delay = kills.strike(spawn(&env, &args));
+        let ctx = format!("import killed after {delay:?} (run {})", kills.runs());
         assert_recovered(&env, &ctx);
         match (
             env.sql_count(imported),
@@ -392,14 +388,11 @@ fn killing_a_key_rotation_never_strands_a_secret() {
     let mut kills = Kills::new("key rotate", timed(&env, &args), 2 * KILLS);
     let mut states: std::collections::BTreeMap<&str, usize> = Default::default();
     let mut rotations = 0;
-    let mut i = 0;
     while kills.more() {
-        i += 1;
         let before = std::fs::read_to_string(home.join("key")).expect("the key");
         let sample = stored_secrets(&env)[0].0.clone();
-        let delay = kills.next_delay();
-        kills.strike(spawn(&env, &args), delay);
-        let ctx = format!("key rotate killed after {delay:?} (iteration {i})");
+        let delay = kills.strike(spawn(&env, &args));
+        let ctx = format!("key rotate killed after {delay:?} (run {})", kills.runs());
         *states
             .entry(rotation_state(&home, &sample, &before))
             .or_default() += 1;
@@ -419,7 +412,7 @@ fn killing_a_key_rotation_never_strands_a_secret() {
         env.run_as("bob", &["auth", "status"]).ok();
         env.assert_store_sound(&ctx);
         // The credentials still authenticate: force a refresh now and then.
-        if i % 4 == 0 {
+        if kills.runs().is_multiple_of(4) {
             amc.expire_tokens();
             env.sql_exec("UPDATE credentials SET access_token_expires = '2000-01-01T00:00:00Z'");
         }
@@ -452,13 +445,13 @@ fn killing_the_first_command_never_leaves_a_store_that_will_not_open() {
     let args = ["account", "create", "--account-id", ACME, "--name", "Acme"];
     let mut kills = Kills::new("first run", timed(&probe, &args), KILLS);
     let mut created = 0;
-    let mut i = 0;
     while kills.more() {
-        i += 1;
         let env = TestEnv::new();
-        let delay = kills.next_delay();
-        kills.strike(spawn(&env, &args), delay);
-        let ctx = format!("first command killed after {delay:?} (iteration {i})");
+        let delay = kills.strike(spawn(&env, &args));
+        let ctx = format!(
+            "first command killed after {delay:?} (run {})",
+            kills.runs()
+        );
         assert_recovered(&env, &ctx);
         // The account is there exactly when the command got that far;
         // either way the command can be repeated or is a clean conflict.

@@ -129,10 +129,7 @@ impl Env {
             .arg(r#"read _go && exec "$0" "$@""#)
             .arg(bin())
             .args(args);
-        let mut cmd = self.hermetic(sh);
-        cmd.envs(vars.iter().copied());
-        let mut p = Session::spawn(cmd).expect("spawn in a pty");
-        p.set_expect_timeout(Some(TIMEOUT));
+        let mut p = spawn_pty(self.hermetic(sh), vars);
         p.get_process_mut()
             .set_window_size(cols, rows)
             .expect("size the terminal");
@@ -141,12 +138,16 @@ impl Env {
     }
 
     fn pty_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Pty {
-        let mut cmd = self.command(args);
-        cmd.envs(vars.iter().copied());
-        let mut p = Session::spawn(cmd).expect("spawn in a pty");
-        p.set_expect_timeout(Some(TIMEOUT));
-        p
+        spawn_pty(self.command(args), vars)
     }
+}
+
+/// Starts `cmd` with `vars` added in a pseudo-terminal, with the test timeout.
+fn spawn_pty(mut cmd: Command, vars: &[(&str, &str)]) -> Pty {
+    cmd.envs(vars.iter().copied());
+    let mut p = Session::spawn(cmd).expect("spawn in a pty");
+    p.set_expect_timeout(Some(TIMEOUT));
+    p
 }
 
 /// Everything the program still prints, then its exit code.
