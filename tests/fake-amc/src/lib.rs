@@ -111,6 +111,19 @@ pub enum Fault {
     /// Answer normally, but with this `creationStatus`. Only
     /// `GET /amc/instances/{id}` shows it; other calls ignore it.
     NotCompleted(String),
+    /// Exactly this answer, whatever the route: any status, content type
+    /// and body a tampered service or a proxy might send. `{request}` in
+    /// the body becomes the request's own body as received (for a token
+    /// call, the form with the secrets), the way a gateway that echoes what
+    /// it refused would answer.
+    Answer {
+        /// The HTTP status (an invalid one becomes 500).
+        status: u16,
+        /// The `Content-Type` header.
+        content_type: String,
+        /// The body, with `{request}` replaced.
+        body: String,
+    },
 }
 
 /// One request as the fake received it, and what it answered.
@@ -570,7 +583,12 @@ enum Flow {
     Stop(Option<Answer>),
 }
 
-fn apply_fault(fault: Fault, route: &Route, not_completed: &mut Option<String>) -> Flow {
+fn apply_fault(
+    fault: Fault,
+    route: &Route,
+    request_body: &str,
+    not_completed: &mut Option<String>,
+) -> Flow {
     match fault {
         Fault::Delay(_) => Flow::Continue, // slept by the caller, which can await
         Fault::NotCompleted(status) => {
@@ -589,6 +607,21 @@ fn apply_fault(fault: Fault, route: &Route, not_completed: &mut Option<String>) 
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let details = status.canonical_reason().unwrap_or("Injected failure");
             Flow::Stop(Some(amc_error(status, details)))
+        }
+        Fault::Answer {
+            status,
+            content_type,
+            body,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut answer = Response::new(Full::new(Bytes::from(
+                body.replace("{request}", request_body),
+            )));
+            *answer.status_mut() = status;
+            if let Ok(ct) = HeaderValue::from_str(&content_type) {
+                answer.headers_mut().insert(CONTENT_TYPE, ct);
+            }
+            Flow::Stop(Some(answer))
         }
         Fault::MalformedJson => Flow::Stop(Some(raw(
             StatusCode::OK,
@@ -658,7 +691,7 @@ async fn process(
         if let Fault::Delay(d) = fault {
             tokio::time::sleep(d).await;
         }
-        if let Flow::Stop(answer) = apply_fault(fault, &route, &mut not_completed) {
+        if let Flow::Stop(answer) = apply_fault(fault, &route, body, &mut not_completed) {
             return answer;
         }
     }
@@ -695,7 +728,7 @@ async fn process(
         if let Fault::Delay(d) = fault {
             tokio::time::sleep(d).await;
         }
-        if let Flow::Stop(answer) = apply_fault(fault, &route, &mut not_completed) {
+        if let Flow::Stop(answer) = apply_fault(fault, &route, body, &mut not_completed) {
             return answer;
         }
     }
