@@ -25,3 +25,16 @@ pub fn create_private_file(path: &Path) -> io::Result<()> {
         .open(path)?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))
 }
+
+/// Creates `path`, which must not exist, with mode 0600. The final
+/// component is never followed as a symlink (a dangling link is refused,
+/// not created through), and an existing file is never reused.
+pub fn create_new_private_file(path: &Path) -> io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .mode(0o600)
+        .open(path)?;
+    Ok(())
+}

@@ -145,7 +145,23 @@ impl Store {
     }
 
     /// Accounts matching a reference: the row UUID, the entity ID, or the exact name.
+    /// A reference shaped like a UUID is a row id first, as for instances.
     pub fn find_accounts(&self, reference: &str) -> Result<Vec<Account>> {
+        let reference = reference.trim();
+        if reference.parse::<crate::model::RowId>().is_ok() {
+            let mut stmt = self
+                .read()
+                .prepare(&format!("{SELECT} WHERE a.id = ?1"))
+                .map_err(db_err)?;
+            let by_id: Vec<Account> = stmt
+                .query_map([super::canonical_id(reference)], row)
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db_err)?;
+            if !by_id.is_empty() {
+                return Ok(by_id);
+            }
+        }
         let mut stmt = self
             .read()
             .prepare(&format!(
@@ -153,7 +169,6 @@ impl Store {
                  ORDER BY a.account_name"
             ))
             .map_err(db_err)?;
-        let reference = reference.trim();
         let rows = stmt
             .query_map([reference, &super::canonical_id(reference)], row)
             .map_err(db_err)?;

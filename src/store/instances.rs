@@ -311,8 +311,15 @@ impl Store {
 
     /// Instances of every user matching a reference: the row UUID, the AMC
     /// instance ID, or the exact name.
+    /// A reference shaped like a UUID is a row id first: if a row has it,
+    /// that row is the only match, whatever names other rows carry.
     pub fn find_instances(&self, reference: &str) -> Result<Vec<Instance>> {
         let reference = reference.trim();
+        if let Ok(id) = reference.parse::<RowId>()
+            && let Some(inst) = self.instance(id)?
+        {
+            return Ok(vec![inst]);
+        }
         query(
             self.read(),
             "WHERE i.id = ?2 OR i.instance_id = ?1 OR i.name = ?1",

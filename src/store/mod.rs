@@ -33,7 +33,7 @@ pub use instances::{
     Health, ImportOutcome, ImportRow, Instance, InstanceFilter, InstancePatch, NewInstance,
     UpsertResult,
 };
-pub use users::User;
+pub use users::{User, validate_name};
 
 /// The schema, one numbered file per version. Never edit or remove an entry:
 /// released stores were migrated with it.
@@ -87,6 +87,11 @@ impl Store {
         })
         .map_err(|e| open_error(path, e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| open_error(path, e))?;
+        // Deleted and overwritten content (a logged-out user's credentials,
+        // the ciphertext a key rotation replaced) is zeroed, not left in free
+        // pages where the key would still decrypt it and a backup would copy it.
+        conn.pragma_update(None, "secure_delete", "ON")
             .map_err(|e| open_error(path, e))?;
 
         let version: usize = conn
@@ -237,6 +242,7 @@ impl Store {
         for row in rows {
             problems.push(row.map_err(db_err)?);
         }
+        problems.extend(self.row_problems()?);
         let version: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
@@ -250,24 +256,84 @@ impl Store {
         Ok(problems)
     }
 
-    /// Writes a consistent copy of the store to `dest` with SQLite's online
-    /// backup API, while other processes may keep writing.
-    pub fn backup(&self, dest: &Path) -> Result<()> {
-        if dest.exists() {
-            return Err(Error::conflict(format!(
-                "{} already exists",
-                dest.display()
-            )));
+    /// Rows that break the schema's rules (a status or region outside its
+    /// set, a value of the wrong type, an identifier of the wrong shape) and
+    /// that the commands reading them would fail on; each named by table
+    /// and row id. SQLite's own checks report such rows without naming them,
+    /// or (a BLOB in a text column) not at all.
+    fn row_problems(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        for (table, key, rule, what) in ROW_RULES {
+            let sql = format!("SELECT CAST({key} AS TEXT) FROM {table} WHERE NOT ({rule})");
+            let mut stmt = self.conn.prepare(&sql).map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, Option<String>>(0))
+                .map_err(db_err)?;
+            for row in rows {
+                let id = row.map_err(db_err)?.unwrap_or_default();
+                problems.push(format!(
+                    "{table} row {}: {what}",
+                    crate::model::printable(&id)
+                ));
+            }
         }
-        crate::fsutil::create_private_file(dest)
-            .map_err(|e| Error::usage(format!("cannot create {}: {e}", dest.display())))?;
+        // What the commands themselves decode: a row that passes the rules
+        // above but still cannot be read (an instance ID of the wrong shape).
+        let ids: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id FROM amc_instances WHERE typeof(id) = 'text'")
+                .map_err(db_err)?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
+        };
+        for id in ids {
+            let Ok(row_id) = id.parse::<crate::model::RowId>() else {
+                problems.push(format!(
+                    "amc_instances row {}: the id is not a UUID",
+                    crate::model::printable(&id)
+                ));
+                continue;
+            };
+            if let Err(e) = self.instance(row_id) {
+                problems.push(format!(
+                    "amc_instances row {id}: cannot be read: {}",
+                    e.message
+                ));
+            }
+        }
+        problems.dedup();
+        Ok(problems)
+    }
+
+    /// Writes a consistent copy of the store to `dest` with SQLite's online
+    /// backup API, while other processes may keep writing. The file is
+    /// created exclusively (never through a symlink, never over an existing
+    /// file) and compacted, so it holds no deleted content.
+    pub fn backup(&self, dest: &Path) -> Result<()> {
+        match crate::fsutil::create_new_private_file(dest) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::conflict(format!(
+                    "{} already exists",
+                    dest.display()
+                )));
+            }
+            Err(e) => return Err(Error::file("create the backup", dest, &e)),
+        }
         let result = (|| {
-            let mut target = Connection::open(dest)?;
+            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+            let mut target = Connection::open_with_flags(dest, flags)?;
             let backup = rusqlite::backup::Backup::new(&self.conn, &mut target)?;
             backup.run_to_completion(256, Duration::from_millis(5), None)?;
             drop(backup);
             // A backup is one self-contained file, not a WAL pair.
             target.pragma_update(None, "journal_mode", "DELETE")?;
+            // A store from before secure deletion may still hold deleted
+            // rows in its free pages; the copy does not.
+            target.execute_batch("VACUUM")?;
             Ok::<_, rusqlite::Error>(())
         })();
         result.map_err(|e| {
@@ -276,6 +342,81 @@ impl Store {
         })
     }
 }
+
+/// The rules [`Store::row_problems`] checks: table, the column naming a
+/// row, the condition every row must meet, and what a failure means.
+const ROW_RULES: &[(&str, &str, &str, &str)] = &[
+    (
+        "users",
+        "id",
+        "typeof(id) = 'text' AND typeof(name) = 'text' AND length(name) BETWEEN 1 AND 64",
+        "the id or name is not text of 1 to 64 characters",
+    ),
+    (
+        "amc_accounts",
+        "id",
+        "typeof(id) = 'text' AND typeof(account_id) = 'text' AND typeof(account_name) = 'text'
+         AND typeof(country_code) = 'text' AND typeof(marketplace_id) = 'text'",
+        "a value that must be text is not",
+    ),
+    (
+        "amc_instances",
+        "id",
+        "typeof(id) = 'text' AND typeof(instance_id) = 'text' AND typeof(name) = 'text'
+         AND typeof(description) IN ('text', 'null') AND typeof(api_endpoint) IN ('text', 'null')
+         AND typeof(health_error) IN ('text', 'null')",
+        "a value that must be text is not",
+    ),
+    (
+        "amc_instances",
+        "id",
+        "region IN ('na', 'eu', 'fe')",
+        "the region is not na, eu or fe",
+    ),
+    (
+        "amc_instances",
+        "id",
+        "status IN ('PENDING', 'ACTIVE', 'INACTIVE', 'ERROR')",
+        "the status is not PENDING, ACTIVE, INACTIVE or ERROR",
+    ),
+    (
+        "amc_instances",
+        "id",
+        "is_active IN (0, 1) AND (status = 'INACTIVE') = (is_active = 0)",
+        "is_active does not agree with the status",
+    ),
+    (
+        "amc_instances",
+        "id",
+        "health_status IS NULL OR health_status IN ('HEALTHY', 'UNHEALTHY', 'ERROR')",
+        "the health status is not HEALTHY, UNHEALTHY or ERROR",
+    ),
+    (
+        "instance_brands",
+        "instance_id",
+        "typeof(brand_name) = 'text'",
+        "a brand name is not text",
+    ),
+    (
+        "health_checks",
+        "id",
+        "status IN ('HEALTHY', 'UNHEALTHY', 'ERROR')",
+        "the status is not HEALTHY, UNHEALTHY or ERROR",
+    ),
+    (
+        "health_checks",
+        "id",
+        "typeof(error) IN ('text', 'null')",
+        "the error is not text",
+    ),
+    (
+        "credentials",
+        "user_id",
+        "region IN ('na', 'eu', 'fe') AND typeof(client_id) = 'text'
+         AND typeof(client_secret_enc) = 'text' AND typeof(refresh_token_enc) = 'text'",
+        "the region is not na, eu or fe, or a value that must be text is not",
+    ),
+];
 
 enum Retry {
     Busy(rusqlite::Error),
