@@ -68,6 +68,9 @@ impl Config {
     }
 
     fn validate(&self) -> std::result::Result<(), String> {
+        if let Some(u) = &self.user {
+            crate::store::validate_name(u).map_err(|e| e.message)?;
+        }
         if let Some(c) = self.concurrency {
             check_concurrency(c)?;
         }
@@ -122,13 +125,17 @@ impl Config {
     pub fn save(&self, path: &Path) -> Result<()> {
         let text = toml::to_string(self).map_err(|e| Error::internal(e.to_string()))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::fsutil::create_private_dir(dir)?;
+            crate::fsutil::create_private_dir(dir)
+                .map_err(|e| Error::file("create the folder", dir, &e))?;
         }
         let tmp = path.with_extension("toml.tmp");
-        crate::fsutil::create_private_file(&tmp)?;
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, path)?;
-        Ok(())
+        let written = crate::fsutil::create_private_file(&tmp)
+            .and_then(|()| std::fs::write(&tmp, text))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        written.map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::file("write the config file", path, &e)
+        })
     }
 }
 
@@ -162,12 +169,16 @@ pub fn check_concurrency(c: usize) -> std::result::Result<usize, String> {
     }
 }
 
-/// Checks a rate value (requests per second, > 0 and at most 10,000).
+/// The slowest rate accepted: one request every 100 seconds. Anything
+/// slower would space requests further apart than any time budget allows.
+pub const MIN_RATE: f64 = 0.01;
+
+/// Checks a rate value (requests per second, 0.01 to 10,000).
 pub fn check_rate(r: f64) -> std::result::Result<f64, String> {
-    if r.is_finite() && r > 0.0 && r <= 10_000.0 {
+    if r.is_finite() && (MIN_RATE..=10_000.0).contains(&r) {
         Ok(r)
     } else {
-        Err("rate must be a number of requests per second above 0 and at most 10000".into())
+        Err("rate must be a number of requests per second from 0.01 to 10000".into())
     }
 }
 

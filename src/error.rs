@@ -133,6 +133,23 @@ impl Error {
         Self::new(Kind::Internal, message)
     }
 
+    /// A local file or stream that cannot be read or written (a read-only
+    /// folder, a full disk, `/dev/full`): exit 8, naming what and where.
+    /// Not a bug, so never exit 1.
+    pub fn file(op: &str, path: &std::path::Path, e: &std::io::Error) -> Self {
+        Self::store(format!("cannot {op} {}: {e}", path.display()))
+    }
+
+    /// Standard output cannot be written (a full disk, `/dev/full`); a
+    /// reader that went away is [`Kind::ClosedPipe`] instead.
+    pub fn stdout(e: &std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            Self::new(Kind::ClosedPipe, "stdout closed")
+        } else {
+            Self::store(format!("cannot write to standard output: {e}"))
+        }
+    }
+
     /// The error for a prompt that cannot be shown (SPEC section 4).
     pub fn missing_flag(flag: &str) -> Self {
         Self::usage(format!("{flag} is required when not running interactively"))
@@ -153,20 +170,19 @@ impl From<InvalidValue> for Error {
     }
 }
 
+/// A bare I/O error is nearly always a write of results to standard output
+/// (the code names files itself, with [`Error::file`]); it is the
+/// environment's doing, not a bug.
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            Self::new(Kind::ClosedPipe, "stdout closed")
-        } else {
-            Self::internal(format!("I/O error: {e}"))
-        }
+        Self::stdout(&e)
     }
 }
 
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
-        if e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe) {
-            Self::new(Kind::ClosedPipe, "stdout closed")
+        if e.is_io() {
+            Self::stdout(&std::io::Error::from(e))
         } else {
             Self::internal(format!("JSON encoding failed: {e}"))
         }
@@ -175,12 +191,10 @@ impl From<serde_json::Error> for Error {
 
 impl From<csv::Error> for Error {
     fn from(e: csv::Error) -> Self {
-        match e.kind() {
-            csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe => {
-                Self::new(Kind::ClosedPipe, "stdout closed")
-            }
-            _ => Self::internal(format!("CSV encoding failed: {e}")),
+        if let csv::ErrorKind::Io(io) = e.kind() {
+            return Self::stdout(&std::io::Error::new(io.kind(), io.to_string()));
         }
+        Self::internal(format!("CSV encoding failed: {e}"))
     }
 }
 
