@@ -436,6 +436,42 @@ pub fn clean_text(field: &'static str, value: &str, max: usize) -> Result<String
     Ok(v.to_owned())
 }
 
+/// Whether `c` must never reach a terminal as it is: a C0 or C1 control
+/// (ESC, CSI, OSC, BEL, CR, LF, …), DEL, or a character that reorders or
+/// hides text.
+pub fn is_hostile_char(c: char) -> bool {
+    c.is_control() || is_invisible_format(c)
+}
+
+/// Text from outside (a server's answer, a stored or configured string)
+/// made safe to show: every [`is_hostile_char`] becomes a visible escape
+/// (`\u{1b}`, `\n`), so it can neither move the cursor, retitle the window,
+/// forge a line nor reorder what follows. Text without one is returned as is.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_hostile_char) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_hostile_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
+/// [`printable`] for text that may keep its line breaks (multi-line
+/// messages on stderr): only `\n` is let through.
+pub fn printable_lines(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && is_hostile_char(c)) {
+        return text.into();
+    }
+    let lines: Vec<std::borrow::Cow<'_, str>> = text.split('\n').map(printable).collect();
+    lines.join("\n").into()
+}
+
 /// Unicode characters that reorder or hide text (every Bidi_Control
 /// character, the Arabic letter mark U+061C included; zero-width and
 /// invisible marks), or split a one-line field into lines a reader does
@@ -443,7 +479,13 @@ pub fn clean_text(field: &'static str, value: &str, max: usize) -> Result<String
 /// viewers and log tools may show as line breaks).
 fn is_invisible_format(c: char) -> bool {
     matches!(c,
-        '\u{061C}'
+        '\u{00AD}'
+        | '\u{034F}'
+        | '\u{061C}'
+        | '\u{115F}'..='\u{1160}'
+        | '\u{17B4}'..='\u{17B5}'
+        | '\u{3164}'
+        | '\u{FFA0}'
         | '\u{180E}'
         | '\u{200B}'..='\u{200F}'
         | '\u{2028}'..='\u{202E}'
@@ -462,8 +504,18 @@ pub const MAX_BRAND: usize = 100;
 pub const MAX_BRANDS: usize = 100;
 
 /// A validated instance or account name.
+/// A name shaped like a UUID is refused: references look UUIDs up as row
+/// ids first, so such a name could never be used to pick its row, and it
+/// would read as another row's id.
 pub fn parse_name(field: &'static str, value: &str) -> Result<String, InvalidValue> {
-    clean_text(field, value, MAX_NAME)
+    let name = clean_text(field, value, MAX_NAME)?;
+    if Uuid::parse_str(&name).is_ok() {
+        return Err(InvalidValue::new(
+            field,
+            "must not look like a UUID (those are row ids)",
+        ));
+    }
+    Ok(name)
 }
 
 /// A validated description.
@@ -472,19 +524,24 @@ pub fn parse_description(value: &str) -> Result<String, InvalidValue> {
 }
 
 /// A validated, de-duplicated brand list, order kept.
+///
+/// The count rule comes first: the list is refused as soon as it holds more
+/// than [`MAX_BRANDS`] distinct brands, so a list of 100,000 costs no more
+/// than one of 101, and duplicates are found in a set, not by rescanning.
 pub fn parse_brands<S: AsRef<str>>(values: &[S]) -> Result<Vec<String>, InvalidValue> {
-    let mut out: Vec<String> = Vec::with_capacity(values.len());
+    let too_many =
+        || InvalidValue::new("brand", format!("at most {MAX_BRANDS} brands per instance"));
+    let mut out: Vec<String> = Vec::with_capacity(values.len().min(MAX_BRANDS + 1));
+    let mut seen = std::collections::HashSet::with_capacity(values.len().min(MAX_BRANDS + 1));
     for v in values {
+        // Distinct values beyond the limit fail whatever their content.
+        if seen.len() >= MAX_BRANDS && !seen.contains(v.as_ref().trim()) {
+            return Err(too_many());
+        }
         let b = clean_text("brand", v.as_ref(), MAX_BRAND)?;
-        if !out.contains(&b) {
+        if seen.insert(b.clone()) {
             out.push(b);
         }
-    }
-    if out.len() > MAX_BRANDS {
-        return Err(InvalidValue::new(
-            "brand",
-            format!("at most {MAX_BRANDS} brands per instance"),
-        ));
     }
     Ok(out)
 }

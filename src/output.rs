@@ -10,7 +10,7 @@ use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::model::HealthStatus;
+use crate::model::{HealthStatus, is_hostile_char, printable, printable_lines};
 
 /// The output format (`-o`).
 #[derive(
@@ -111,12 +111,12 @@ impl Output {
         let mut out = io::BufWriter::new(io::stdout().lock());
         match self.format {
             Format::Json => {
-                serde_json::to_writer_pretty(&mut out, items)?;
+                write_json_pretty(&mut out, items)?;
                 writeln!(out)?;
             }
             Format::Ndjson => {
                 for item in items {
-                    serde_json::to_writer(&mut out, item)?;
+                    write_json(&mut out, item)?;
                     writeln!(out)?;
                 }
             }
@@ -133,11 +133,11 @@ impl Output {
         let mut out = io::BufWriter::new(io::stdout().lock());
         match self.format {
             Format::Json => {
-                serde_json::to_writer_pretty(&mut out, item)?;
+                write_json_pretty(&mut out, item)?;
                 writeln!(out)?;
             }
             Format::Ndjson => {
-                serde_json::to_writer(&mut out, item)?;
+                write_json(&mut out, item)?;
                 writeln!(out)?;
             }
             Format::Csv | Format::Table => {
@@ -191,15 +191,28 @@ impl Output {
                     .map(|c| {
                         let text = c.content();
                         // The health dot is decoration for people; scripts get the word.
-                        text.strip_prefix("● ")
-                            .unwrap_or(&text)
-                            .replace(['\t', '\n'], " ")
+                        // Tabs and line breaks become escapes, so a cell never
+                        // splits into two fields or forges a line.
+                        printable(text.strip_prefix("● ").unwrap_or(&text)).into_owned()
                     })
                     .collect();
                 writeln!(out, "{}", line.join("\t"))?;
             }
             return Ok(());
         }
+        // A cell holding a control or bidi character is rebuilt from its
+        // escaped text (losing only its colour, which no such cell has).
+        let rows = rows.map(|row| {
+            row.into_iter()
+                .map(|c| {
+                    let text = c.content();
+                    match printable(&text) {
+                        std::borrow::Cow::Borrowed(_) => c,
+                        std::borrow::Cow::Owned(safe) => Cell::new(safe),
+                    }
+                })
+                .collect::<Vec<Cell>>()
+        });
         let mut table = Table::new();
         table.load_preset(presets::NOTHING).set_header(
             headers
@@ -245,14 +258,14 @@ impl Output {
     /// A progress or status line on stderr (silenced by `-q`).
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            let _ = writeln!(io::stderr(), "{}", msg.as_ref());
+            let _ = writeln!(io::stderr(), "{}", printable_lines(msg.as_ref()));
         }
     }
 
     /// A warning on stderr (silenced by `-q`).
     pub fn warn(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            let _ = writeln!(io::stderr(), "warning: {}", msg.as_ref());
+            let _ = writeln!(io::stderr(), "warning: {}", printable_lines(msg.as_ref()));
         }
     }
 
@@ -261,7 +274,7 @@ impl Output {
         let mut err = io::stderr().lock();
         if self.format.is_machine() {
             let body = serde_json::json!({"error": {"code": e.kind.code(), "message": e.message, "hint": e.hint}});
-            let _ = writeln!(err, "{body}");
+            let _ = write_json(&mut err, &body).and_then(|()| writeln!(err));
         } else {
             let (error, hint) = if self.stderr_color {
                 (
@@ -271,9 +284,9 @@ impl Output {
             } else {
                 (console::style("error:"), console::style("hint:"))
             };
-            let _ = writeln!(err, "{error} {}", e.message);
+            let _ = writeln!(err, "{error} {}", printable_lines(&e.message));
             if let Some(h) = &e.hint {
-                let _ = writeln!(err, "{hint} {h}");
+                let _ = writeln!(err, "{hint} {}", printable_lines(h));
             }
         }
     }
@@ -343,6 +356,86 @@ fn scalar(v: &serde_json::Value) -> String {
     }
 }
 
+/// Writes `value` as compact JSON in which no character can act on a
+/// terminal: besides the C0 controls JSON always escapes, C1 controls, DEL
+/// and the characters that reorder or hide text are written as `\uXXXX`.
+/// A JSON reader gets the same strings back.
+pub fn write_json<W: Write, T: Serialize + ?Sized>(out: &mut W, value: &T) -> io::Result<()> {
+    let mut ser =
+        serde_json::Serializer::with_formatter(out, SafeJson(serde_json::ser::CompactFormatter));
+    value.serialize(&mut ser).map_err(io::Error::from)
+}
+
+/// [`write_json`], indented.
+pub fn write_json_pretty<W: Write, T: Serialize + ?Sized>(
+    out: &mut W,
+    value: &T,
+) -> io::Result<()> {
+    let pretty = serde_json::ser::PrettyFormatter::new();
+    let mut ser = serde_json::Serializer::with_formatter(out, SafeJson(pretty));
+    value.serialize(&mut ser).map_err(io::Error::from)
+}
+
+/// [`write_json`] into a string.
+pub fn json_string<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut buf = Vec::new();
+    // Writing into memory fails only if serialisation does, which for the
+    // program's own types it does not.
+    let _ = write_json(&mut buf, value);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// A JSON formatter that escapes what [`is_hostile_char`] flags.
+struct SafeJson<F>(F);
+
+impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for SafeJson<F> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if is_hostile_char(c) {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    write!(writer, "\\u{u:04x}")?;
+                }
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
 /// Writes CSV with every cell neutralised against formula injection.
 pub fn write_csv(
     out: &mut impl Write,
@@ -352,7 +445,7 @@ pub fn write_csv(
     let mut w = csv::Writer::from_writer(out);
     w.write_record(&headers)?;
     for row in rows {
-        w.write_record(row.iter().map(|c| neutralise(c).into_owned()))?;
+        w.write_record(row.iter().map(|c| neutralise(&printable(c)).into_owned()))?;
     }
     w.flush()?;
     Ok(())

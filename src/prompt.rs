@@ -179,7 +179,7 @@ impl Prompter for Console {
         let _guard = PromptGuard::new();
         Select::with_theme(&self.theme)
             .with_prompt(label)
-            .items(items)
+            .items(&shown(items))
             .default(default)
             .interact_opt()
             .map_err(prompt_err)?
@@ -190,7 +190,7 @@ impl Prompter for Console {
         let _guard = PromptGuard::new();
         FuzzySelect::with_theme(&self.theme)
             .with_prompt(label)
-            .items(items)
+            .items(&shown(items))
             .default(0)
             .max_length(15)
             .interact_opt()
@@ -307,6 +307,12 @@ fn read_hidden_line(term: &console::Term, prompt: &str) -> Result<String> {
             }
             Escape::None => {}
         }
+        if line.len() >= crate::cli::MAX_SECRET_BYTES {
+            return Err(Error::usage(format!(
+                "the input is longer than {} KiB",
+                crate::cli::MAX_SECRET_BYTES / 1024
+            )));
+        }
         match b {
             0x1b => escape = Escape::Started,
             b'\r' | b'\n' => break,
@@ -389,4 +395,13 @@ impl Prompter for Scripted {
     fn secret(&mut self, label: &str, flag: &str) -> Result<SecretString> {
         self.next(label, flag).map(SecretString::from)
     }
+}
+
+/// Choices as the terminal shows them: names come from the store, which
+/// another tool may have written, so control characters are escaped.
+fn shown(items: &[String]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| crate::model::printable(i).into_owned())
+        .collect()
 }

@@ -386,28 +386,38 @@ impl Keyring {
     /// was linked into place as `key.new`. Only call it while holding the
     /// exclusive [`KeyLock`], which every staging holds.
     pub fn remove_staging_leftovers(key_path: &Path) -> Result<(), SecretsError> {
-        let Some(dir) = key_path.parent().filter(|d| !d.as_os_str().is_empty()) else {
-            return Ok(());
+        for path in Self::staging_leftovers(key_path)? {
+            fs::remove_file(&path).map_err(|e| SecretsError::io("remove", &path, e))?;
+        }
+        Ok(())
+    }
+
+    /// The temporary files (`key.new.tmp-*`) of stagings that died before
+    /// their key was linked into place. A rotation that is running has one
+    /// too, so remove them only under the exclusive [`KeyLock`].
+    pub fn staging_leftovers(key_path: &Path) -> Result<Vec<PathBuf>, SecretsError> {
+        let dir = match key_path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
         };
         let prefix = sibling(key_path, "new.tmp-");
         let Some(prefix) = prefix.file_name().and_then(|n| n.to_str()) else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let entries = match fs::read_dir(dir) {
             Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(SecretsError::io("list", dir, e)),
         };
-        for entry in entries.flatten() {
-            if entry
-                .file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with(prefix))
-            {
-                let path = entry.path();
-                fs::remove_file(&path).map_err(|e| SecretsError::io("remove", &path, e))?;
-            }
-        }
-        Ok(())
+        Ok(entries
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(prefix))
+            })
+            .map(|e| e.path())
+            .collect())
     }
 
     /// Where this key came from.
@@ -693,12 +703,12 @@ pub fn scrub(text: &str) -> String {
     let mut copied = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let keep_until = if bytes[i] == b'|'
+        let keep_until = if let Some(sep) = token_separator(&bytes[i..])
             && i >= 4
             && bytes[i - 4..i].iter().all(u8::is_ascii_alphanumeric)
             && (i == 4 || !bytes[i - 5].is_ascii_alphanumeric())
         {
-            Some(i + 1)
+            Some(i + sep)
         } else {
             SECRET_PREFIXES
                 .iter()
@@ -727,7 +737,84 @@ pub fn scrub(text: &str) -> String {
 }
 
 fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-_.~+/=%".contains(&b)
+    b.is_ascii_alphanumeric() || b"-_.~+/=%\\".contains(&b)
+}
+
+/// The length of the `|` of an Amazon token's `Xxxx|` prefix at the start
+/// of `rest`, in any of the forms a server may echo it in: as it is,
+/// percent-encoded (`%7C`, `%7c`, as in a form body) or JSON-escaped
+/// (`\u007c`).
+fn token_separator(rest: &[u8]) -> Option<usize> {
+    if rest.first() == Some(&b'|') {
+        return Some(1);
+    }
+    if rest.len() >= 3 && rest[0] == b'%' && rest[1..3].eq_ignore_ascii_case(b"7c") {
+        return Some(3);
+    }
+    if rest.len() >= 6 && rest[..2] == *b"\\u" && rest[2..6].eq_ignore_ascii_case(b"007c") {
+        return Some(6);
+    }
+    None
+}
+
+/// Replaces every occurrence of each of `secrets` in `text` with its
+/// [`redact`]ed form, whatever encoding the occurrence is in: as it is,
+/// percent-encoded (upper or lower case hex, `+` for a space, as in the
+/// form a token request sends), JSON-escaped (`\u00XX`, `\/`), or any mix
+/// of these, since a server or proxy may echo a request in any of them.
+/// Secrets shorter than 8 bytes are left alone (they would match ordinary
+/// words).
+pub fn redact_secrets(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 8) {
+        out = redact_one(&out, secret);
+    }
+    out
+}
+
+fn redact_one(text: &str, secret: &str) -> String {
+    let t = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut copied, mut i) = (0, 0);
+    while i < t.len() {
+        match encoded_match(&t[i..], secret.as_bytes()) {
+            // Every encoded unit is ASCII, so both ends are char boundaries.
+            Some(len) if text.is_char_boundary(i) && text.is_char_boundary(i + len) => {
+                out.push_str(&text[copied..i]);
+                out.push_str(&redact(secret));
+                i += len;
+                copied = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// How many bytes at the start of `t` spell `secret` in some encoding.
+fn encoded_match(t: &[u8], secret: &[u8]) -> Option<usize> {
+    let mut p = 0;
+    for &b in secret {
+        p += encoded_unit(&t[p..], b)?;
+    }
+    Some(p)
+}
+
+/// How many bytes at the start of `t` encode the byte `b`.
+fn encoded_unit(t: &[u8], b: u8) -> Option<usize> {
+    let hex = |h: &[u8]| -> Option<u8> {
+        let s = std::str::from_utf8(h).ok()?;
+        u8::from_str_radix(s, 16).ok()
+    };
+    match t.first()? {
+        &c if c == b => Some(1),
+        b'+' if b == b' ' => Some(1),
+        b'%' if t.len() >= 3 && hex(&t[1..3]) == Some(b) => Some(3),
+        b'\\' if t.len() >= 6 && t[1] == b'u' && hex(&t[2..6]) == Some(b) => Some(6),
+        b'\\' if t.len() >= 2 && t[1] == b && b"/\\\"".contains(&b) => Some(2),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -751,7 +838,40 @@ mod tests {
     }
 
     #[test]
+    fn secrets_are_redacted_in_every_encoding() {
+        let refresh = "Atzr|IwEB+a/b=c";
+        let secret = "cs+MARKER/7f=3a";
+        for form in [
+            "Atzr|IwEB+a/b=c",
+            "Atzr%7CIwEB%2Ba%2Fb%3Dc",
+            "Atzr%7cIwEB%2ba%2fb%3dc",
+            "Atzr\\u007cIwEB+a\\/b\\u003dc",
+            "Atzr%7CIwEB+a/b=c",
+        ] {
+            let text = format!("echo: refresh_token={form}&x=1");
+            let got = redact_secrets(&text, &[refresh]);
+            assert_eq!(got, "echo: refresh_token=Atzr|…&x=1", "{form}");
+        }
+        for form in [
+            "cs%2BMARKER%2F7f%3D3a",
+            "cs+MARKER\\/7f=3a",
+            "cs%2bMARKER/7f%3d3a",
+        ] {
+            let got = redact_secrets(&format!("s={form}"), &[secret]);
+            assert_eq!(got, "s=…", "{form}");
+        }
+        assert_eq!(redact_secrets("short", &["short"]), "short");
+        assert_eq!(
+            redact_secrets("ünï Atzr|IwEB+a/b=c ✓", &[refresh]),
+            "ünï Atzr|… ✓"
+        );
+    }
+
+    #[test]
     fn scrubbing() {
+        assert_eq!(scrub("x=Atzr%7CIwEB%2Babc&y"), "x=Atzr%7C…&y");
+        assert_eq!(scrub("x=Atzr%7cIwEB"), "x=Atzr%7c…");
+        assert_eq!(scrub(r#"{"t":"Atzr\u007cIwEB"}"#), r#"{"t":"Atzr\u007c…"}"#);
         assert_eq!(
             scrub(r#"{"error":"bad token Atza|IwEB-abc_9= here","x":"amzn1.oa2-cs.v1.deadbeef"}"#),
             r#"{"error":"bad token Atza|… here","x":"amzn1.oa2-cs.…"}"#

@@ -16,8 +16,9 @@ use super::types::{
     AccountsPage, AmcAccount, AmcInstance, ErrorBody, InstanceEnvelope, InstancesPage, TokenBody,
     Workflow, WorkflowsPage,
 };
+use crate::model::printable;
 use crate::model::{Country, EntityId, InstanceId, Region};
-use crate::secrets::{redact, scrub};
+use crate::secrets::{redact, redact_secrets, scrub};
 
 /// An access token is renewed this long before it expires.
 pub const TOKEN_MARGIN: Duration = Duration::from_secs(60);
@@ -27,6 +28,8 @@ pub const PAGE_LIMIT: u32 = 100;
 pub const MAX_PAGES: usize = 10_000;
 /// Longest server-provided text kept in an error.
 const MAX_ERROR_TEXT: usize = 300;
+/// Longest server-provided text looked at for an error.
+const MAX_ERROR_SCAN: usize = 16 * 1024;
 
 const CLIENT_ID_HEADER: HeaderName = HeaderName::from_static("amazon-advertising-api-clientid");
 const ADVERTISER_HEADER: HeaderName =
@@ -318,21 +321,22 @@ impl Session {
         self.inner.client.inner.api_base(region, api_endpoint)
     }
 
-    /// Server text made safe for messages: known secrets and anything
-    /// token-shaped cut out, then shortened.
+    /// Server text made safe for messages, the one edge every server text
+    /// passes: known secrets cut out in whatever encoding they were echoed,
+    /// then anything token-shaped, then control and bidi characters
+    /// escaped, then shortened.
     fn clean(&self, text: &str, extra: Option<&SecretString>) -> String {
-        let mut text = scrub(text);
         let c = &self.inner.credentials;
-        for secret in [Some(&c.client_secret), Some(&c.refresh_token), extra]
+        let secrets: Vec<&str> = [Some(&c.client_secret), Some(&c.refresh_token), extra]
             .into_iter()
             .flatten()
-        {
-            let s = secret.expose_secret();
-            if s.len() >= 8 {
-                text = text.replace(s, &redact(s));
-            }
-        }
-        shorten(&text, MAX_ERROR_TEXT)
+            .map(|s| s.expose_secret())
+            .collect();
+        // Bounded first, so a huge body costs little; the bound is far
+        // above what is kept, so a secret cut at it is cut off again below.
+        let text = shorten(text, MAX_ERROR_SCAN);
+        let text = scrub(&redact_secrets(&text, &secrets));
+        shorten(&printable(&text), MAX_ERROR_TEXT)
     }
 
     fn headers(

@@ -49,14 +49,15 @@ pub struct AmcInstance {
     #[serde(default)]
     pub api_endpoint: Option<String>,
     /// `COMPLETED` once the instance is usable; other values while it is
-    /// being built or after it failed.
-    #[serde(default)]
+    /// being built or after it failed. Shown to people, so made printable
+    /// when decoded.
+    #[serde(default, deserialize_with = "display_string")]
     pub creation_status: Option<String>,
-    /// `STANDARD`, `SANDBOX`, … when given.
-    #[serde(default)]
+    /// `STANDARD`, `SANDBOX`, … when given (made printable when decoded).
+    #[serde(default, deserialize_with = "display_string")]
     pub instance_type: Option<String>,
-    /// When AMC created it, as AMC formats it.
-    #[serde(default)]
+    /// When AMC created it, as AMC formats it (made printable when decoded).
+    #[serde(default, deserialize_with = "display_string")]
     pub creation_datetime: Option<String>,
 }
 
@@ -132,6 +133,17 @@ pub(crate) struct TokenBody {
     pub error: Option<String>,
     #[serde(default)]
     pub error_description: Option<String>,
+}
+
+/// Longest status-like text kept from an answer.
+const MAX_DISPLAY_TEXT: usize = 64;
+
+/// A string that will be shown as it is: [`lenient_string`], with control
+/// and bidi characters escaped and cut to [`MAX_DISPLAY_TEXT`] characters,
+/// so that no answer can reach a terminal, a table or the store raw.
+fn display_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(lenient_string(d)?
+        .map(|s| super::error::shorten(&crate::model::printable(&s), MAX_DISPLAY_TEXT)))
 }
 
 /// A string, or any other JSON scalar rendered as text; `null` is `None`.

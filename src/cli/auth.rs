@@ -1,7 +1,5 @@
 //! `amcctl auth`: Login-with-Amazon credentials of the acting user.
 
-use std::io::BufRead;
-
 use clap::Subcommand;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -81,6 +79,9 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                 )?,
             };
             let client_id = client_id.trim().to_owned();
+            if client_id.is_empty() {
+                return Err(Error::usage("invalid --client-id: must not be empty"));
+            }
             if client_id.len() > 256
                 || client_id
                     .chars()
@@ -90,15 +91,8 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                     "invalid --client-id: no spaces or control characters, at most 256",
                 ));
             }
-            let mut stdin_lines = std::io::stdin().lock().lines();
-            let mut from_stdin = |what: &str| -> Result<SecretString> {
-                match stdin_lines.next() {
-                    Some(Ok(line)) if !line.trim().is_empty() => {
-                        Ok(SecretString::from(line.trim().to_owned()))
-                    }
-                    _ => Err(Error::usage(format!("expected the {what} on stdin"))),
-                }
-            };
+            let mut stdin = std::io::stdin().lock();
+            let mut from_stdin = |what: &str| read_secret_line(&mut stdin, what);
             let client_secret = if client_secret_stdin {
                 from_stdin("client secret")?
             } else if let Some(s) = env("AMCCTL_CLIENT_SECRET") {
@@ -185,5 +179,35 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                 Err(Error::not_found(format!("{} is not logged in", user.name)))
             }
         }
+    }
+}
+
+/// Longest secret read from stdin or typed at the prompt: LwA's secrets and
+/// refresh tokens are well under 1 KiB, and an endless input (`< /dev/zero`)
+/// must end in a usage error, not in memory exhaustion.
+pub const MAX_SECRET_BYTES: usize = 64 * 1024;
+
+/// Reads one line holding a secret from `input`, at most
+/// [`MAX_SECRET_BYTES`]; longer, empty, missing or not UTF-8 is exit 2.
+fn read_secret_line(input: &mut impl std::io::BufRead, what: &str) -> Result<SecretString> {
+    use std::io::{BufRead, Read};
+    let mut buf = Vec::new();
+    let read = input
+        .by_ref()
+        .take(MAX_SECRET_BYTES as u64 + 1)
+        .read_until(b'\n', &mut buf);
+    let line = match read {
+        Ok(_) if buf.len() > MAX_SECRET_BYTES => {
+            return Err(Error::usage(format!(
+                "the {what} on stdin is longer than {} KiB",
+                MAX_SECRET_BYTES / 1024
+            )));
+        }
+        Ok(_) => String::from_utf8(buf).ok(),
+        Err(_) => None,
+    };
+    match line {
+        Some(l) if !l.trim().is_empty() => Ok(SecretString::from(l.trim().to_owned())),
+        _ => Err(Error::usage(format!("expected the {what} on stdin"))),
     }
 }

@@ -245,8 +245,10 @@ fn shell_safe(s: &str) -> bool {
             .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '+' | '@' | ','))
 }
 
+/// A candidate's description, escaped: it comes from the store, which
+/// another tool may have written, and the shell prints it as it is.
 fn help(text: &str) -> Option<clap::builder::StyledStr> {
-    Some(text.to_owned().into())
+    Some(crate::model::printable(text).into_owned().into())
 }
 
 /// The acting user's instances: AMC instance IDs (help: the name), and names
@@ -272,6 +274,9 @@ fn instance_candidates() -> Vec<CompletionCandidate> {
     let mut out = Vec::with_capacity(list.len() * 2);
     for i in &list {
         let id = i.instance_id.to_string();
+        if !shell_safe(&id) {
+            continue;
+        }
         out.push(CompletionCandidate::new(&id).help(help(&i.name)));
         if i.name != id && shell_safe(&i.name) {
             out.push(CompletionCandidate::new(&i.name).help(help(&id)));
@@ -289,7 +294,7 @@ fn account_candidates() -> Vec<CompletionCandidate> {
         return Vec::new();
     };
     let mut out = Vec::with_capacity(list.len() * 2);
-    for a in &list {
+    for a in list.iter().filter(|a| shell_safe(&a.account_id)) {
         out.push(CompletionCandidate::new(&a.account_id).help(help(&a.account_name)));
         if a.account_name != a.account_id && shell_safe(&a.account_name) {
             out.push(CompletionCandidate::new(&a.account_name).help(help(&a.account_id)));
@@ -308,6 +313,7 @@ fn user_candidates() -> Vec<CompletionCandidate> {
         .map(|users| {
             users
                 .into_iter()
+                .filter(|u| shell_safe(&u.name))
                 .map(|u| CompletionCandidate::new(u.name))
                 .collect()
         })

@@ -46,14 +46,15 @@ pub(super) fn accounts(ctx: &mut Ctx, net: &NetArgs, dry_run: bool) -> Result<()
             Ok(e) => e,
             Err(e) => {
                 ctx.out
-                    .warn(format!("skipping account {:?}: {e}", a.account_id));
+                    .warn(format!("skipping account {:?}: {e}", shown(&a.account_id)));
                 continue;
             }
         };
         let market = a.marketplace_id.as_deref().unwrap_or_default();
         let Some(country) = Country::from_marketplace(market) else {
             ctx.out.warn(format!(
-                "skipping account {entity}: unknown marketplace {market:?}"
+                "skipping account {entity}: unknown marketplace {:?}",
+                shown(market)
             ));
             continue;
         };
@@ -113,8 +114,10 @@ pub(super) fn instances(
             let id = match InstanceId::parse(&i.instance_id) {
                 Ok(id) => id,
                 Err(e) => {
-                    ctx.out
-                        .warn(format!("skipping instance {:?}: {e}", i.instance_id));
+                    ctx.out.warn(format!(
+                        "skipping instance {:?}: {e}",
+                        shown(&i.instance_id)
+                    ));
                     continue;
                 }
             };
@@ -153,4 +156,13 @@ pub(super) fn instances(
         total,
         dry_run,
     )
+}
+
+/// An identifier AMC sent that failed validation, cut to a length a
+/// warning can quote (the warning escapes what it quotes).
+fn shown(id: &str) -> String {
+    match id.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &id[..i]),
+        None => id.to_owned(),
+    }
 }

@@ -274,7 +274,7 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
                 tally.healthy, tally.unhealthy, tally.error
             ));
             if format == Format::Ndjson && !a.nagios {
-                let line = serde_json::to_string(&result)?;
+                let line = crate::output::json_string(&result);
                 if writeln!(stdout, "{line}")
                     .and_then(|_| stdout.flush())
                     .is_err()
@@ -464,7 +464,7 @@ fn nagios_unknown(e: Error) -> Result<()> {
     writeln!(
         out,
         "AMC UNKNOWN - {}",
-        e.message.lines().next().unwrap_or_default()
+        crate::model::printable(e.message.lines().next().unwrap_or_default())
     )?;
     Err(Error::new(Kind::Plugin(3), ""))
 }

@@ -587,7 +587,7 @@ fn export(ctx: &mut Ctx, refs: &[String], format: Option<FileFormat>) -> Result<
     let mut out = std::io::stdout().lock();
     match format {
         FileFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &list)?;
+            crate::output::write_json_pretty(&mut out, &list)?;
             std::io::Write::write_all(&mut out, b"\n")?;
         }
         FileFormat::Csv => write_csv(&mut out, CSV_COLUMNS.to_vec(), list.iter().map(csv_record))?,
@@ -670,7 +670,11 @@ fn read_input(file: &std::path::Path) -> Result<String> {
     let mut buf = Vec::new();
     let limit = transfer::MAX_IMPORT_BYTES as u64 + 1;
     if file.as_os_str() == "-" {
-        std::io::stdin().lock().take(limit).read_to_end(&mut buf)?;
+        std::io::stdin()
+            .lock()
+            .take(limit)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::usage(format!("cannot read stdin: {e}")))?;
     } else {
         std::fs::File::open(file)
             .and_then(|f| f.take(limit).read_to_end(&mut buf))

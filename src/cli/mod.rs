@@ -27,6 +27,7 @@ use crate::output::{ColorWhen, Format, Output};
 use crate::prompt::{Console, NoInput, Prompter};
 use crate::store::{Store, User};
 
+pub use auth::MAX_SECRET_BYTES;
 pub use refs::{resolve_account, resolve_instance};
 
 /// amcctl — administer Amazon Marketing Cloud instances: registry, validation, discovery and health.
@@ -143,6 +144,32 @@ pub struct Ctx {
     prompter: Box<dyn Prompter>,
 }
 
+/// Warns when the folder of the store or of the key may be written by any
+/// user: anyone could then swap the store, the key or the config for their
+/// own (the files' own modes do not stop a rename inside the folder).
+fn warn_if_world_writable(out: &Output, paths: &crate::config::Paths) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut seen: Vec<&std::path::Path> = Vec::new();
+    for file in [&paths.db, &paths.key, &paths.config] {
+        let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) else {
+            continue;
+        };
+        if seen.contains(&dir) {
+            continue;
+        }
+        seen.push(dir);
+        if let Ok(meta) = std::fs::metadata(dir)
+            && meta.permissions().mode() & 0o002 != 0
+        {
+            out.warn(format!(
+                "the folder {} can be written by every user: another user could replace the store, the key or the config; run `chmod 700 {}`",
+                dir.display(),
+                dir.display()
+            ));
+        }
+    }
+}
+
 impl Ctx {
     /// Builds the context from the global flags (reads the config file).
     pub fn new(g: &GlobalArgs) -> Result<Ctx> {
@@ -154,6 +181,7 @@ impl Ctx {
             g.output.or(config.output).unwrap_or(Format::Table)
         };
         let out = Output::new(format, g.color, g.quiet);
+        warn_if_world_writable(&out, &paths);
         let interactive =
             !g.no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         let prompter: Box<dyn Prompter> = if interactive {

@@ -122,6 +122,14 @@ impl Ctx {
             }
             std::thread::sleep(Duration::from_millis(fastrand::u64(5..25)));
         }
+        // A rotation killed while writing its new key leaves a temporary
+        // file holding that (never used) key. Removed when no rotation is
+        // running; if one is, the next command does it.
+        if !Keyring::staging_leftovers(&path)?.is_empty()
+            && let Some(_lock) = KeyLock::try_exclusive(&path)?
+        {
+            Keyring::remove_staging_leftovers(&path)?;
+        }
         Ok(())
     }
 
