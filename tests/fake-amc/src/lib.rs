@@ -856,8 +856,10 @@ fn respond(
         }
     };
     let instance_json = |i: &Instance, status: &str| {
-        json!({"instanceId": i.id, "instanceName": i.name, "apiEndpoint": shared.base_url,
-               "creationStatus": status, "instanceType": "STANDARD", "creationDatetime": CREATED_AT})
+        let mut v = json!({"instanceId": i.id, "instanceName": i.name, "apiEndpoint": shared.base_url,
+               "creationStatus": status, "instanceType": "STANDARD", "creationDatetime": CREATED_AT});
+        usage::add_details(st, &i.id, &mut v);
+        v
     };
     let owned_instance = |id: &str| match st.instances.iter().find(|i| i.id == id) {
         None => Err(amc_error(StatusCode::NOT_FOUND, "Instance not found")),

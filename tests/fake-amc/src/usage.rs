@@ -73,6 +73,17 @@ pub(crate) struct UsageState {
     pub(crate) lists: HashMap<String, Usage>,
     /// (instance, list, 0-based page) → trouble; standing until cleared.
     pub(crate) pages: HashMap<(String, UsageList, usize), PageTrouble>,
+    /// Extra or replaced fields of an instance's JSON.
+    pub(crate) details: HashMap<String, serde_json::Map<String, Value>>,
+}
+
+/// Merges the fields set with [`FakeAmc::set_instance_details`] into an instance's JSON.
+pub(crate) fn add_details(st: &State, instance_id: &str, v: &mut Value) {
+    if let (Some(extra), Some(obj)) = (st.usage.details.get(instance_id), v.as_object_mut()) {
+        for (k, x) in extra {
+            obj.insert(k.clone(), x.clone());
+        }
+    }
 }
 
 /// An execution as AMC lists it. `create`/`updated` are timestamps like
@@ -139,6 +150,19 @@ impl FakeAmc {
             .usage
             .pages
             .insert((instance_id.to_owned(), list, page), PageTrouble::RepeatToken);
+    }
+
+    /// Fields to add to (or replace in) the instance's JSON in listings and
+    /// `GET /amc/instances/{id}`, like
+    /// `{"instanceType":"SANDBOX","customerCanonicalName":"Acme"}`.
+    pub fn set_instance_details(&self, instance_id: &str, fields: Value) {
+        if let Value::Object(map) = fields {
+            self.shared
+                .lock()
+                .usage
+                .details
+                .insert(instance_id.to_owned(), map);
+        }
     }
 
     /// Forgets every scripted page trouble.
