@@ -78,7 +78,14 @@ fn main() {
         (now - chrono::TimeDelta::minutes(minutes_ago))
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     };
-    let statuses = ["SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "FAILED", "RUNNING", "CANCELLED"];
+    let statuses = [
+        "SUCCEEDED",
+        "SUCCEEDED",
+        "SUCCEEDED",
+        "FAILED",
+        "RUNNING",
+        "CANCELLED",
+    ];
     let ids: Vec<String> = (0..args.n).map(|i| format!("amcbench{i:04}")).collect();
     let mut csv = String::from("instance_id,name,region,account_id,account_name,country_code\n");
     for (i, id) in ids.iter().enumerate() {
@@ -182,18 +189,29 @@ fn main() {
     }
     report_times.sort();
 
-    println!("usage sync: N = {} instances × E = {} executions, L = {} ms, --rate {}, --concurrency {}",
-        args.n, args.executions, args.latency_ms, args.rate, args.concurrency);
+    println!(
+        "usage sync: N = {} instances × E = {} executions, L = {} ms, --rate {}, --concurrency {}",
+        args.n, args.executions, args.latency_ms, args.rate, args.concurrency
+    );
     println!("  exit code          {code}");
     println!("  executions stored  {}", summary["executions"]);
-    println!("  pages (requests)   {served} served, {} counted by amcctl", summary["pages"]);
+    println!(
+        "  pages (requests)   {served} served, {} counted by amcctl",
+        summary["pages"]
+    );
     println!("  429s               {}", fake.throttled());
     println!("  wall               {:.2} s", wall.as_secs_f64());
     println!("  ideal pages / R    {:.2} s", ideal.as_secs_f64());
-    println!("  ratio              {:.2}× (target ≤ 1.2×)", wall.as_secs_f64() / ideal.as_secs_f64());
+    println!(
+        "  ratio              {:.2}× (target ≤ 1.2×)",
+        wall.as_secs_f64() / ideal.as_secs_f64()
+    );
     println!(
         "  peak RSS           {} (target < 150 MB)",
-        peak_kb.map_or("unknown".into(), |kb| format!("{:.1} MB", kb as f64 / 1024.0))
+        peak_kb.map_or("unknown".into(), |kb| format!(
+            "{:.1} MB",
+            kb as f64 / 1024.0
+        ))
     );
     println!(
         "usage report -o json over {} executions: best {:.0} ms, median {:.0} ms (target < 300 ms)",
@@ -201,7 +219,12 @@ fn main() {
         report_times[0].as_secs_f64() * 1000.0,
         report_times[report_times.len() / 2].as_secs_f64() * 1000.0,
     );
-    println!("  load average at the end: {}", std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
+    println!(
+        "  load average at the end: {}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
 }
 
 fn must(cmd: &mut Command, what: &str) {

@@ -37,7 +37,14 @@ fn usage(n: usize) -> Usage {
         (now - chrono::TimeDelta::minutes(minutes_ago))
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     };
-    let statuses = ["SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "FAILED", "SUCCEEDED", "CANCELLED"];
+    let statuses = [
+        "SUCCEEDED",
+        "SUCCEEDED",
+        "SUCCEEDED",
+        "FAILED",
+        "SUCCEEDED",
+        "CANCELLED",
+    ];
     let runs = 10 + n * 7;
     let mut executions: Vec<_> = (0..runs)
         .map(|k| {
@@ -53,7 +60,11 @@ fn usage(n: usize) -> Usage {
         })
         .collect();
     // Two running now, one queued.
-    for (k, status) in ["RUNNING", "RUNNING", "PENDING"].iter().enumerate().take(n % 4) {
+    for (k, status) in ["RUNNING", "RUNNING", "PENDING"]
+        .iter()
+        .enumerate()
+        .take(n % 4)
+    {
         executions.push(execution(
             &format!("exec-{n}-now{k}"),
             "wf-0",
@@ -68,7 +79,7 @@ fn usage(n: usize) -> Usage {
         executions,
         schedules: vec![
             schedule("sched-daily", "wf-0", "DAILY", 6, true),
-            schedule("sched-weekly", "wf-1", "WEEKLY", 2, n % 2 == 0),
+            schedule("sched-weekly", "wf-1", "WEEKLY", 2, n.is_multiple_of(2)),
         ],
         advertisers: vec![advertiser("ENTITY2DEMOUS01", "Acme US", "ATVPDKIKX0DER")],
     }

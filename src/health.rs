@@ -105,9 +105,12 @@ pub fn start(
     config: EngineConfig,
 ) -> (mpsc::Receiver<CheckResult>, Cancel) {
     let deep = config.deep;
-    run(targets, sessions, config.concurrency, move |target, session| async move {
-        check(&target, session.as_ref(), deep).await
-    })
+    run(
+        targets,
+        sessions,
+        config.concurrency,
+        move |target, session| async move { check(&target, session.as_ref(), deep).await },
+    )
 }
 
 /// The engine itself, for any per-instance job (a health check, a usage

@@ -154,7 +154,8 @@ fn history(i: usize, now: DateTime<Utc>, rng: &mut Lcg) -> History {
         if (23 * 60..=25 * 60).contains(&minutes_ago) {
             minutes_ago += 3 * 60;
         }
-        let created = now - TimeDelta::minutes(minutes_ago) - TimeDelta::seconds(rng.next(60) as i64);
+        let created =
+            now - TimeDelta::minutes(minutes_ago) - TimeDelta::seconds(rng.next(60) as i64);
         let ran = TimeDelta::seconds(30 + rng.next(3000) as i64);
         h.executions.push(Ex {
             id: format!("{prefix}-e{k:03}"),
@@ -162,7 +163,11 @@ fn history(i: usize, now: DateTime<Utc>, rng: &mut Lcg) -> History {
             status,
             created,
             updated: (created + ran).min(now),
-            category: if rng.next(5) < 3 { "AD_HOC" } else { "SCHEDULED" },
+            category: if rng.next(5) < 3 {
+                "AD_HOC"
+            } else {
+                "SCHEDULED"
+            },
         });
     }
     h
@@ -184,7 +189,16 @@ fn fleet(instances: &[String], histories: &[History]) -> Amc {
 }
 
 fn sync(env: &TestEnv, extra: &[&str]) -> common::Output {
-    let mut args = vec!["usage", "sync", "--rate", "1000", "--concurrency", "16", "-o", "json"];
+    let mut args = vec![
+        "usage",
+        "sync",
+        "--rate",
+        "1000",
+        "--concurrency",
+        "16",
+        "-o",
+        "json",
+    ];
     if extra.is_empty() {
         args.push("--all");
     }
@@ -209,7 +223,10 @@ fn assert_same(got: &Value, want: &Value, context: &str) {
     match (got, want) {
         (Value::Number(g), Value::Number(w)) if g.is_f64() || w.is_f64() => {
             let (g, w) = (g.as_f64().unwrap(), w.as_f64().unwrap());
-            assert!((g - w).abs() <= 1e-12 * w.abs().max(1.0), "{g} != {w}: {context}");
+            assert!(
+                (g - w).abs() <= 1e-12 * w.abs().max(1.0),
+                "{g} != {w}: {context}"
+            );
         }
         (Value::Object(g), Value::Object(w)) => {
             assert_eq!(
@@ -343,7 +360,8 @@ fn every_report_figure_is_exact_on_a_varied_fleet_of_55() {
 
     // The store holds exactly the fixture's rows, and the report used no network.
     assert_eq!(
-        amc.env.sql_count("SELECT count(*) FROM workflow_executions") as usize,
+        amc.env
+            .sql_count("SELECT count(*) FROM workflow_executions") as usize,
         total
     );
     amc.fake.clear_requests();
@@ -458,8 +476,13 @@ fn a_second_sync_fetches_only_the_new_window_and_equals_a_fresh_full_sync() {
                 _ => {}
             }
         }
-        h.executions
-            .push(ex("new1", "SUCCEEDED", TimeDelta::minutes(20), 90, "AD_HOC"));
+        h.executions.push(ex(
+            "new1",
+            "SUCCEEDED",
+            TimeDelta::minutes(20),
+            90,
+            "AD_HOC",
+        ));
         h.executions
             .push(ex("new2", "RUNNING", TimeDelta::minutes(5), 30, "AD_HOC"));
         h.workflows.pop();
@@ -504,11 +527,21 @@ fn a_second_sync_fetches_only_the_new_window_and_equals_a_fresh_full_sync() {
         .collect();
     let file = fresh.write_file("fresh.json", serde_json::to_vec(&rows).unwrap());
     fresh
-        .run(&["instance", "import", file.to_str().unwrap(), "--format", "json"])
+        .run(&[
+            "instance",
+            "import",
+            file.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
         .ok();
     sync(&fresh, &[]).ok();
     let (a, b) = (usage_rows(&amc.env), usage_rows(&fresh));
-    assert_eq!(a.len(), total + 4 + 4, "executions + one workflow + one schedule each");
+    assert_eq!(
+        a.len(),
+        total + 4 + 4,
+        "executions + one workflow + one schedule each"
+    );
     assert_eq!(a, b);
 }
 
@@ -586,8 +619,17 @@ fn eleven_pages_are_all_stored_and_a_repeated_token_stops_the_instance() {
         ))
     };
     assert_eq!(count("workflow_executions", "amcpages001"), 1050);
-    for table in ["workflow_executions", "workflows", "workflow_schedules", "usage_syncs"] {
-        assert_eq!(count(table, "amcloops001"), 0, "{table}: nothing half-written");
+    for table in [
+        "workflow_executions",
+        "workflows",
+        "workflow_schedules",
+        "usage_syncs",
+    ] {
+        assert_eq!(
+            count(table, "amcloops001"),
+            0,
+            "{table}: nothing half-written"
+        );
     }
 }
 
@@ -619,18 +661,33 @@ fn bad_answers_fail_their_instance_clearly_and_write_nothing_of_it() {
     let histories = vec![good.clone(); cases.len()];
     let amc = fleet(&instances, &histories);
     // Page 2 of 2 is not JSON; the first page was fine.
-    amc.fake
-        .fail_page("amcbadmalfm", UsageList::Executions, 1, Fault::MalformedJson);
-    amc.fake
-        .fail_page("amcbadtrunc", UsageList::Executions, 0, Fault::TruncatedJson);
+    amc.fake.fail_page(
+        "amcbadmalfm",
+        UsageList::Executions,
+        1,
+        Fault::MalformedJson,
+    );
+    amc.fake.fail_page(
+        "amcbadtrunc",
+        UsageList::Executions,
+        0,
+        Fault::TruncatedJson,
+    );
     amc.fake.update_usage("amcbadstats", |u| {
         u.executions[120]["status"] = json!("EXPLODED");
     });
     amc.fake.update_usage("amcbadnotim", |u| {
-        u.executions[3].as_object_mut().unwrap().remove("createTime");
+        u.executions[3]
+            .as_object_mut()
+            .unwrap()
+            .remove("createTime");
     });
-    amc.fake
-        .fail_page("amcbadhtml1", UsageList::Schedules, 0, Fault::WrongContentType);
+    amc.fake.fail_page(
+        "amcbadhtml1",
+        UsageList::Schedules,
+        0,
+        Fault::WrongContentType,
+    );
 
     let before = amc.env.dump();
     let out = sync(&amc.env, &[]).fails(6, &["5 of 6 instance(s) could not be synced"]);
@@ -717,10 +774,9 @@ fn instance_advertisers_lists_every_page_live() {
     let list: Vec<Value> = (0..150)
         .map(|n| advertiser(&format!("ENTITY{n:08}"), &format!("Brand {n}"), US))
         .collect();
-    amc.fake.update_usage("amcads00001", |u| u.advertisers = list);
-    let v = amc
-        .env
-        .json(&["instance", "advertisers", "amcads00001"]);
+    amc.fake
+        .update_usage("amcads00001", |u| u.advertisers = list);
+    let v = amc.env.json(&["instance", "advertisers", "amcads00001"]);
     let arr = v.as_array().unwrap();
     assert_eq!(arr.len(), 150);
     assert_keys(&arr[0], &["id", "name", "type", "marketplace_id"]);
@@ -732,7 +788,10 @@ fn instance_advertisers_lists_every_page_live() {
         .filter(|r| r.path == "/amc/instances/amcads00001/advertisers")
         .count();
     assert_eq!(calls, 2);
-    let table = amc.env.run(&["instance", "advertisers", "amcads00001"]).ok();
+    let table = amc
+        .env
+        .run(&["instance", "advertisers", "amcads00001"])
+        .ok();
     assert!(table.stdout.contains("Brand 7"), "{}", table.stdout);
     amc.env
         .run(&["instance", "advertisers", "amcnosuch01"])
@@ -815,18 +874,18 @@ fn executions_and_schedules_read_the_store_in_every_format() {
         .iter()
         .map(|s| s["schedule_id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["s-a"], "the latest scheduled run of wf-a failed: {failing}");
+    assert_eq!(
+        ids,
+        ["s-a"],
+        "the latest scheduled run of wf-a failed: {failing}"
+    );
     assert_eq!(failing[0]["last_status"], "FAILED");
     let all = amc.env.json(&["schedule", "list", "amcformat01"]);
     assert_eq!(all.as_array().unwrap().len(), 3);
 
-    let failed = amc.env.json(&[
-        "usage",
-        "executions",
-        "amcformat01",
-        "--status",
-        "failed",
-    ]);
+    let failed = amc
+        .env
+        .json(&["usage", "executions", "amcformat01", "--status", "failed"]);
     let ids: Vec<&str> = failed
         .as_array()
         .unwrap()
@@ -835,13 +894,9 @@ fn executions_and_schedules_read_the_store_in_every_format() {
         .collect();
     assert_eq!(ids, ["a2", "b1", "old"], "newest first");
     assert_eq!(failed[0]["duration_s"], 120);
-    let recent = amc.env.json(&[
-        "usage",
-        "executions",
-        "amcformat01",
-        "--since",
-        "7d",
-    ]);
+    let recent = amc
+        .env
+        .json(&["usage", "executions", "amcformat01", "--since", "7d"]);
     assert_eq!(recent.as_array().unwrap().len(), 5);
 
     let week = amc.env.json(&["usage", "report", "--since", "7d"]);
@@ -862,15 +917,22 @@ fn executions_and_schedules_read_the_store_in_every_format() {
             match fmt {
                 "json" => drop(out.json()),
                 "ndjson" => assert!(!out.ndjson().is_empty()),
-                "csv" => assert!(out.csv().1.len() >= 1),
+                "csv" => assert!(!out.csv().1.is_empty()),
                 _ => assert!(!out.stdout.is_empty()),
             }
         }
     }
-    let report = amc.env.run(&["usage", "report", "-o", "ndjson"]).ok().ndjson();
+    let report = amc
+        .env
+        .run(&["usage", "report", "-o", "ndjson"])
+        .ok()
+        .ndjson();
     assert_eq!(report.len(), 2);
     assert!(report[1]["fleet"].is_object());
-    assert!(amc.fake.requests().is_empty(), "report commands use no network");
+    assert!(
+        amc.fake.requests().is_empty(),
+        "report commands use no network"
+    );
     // A sync that names no instance is a usage error.
     amc.env.run(&["usage", "sync"]).code(2);
 }

@@ -133,8 +133,7 @@ impl Execution {
         if !self.status.finished() {
             return None;
         }
-        self.updated_at
-            .map(|u| (u - self.created_at).num_seconds())
+        self.updated_at.map(|u| (u - self.created_at).num_seconds())
     }
 }
 
@@ -526,7 +525,13 @@ impl Session {
     }
 }
 
-fn reply<T>(value: T, status: u16, attempts: u32, latency: Duration, pages: u32) -> (Reply<T>, u32) {
+fn reply<T>(
+    value: T,
+    status: u16,
+    attempts: u32,
+    latency: Duration,
+    pages: u32,
+) -> (Reply<T>, u32) {
     (
         Reply {
             value,
@@ -555,23 +560,36 @@ mod tests {
 
     #[test]
     fn executions_are_validated() {
-        let raw = |status: Option<&str>, create: Option<&str>, updated: Option<&str>| RawExecution {
-            workflow_execution_id: "e1".into(),
-            workflow_id: Some("wf".into()),
-            status: status.map(Into::into),
-            create_time: create.map(Into::into),
-            last_updated_time: updated.map(Into::into),
-            execution_category: None,
-            status_reason: None,
-        };
+        let raw =
+            |status: Option<&str>, create: Option<&str>, updated: Option<&str>| RawExecution {
+                workflow_execution_id: "e1".into(),
+                workflow_id: Some("wf".into()),
+                status: status.map(Into::into),
+                create_time: create.map(Into::into),
+                last_updated_time: updated.map(Into::into),
+                execution_category: None,
+                status_reason: None,
+            };
         let t0 = Some("2026-11-24T18:00:00Z");
         let t1 = Some("2026-11-24T18:01:40Z");
         let ok = execution(raw(Some("SUCCEEDED"), t0, t1)).unwrap();
         assert_eq!(ok.duration_s(), Some(100));
         assert!(execution(raw(Some("RUNNING"), t0, None)).is_ok());
-        assert!(execution(raw(Some("EXPLODED"), t0, t1)).unwrap_err().contains("unknown"));
-        assert!(execution(raw(Some("SUCCEEDED"), None, t1)).unwrap_err().contains("createTime"));
-        assert!(execution(raw(Some("FAILED"), t0, None)).unwrap_err().contains("lastUpdatedTime"));
+        assert!(
+            execution(raw(Some("EXPLODED"), t0, t1))
+                .unwrap_err()
+                .contains("unknown")
+        );
+        assert!(
+            execution(raw(Some("SUCCEEDED"), None, t1))
+                .unwrap_err()
+                .contains("createTime")
+        );
+        assert!(
+            execution(raw(Some("FAILED"), t0, None))
+                .unwrap_err()
+                .contains("lastUpdatedTime")
+        );
         assert!(execution(raw(None, t0, t1)).is_err());
         assert!(execution(raw(Some("SUCCEEDED"), t1, t0)).is_err());
     }

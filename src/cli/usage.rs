@@ -13,7 +13,9 @@ use comfy_table::Cell;
 use serde::Serialize;
 
 use super::Ctx;
-use super::health::{Selection, ago, drive, progress_bar, runtime, select, sessions_for, shows_bar, target};
+use super::health::{
+    Selection, ago, drive, progress_bar, runtime, select, sessions_for, shows_bar, target,
+};
 use super::session::NetArgs;
 use crate::amc::{ExecutionStatus, LinkedAdvertiser, UsageSnapshot};
 use crate::error::{Error, Kind, Result};
@@ -259,7 +261,11 @@ fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<()> {
             let shown: Vec<SyncResult> = if results.len() <= 50 {
                 results.clone()
             } else {
-                results.iter().filter(|r| r.status != "OK").cloned().collect()
+                results
+                    .iter()
+                    .filter(|r| r.status != "OK")
+                    .cloned()
+                    .collect()
             };
             if !shown.is_empty() {
                 ctx.out.list(&shown)?;

@@ -15,7 +15,7 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use crate::{
-    Answer, Fault, FakeAmc, Flow, Instance, Route, Shared, State, amc_error, apply_fault,
+    Answer, FakeAmc, Fault, Flow, Instance, Route, Shared, State, amc_error, apply_fault,
     json_answer,
 };
 
@@ -145,11 +145,10 @@ impl FakeAmc {
     /// Page `page` (1 or more) of that list answers with the very
     /// `nextToken` that asked for it: a client without a guard loops.
     pub fn repeat_token(&self, instance_id: &str, list: UsageList, page: usize) {
-        self.shared
-            .lock()
-            .usage
-            .pages
-            .insert((instance_id.to_owned(), list, page), PageTrouble::RepeatToken);
+        self.shared.lock().usage.pages.insert(
+            (instance_id.to_owned(), list, page),
+            PageTrouble::RepeatToken,
+        );
     }
 
     /// Fields to add to (or replace in) the instance's JSON in listings and
@@ -211,7 +210,11 @@ pub(crate) fn respond(
                 .map_or("", |a| a.marketplace.as_str());
             default = Usage {
                 workflows: vec![json!({"workflowId": "wf-1", "sqlQuery": "SELECT 1"})],
-                advertisers: vec![self::advertiser(&instance.account, &instance.name, marketplace)],
+                advertisers: vec![self::advertiser(
+                    &instance.account,
+                    &instance.name,
+                    marketplace,
+                )],
                 ..Usage::default()
             };
             &default

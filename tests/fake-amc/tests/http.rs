@@ -485,10 +485,21 @@ async fn usage_lists_page_filter_and_refuse_executions_without_a_window() {
     let (status, body) =
         status_and_json(get(&amc, &t, us, &format!("{base}/workflowExecutions")).await).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["details"].as_str().unwrap().contains("minCreationTime"));
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap()
+            .contains("minCreationTime")
+    );
     // A malformed one: 400 too.
     let (status, _) = status_and_json(
-        get(&amc, &t, us, &format!("{base}/workflowExecutions?minCreationTime=yesterday")).await,
+        get(
+            &amc,
+            &t,
+            us,
+            &format!("{base}/workflowExecutions?minCreationTime=yesterday"),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 400);
@@ -498,7 +509,10 @@ async fn usage_lists_page_filter_and_refuse_executions_without_a_window() {
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["executions"].as_array().unwrap().len(), 60);
     assert_eq!(first["executions"][0]["workflowExecutionId"], "e050");
-    let next = first["nextToken"].as_str().expect("a second page").to_owned();
+    let next = first["nextToken"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
     let (_, second) =
         status_and_json(get(&amc, &t, us, &format!("{path}&nextToken={next}")).await).await;
     assert_eq!(second["executions"].as_array().unwrap().len(), 40);
@@ -518,7 +532,13 @@ async fn usage_lists_page_filter_and_refuse_executions_without_a_window() {
     assert_eq!(p1["nextToken"].as_str(), Some(tok.as_str()));
     // Another advertiser cannot read the instance's lists.
     let (status, _) = status_and_json(
-        get(&amc, &t, Some(("ENTITY2UK", UK)), &format!("{base}/schedules")).await,
+        get(
+            &amc,
+            &t,
+            Some(("ENTITY2UK", UK)),
+            &format!("{base}/schedules"),
+        )
+        .await,
     )
     .await;
     assert_eq!(status, 403);
