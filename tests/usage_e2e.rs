@@ -936,3 +936,66 @@ fn executions_and_schedules_read_the_store_in_every_format() {
     // A sync that names no instance is a usage error.
     amc.env.run(&["usage", "sync"]).code(2);
 }
+
+#[test]
+fn ctrl_c_keeps_the_instances_already_synced_whole() {
+    let now = now_s();
+    let instances = ids(40, "int");
+    let histories: Vec<History> = (0..40)
+        .map(|i| History {
+            workflows: vec!["wf".into()],
+            schedules: vec![],
+            executions: (0..5)
+                .map(|k| Ex {
+                    id: format!("e{i}-{k}"),
+                    workflow: "wf".into(),
+                    status: "SUCCEEDED",
+                    created: now - TimeDelta::hours(k + 1),
+                    updated: now - TimeDelta::hours(k),
+                    category: "AD_HOC",
+                })
+                .collect(),
+        })
+        .collect();
+    let amc = fleet(&instances, &histories);
+    amc.fake.set_latency(std::time::Duration::from_millis(100));
+    let run = amc_support::Streaming::start(
+        &amc.env,
+        &[
+            "usage",
+            "sync",
+            "--all",
+            "--concurrency",
+            "2",
+            "--rate",
+            "1000",
+            "-o",
+            "ndjson",
+        ],
+    );
+    let (_, first) = run.next_line().expect("one instance synced");
+    let first: Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(first["status"], "OK", "{first}");
+    run.signal("INT");
+    let (code, rest, stderr) = run.finish();
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let reported = 1 + rest.len();
+    let synced = amc.env.sql_count("SELECT count(*) FROM usage_syncs") as usize;
+    assert_eq!(synced, reported, "every instance reported is saved");
+    assert!(synced < 40, "the run stopped scheduling");
+    // Each saved instance is whole: all five executions and its workflow.
+    assert_eq!(
+        amc.env
+            .sql_count("SELECT count(*) FROM workflow_executions") as usize,
+        5 * synced
+    );
+    assert_eq!(
+        amc.env.sql_count(
+            "SELECT count(*) FROM workflow_executions e
+             WHERE NOT EXISTS (SELECT 1 FROM usage_syncs u WHERE u.instance_id = e.instance_id)"
+        ),
+        0
+    );
+    amc.env.assert_store_sound("after Ctrl-C");
+}
