@@ -6,7 +6,8 @@
 //! that failed to provision, some slow ones, some throttling), points a
 //! temporary amcctl home at it, and drives the real commands: login,
 //! account and instance discovery, brands, a bulk health check with a
-//! progress bar, and the health report.
+//! progress bar, the health report, and a usage sync of a few instances'
+//! workflows, executions and schedules with its report.
 //!
 //! ```text
 //! cargo run --release --example demo
@@ -15,7 +16,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use fake_amc::{FakeAmc, Fault, Route};
+use fake_amc::{FakeAmc, Fault, Route, Usage, advertiser, execution, schedule, workflow};
 
 const CLIENT_ID: &str = "amzn1.application-oa2-client.demo";
 const ACCOUNTS: [(&str, &str, &str); 4] = [
@@ -25,6 +26,64 @@ const ACCOUNTS: [(&str, &str, &str); 4] = [
     ("ENTITY2DEMOJP04", "Acme JP", "A1VC38T7YXB528"),
 ];
 const PER_ACCOUNT: usize = 75;
+/// The instances whose usage the demo syncs (the first of Acme US; one of
+/// them refuses the credentials, as the health check showed).
+const USAGE_SAMPLE: usize = 8;
+
+/// A varied history of executions for instance number `n`.
+fn usage(n: usize) -> Usage {
+    let now = chrono::Utc::now();
+    let at = |minutes_ago: i64| {
+        (now - chrono::TimeDelta::minutes(minutes_ago))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let statuses = [
+        "SUCCEEDED",
+        "SUCCEEDED",
+        "SUCCEEDED",
+        "FAILED",
+        "SUCCEEDED",
+        "CANCELLED",
+    ];
+    let runs = 10 + n * 7;
+    let mut executions: Vec<_> = (0..runs)
+        .map(|k| {
+            let created = (k * 331 + n * 17) as i64 % (20 * 24 * 60) + 90;
+            execution(
+                &format!("exec-{n}-{k:03}"),
+                &format!("wf-{}", k % 3),
+                statuses[(k + n) % statuses.len()],
+                &at(created),
+                &at(created - 2 - (k as i64 * 7) % 40),
+                if k % 4 == 0 { "SCHEDULED" } else { "AD_HOC" },
+            )
+        })
+        .collect();
+    // Two running now, one queued.
+    for (k, status) in ["RUNNING", "RUNNING", "PENDING"]
+        .iter()
+        .enumerate()
+        .take(n % 4)
+    {
+        executions.push(execution(
+            &format!("exec-{n}-now{k}"),
+            "wf-0",
+            status,
+            &at(5),
+            &at(1),
+            "AD_HOC",
+        ));
+    }
+    Usage {
+        workflows: (0..3).map(|w| workflow(&format!("wf-{w}"))).collect(),
+        executions,
+        schedules: vec![
+            schedule("sched-daily", "wf-0", "DAILY", 6, true),
+            schedule("sched-weekly", "wf-1", "WEEKLY", 2, n.is_multiple_of(2)),
+        ],
+        advertisers: vec![advertiser("ENTITY2DEMOUS01", "Acme US", "ATVPDKIKX0DER")],
+    }
+}
 
 fn amcctl(args: &[&str]) -> i32 {
     eprintln!("\n\x1b[1m$ amcctl {}\x1b[0m", args.join(" "));
@@ -46,6 +105,9 @@ fn main() {
         for i in 0..PER_ACCOUNT {
             let id = format!("amc{:08}", 10_000 + n);
             fake.add_instance(entity, &id, &format!("{name} {i:02}"));
+            if n < USAGE_SAMPLE {
+                fake.set_usage(&id, usage(n));
+            }
             match n % 60 {
                 // Two throttled answers in the fleet: each pauses the whole run for
                 // its Retry-After, as Amazon asks, and slows the rate for a while.
@@ -126,6 +188,20 @@ fn main() {
     eprintln!("(exit code {code}: 10 means some instances are not healthy)");
     amcctl(&["health", "status", "--unhealthy"]);
     amcctl(&["health", "report", "--since", "1h"]);
+    // Is AMC working for us? Fetch workflows, executions and schedules of a
+    // few instances, then report from the store.
+    let sample: Vec<String> = (0..USAGE_SAMPLE)
+        .map(|n| format!("amc{:08}", 10_000 + n))
+        .collect();
+    let mut args = vec!["usage", "sync"];
+    args.extend(sample.iter().map(String::as_str));
+    args.extend(["--rate", "50"]);
+    let code = amcctl(&args);
+    eprintln!("(exit code {code}: 6 means some instances could not be synced)");
+    let mut args = vec!["usage", "report"];
+    args.extend(sample.iter().map(String::as_str));
+    amcctl(&args);
+    amcctl(&["schedule", "list", "--failing"]);
     eprintln!(
         "\nThe fake AMC saw {} requests, {} token refresh(es) and sent {} throttling answers.",
         fake.requests().len(),

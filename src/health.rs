@@ -1,4 +1,5 @@
-//! The bulk health-check engine: targets in, a stream of results out.
+//! The bulk engine: targets in, a stream of results out. Health checks run
+//! on it, and so does `usage sync` (see [`run`]).
 //!
 //! It knows nothing of the terminal or the store. Concurrency is bounded by a
 //! semaphore taken *before* a check is spawned, so a fleet of 10,000 costs
@@ -7,6 +8,7 @@
 //! ones in flight finish and are reported.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,7 +79,8 @@ fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Er
 pub struct EngineConfig {
     /// Checks in flight at once.
     pub concurrency: usize,
-    /// Also list one workflow (the reporting API must answer too).
+    /// Also list one workflow (the reporting API must answer too) and the
+    /// linked advertisers (there must be one).
     pub deep: bool,
 }
 
@@ -101,11 +104,38 @@ pub fn start(
     sessions: HashMap<RowId, Result<Session, String>>,
     config: EngineConfig,
 ) -> (mpsc::Receiver<CheckResult>, Cancel) {
-    let (tx, rx) = mpsc::channel(config.concurrency.max(1) * 2);
+    let deep = config.deep;
+    run(
+        targets,
+        sessions,
+        config.concurrency,
+        move |target, session| async move { check(&target, session.as_ref(), deep).await },
+    )
+}
+
+/// The engine itself, for any per-instance job (a health check, a usage
+/// sync): runs `job` on every target, at most `concurrency` at once, each
+/// with its owner's session (`None` when the owner has none), and returns
+/// the outcomes as they complete plus a handle to stop scheduling. Every
+/// request of every job goes through the sessions' shared client, so one
+/// rate limiter and one retry policy cover the run. Must be called inside a
+/// tokio runtime.
+pub fn run<R, F, Fut>(
+    targets: Vec<Target>,
+    sessions: HashMap<RowId, Result<Session, String>>,
+    concurrency: usize,
+    job: F,
+) -> (mpsc::Receiver<R>, Cancel)
+where
+    R: Send + 'static,
+    F: Fn(Target, Option<Result<Session, String>>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(concurrency.max(1) * 2);
     let (cancel_tx, mut cancel_rx) = watch::channel(false);
-    let sessions = Arc::new(sessions);
+    let job = Arc::new(job);
     tokio::spawn(async move {
-        let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
         for target in targets {
             let permit = tokio::select! {
                 biased;
@@ -119,9 +149,10 @@ pub fn start(
                 break;
             }
             let tx = tx.clone();
-            let sessions = sessions.clone();
+            let session = sessions.get(&target.user_id).cloned();
+            let work = job(target, session);
             tokio::spawn(async move {
-                let result = check(&target, sessions.get(&target.user_id), config.deep).await;
+                let result = work.await;
                 // The receiver may be gone (the command stopped listening): nothing to do then.
                 let _ = tx.send(result).await;
                 drop(permit);
@@ -199,6 +230,28 @@ pub async fn check(
                 fail(&mut result, &e);
                 result.attempts += attempts;
                 result.error = result.error.map(|m| format!("reporting API: {m}"));
+            }
+        }
+    }
+    if deep && result.status == HealthStatus::Healthy {
+        // An instance no advertiser is linked to answers, but measures nothing.
+        match session
+            .list_advertisers(&target.advertiser, &target.instance_id, endpoint)
+            .await
+        {
+            Ok(reply) => {
+                result.attempts += reply.attempts;
+                result.http_status = Some(reply.status);
+                if reply.value.is_empty() {
+                    result.status = HealthStatus::Unhealthy;
+                    result.error = Some("no advertisers linked".into());
+                }
+            }
+            Err(e) => {
+                let attempts = result.attempts;
+                fail(&mut result, &e);
+                result.attempts += attempts;
+                result.error = result.error.map(|m| format!("linked advertisers: {m}"));
             }
         }
     }

@@ -30,6 +30,7 @@ mod error;
 mod limiter;
 mod session;
 mod types;
+mod usage;
 
 pub use client::{AmcClient, ClientConfig, MAX_BODY_BYTES, Reply};
 pub use error::{AmcError, AuthError};
@@ -39,3 +40,6 @@ pub use session::{
     TOKEN_MARGIN, TokenCache,
 };
 pub use types::{AmcAccount, AmcInstance, Workflow};
+pub use usage::{
+    Execution, ExecutionStatus, LinkedAdvertiser, Schedule, UsageSnapshot, WorkflowInfo,
+};

@@ -317,7 +317,7 @@ impl Session {
         state.rejected = Some(used.clone());
     }
 
-    fn api_base(&self, region: Region, api_endpoint: Option<&str>) -> String {
+    pub(super) fn api_base(&self, region: Region, api_endpoint: Option<&str>) -> String {
         self.inner.client.inner.api_base(region, api_endpoint)
     }
 
@@ -385,7 +385,7 @@ impl Session {
 
     /// A GET with the full policy: token, limiter, retries with backoff and
     /// `Retry-After`, one token refresh on 401, decoding.
-    async fn get<T: DeserializeOwned>(
+    pub(super) async fn get<T: DeserializeOwned>(
         &self,
         base: &str,
         path: &str,
@@ -685,7 +685,7 @@ fn map<T, U>(reply: Reply<T>, f: impl FnOnce(T) -> U) -> Reply<U> {
     }
 }
 
-fn decode_error(path: &str, status: u16, message: &str, attempts: u32) -> AmcError {
+pub(super) fn decode_error(path: &str, status: u16, message: &str, attempts: u32) -> AmcError {
     AmcError::Decode {
         request: RequestName("GET", path).to_string(),
         status,

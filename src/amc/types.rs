@@ -59,6 +59,12 @@ pub struct AmcInstance {
     /// When AMC created it, as AMC formats it (made printable when decoded).
     #[serde(default, deserialize_with = "display_string")]
     pub creation_datetime: Option<String>,
+    /// The advertiser's name as AMC knows it, when given.
+    #[serde(default)]
+    pub customer_canonical_name: Option<String>,
+    /// The AWS account that uploads first-party data to the instance, when given.
+    #[serde(default, alias = "dataUploadAwsAccountId")]
+    pub data_upload_account_id: Option<String>,
 }
 
 impl AmcInstance {

@@ -121,8 +121,17 @@ pub(super) fn instances(
                     continue;
                 }
             };
+            let detail = |v: &Option<String>| {
+                v.as_deref()
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty() && v.len() <= 256)
+                    .map(str::to_owned)
+            };
             found.push(DiscoveredInstance {
                 completed: i.is_completed(),
+                instance_type: detail(&i.instance_type).map(|t| t.to_ascii_uppercase()),
+                customer_canonical_name: detail(&i.customer_canonical_name),
+                data_upload_account_id: detail(&i.data_upload_account_id),
                 name: i
                     .instance_name
                     .as_deref()

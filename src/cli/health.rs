@@ -141,7 +141,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: HealthCmd) -> Result<()> {
     }
 }
 
-fn ago(d: Duration) -> Result<chrono::DateTime<Utc>> {
+pub(super) fn ago(d: Duration) -> Result<chrono::DateTime<Utc>> {
     chrono::Duration::from_std(d)
         .ok()
         .and_then(|d| Utc::now().checked_sub_signed(d))
@@ -150,6 +150,33 @@ fn ago(d: Duration) -> Result<chrono::DateTime<Utc>> {
 
 /// The instances a check covers, in the order they are checked.
 fn targets(ctx: &mut Ctx, a: &CheckArgs) -> Result<Vec<Instance>> {
+    select(
+        ctx,
+        &Selection {
+            instances: &a.instances,
+            all: a.all,
+            all_users: a.all_users,
+            include_inactive: a.include_inactive,
+        },
+        "check",
+    )
+}
+
+/// Which instances a bulk command covers.
+pub(super) struct Selection<'a> {
+    /// Named instances (UUID, AMC instance ID or exact name).
+    pub instances: &'a [String],
+    /// All of the user's instances.
+    pub all: bool,
+    /// With `all`: every user's.
+    pub all_users: bool,
+    /// With `all`: INACTIVE ones too.
+    pub include_inactive: bool,
+}
+
+/// The instances of a selection, in order, each once; `verb` names the
+/// command in the usage error when nothing was selected.
+pub(super) fn select(ctx: &mut Ctx, a: &Selection<'_>, verb: &str) -> Result<Vec<Instance>> {
     let user = ctx.user()?;
     if a.all {
         let filter = InstanceFilter {
@@ -163,16 +190,95 @@ fn targets(ctx: &mut Ctx, a: &CheckArgs) -> Result<Vec<Instance>> {
         return Ok(list);
     }
     if a.instances.is_empty() {
-        return Err(Error::usage("name the instances to check, or pass --all"));
+        return Err(Error::usage(format!(
+            "name the instances to {verb}, or pass --all"
+        )));
     }
     let mut list = Vec::with_capacity(a.instances.len());
-    for r in &a.instances {
+    for r in a.instances {
         let inst = super::resolve_instance(ctx.store()?, &user, r)?;
         if !list.iter().any(|i: &Instance| i.id == inst.id) {
             list.push(inst);
         }
     }
     Ok(list)
+}
+
+/// One session per owner of `instances`: each owner's instances are worked
+/// on with their own credentials. With `tolerate_auth` (runs over every
+/// user's instances), an owner without usable credentials gets an error
+/// text instead, and their instances fail one by one.
+pub(super) fn sessions_for(
+    ctx: &mut Ctx,
+    client: &crate::amc::AmcClient,
+    instances: &[Instance],
+    tolerate_auth: bool,
+) -> Result<HashMap<crate::model::RowId, std::result::Result<crate::amc::Session, String>>> {
+    let acting = ctx.user()?;
+    let mut sessions = HashMap::new();
+    for i in instances {
+        if sessions.contains_key(&i.user_id) {
+            continue;
+        }
+        let owner = if i.user_id == acting.id {
+            acting.clone()
+        } else {
+            ctx.store()?
+                .user(&i.owner)?
+                .ok_or_else(|| Error::not_found(format!("no user {}", i.owner)))?
+        };
+        let session = match ctx.session(client, &owner, owner.id == acting.id) {
+            Ok(s) => Ok(s),
+            Err(e) if e.kind == Kind::Auth && tolerate_auth => Err(e.message),
+            Err(e) => return Err(e),
+        };
+        sessions.insert(i.user_id, session);
+    }
+    Ok(sessions)
+}
+
+/// Receives a bulk run's outcomes until the engine is done, handing each to
+/// `on_result` and advancing `bar`. Ctrl-C stops scheduling; outcomes in
+/// flight are still received for a grace period. Returns whether the run
+/// was interrupted.
+pub(super) async fn drive<R>(
+    mut rx: tokio::sync::mpsc::Receiver<R>,
+    cancel: health::Cancel,
+    bar: &ProgressBar,
+    mut on_result: impl FnMut(R) -> Result<()>,
+) -> Result<bool> {
+    let mut interrupted = false;
+    let mut grace_until: Option<tokio::time::Instant> = None;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Error::internal(format!("cannot watch for Ctrl-C: {e}")))?;
+    loop {
+        let deadline = grace_until
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+        let next = tokio::select! {
+            r = rx.recv() => r,
+            _ = sigint.recv(), if !interrupted => {
+                interrupted = true;
+                cancel.cancel();
+                grace_until = Some(tokio::time::Instant::now() + GRACE);
+                bar.set_message("interrupted: finishing work in flight…");
+                continue;
+            }
+            _ = tokio::time::sleep_until(deadline) => None,
+        };
+        let Some(result) = next else { break };
+        bar.inc(1);
+        on_result(result)?;
+    }
+    Ok(interrupted)
+}
+
+/// Whether a bulk command shows a progress bar.
+pub(super) fn shows_bar(ctx: &Ctx, machine_line: bool) -> bool {
+    let format = ctx.out.format;
+    ctx.out.stderr_tty
+        && !ctx.out.quiet
+        && !machine_line
+        && (!format.is_machine() || ctx.out.stdout_tty)
 }
 
 /// The engine's view of an instance.
@@ -201,28 +307,8 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
         return Err(Error::not_found("no instances to check")
             .with_hint("add some with `amcctl instance create`"));
     }
-    let acting = ctx.user()?;
     let client = ctx.amc_client(&a.net)?;
-    // One session per owner: each owner's instances are checked with their own credentials.
-    let mut sessions = HashMap::new();
-    for i in &instances {
-        if sessions.contains_key(&i.user_id) {
-            continue;
-        }
-        let owner = if i.user_id == acting.id {
-            acting.clone()
-        } else {
-            ctx.store()?
-                .user(&i.owner)?
-                .ok_or_else(|| Error::not_found(format!("no user {}", i.owner)))?
-        };
-        let session = match ctx.session(&client, &owner, owner.id == acting.id) {
-            Ok(s) => Ok(s),
-            Err(e) if e.kind == Kind::Auth && a.all_users => Err(e.message),
-            Err(e) => return Err(e),
-        };
-        sessions.insert(i.user_id, session);
-    }
+    let sessions = sessions_for(ctx, &client, &instances, a.all_users)?;
     let targets: Vec<Target> = instances.iter().map(target).collect::<Result<_>>()?;
     // The rows are not needed any more; on a big fleet they are a fair share
     // of the peak, which comes at the end with every result held.
@@ -234,41 +320,18 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
     };
 
     let format = ctx.out.format;
-    let show_bar = ctx.out.stderr_tty
-        && !ctx.out.quiet
-        && !a.nagios
-        && (!format.is_machine() || ctx.out.stdout_tty);
-    let bar = progress_bar(total as u64, show_bar);
+    let bar = progress_bar(total as u64, shows_bar(ctx, a.nagios));
     let started = Instant::now();
     let runtime = runtime()?;
     let outcome = runtime.block_on(async {
-        let (mut rx, cancel) = health::start(targets, sessions, config);
+        let (rx, cancel) = health::start(targets, sessions, config);
         let mut results: Vec<CheckResult> = Vec::with_capacity(total);
         let mut pending: Vec<HealthRecord> = Vec::with_capacity(BATCH);
         let mut last_flush = Instant::now();
         let mut tally = Tally::default();
-        let mut interrupted = false;
-        let mut grace_until: Option<tokio::time::Instant> = None;
         let mut stdout = std::io::stdout();
-        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-            .map_err(|e| Error::internal(format!("cannot watch for Ctrl-C: {e}")))?;
-        loop {
-            let deadline = grace_until
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
-            let next = tokio::select! {
-                r = rx.recv() => r,
-                _ = sigint.recv(), if !interrupted => {
-                    interrupted = true;
-                    cancel.cancel();
-                    grace_until = Some(tokio::time::Instant::now() + GRACE);
-                    bar.set_message("interrupted: finishing checks in flight…");
-                    continue;
-                }
-                _ = tokio::time::sleep_until(deadline) => None,
-            };
-            let Some(result) = next else { break };
+        let interrupted = drive(rx, cancel, &bar, |result: CheckResult| {
             tally.add(result.status);
-            bar.inc(1);
             bar.set_message(format!(
                 "✔ {}  ✖ {}  ⚠ {}",
                 tally.healthy, tally.unhealthy, tally.error
@@ -289,7 +352,9 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
                 last_flush = Instant::now();
             }
             results.push(result);
-        }
+            Ok(())
+        })
+        .await?;
         ctx.store()?.record_health(&pending)?;
         Ok::<_, Error>((results, tally, interrupted))
     });
@@ -374,7 +439,7 @@ struct CheckReport<'a> {
     results: &'a [CheckResult],
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -390,7 +455,7 @@ fn rank(s: HealthStatus) -> u8 {
     }
 }
 
-fn progress_bar(total: u64, visible: bool) -> ProgressBar {
+pub(super) fn progress_bar(total: u64, visible: bool) -> ProgressBar {
     if !visible {
         return ProgressBar::hidden();
     }

@@ -68,6 +68,13 @@ pub enum InstanceCmd {
         #[command(flatten)]
         net: super::session::NetArgs,
     },
+    /// List the advertisers linked to an instance (asks AMC now)
+    Advertisers {
+        /// UUID, AMC instance ID or exact name
+        instance: Option<String>,
+        #[command(flatten)]
+        net: super::session::NetArgs,
+    },
     /// Find your AMC instances through the API and add them to the store
     Discover {
         /// Only this account's instances (default: every account in the store)
@@ -121,6 +128,9 @@ pub struct ListArgs {
     /// Every user's instances, not only yours
     #[arg(long)]
     all_users: bool,
+    /// Only of this AMC instance type, like sandbox or standard (as discovery found it)
+    #[arg(long = "type", value_name = "TYPE")]
+    instance_type: Option<String>,
 }
 
 /// Fields of `instance create`.
@@ -194,7 +204,10 @@ impl Tabular for Instance {
     }
     fn row(&self) -> Vec<Cell> {
         vec![
-            Cell::new(&self.name),
+            Cell::new(match self.instance_type.as_deref() {
+                Some(t) if t.eq_ignore_ascii_case("SANDBOX") => format!("{} [sandbox]", self.name),
+                _ => self.name.clone(),
+            }),
             Cell::new(&self.instance_id),
             Cell::new(&self.account.account_name),
             Cell::new(self.region),
@@ -277,6 +290,9 @@ pub(super) fn run(ctx: &mut Ctx, cmd: InstanceCmd) -> Result<()> {
         InstanceCmd::Test { instance, net } => {
             super::validate::test(ctx, instance.as_deref(), &net)
         }
+        InstanceCmd::Advertisers { instance, net } => {
+            super::usage::advertisers(ctx, instance.as_deref(), &net)
+        }
         InstanceCmd::Discover {
             account,
             dry_run,
@@ -305,6 +321,7 @@ fn list(ctx: &mut Ctx, a: ListArgs) -> Result<()> {
         brand: a.brand,
         region: a.region,
         not_healthy: false,
+        instance_type: a.instance_type.map(|t| t.trim().to_ascii_uppercase()),
     };
     let list = ctx.store()?.instances(&filter)?;
     ctx.out.list(&list)

@@ -12,7 +12,9 @@ mod instance;
 mod key;
 pub mod man;
 mod refs;
+mod schedule;
 mod session;
+mod usage;
 mod user;
 mod validate;
 
@@ -108,6 +110,12 @@ pub enum Command {
     /// Check instances against AMC; history and reports
     #[command(subcommand)]
     Health(health::HealthCmd),
+    /// Workflows and executions: fetch them from AMC, report on them
+    #[command(subcommand)]
+    Usage(usage::UsageCmd),
+    /// Workflow schedules, from the store
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCmd),
     /// Store, show or forget your Login-with-Amazon credentials
     #[command(subcommand)]
     Auth(auth::AuthCmd),
@@ -296,6 +304,8 @@ pub fn run(cli: Cli, ctx: &mut Ctx) -> Result<()> {
         Command::Account(c) => account::run(ctx, c),
         Command::Brand(c) => brand::run(ctx, c),
         Command::Health(c) => health::run(ctx, c),
+        Command::Usage(c) => usage::run(ctx, c),
+        Command::Schedule(c) => schedule::run(ctx, c),
         Command::User(c) => user::run(ctx, c),
         Command::Auth(c) => auth::run(ctx, c),
         Command::Key(c) => key::run(ctx, c),

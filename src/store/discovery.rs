@@ -31,6 +31,12 @@ pub struct DiscoveredInstance {
     pub api_endpoint: Option<String>,
     /// Whether AMC reports it COMPLETED (usable).
     pub completed: bool,
+    /// `instanceType`, if AMC gave one.
+    pub instance_type: Option<String>,
+    /// `customerCanonicalName`, if AMC gave one.
+    pub customer_canonical_name: Option<String>,
+    /// The data-upload AWS account, if AMC gave one.
+    pub data_upload_account_id: Option<String>,
 }
 
 impl Store {
@@ -82,8 +88,9 @@ impl Store {
 
     /// Upserts `owner`'s instances of `account` as discovered. New instances
     /// are ACTIVE when AMC reports them COMPLETED, else PENDING; existing ones
-    /// keep their name, status and brands, and get the endpoint and account
-    /// AMC reports.
+    /// keep their name, status and brands, and get the endpoint, account and
+    /// details (type, canonical name, data-upload account) AMC reports; a
+    /// detail AMC leaves out keeps its stored value.
     pub fn upsert_discovered(
         &mut self,
         owner: RowId,
@@ -96,11 +103,14 @@ impl Store {
         let body = |tx: &Transaction| {
             let mut counts = UpsertCounts::default();
             for d in found {
-                let current: Option<(RowId, RowId, Option<String>)> = tx
+                type Current = (RowId, RowId, Option<String>, [Option<String>; 3]);
+                let current: Option<Current> = tx
                     .query_row(
-                        "SELECT id, account_id, api_endpoint FROM amc_instances WHERE user_id = ?1 AND instance_id = ?2",
+                        "SELECT id, account_id, api_endpoint, instance_type, customer_canonical_name,
+                             data_upload_account_id
+                         FROM amc_instances WHERE user_id = ?1 AND instance_id = ?2",
                         params![owner, d.instance_id.as_str()],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, [r.get(3)?, r.get(4)?, r.get(5)?])),
                     )
                     .optional()
                     .map_err(db_err)?;
@@ -114,8 +124,9 @@ impl Store {
                         let name = d.name.clone().unwrap_or_else(|| d.instance_id.to_string());
                         tx.execute(
                             "INSERT INTO amc_instances (id, user_id, instance_id, name, region, account_id,
-                                 is_active, status, api_endpoint, created_at, updated_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9, ?9)",
+                                 is_active, status, api_endpoint, created_at, updated_at, instance_type,
+                             customer_canonical_name, data_upload_account_id)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
                             params![
                                 RowId::new(),
                                 owner,
@@ -125,19 +136,44 @@ impl Store {
                                 account,
                                 status.as_str(),
                                 d.api_endpoint,
-                                at
+                                at,
+                                d.instance_type,
+                                d.customer_canonical_name,
+                                d.data_upload_account_id
                             ],
                         )
                         .map_err(db_err)?;
                         counts.created += 1;
                     }
-                    Some((_, acc, endpoint)) if acc == account && endpoint == d.api_endpoint => {
-                        counts.unchanged += 1
-                    }
-                    Some((id, _, _)) => {
+                    Some((id, acc, endpoint, details)) => {
+                        let found = [
+                            &d.instance_type,
+                            &d.customer_canonical_name,
+                            &d.data_upload_account_id,
+                        ];
+                        let details_same = found
+                            .iter()
+                            .zip(&details)
+                            .all(|(new, old)| new.is_none() || *new == old);
+                        if acc == account && endpoint == d.api_endpoint && details_same {
+                            counts.unchanged += 1;
+                            continue;
+                        }
                         tx.execute(
-                            "UPDATE amc_instances SET account_id = ?2, api_endpoint = ?3, updated_at = ?4 WHERE id = ?1",
-                            params![id, account, d.api_endpoint, at],
+                            "UPDATE amc_instances SET account_id = ?2, api_endpoint = ?3, updated_at = ?4,
+                                 instance_type = COALESCE(?5, instance_type),
+                                 customer_canonical_name = COALESCE(?6, customer_canonical_name),
+                                 data_upload_account_id = COALESCE(?7, data_upload_account_id)
+                             WHERE id = ?1",
+                            params![
+                                id,
+                                account,
+                                d.api_endpoint,
+                                at,
+                                d.instance_type,
+                                d.customer_canonical_name,
+                                d.data_upload_account_id
+                            ],
                         )
                         .map_err(db_err)?;
                         counts.updated += 1;

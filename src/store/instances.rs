@@ -68,6 +68,12 @@ pub struct Instance {
     pub health: Health,
     /// The instance's own API endpoint from discovery, if known.
     pub api_endpoint: Option<String>,
+    /// AMC's `instanceType` (`STANDARD`, `SANDBOX`, …) from discovery, if known.
+    pub instance_type: Option<String>,
+    /// AMC's `customerCanonicalName` from discovery, if known.
+    pub customer_canonical_name: Option<String>,
+    /// The AWS account that uploads data to the instance, from discovery, if known.
+    pub data_upload_account_id: Option<String>,
     /// Creation time.
     pub created_at: String,
     /// Last change.
@@ -94,6 +100,8 @@ pub struct InstanceFilter {
     pub region: Option<Region>,
     /// Only not-healthy ones (UNHEALTHY, ERROR or never checked).
     pub not_healthy: bool,
+    /// Only of this `instanceType` (compared without regard to case).
+    pub instance_type: Option<String>,
 }
 
 /// A new instance.
@@ -192,7 +200,8 @@ const SELECT: &str = "SELECT i.id, i.instance_id, i.name, i.description, i.regio
     a.marketplace_id, i.health_status, i.last_health_check, i.health_latency_ms, i.health_error,
     i.api_endpoint, i.created_at, i.updated_at, i.user_id,
     (SELECT group_concat(b.brand_name, char(31) ORDER BY b.brand_name)
-       FROM instance_brands b WHERE b.instance_id = i.id)
+       FROM instance_brands b WHERE b.instance_id = i.id),
+    i.instance_type, i.customer_canonical_name, i.data_upload_account_id
     FROM amc_instances i
     JOIN users u ON u.id = i.user_id
     JOIN amc_accounts a ON a.id = i.account_id";
@@ -236,6 +245,9 @@ fn row(r: &Row) -> rusqlite::Result<Instance> {
             error: r.get(17)?,
         },
         api_endpoint: r.get(18)?,
+        instance_type: r.get(23)?,
+        customer_canonical_name: r.get(24)?,
+        data_upload_account_id: r.get(25)?,
         created_at: r.get(19)?,
         updated_at: r.get(20)?,
         user_id: r.get(21)?,
@@ -289,6 +301,7 @@ impl Store {
             text(filter.account.map(|a| a.to_string())),
             text(filter.region.map(|r| r.as_str().to_owned())),
             text(filter.brand.clone()),
+            text(filter.instance_type.clone()),
         ];
         query(
             self.read(),
@@ -299,7 +312,8 @@ impl Store {
                AND (?5 IS NULL OR i.account_id = ?5)
                AND (?6 IS NULL OR i.region = ?6)
                AND (?7 IS NULL OR EXISTS (SELECT 1 FROM instance_brands b
-                                          WHERE b.instance_id = i.id AND b.brand_name = ?7))",
+                                          WHERE b.instance_id = i.id AND b.brand_name = ?7))
+               AND (?8 IS NULL OR upper(i.instance_type) = upper(?8))",
             args,
         )
     }

@@ -14,6 +14,7 @@ mod credentials;
 mod discovery;
 mod health;
 mod instances;
+mod usage;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -33,11 +34,17 @@ pub use instances::{
     Health, ImportOutcome, ImportRow, Instance, InstanceFilter, InstancePatch, NewInstance,
     UpsertResult,
 };
+pub use usage::{
+    Durations, ExecutionRow, Failure, ScheduleRow, StatusCounts, SyncMark, UsageFleet, UsageRow,
+};
 pub use users::{User, validate_name};
 
 /// The schema, one numbered file per version. Never edit or remove an entry:
 /// released stores were migrated with it.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_usage.sql"),
+];
 
 /// How long a writer waits for another process's write lock, all retries included.
 const WRITE_LOCK_PATIENCE: Duration = Duration::from_secs(60);

@@ -36,7 +36,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_amcctl");
 pub const DEFAULT_USER: &str = "alice";
 
 /// The keys of an instance object (SPEC section 9), in order.
-pub const INSTANCE_KEYS: [&str; 14] = [
+pub const INSTANCE_KEYS: [&str; 17] = [
     "id",
     "instance_id",
     "name",
@@ -49,6 +49,9 @@ pub const INSTANCE_KEYS: [&str; 14] = [
     "brands",
     "health",
     "api_endpoint",
+    "instance_type",
+    "customer_canonical_name",
+    "data_upload_account_id",
     "created_at",
     "updated_at",
 ];
@@ -676,7 +679,13 @@ pub fn assert_instance_shape(v: &Value) {
     for k in ["instance_id", "name", "region", "status", "owner"] {
         assert!(v[k].is_string(), "{k} of {v}");
     }
-    for k in ["description", "api_endpoint"] {
+    for k in [
+        "description",
+        "api_endpoint",
+        "instance_type",
+        "customer_canonical_name",
+        "data_upload_account_id",
+    ] {
         assert!(v[k].is_string() || v[k].is_null(), "{k} of {v}");
     }
     assert!(v["is_active"].is_boolean(), "is_active of {v}");

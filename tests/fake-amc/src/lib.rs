@@ -34,6 +34,9 @@ use hyper::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, 
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
+mod usage;
+pub use usage::{Usage, UsageList, advertiser, execution, schedule, workflow};
+
 /// Largest request body the fake reads; the client never sends more than a
 /// token form, so anything bigger is a bug worth a 413 rather than memory.
 const MAX_REQUEST_BODY: usize = 1 << 20;
@@ -64,6 +67,12 @@ pub enum Route {
     Instance(String),
     /// `GET /amc/reporting/{instanceId}/workflows` for this instance ID.
     Workflows(String),
+    /// `GET /amc/reporting/{instanceId}/workflowExecutions` for this instance ID.
+    Executions(String),
+    /// `GET /amc/reporting/{instanceId}/schedules` for this instance ID.
+    Schedules(String),
+    /// `GET /amc/instances/{instanceId}/advertisers` for this instance ID.
+    Advertisers(String),
     /// Any of the AMC calls above (not the token call).
     AnyAmc,
 }
@@ -79,7 +88,11 @@ impl Route {
 
     fn instance_id(&self) -> Option<&str> {
         match self {
-            Route::Instance(id) | Route::Workflows(id) => Some(id),
+            Route::Instance(id)
+            | Route::Workflows(id)
+            | Route::Executions(id)
+            | Route::Schedules(id)
+            | Route::Advertisers(id) => Some(id),
             _ => None,
         }
     }
@@ -200,6 +213,7 @@ struct State {
     next_seq: u64,
     token_grants: usize,
     throttled: usize,
+    usage: usage::UsageState,
 }
 
 struct ClientApp {
@@ -289,6 +303,7 @@ impl FakeAmc {
                 next_seq: 0,
                 token_grants: 0,
                 throttled: 0,
+                usage: usage::UsageState::default(),
             }),
         });
         let (shutdown, stop) = tokio::sync::oneshot::channel();
@@ -416,7 +431,8 @@ impl FakeAmc {
     }
 
     /// A persistent fault for every call naming this instance
-    /// (`GET /amc/instances/{id}` and its workflows), replacing any earlier one.
+    /// (`GET /amc/instances/{id}`, its workflows, executions, schedules and
+    /// linked advertisers), replacing any earlier one.
     /// It applies after the rate limit, the header checks and the latency, as
     /// the real service reports an instance's state only to a valid call.
     pub fn on_instance(&self, instance_id: &str, fault: Fault) {
@@ -664,9 +680,10 @@ fn sample_body(route: &Route) -> Value {
                                "accountName": "Truncated", "marketplaceId": "ATVPDKIKX0DER"}]}),
         Route::Instances => json!({"instances": [instance("amctruncate")]}),
         Route::Instance(id) => json!({"instance": instance(id)}),
-        Route::Workflows(_) => {
-            json!({"workflows": [{"workflowId": "wf-1", "sqlQuery": "SELECT 1"}]})
-        }
+        Route::Workflows(_)
+        | Route::Executions(_)
+        | Route::Schedules(_)
+        | Route::Advertisers(_) => usage::sample_body(route),
     }
 }
 
@@ -755,6 +772,15 @@ fn resolve(method: &Method, path: &str) -> Result<Route, Answer> {
         }
         ["amc", "reporting", id, "workflows"] if !id.is_empty() => {
             (Route::Workflows((*id).to_owned()), Method::GET)
+        }
+        ["amc", "reporting", id, "workflowExecutions"] if !id.is_empty() => {
+            (Route::Executions((*id).to_owned()), Method::GET)
+        }
+        ["amc", "reporting", id, "schedules"] if !id.is_empty() => {
+            (Route::Schedules((*id).to_owned()), Method::GET)
+        }
+        ["amc", "instances", id, "advertisers"] if !id.is_empty() => {
+            (Route::Advertisers((*id).to_owned()), Method::GET)
         }
         _ => return Err(amc_error(StatusCode::NOT_FOUND, "Resource not found")),
     };
@@ -863,8 +889,10 @@ fn respond(
         }
     };
     let instance_json = |i: &Instance, status: &str| {
-        json!({"instanceId": i.id, "instanceName": i.name, "apiEndpoint": shared.base_url,
-               "creationStatus": status, "instanceType": "STANDARD", "creationDatetime": CREATED_AT})
+        let mut v = json!({"instanceId": i.id, "instanceName": i.name, "apiEndpoint": shared.base_url,
+               "creationStatus": status, "instanceType": "STANDARD", "creationDatetime": CREATED_AT});
+        usage::add_details(st, &i.id, &mut v);
+        v
     };
     let owned_instance = |id: &str| match st.instances.iter().find(|i| i.id == id) {
         None => Err(amc_error(StatusCode::NOT_FOUND, "Instance not found")),
@@ -919,12 +947,11 @@ fn respond(
             }
             Err(answer) => answer,
         },
-        Route::Workflows(id) => match owned_instance(id) {
-            Ok(_) => {
-                let workflows = [json!({"workflowId": "wf-1", "sqlQuery": "SELECT 1"})];
-                let shown = &workflows[..limit.min(workflows.len())];
-                json_answer(StatusCode::OK, &json!({"workflows": shown}))
-            }
+        Route::Workflows(id)
+        | Route::Executions(id)
+        | Route::Schedules(id)
+        | Route::Advertisers(id) => match owned_instance(id) {
+            Ok(i) => usage::respond(shared, st, route, i, advertiser, &params, limit),
             Err(answer) => answer,
         },
         // Never resolved from a request; answer as an unknown path would.

@@ -451,3 +451,95 @@ fn works_from_a_plain_test_and_stops_on_drop() {
     drop(amc);
     assert!(std::net::TcpStream::connect(&addr).is_err());
 }
+
+#[tokio::test]
+async fn usage_lists_page_filter_and_refuse_executions_without_a_window() {
+    use fake_amc::{Usage, UsageList, execution, schedule, workflow};
+    let amc = fixture();
+    let t = token(&amc).await;
+    let us = Some(("ENTITY1US", US));
+    let executions: Vec<Value> = (0..150)
+        .map(|n| {
+            let day = 10 + n / 50;
+            execution(
+                &format!("e{n:03}"),
+                "wf-a",
+                "SUCCEEDED",
+                &format!("2026-11-{day}T00:00:00Z"),
+                &format!("2026-11-{day}T00:05:00Z"),
+                "AD_HOC",
+            )
+        })
+        .collect();
+    amc.set_usage(
+        "amcaaaaaaaa",
+        Usage {
+            workflows: vec![workflow("wf-a"), workflow("wf-b")],
+            executions,
+            schedules: vec![schedule("s1", "wf-a", "DAILY", 3, true)],
+            advertisers: vec![],
+        },
+    );
+    let base = "/amc/reporting/amcaaaaaaaa";
+    // No minCreationTime and no workflowId: 400, as AMC answers.
+    let (status, body) =
+        status_and_json(get(&amc, &t, us, &format!("{base}/workflowExecutions")).await).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["details"]
+            .as_str()
+            .unwrap()
+            .contains("minCreationTime")
+    );
+    // A malformed one: 400 too.
+    let (status, _) = status_and_json(
+        get(
+            &amc,
+            &t,
+            us,
+            &format!("{base}/workflowExecutions?minCreationTime=yesterday"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    // Filtered by creation time, paged by 100 with nextToken.
+    let path = format!("{base}/workflowExecutions?minCreationTime=2026-11-11T00:00:00&limit=60");
+    let (status, first) = status_and_json(get(&amc, &t, us, &path).await).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["executions"].as_array().unwrap().len(), 60);
+    assert_eq!(first["executions"][0]["workflowExecutionId"], "e050");
+    let next = first["nextToken"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let (_, second) =
+        status_and_json(get(&amc, &t, us, &format!("{path}&nextToken={next}")).await).await;
+    assert_eq!(second["executions"].as_array().unwrap().len(), 40);
+    assert!(second.get("nextToken").is_none());
+    let (_, wf) = status_and_json(get(&amc, &t, us, &format!("{base}/workflows")).await).await;
+    assert_eq!(wf["workflows"].as_array().unwrap().len(), 2);
+    let (_, ads) =
+        status_and_json(get(&amc, &t, us, "/amc/instances/amcaaaaaaaa/advertisers").await).await;
+    assert_eq!(ads["advertisers"], serde_json::json!([]));
+    assert_eq!(ads["totalCount"], 0);
+    // A repeated token, scripted on page 1.
+    amc.repeat_token("amcaaaaaaaa", UsageList::Executions, 1);
+    let all = format!("{base}/workflowExecutions?minCreationTime=2026-01-01T00:00:00&limit=50");
+    let (_, p0) = status_and_json(get(&amc, &t, us, &all).await).await;
+    let tok = p0["nextToken"].as_str().unwrap().to_owned();
+    let (_, p1) = status_and_json(get(&amc, &t, us, &format!("{all}&nextToken={tok}")).await).await;
+    assert_eq!(p1["nextToken"].as_str(), Some(tok.as_str()));
+    // Another advertiser cannot read the instance's lists.
+    let (status, _) = status_and_json(
+        get(
+            &amc,
+            &t,
+            Some(("ENTITY2UK", UK)),
+            &format!("{base}/schedules"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 403);
+}

@@ -1,0 +1,111 @@
+//! `amcctl schedule`: workflow schedules as the last `usage sync` stored them.
+
+use clap::Subcommand;
+use comfy_table::Cell;
+
+use super::Ctx;
+use crate::error::Result;
+use crate::output::Tabular;
+use crate::store::ScheduleRow;
+
+/// Schedule commands.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCmd {
+    /// Schedules per instance with their latest scheduled run, from the store
+    List {
+        /// Only this instance's (UUID, AMC instance ID or exact name)
+        instance: Option<String>,
+        /// Only schedules whose latest scheduled execution failed
+        #[arg(long)]
+        failing: bool,
+        /// Every user's instances
+        #[arg(long, conflicts_with = "instance")]
+        all_users: bool,
+    },
+}
+
+pub(super) fn run(ctx: &mut Ctx, cmd: ScheduleCmd) -> Result<()> {
+    match cmd {
+        ScheduleCmd::List {
+            instance,
+            failing,
+            all_users,
+        } => {
+            let user = ctx.user()?;
+            let (instance, owner) = match instance.as_deref() {
+                Some(r) => (
+                    Some(super::resolve_instance(ctx.store()?, &user, r)?.id),
+                    None,
+                ),
+                None => (None, (!all_users).then_some(user.id)),
+            };
+            let mut rows = ctx.store()?.schedules(instance, owner)?;
+            if failing {
+                rows.retain(ScheduleRow::failing);
+            }
+            ctx.out.list(&rows)
+        }
+    }
+}
+
+impl Tabular for ScheduleRow {
+    fn columns() -> Vec<&'static str> {
+        vec![
+            "INSTANCE",
+            "SCHEDULE ID",
+            "WORKFLOW",
+            "PERIOD",
+            "HOUR (UTC)",
+            "ENABLED",
+            "LAST RUN",
+            "LAST STATUS",
+        ]
+    }
+    fn row(&self) -> Vec<Cell> {
+        vec![
+            Cell::new(&self.instance_name),
+            Cell::new(&self.schedule_id),
+            Cell::new(self.workflow_id.as_deref().unwrap_or("")),
+            Cell::new(self.aggregation_period.as_deref().unwrap_or("")),
+            Cell::new(
+                self.aggregation_hour_utc
+                    .map(|h| h.to_string())
+                    .unwrap_or_default(),
+            ),
+            Cell::new(if self.enabled { "yes" } else { "no" }),
+            Cell::new(self.last_run_at.as_deref().unwrap_or("never")),
+            match self.last_status {
+                Some(s) => crate::output::status_cell(s.as_str()),
+                None => Cell::new(""),
+            },
+        ]
+    }
+    fn csv_columns() -> Vec<&'static str> {
+        vec![
+            "instance_id",
+            "instance_name",
+            "schedule_id",
+            "workflow_id",
+            "aggregation_period",
+            "aggregation_hour_utc",
+            "enabled",
+            "last_status",
+            "last_run_at",
+        ]
+    }
+    fn csv_row(&self) -> Vec<String> {
+        vec![
+            self.instance_id.clone(),
+            self.instance_name.clone(),
+            self.schedule_id.clone(),
+            self.workflow_id.clone().unwrap_or_default(),
+            self.aggregation_period.clone().unwrap_or_default(),
+            self.aggregation_hour_utc
+                .map(|h| h.to_string())
+                .unwrap_or_default(),
+            self.enabled.to_string(),
+            self.last_status.map(|s| s.to_string()).unwrap_or_default(),
+            self.last_run_at.clone().unwrap_or_default(),
+        ]
+    }
+}

@@ -1,0 +1,694 @@
+//! `amcctl usage`: fetch workflows, executions and schedules from AMC into
+//! the store (`sync`, through the same engine as `health check`), and report
+//! on them from the store (`report`, `executions`); `instance advertisers`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use clap::{Args, Subcommand};
+use comfy_table::Cell;
+use serde::Serialize;
+
+use super::Ctx;
+use super::health::{
+    Selection, ago, drive, progress_bar, runtime, select, sessions_for, shows_bar, target,
+};
+use super::session::NetArgs;
+use crate::amc::{ExecutionStatus, LinkedAdvertiser, UsageSnapshot};
+use crate::error::{Error, Kind, Result};
+use crate::health::{self, Target};
+use crate::model::RowId;
+use crate::output::{Format, Tabular};
+use crate::store::{ExecutionRow, InstanceFilter, UsageRow, fmt_time};
+
+/// How far back a first sync (or `usage report`) looks by default.
+const DEFAULT_WINDOW: Duration = Duration::from_secs(30 * 86_400);
+/// A later sync starts this long before the previous one did, so executions
+/// AMC listed late are not missed.
+pub const SYNC_OVERLAP: Duration = Duration::from_secs(3600);
+
+/// Usage commands.
+#[derive(Debug, Subcommand)]
+pub enum UsageCmd {
+    /// Fetch workflows, executions and schedules from AMC into the store
+    Sync(SyncArgs),
+    /// Executions, success rate, durations and limits per instance, from the store
+    Report {
+        /// Instances to report on [default: all of yours]
+        instances: Vec<String>,
+        /// Executions created in this period, like 24h or 7d
+        #[arg(long, value_name = "DUR", default_value = "30d", value_parser = crate::config::parse_duration)]
+        since: Duration,
+        /// Every user's instances
+        #[arg(long, conflicts_with = "instances")]
+        all_users: bool,
+    },
+    /// The stored executions of one instance, newest first
+    Executions {
+        /// UUID, AMC instance ID or exact name
+        instance: Option<String>,
+        /// Only with this status
+        #[arg(long, value_enum, ignore_case = true)]
+        status: Option<ExecutionStatus>,
+        /// Only created in this period, like 24h or 7d
+        #[arg(long, value_name = "DUR", value_parser = crate::config::parse_duration)]
+        since: Option<Duration>,
+    },
+}
+
+/// Flags of `usage sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Instances to sync (UUID, AMC instance ID or exact name)
+    instances: Vec<String>,
+    /// Sync all your active instances
+    #[arg(long, conflicts_with = "instances")]
+    all: bool,
+    /// With --all: every user's instances, each with its owner's credentials
+    #[arg(long, requires = "all")]
+    all_users: bool,
+    /// Executions created in this period, like 7d [default: since the last sync, else 30d]
+    #[arg(long, value_name = "DUR", value_parser = crate::config::parse_duration)]
+    since: Option<Duration>,
+    /// Instances synced at once [default: config `concurrency`, else 16]
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+pub(super) fn run(ctx: &mut Ctx, cmd: UsageCmd) -> Result<()> {
+    match cmd {
+        UsageCmd::Sync(a) => sync(ctx, a),
+        UsageCmd::Report {
+            instances,
+            since,
+            all_users,
+        } => report(ctx, &instances, since, all_users),
+        UsageCmd::Executions {
+            instance,
+            status,
+            since,
+        } => {
+            let (_, inst) = ctx.pick_instance(instance.as_deref())?;
+            let since = since.map(ago).transpose()?;
+            let rows = ctx.store()?.executions(inst.id, status, since)?;
+            ctx.out.list(&rows)
+        }
+    }
+}
+
+/// The outcome of syncing one instance.
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncResult {
+    /// Row id.
+    pub id: RowId,
+    /// AMC's instance ID.
+    pub instance_id: String,
+    /// Display name.
+    pub name: String,
+    /// Owner's name.
+    pub owner: String,
+    /// `OK` or `ERROR`.
+    pub status: &'static str,
+    /// Workflows stored.
+    pub workflows: Option<usize>,
+    /// Executions fetched (new or updated).
+    pub executions: Option<usize>,
+    /// Schedules stored.
+    pub schedules: Option<usize>,
+    /// Pages read.
+    pub pages: u32,
+    /// Requests sent, retries included.
+    pub attempts: u32,
+    /// The `minCreationTime` asked for.
+    pub since: String,
+    /// Why it failed.
+    pub error: Option<String>,
+    #[serde(skip)]
+    snapshot: Option<UsageSnapshot>,
+    #[serde(skip)]
+    window: DateTime<Utc>,
+}
+
+/// Where a sync of an instance starts: `--since` when given; else the last
+/// sync's start less [`SYNC_OVERLAP`], or the oldest execution then still in
+/// flight if older (so executions that finished since are updated); else
+/// the default window.
+fn window_start(
+    now: DateTime<Utc>,
+    since: Option<Duration>,
+    mark: Option<&crate::store::SyncMark>,
+) -> DateTime<Utc> {
+    let back = |d: Duration| now - TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX);
+    if let Some(d) = since {
+        return back(d);
+    }
+    match mark {
+        None => back(DEFAULT_WINDOW),
+        Some(m) => {
+            let from_last = m.synced_at - TimeDelta::from_std(SYNC_OVERLAP).unwrap_or_default();
+            m.oldest_in_flight
+                .map_or(from_last, |oldest| oldest.min(from_last))
+        }
+    }
+}
+
+fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<()> {
+    let concurrency = ctx.concurrency(a.concurrency)?;
+    if a.since.is_some_and(|d| TimeDelta::from_std(d).is_err()) {
+        return Err(Error::usage("that duration reaches too far back"));
+    }
+    let instances = select(
+        ctx,
+        &Selection {
+            instances: &a.instances,
+            all: a.all,
+            all_users: a.all_users,
+            include_inactive: false,
+        },
+        "sync",
+    )?;
+    if instances.is_empty() {
+        return Err(Error::not_found("no instances to sync")
+            .with_hint("add some with `amcctl instance create`"));
+    }
+    let client = ctx.amc_client(&a.net)?;
+    let sessions = sessions_for(ctx, &client, &instances, a.all_users)?;
+    let targets: Vec<Target> = instances.iter().map(target).collect::<Result<_>>()?;
+    drop(instances);
+    let started_at = crate::store::now();
+    let marks = ctx.store()?.sync_marks()?;
+    let windows: Arc<HashMap<RowId, DateTime<Utc>>> = Arc::new(
+        targets
+            .iter()
+            .map(|t| (t.id, window_start(started_at, a.since, marks.get(&t.id))))
+            .collect(),
+    );
+    let total = targets.len();
+    let format = ctx.out.format;
+    let bar = progress_bar(total as u64, shows_bar(ctx, false));
+    let started = Instant::now();
+    let runtime = runtime()?;
+    let outcome = runtime.block_on(async {
+        let job_windows = windows.clone();
+        let (rx, cancel) = health::run(targets, sessions, concurrency, move |t, session| {
+            let window = job_windows
+                .get(&t.id)
+                .copied()
+                .unwrap_or(started_at - TimeDelta::days(30));
+            async move { sync_one(t, session, window).await }
+        });
+        let mut results: Vec<SyncResult> = Vec::with_capacity(total);
+        let (mut ok, mut failed) = (0usize, 0usize);
+        let mut stdout = std::io::stdout();
+        let interrupted = drive(rx, cancel, &bar, |mut r: SyncResult| {
+            if let Some(snap) = r.snapshot.take() {
+                // One transaction per instance: all of it is kept, or none.
+                match ctx.store()?.save_usage(r.id, started_at, r.window, &snap) {
+                    Ok(_) => {}
+                    Err(e) if e.kind == Kind::Store => return Err(e),
+                    Err(e) => {
+                        r.status = "ERROR";
+                        r.error = Some(e.message);
+                    }
+                }
+            }
+            if r.status == "OK" {
+                ok += 1;
+            } else {
+                failed += 1;
+            }
+            bar.set_message(format!("✔ {ok}  ✖ {failed}"));
+            if format == Format::Ndjson {
+                let line = serde_json::to_string(&r)?;
+                // A reader that went away stops the printing, not the sync.
+                let _ = writeln!(stdout, "{line}").and_then(|_| stdout.flush());
+            }
+            results.push(r);
+            Ok(())
+        })
+        .await?;
+        Ok::<_, Error>((results, ok, failed, interrupted))
+    });
+    bar.finish_and_clear();
+    let (mut results, ok, failed, interrupted) = outcome?;
+    let elapsed = started.elapsed();
+    results.sort_by(|x, y| {
+        (x.status == "OK")
+            .cmp(&(y.status == "OK"))
+            .then_with(|| x.name.cmp(&y.name))
+    });
+    let executions: usize = results.iter().filter_map(|r| r.executions).sum();
+    let pages: u32 = results.iter().map(|r| r.pages).sum();
+    match format {
+        Format::Json => ctx.out.one(&serde_json::json!({
+            "summary": {
+                "synced": ok,
+                "failed": failed,
+                "executions": executions,
+                "pages": pages,
+                "elapsed_ms": elapsed.as_millis() as u64,
+            },
+            "results": results,
+        }))?,
+        Format::Ndjson => {}
+        Format::Csv => ctx.out.list(&results)?,
+        Format::Table => {
+            let shown: Vec<SyncResult> = if results.len() <= 50 {
+                results.clone()
+            } else {
+                results
+                    .iter()
+                    .filter(|r| r.status != "OK")
+                    .cloned()
+                    .collect()
+            };
+            if !shown.is_empty() {
+                ctx.out.list(&shown)?;
+            }
+        }
+    }
+    ctx.out.info(format!(
+        "{}{} of {total} instance(s) synced in {:.1}s: {executions} execution(s) from {pages} page(s), {failed} failed",
+        if interrupted { "Interrupted: " } else { "" },
+        ok,
+        elapsed.as_secs_f64(),
+    ));
+    if interrupted {
+        return Err(Error::new(
+            Kind::Interrupted,
+            "interrupted; the instances synced so far were saved",
+        ));
+    }
+    if failed > 0 {
+        return Err(Error::new(
+            Kind::Api,
+            format!("{failed} of {total} instance(s) could not be synced"),
+        ));
+    }
+    Ok(())
+}
+
+async fn sync_one(
+    t: Target,
+    session: Option<std::result::Result<crate::amc::Session, String>>,
+    window: DateTime<Utc>,
+) -> SyncResult {
+    let mut r = SyncResult {
+        id: t.id,
+        instance_id: t.instance_id.to_string(),
+        name: t.name.clone(),
+        owner: t.owner.clone(),
+        status: "ERROR",
+        workflows: None,
+        executions: None,
+        schedules: None,
+        pages: 0,
+        attempts: 0,
+        since: fmt_time(&window),
+        error: None,
+        snapshot: None,
+        window,
+    };
+    let session = match session {
+        Some(Ok(s)) => s,
+        Some(Err(why)) => {
+            r.error = Some(why);
+            return r;
+        }
+        None => {
+            r.error = Some(format!("no credentials for user {}", t.owner));
+            return r;
+        }
+    };
+    match session
+        .fetch_usage(
+            &t.advertiser,
+            &t.instance_id,
+            t.api_endpoint.as_deref(),
+            window,
+        )
+        .await
+    {
+        Ok(snap) => {
+            r.status = "OK";
+            r.workflows = Some(snap.workflows.len());
+            r.executions = Some(snap.executions.len());
+            r.schedules = Some(snap.schedules.len());
+            r.pages = snap.pages;
+            r.attempts = snap.attempts;
+            r.snapshot = Some(snap);
+        }
+        Err(e) => {
+            r.attempts = e.attempts();
+            r.error = Some(e.to_string());
+        }
+    }
+    r
+}
+
+impl Tabular for SyncResult {
+    fn columns() -> Vec<&'static str> {
+        vec![
+            "STATUS",
+            "NAME",
+            "INSTANCE ID",
+            "WORKFLOWS",
+            "EXECUTIONS",
+            "SCHEDULES",
+            "PAGES",
+            "ERROR",
+        ]
+    }
+    fn row(&self) -> Vec<Cell> {
+        vec![
+            crate::output::status_cell(self.status),
+            Cell::new(&self.name),
+            Cell::new(&self.instance_id),
+            Cell::new(opt(self.workflows)),
+            Cell::new(opt(self.executions)),
+            Cell::new(opt(self.schedules)),
+            Cell::new(self.pages),
+            Cell::new(self.error.as_deref().unwrap_or("")),
+        ]
+    }
+    fn csv_columns() -> Vec<&'static str> {
+        vec![
+            "id",
+            "instance_id",
+            "name",
+            "owner",
+            "status",
+            "workflows",
+            "executions",
+            "schedules",
+            "pages",
+            "attempts",
+            "since",
+            "error",
+        ]
+    }
+    fn csv_row(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.instance_id.clone(),
+            self.name.clone(),
+            self.owner.clone(),
+            self.status.to_owned(),
+            opt(self.workflows),
+            opt(self.executions),
+            opt(self.schedules),
+            self.pages.to_string(),
+            self.attempts.to_string(),
+            self.since.clone(),
+            self.error.clone().unwrap_or_default(),
+        ]
+    }
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn rate(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+fn secs(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".into(), |s| format!("{s:.0}s"))
+}
+
+fn report(ctx: &mut Ctx, refs: &[String], since: Duration, all_users: bool) -> Result<()> {
+    let user = ctx.user()?;
+    let instances = if refs.is_empty() {
+        let filter = InstanceFilter {
+            owner: (!all_users).then_some(user.id),
+            ..Default::default()
+        };
+        ctx.store()?.instances(&filter)?
+    } else {
+        select(
+            ctx,
+            &Selection {
+                instances: refs,
+                all: false,
+                all_users: false,
+                include_inactive: true,
+            },
+            "report on",
+        )?
+    };
+    let from = ago(since)?;
+    let ids: Vec<(RowId, String, String)> = instances
+        .into_iter()
+        .map(|i| (i.id, i.instance_id.to_string(), i.name))
+        .collect();
+    let (rows, fleet) = ctx.store()?.usage_report(&ids, from, Utc::now())?;
+    match ctx.out.format {
+        Format::Json => ctx
+            .out
+            .one(&serde_json::json!({ "instances": rows, "fleet": fleet })),
+        Format::Ndjson => {
+            ctx.out.list(&rows)?;
+            ctx.out.one(&serde_json::json!({ "fleet": fleet }))
+        }
+        Format::Csv | Format::Table => {
+            ctx.out.list(&rows)?;
+            ctx.out.info(format!(
+                "Fleet: {} instance(s), {} execution(s) since {}, success {}, p95 {}, {} in flight, {} with failures",
+                fleet.instances,
+                fleet.executions.total(),
+                fleet.since,
+                rate(fleet.success_rate),
+                secs(fleet.duration_s.p95.map(|p| p as f64)),
+                fleet.in_flight,
+                fleet.instances_with_failures,
+            ));
+            Ok(())
+        }
+    }
+}
+
+impl Tabular for UsageRow {
+    fn columns() -> Vec<&'static str> {
+        vec![
+            "NAME",
+            "INSTANCE ID",
+            "WORKFLOWS",
+            "SCHEDULES",
+            "RUNS",
+            "FAILED",
+            "SUCCESS",
+            "AVG",
+            "P50",
+            "P95",
+            "IN FLIGHT",
+            "AD HOC 24H",
+            "LAST FAILURE",
+        ]
+    }
+    fn row(&self) -> Vec<Cell> {
+        let e = &self.executions;
+        vec![
+            Cell::new(&self.name),
+            Cell::new(&self.instance_id),
+            Cell::new(self.workflows),
+            Cell::new(self.schedules_enabled),
+            Cell::new(e.total()),
+            Cell::new(e.FAILED),
+            Cell::new(rate(self.success_rate)),
+            Cell::new(secs(self.duration_s.avg)),
+            Cell::new(secs(self.duration_s.p50.map(|p| p as f64))),
+            Cell::new(secs(self.duration_s.p95.map(|p| p as f64))),
+            Cell::new(format!("{}/10", self.in_flight)),
+            Cell::new(format!("{}/30", self.ad_hoc_24h)),
+            Cell::new(
+                self.last_failure
+                    .as_ref()
+                    .map(|f| format!("{} {}", f.failed_at, f.error.as_deref().unwrap_or("")))
+                    .unwrap_or_default(),
+            ),
+        ]
+    }
+    fn csv_columns() -> Vec<&'static str> {
+        vec![
+            "id",
+            "instance_id",
+            "name",
+            "workflows",
+            "schedules_enabled",
+            "succeeded",
+            "failed",
+            "running",
+            "pending",
+            "cancelled",
+            "rejected",
+            "success_rate",
+            "duration_avg_s",
+            "duration_p50_s",
+            "duration_p95_s",
+            "in_flight",
+            "ad_hoc_24h",
+            "last_failure_at",
+            "last_failure_execution_id",
+            "synced_at",
+        ]
+    }
+    fn csv_row(&self) -> Vec<String> {
+        let e = &self.executions;
+        vec![
+            self.id.to_string(),
+            self.instance_id.clone(),
+            self.name.clone(),
+            self.workflows.to_string(),
+            self.schedules_enabled.to_string(),
+            e.SUCCEEDED.to_string(),
+            e.FAILED.to_string(),
+            e.RUNNING.to_string(),
+            e.PENDING.to_string(),
+            e.CANCELLED.to_string(),
+            e.REJECTED.to_string(),
+            opt(self.success_rate),
+            opt(self.duration_s.avg),
+            opt(self.duration_s.p50),
+            opt(self.duration_s.p95),
+            self.in_flight.to_string(),
+            self.ad_hoc_24h.to_string(),
+            opt(self.last_failure.as_ref().map(|f| f.failed_at.clone())),
+            opt(self.last_failure.as_ref().map(|f| f.execution_id.clone())),
+            self.synced_at.clone().unwrap_or_default(),
+        ]
+    }
+}
+
+impl Tabular for ExecutionRow {
+    fn columns() -> Vec<&'static str> {
+        vec![
+            "CREATED",
+            "STATUS",
+            "EXECUTION ID",
+            "WORKFLOW",
+            "CATEGORY",
+            "DURATION",
+            "ERROR",
+        ]
+    }
+    fn row(&self) -> Vec<Cell> {
+        vec![
+            Cell::new(&self.created_at),
+            crate::output::status_cell(self.status.as_str()),
+            Cell::new(&self.execution_id),
+            Cell::new(self.workflow_id.as_deref().unwrap_or("")),
+            Cell::new(self.category.as_deref().unwrap_or("")),
+            Cell::new(self.duration_s.map(|d| format!("{d}s")).unwrap_or_default()),
+            Cell::new(self.error.as_deref().unwrap_or("")),
+        ]
+    }
+    fn csv_columns() -> Vec<&'static str> {
+        vec![
+            "execution_id",
+            "workflow_id",
+            "status",
+            "category",
+            "created_at",
+            "updated_at",
+            "duration_s",
+            "error",
+        ]
+    }
+    fn csv_row(&self) -> Vec<String> {
+        vec![
+            self.execution_id.clone(),
+            self.workflow_id.clone().unwrap_or_default(),
+            self.status.to_string(),
+            self.category.clone().unwrap_or_default(),
+            self.created_at.clone(),
+            self.updated_at.clone().unwrap_or_default(),
+            opt(self.duration_s),
+            self.error.clone().unwrap_or_default(),
+        ]
+    }
+}
+
+impl Tabular for LinkedAdvertiser {
+    fn columns() -> Vec<&'static str> {
+        vec!["ID", "NAME", "TYPE", "MARKETPLACE"]
+    }
+    fn row(&self) -> Vec<Cell> {
+        vec![
+            Cell::new(&self.id),
+            Cell::new(self.name.as_deref().unwrap_or("")),
+            Cell::new(self.kind.as_deref().unwrap_or("")),
+            Cell::new(self.marketplace_id.as_deref().unwrap_or("")),
+        ]
+    }
+    fn csv_columns() -> Vec<&'static str> {
+        vec!["id", "name", "type", "marketplace_id"]
+    }
+}
+
+/// `instance advertisers`: the advertisers linked to an instance, asked of AMC now.
+pub(super) fn advertisers(ctx: &mut Ctx, reference: Option<&str>, net: &NetArgs) -> Result<()> {
+    let (user, inst) = ctx.pick_instance(reference)?;
+    let t = target(&inst)?;
+    let client = ctx.amc_client(net)?;
+    let owner = if inst.user_id == user.id {
+        user.clone()
+    } else {
+        ctx.store()?
+            .user(&inst.owner)?
+            .ok_or_else(|| Error::not_found(format!("no user {}", inst.owner)))?
+    };
+    let session = ctx.session(&client, &owner, owner.id == user.id)?;
+    let rt = runtime()?;
+    let reply = rt.block_on(session.list_advertisers(
+        &t.advertiser,
+        &t.instance_id,
+        t.api_endpoint.as_deref(),
+    ))?;
+    ctx.out.list(&reply.value)?;
+    ctx.out.info(format!(
+        "{} advertiser(s) linked to {}",
+        reply.value.len(),
+        inst.instance_id
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SyncMark;
+
+    #[test]
+    fn the_window_starts_where_the_last_sync_did_or_at_the_oldest_run_in_flight() {
+        let now = DateTime::parse_from_rfc3339("2026-11-24T18:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let h = |n: i64| now - TimeDelta::hours(n);
+        assert_eq!(window_start(now, None, None), now - TimeDelta::days(30));
+        assert_eq!(
+            window_start(now, Some(Duration::from_secs(7200)), None),
+            h(2)
+        );
+        let mark = SyncMark {
+            synced_at: h(5),
+            oldest_in_flight: None,
+        };
+        assert_eq!(window_start(now, None, Some(&mark)), h(6));
+        let mark = SyncMark {
+            synced_at: h(5),
+            oldest_in_flight: Some(h(9)),
+        };
+        assert_eq!(window_start(now, None, Some(&mark)), h(9));
+        let mark = SyncMark {
+            synced_at: h(5),
+            oldest_in_flight: Some(h(5)),
+        };
+        assert_eq!(window_start(now, None, Some(&mark)), h(6));
+    }
+}
