@@ -27,6 +27,11 @@
 //!   [`MAX_MULTIPLIER`] and halves again after every [`DECAY_AFTER`]
 //!   consecutive successes, so the rate backs off quickly and recovers
 //!   gradually.
+//!
+//! Both apply to a 429 that carries `Retry-After`. AMC does not promise the
+//! header, and a 429 without it often means one busy instance: its caller
+//! backs off on its own (at least a second, doubling), and the run as a
+//! whole slows down only once such 429s are the majority of recent answers.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -37,6 +42,10 @@ use tokio::time::Instant;
 pub const MAX_MULTIPLIER: u32 = 8;
 /// Consecutive successes after which the cost of a request halves.
 pub const DECAY_AFTER: u32 = 20;
+/// Weight of the latest answer in the share of 429s without `Retry-After`.
+const SHARE_WEIGHT: f64 = 0.1;
+/// Share of 429s without `Retry-After` above which every request costs more.
+const THROTTLE_MAJORITY: f64 = 0.5;
 
 /// One per run, shared by every session (see the module doc).
 pub(crate) struct Limiter {
@@ -51,6 +60,9 @@ struct State {
     not_before: Option<Instant>,
     multiplier: u32,
     successes: u32,
+    /// Share of recent answers that were 429s without `Retry-After`
+    /// (an exponentially weighted average, 0 to 1).
+    throttle_share: f64,
 }
 
 impl Limiter {
@@ -73,6 +85,7 @@ impl Limiter {
                 not_before: None,
                 multiplier: 1,
                 successes: 0,
+                throttle_share: 0.0,
             }),
         })
     }
@@ -110,7 +123,8 @@ impl Limiter {
         }
     }
 
-    /// Records a 429 after which its receiver sleeps `pause`.
+    /// Records a 429 that named its `Retry-After`, after which its receiver
+    /// sleeps `pause`: the server said how long, so everyone waits that long.
     pub(crate) fn throttled(&self, pause: Duration) {
         let mut s = self.lock();
         let until = Instant::now() + pause;
@@ -124,9 +138,28 @@ impl Limiter {
         );
     }
 
+    /// Records a 429 without `Retry-After`. AMC sends those for one busy
+    /// instance as well as for a busy account, so one such answer is its
+    /// receiver's to back off from, not a reason to stall the whole run;
+    /// only when they are most of the recent answers does every request
+    /// get dearer (as after [`throttled`](Self::throttled), without the pause).
+    pub(crate) fn throttled_unannounced(&self) {
+        let mut s = self.lock();
+        s.throttle_share = s.throttle_share * (1.0 - SHARE_WEIGHT) + SHARE_WEIGHT;
+        if s.throttle_share > THROTTLE_MAJORITY {
+            s.multiplier = (s.multiplier * 2).min(MAX_MULTIPLIER);
+            s.successes = 0;
+            tracing::debug!(
+                cost = s.multiplier,
+                "throttled on most recent requests: slowing down"
+            );
+        }
+    }
+
     /// Records an answer that was not a 429.
     pub(crate) fn answered(&self) {
         let mut s = self.lock();
+        s.throttle_share *= 1.0 - SHARE_WEIGHT;
         if s.multiplier > 1 {
             s.successes += 1;
             if s.successes >= DECAY_AFTER {
