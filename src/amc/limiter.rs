@@ -42,10 +42,8 @@ use tokio::time::Instant;
 pub const MAX_MULTIPLIER: u32 = 8;
 /// Consecutive successes after which the cost of a request halves.
 pub const DECAY_AFTER: u32 = 20;
-/// Weight of the latest answer in the share of 429s without `Retry-After`.
-const SHARE_WEIGHT: f64 = 0.1;
-/// Share of 429s without `Retry-After` above which every request costs more.
-const THROTTLE_MAJORITY: f64 = 0.5;
+/// Answers over which the share of 429s without `Retry-After` is judged.
+const WINDOW: u32 = 20;
 
 /// One per run, shared by every session (see the module doc).
 pub(crate) struct Limiter {
@@ -60,9 +58,9 @@ struct State {
     not_before: Option<Instant>,
     multiplier: u32,
     successes: u32,
-    /// Share of recent answers that were 429s without `Retry-After`
-    /// (an exponentially weighted average, 0 to 1).
-    throttle_share: f64,
+    /// Answers in the current window, and the 429s without `Retry-After`
+    /// among them.
+    window: (u32, u32),
 }
 
 impl Limiter {
@@ -85,7 +83,7 @@ impl Limiter {
                 not_before: None,
                 multiplier: 1,
                 successes: 0,
-                throttle_share: 0.0,
+                window: (0, 0),
             }),
         })
     }
@@ -140,26 +138,21 @@ impl Limiter {
 
     /// Records a 429 without `Retry-After`. AMC sends those for one busy
     /// instance as well as for a busy account, so one such answer is its
-    /// receiver's to back off from, not a reason to stall the whole run;
-    /// only when they are most of the recent answers does every request
-    /// get dearer (as after [`throttled`](Self::throttled), without the pause).
+    /// receiver's to back off from (at least a second, doubling), not a
+    /// reason to stall the whole run. The run slows down (as after
+    /// [`throttled`](Self::throttled), without the pause) once per window of
+    /// [`WINDOW`] answers of which most were such 429s, and speeds up again
+    /// after a window with hardly any.
     pub(crate) fn throttled_unannounced(&self) {
         let mut s = self.lock();
-        s.throttle_share = s.throttle_share * (1.0 - SHARE_WEIGHT) + SHARE_WEIGHT;
-        if s.throttle_share > THROTTLE_MAJORITY {
-            s.multiplier = (s.multiplier * 2).min(MAX_MULTIPLIER);
-            s.successes = 0;
-            tracing::debug!(
-                cost = s.multiplier,
-                "throttled on most recent requests: slowing down"
-            );
-        }
+        s.window.1 += 1;
+        s.successes = 0;
+        Self::count(&mut s);
     }
 
     /// Records an answer that was not a 429.
     pub(crate) fn answered(&self) {
         let mut s = self.lock();
-        s.throttle_share *= 1.0 - SHARE_WEIGHT;
         if s.multiplier > 1 {
             s.successes += 1;
             if s.successes >= DECAY_AFTER {
@@ -167,6 +160,26 @@ impl Limiter {
                 s.successes = 0;
             }
         }
+        Self::count(&mut s);
+    }
+
+    /// Counts one answer in the window and judges a full window.
+    fn count(s: &mut State) {
+        s.window.0 += 1;
+        let (answers, throttled) = s.window;
+        if answers < WINDOW {
+            return;
+        }
+        if throttled * 2 > answers {
+            s.multiplier = (s.multiplier * 2).min(MAX_MULTIPLIER);
+            tracing::debug!(
+                cost = s.multiplier,
+                "most recent answers were 429s: slowing down"
+            );
+        } else if throttled * 10 <= answers && s.multiplier > 1 && s.successes > 0 {
+            s.multiplier /= 2;
+        }
+        s.window = (0, 0);
     }
 
     /// The current cost of one request, in periods.
@@ -181,6 +194,30 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    #[test]
+    fn unannounced_429s_slow_the_run_only_when_they_are_most_answers() {
+        let l = Limiter::new(10.0).unwrap();
+        // A quarter of the answers: no reaction, however long it goes on.
+        for _ in 0..50 {
+            l.throttled_unannounced();
+            for _ in 0..3 {
+                l.answered();
+            }
+        }
+        assert_eq!(l.cost(), 1);
+        // Most of them: dearer once per window, and no pause.
+        for _ in 0..WINDOW {
+            l.throttled_unannounced();
+        }
+        assert_eq!(l.cost(), 2);
+        assert!(!l.paused(Instant::now()));
+        // A calm window brings the price back down.
+        for _ in 0..WINDOW {
+            l.answered();
+        }
+        assert_eq!(l.cost(), 1);
+    }
 
     #[test]
     fn rejects_silly_rates() {
