@@ -60,6 +60,10 @@ pub struct ClientConfig {
     /// Certificates trusted besides the bundled roots and the operating
     /// system's store (`--ca-bundle`: proxies that inspect TLS).
     pub extra_roots: Vec<reqwest::Certificate>,
+    /// Most requests in flight at once across the run (`None`: no bound).
+    /// A call sleeping before a retry holds no place, so a throttled check
+    /// waiting out its backoff does not keep the rest of a fleet waiting.
+    pub max_in_flight: Option<usize>,
 }
 
 impl Default for ClientConfig {
@@ -78,6 +82,7 @@ impl Default for ClientConfig {
             max_pages: MAX_PAGES,
             max_listing_time: MAX_LISTING_TIME,
             extra_roots: Vec::new(),
+            max_in_flight: None,
         }
     }
 }
@@ -106,6 +111,8 @@ pub(crate) struct ClientInner {
     pub(crate) http: reqwest::Client,
     pub(crate) config: ClientConfig,
     pub(crate) limiter: Limiter,
+    /// Places for requests in flight ([`ClientConfig::max_in_flight`]).
+    pub(crate) in_flight: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl std::fmt::Debug for AmcClient {
@@ -146,11 +153,15 @@ impl AmcClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| AmcError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let in_flight = config
+            .max_in_flight
+            .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
         Ok(AmcClient {
             inner: Arc::new(ClientInner {
                 http,
                 config,
                 limiter,
+                in_flight,
             }),
         })
     }

@@ -435,6 +435,12 @@ impl Session {
         loop {
             let token = self.access_token().await?;
             let headers = self.headers(&token, advertiser)?;
+            // A place among the requests in flight, held until the answer
+            // is read and given back before any backoff sleep.
+            let place = match &client.in_flight {
+                Some(places) => places.acquire().await.ok(),
+                None => None,
+            };
             client.limiter.acquire().await;
             attempts += 1;
             let sent = Instant::now();
@@ -446,6 +452,7 @@ impl Session {
                 .headers(headers)
                 .timeout(config.timeout);
             let outcome = execute(builder).await;
+            drop(place);
             let latency = sent.elapsed();
             let status = outcome.as_ref().ok().map(|r| r.status);
             let pending = match outcome {

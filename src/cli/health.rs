@@ -194,6 +194,11 @@ pub(super) fn target(i: &Instance) -> Result<Target> {
     })
 }
 
+/// Checks the engine runs at once for each place among the requests in
+/// flight: enough that a quarter of the fleet backing off does not starve
+/// the rest, few enough that memory stays proportional to `--concurrency`.
+const CHECKS_PER_PLACE: usize = 4;
+
 fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
     let concurrency = ctx.concurrency(a.concurrency)?;
     let instances = targets(ctx, &a)?;
@@ -202,7 +207,11 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
             .with_hint("add some with `amcctl instance create`"));
     }
     let acting = ctx.user()?;
-    let client = ctx.amc_client(&a.net)?;
+    // `--concurrency` bounds the requests in flight, in the client; the
+    // engine may run more checks than that, so that checks sleeping before
+    // a retry (a throttled instance backs off for seconds) leave their
+    // place to others instead of holding up the fleet.
+    let client = ctx.amc_client_bounded(&a.net, Some(concurrency))?;
     // One session per owner: each owner's instances are checked with their own credentials.
     let mut sessions = HashMap::new();
     for i in &instances {
@@ -229,7 +238,7 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
     drop(instances);
     let total = targets.len();
     let config = EngineConfig {
-        concurrency,
+        concurrency: concurrency.saturating_mul(CHECKS_PER_PLACE),
         deep: a.deep,
     };
 

@@ -149,6 +149,12 @@ impl Ctx {
 
     /// The client of this run, with flags over config over defaults.
     pub fn amc_client(&self, net: &NetArgs) -> Result<AmcClient> {
+        self.amc_client_bounded(net, None)
+    }
+
+    /// [`Ctx::amc_client`] with at most `in_flight` requests at once
+    /// (`None`: no bound beyond the rate).
+    pub fn amc_client_bounded(&self, net: &NetArgs, in_flight: Option<usize>) -> Result<AmcClient> {
         let config_timeout = self
             .config
             .timeout
@@ -177,6 +183,7 @@ impl Ctx {
             retries: net.retries,
             rate,
             extra_roots: self.ca_bundle()?,
+            max_in_flight: in_flight,
             ..ClientConfig::default()
         };
         Ok(AmcClient::new(config)?)
