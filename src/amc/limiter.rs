@@ -142,7 +142,7 @@ impl Limiter {
     /// reason to stall the whole run. The run slows down (as after
     /// [`throttled`](Self::throttled), without the pause) once per window of
     /// [`WINDOW`] answers of which most were such 429s, and speeds up again
-    /// after a window with hardly any.
+    /// after a window in which they were not most.
     pub(crate) fn throttled_unannounced(&self) {
         let mut s = self.lock();
         s.window.1 += 1;
@@ -176,7 +176,7 @@ impl Limiter {
                 cost = s.multiplier,
                 "most recent answers were 429s: slowing down"
             );
-        } else if throttled * 10 <= answers && s.multiplier > 1 && s.successes > 0 {
+        } else if s.multiplier > 1 {
             s.multiplier /= 2;
         }
         s.window = (0, 0);
@@ -212,7 +212,7 @@ mod tests {
         }
         assert_eq!(l.cost(), 2);
         assert!(!l.paused(Instant::now()));
-        // A calm window brings the price back down.
+        // A window without a majority of them brings the price back down.
         for _ in 0..WINDOW {
             l.answered();
         }
