@@ -61,6 +61,8 @@ struct State {
     /// Answers in the current window, and the 429s without `Retry-After`
     /// among them.
     window: (u32, u32),
+    /// Doublings of the price that windows made, and windows may undo.
+    window_raised: u32,
 }
 
 impl Limiter {
@@ -84,6 +86,7 @@ impl Limiter {
                 multiplier: 1,
                 successes: 0,
                 window: (0, 0),
+                window_raised: 0,
             }),
         })
     }
@@ -171,12 +174,16 @@ impl Limiter {
             return;
         }
         if throttled * 2 > answers {
+            if s.multiplier < MAX_MULTIPLIER {
+                s.window_raised += 1;
+            }
             s.multiplier = (s.multiplier * 2).min(MAX_MULTIPLIER);
             tracing::debug!(
                 cost = s.multiplier,
                 "most recent answers were 429s: slowing down"
             );
-        } else if s.multiplier > 1 {
+        } else if s.window_raised > 0 && s.multiplier > 1 {
+            s.window_raised -= 1;
             s.multiplier /= 2;
         }
         s.window = (0, 0);
