@@ -105,6 +105,60 @@ fn a_quarter_throttled_without_retry_after_gives_no_error_verdicts() {
     assert_eq!(amc.fake.throttled(), 6);
 }
 
+#[test]
+fn a_check_sleeping_before_its_retry_leaves_its_place_to_others() {
+    let amc = Amc::logged_in();
+    let ids = [
+        "amcsleep0001",
+        "amcsleep0002",
+        "amcsleep0003",
+        "amcsleep0004",
+    ];
+    amc.instances(&ids);
+    amc.fake.push_faults(
+        Route::Instance(ids[0].to_owned()),
+        [
+            Fault::Throttle { retry_after: None },
+            Fault::Throttle { retry_after: None },
+        ],
+    );
+    // One request in flight at a time.
+    let out = amc
+        .env
+        .run(&[
+            "health",
+            "check",
+            "--all",
+            "-q",
+            "-o",
+            "json",
+            "--concurrency",
+            "1",
+        ])
+        .ok();
+    assert_eq!(out.json()["summary"]["healthy"], 4);
+    let order: Vec<String> = amc
+        .amc_requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/amc/instances/"))
+        .map(|r| r.path.trim_start_matches("/amc/instances/").to_owned())
+        .collect();
+    // The throttled instance's retries come after the others were checked.
+    let last_other = order.iter().rposition(|id| id != ids[0]).unwrap();
+    let first_retry = order
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| *id == ids[0])
+        .nth(1)
+        .map(|(i, _)| i)
+        .unwrap();
+    assert!(
+        first_retry > 1,
+        "a sleeping check held the only place: {order:?}"
+    );
+    assert!(last_other < order.len() - 1, "{order:?}");
+}
+
 // ------------------------------------------------------------ errors
 
 #[test]
