@@ -433,14 +433,16 @@ impl Session {
         let mut refreshed = false;
         let mut first_sent: Option<Instant> = None;
         loop {
-            let token = self.access_token().await?;
-            let headers = self.headers(&token, advertiser)?;
             // A place among the requests in flight, held until the answer
-            // is read and given back before any backoff sleep.
+            // is read and given back before any backoff sleep. Taken before
+            // the token, so no one waits for a place holding a token that a
+            // 401 meanwhile showed to be stale.
             let place = match &client.in_flight {
                 Some(places) => places.acquire().await.ok(),
                 None => None,
             };
+            let token = self.access_token().await?;
+            let headers = self.headers(&token, advertiser)?;
             client.limiter.acquire().await;
             attempts += 1;
             let sent = Instant::now();
