@@ -14,7 +14,15 @@ use crate::model::Region;
 use crate::output::Format;
 
 /// The keys a config file may set.
-pub const KEYS: [&str; 6] = ["user", "output", "region", "concurrency", "rate", "timeout"];
+pub const KEYS: [&str; 7] = [
+    "user",
+    "output",
+    "region",
+    "concurrency",
+    "rate",
+    "timeout",
+    "ca_bundle",
+];
 
 /// Defaults read from `config.toml`; every key is optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -32,6 +40,8 @@ pub struct Config {
     pub rate: Option<f64>,
     /// Per-request timeout, like "30s".
     pub timeout: Option<String>,
+    /// A PEM file of extra CA certificates (a proxy that inspects TLS).
+    pub ca_bundle: Option<PathBuf>,
 }
 
 impl Config {
@@ -116,6 +126,7 @@ impl Config {
             "region" => self.region = None,
             "concurrency" => self.concurrency = None,
             "rate" => self.rate = None,
+            "ca_bundle" => self.ca_bundle = None,
             _ => self.timeout = None,
         }
         Ok(())
@@ -147,6 +158,7 @@ fn merge(into: &mut Config, from: &Config) {
     into.concurrency = into.concurrency.or(from.concurrency);
     into.rate = into.rate.or(from.rate);
     into.timeout = into.timeout.take().or_else(|| from.timeout.clone());
+    into.ca_bundle = into.ca_bundle.take().or_else(|| from.ca_bundle.clone());
 }
 
 fn check_key(key: &str) -> Result<()> {

@@ -82,6 +82,9 @@ pub struct Error {
     pub message: String,
     /// What to do about it, when there is something to do.
     pub hint: Option<String>,
+    /// Amazon's request ID of a failed AMC call, for support cases: in
+    /// machine-format errors, and on stderr with `-v`.
+    pub request_id: Option<String>,
 }
 
 /// The program's result type.
@@ -94,6 +97,7 @@ impl Error {
             kind,
             message: message.into(),
             hint: None,
+            request_id: None,
         }
     }
 

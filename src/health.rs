@@ -236,7 +236,7 @@ pub async fn check(
     if deep && result.status == HealthStatus::Healthy {
         // An instance no advertiser is linked to answers, but measures nothing.
         match session
-            .list_advertisers(&target.advertiser, &target.instance_id, endpoint)
+            .list_advertisers(&target.advertiser, &target.instance_id)
             .await
         {
             Ok(reply) => {

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod fsutil;
 pub mod health;
+pub mod jq;
 pub mod logging;
 pub mod model;
 pub mod output;
@@ -76,15 +77,18 @@ fn requested_format(args: &[std::ffi::OsString]) -> Option<Format> {
 
 /// Runs a parsed command line and returns the process exit code.
 pub fn main_with(cli: cli::Cli) -> i32 {
-    let fallback = Output::new(
-        if cli.global.json {
-            Format::Json
-        } else {
-            cli.global.output.unwrap_or(Format::Table)
-        },
-        cli.global.color,
-        cli.global.quiet,
-    );
+    let format = if cli.global.json {
+        Format::Json
+    } else {
+        cli.global.output.unwrap_or(Format::Table)
+    };
+    let fallback = match Output::for_args(&cli.global, format) {
+        Ok(out) => out,
+        Err(e) => {
+            Output::new(format, cli.global.color, cli.global.quiet).error(&e);
+            return e.kind.exit_code();
+        }
+    };
     // One colour decision for everything on stderr: our messages, dialoguer's
     // prompts (console reads this switch) and the log lines.
     console::set_colors_enabled_stderr(fallback.stderr_color);

@@ -222,7 +222,7 @@ impl FromStr for Region {
 }
 
 /// Countries with an Amazon Ads marketplace, and their marketplace IDs.
-const MARKETPLACES: [(&str, &str); 19] = [
+const MARKETPLACES: [(&str, &str); 22] = [
     ("US", "ATVPDKIKX0DER"),
     ("CA", "A2EUQ1WTGCTBG2"),
     ("MX", "A1AM78C64UM0Y8"),
@@ -238,6 +238,9 @@ const MARKETPLACES: [(&str, &str); 19] = [
     ("TR", "A33AVAJ2PDY3EV"),
     ("AE", "A2VIGQ35RCS4UG"),
     ("SA", "A17E79C6D8DWNP"),
+    ("BE", "AMEN7PMS3EDWL"),
+    ("ZA", "AE08WJ6YKNBMC"),
+    ("EG", "ARBP9OOSHTCHU"),
     ("IN", "A21TJRUUN4KGV"),
     ("JP", "A1VC38T7YXB528"),
     ("AU", "A39IBJ37TRP1C6"),

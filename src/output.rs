@@ -77,6 +77,10 @@ pub struct Output {
     pub stderr_color: bool,
     /// `-q`: only results and errors.
     pub quiet: bool,
+    /// `-v`: errors show Amazon's request ID too.
+    pub verbose: bool,
+    /// `--jq EXPR`: every JSON result passes through this filter.
+    pub jq: Option<std::sync::Arc<crate::jq::Jq>>,
 }
 
 /// Whether a stream gets colour: `always` and `never` are obeyed as given (a
@@ -102,6 +106,36 @@ impl Output {
             color: use_color(color, stdout_tty),
             stderr_color: use_color(color, stderr_tty),
             quiet,
+            verbose: false,
+            jq: None,
+        }
+    }
+
+    /// Settings from the global flags: `format` unless `--jq` asks for
+    /// JSON; a `--jq` expression that does not compile is exit 2.
+    pub fn for_args(g: &crate::cli::GlobalArgs, format: Format) -> Result<Self> {
+        let jq =
+            g.jq.as_deref()
+                .map(crate::jq::Jq::compile)
+                .transpose()?
+                .map(std::sync::Arc::new);
+        let format = if jq.is_some() { Format::Json } else { format };
+        let mut out = Output::new(format, g.color, g.quiet);
+        out.verbose = g.verbose > 0;
+        out.jq = jq;
+        Ok(out)
+    }
+
+    /// Writes one JSON document (indented, with a final newline), or what
+    /// `--jq` makes of it.
+    pub fn write_json<T: Serialize + ?Sized>(&self, out: &mut impl Write, item: &T) -> Result<()> {
+        match &self.jq {
+            Some(jq) => jq.write(out, serde_json::to_value(item)?),
+            None => {
+                write_json_pretty(&mut *out, item)?;
+                writeln!(out)?;
+                Ok(())
+            }
         }
     }
 
@@ -110,10 +144,7 @@ impl Output {
         // Buffered: a 10,000-row list is one write, not one per line.
         let mut out = io::BufWriter::new(io::stdout().lock());
         match self.format {
-            Format::Json => {
-                write_json_pretty(&mut out, items)?;
-                writeln!(out)?;
-            }
+            Format::Json => self.write_json(&mut out, items)?,
             Format::Ndjson => {
                 for item in items {
                     write_json(&mut out, item)?;
@@ -132,10 +163,7 @@ impl Output {
         // Buffered: a 10,000-row list is one write, not one per line.
         let mut out = io::BufWriter::new(io::stdout().lock());
         match self.format {
-            Format::Json => {
-                write_json_pretty(&mut out, item)?;
-                writeln!(out)?;
-            }
+            Format::Json => self.write_json(&mut out, item)?,
             Format::Ndjson => {
                 write_json(&mut out, item)?;
                 writeln!(out)?;
@@ -273,7 +301,10 @@ impl Output {
     pub fn error(&self, e: &Error) {
         let mut err = io::stderr().lock();
         if self.format.is_machine() {
-            let body = serde_json::json!({"error": {"code": e.kind.code(), "message": e.message, "hint": e.hint}});
+            let mut body = serde_json::json!({"error": {"code": e.kind.code(), "message": e.message, "hint": e.hint}});
+            if let Some(id) = &e.request_id {
+                body["error"]["request_id"] = serde_json::Value::String(id.clone());
+            }
             let _ = write_json(&mut err, &body).and_then(|()| writeln!(err));
         } else {
             let (error, hint) = if self.stderr_color {
@@ -287,6 +318,9 @@ impl Output {
             let _ = writeln!(err, "{error} {}", printable_lines(&e.message));
             if let Some(h) = &e.hint {
                 let _ = writeln!(err, "{hint} {}", printable_lines(h));
+            }
+            if let Some(id) = e.request_id.as_deref().filter(|_| self.verbose) {
+                let _ = writeln!(err, "request ID: {id}");
             }
         }
     }

@@ -10,7 +10,7 @@ use amcctl::amc::{
     NoTokenCache, Session, TokenCache,
 };
 use amcctl::model::{Country, EntityId, HealthStatus, InstanceId, Region};
-use fake_amc::{FakeAmc, Fault, Recorded, Route};
+use fake_amc::{ACCOUNTS_REQUEST_ID, FakeAmc, Fault, REQUEST_ID_PREFIX, Recorded, Route};
 use secrecy::{ExposeSecret, SecretString};
 
 const CLIENT_ID: &str = "amzn1.application-oa2-client.test";
@@ -29,8 +29,10 @@ fn config(fake: &FakeAmc) -> ClientConfig {
         retries: 4,
         rate: 1000.0,
         backoff_base: Duration::from_millis(10),
+        backoff_floor: Duration::ZERO,
         backoff_cap: Duration::from_millis(100),
         max_elapsed: Duration::from_secs(20),
+        ..ClientConfig::default()
     }
 }
 
@@ -131,7 +133,7 @@ async fn sends_the_documented_headers() {
                 .starts_with("Bearer Atza|")
         );
         assert_eq!(r.header("amazon-advertising-api-clientid"), Some(CLIENT_ID));
-        assert_eq!(r.header("accept"), Some("application/json"));
+        assert_eq!(r.header("accept"), Some("application/json, */*;q=0.8"));
         assert!(r.header("user-agent").unwrap().starts_with("amcctl/"));
     }
     assert_eq!(amc[0].path, "/amc/accounts");
@@ -759,6 +761,9 @@ async fn debug_logs_carry_no_secrets() {
         .with_writer(move || sink.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests of this binary run in parallel without a subscriber; a
+    // callsite they reach first may have cached "not interested" meanwhile.
+    tracing::callsite::rebuild_interest_cache();
 
     let fake = fake();
     let s = session_with(config(&fake));
@@ -777,4 +782,213 @@ async fn debug_logs_carry_no_secrets() {
     for secret in [CLIENT_SECRET, REFRESH, token.access_token.expose_secret()] {
         assert!(!text.contains(secret), "a secret reached the log: {text}");
     }
+}
+
+// ------------------------------------------- the API as Amazon documents it
+
+#[tokio::test]
+async fn accounts_are_read_over_every_page() {
+    let fake = fake();
+    for i in 1..250 {
+        fake.add_account(
+            &format!("ENTITY{i:06}PAGED"),
+            &format!("Paged {i}"),
+            "ATVPDKIKX0DER",
+        );
+    }
+    let s = session_with(config(&fake));
+    let reply = s.list_accounts().await.unwrap();
+    assert_eq!(reply.value.len(), 250, "every page is read");
+    assert_eq!(reply.attempts, 3);
+    let calls: Vec<Recorded> = amc_requests(&fake);
+    assert_eq!(calls.len(), 3);
+    assert!(
+        calls[0]
+            .query
+            .as_deref()
+            .is_none_or(|q| !q.contains("nextToken"))
+    );
+    assert!(
+        calls[1..]
+            .iter()
+            .all(|c| c.query.as_deref().is_some_and(|q| q.contains("nextToken=")))
+    );
+    let mut ids: Vec<&str> = reply.value.iter().map(|a| a.account_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 250, "no account twice");
+}
+
+#[tokio::test]
+async fn an_endless_listing_is_cut_off_naming_the_account() {
+    let fake = fake();
+    fake.set_endless_pages(true);
+    let s = session_with(ClientConfig {
+        max_pages: 40,
+        ..config(&fake)
+    });
+    let err = s.list_instances(&advertiser()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, AmcError::Decode { .. }), "{err:?}");
+    assert!(text.contains(ENTITY) && text.contains("40 pages"), "{text}");
+    assert_eq!(amc_requests(&fake).len(), 40);
+    // Accounts too: the same bound holds for every listing.
+    fake.clear_requests();
+    let err = s.list_accounts().await.unwrap_err();
+    assert!(err.to_string().contains("40 pages"), "{err}");
+    assert_eq!(amc_requests(&fake).len(), 40);
+    // And the time bound, on its own.
+    let s = session_with(ClientConfig {
+        max_listing_time: Duration::ZERO,
+        ..config(&fake)
+    });
+    let err = s.list_instances(&advertiser()).await.unwrap_err();
+    assert!(err.to_string().contains("after 1 page "), "{err}");
+}
+
+#[tokio::test]
+async fn vendor_media_types_and_octet_stream_are_read() {
+    let fake = fake();
+    let s = session_with(config(&fake));
+    for media in [
+        "application/vnd.amcinstances.v1+json",
+        "application/octet-stream",
+    ] {
+        fake.set_media_type(Some(media));
+        let inst = s.get_instance(&advertiser(), &instance(), None).await;
+        let inst = inst.unwrap_or_else(|e| panic!("{media}: {e}"));
+        assert!(inst.value.is_completed(), "{media}");
+        let listed = s.list_instances(&advertiser()).await.unwrap();
+        assert_eq!(listed.value.len(), 1, "{media}");
+    }
+}
+
+#[tokio::test]
+async fn a_429_without_retry_after_backs_off_at_least_a_second() {
+    let fake = fake();
+    fake.push_faults(
+        Route::Instance(INSTANCE.into()),
+        [
+            Fault::Throttle { retry_after: None },
+            Fault::Throttle { retry_after: None },
+        ],
+    );
+    // The default policy, not the quick one of the other tests.
+    let s = session_with(ClientConfig {
+        api_url: Some(fake.base_url()),
+        auth_url: Some(fake.token_url()),
+        rate: 1000.0,
+        ..ClientConfig::default()
+    });
+    let reply = s
+        .get_instance(&advertiser(), &instance(), None)
+        .await
+        .unwrap();
+    assert_eq!(reply.attempts, 3);
+    let calls: Vec<Instant> = amc_requests(&fake).iter().map(|r| r.at).collect();
+    for pair in calls.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= Duration::from_millis(990), "retried after {gap:?}");
+    }
+}
+
+#[tokio::test]
+async fn succeeded_means_ready() {
+    let fake = fake();
+    fake.set_creation_status(INSTANCE, "SUCCEEDED");
+    let s = session_with(config(&fake));
+    let inst = s
+        .get_instance(&advertiser(), &instance(), None)
+        .await
+        .unwrap();
+    assert!(inst.value.is_completed());
+}
+
+#[tokio::test]
+async fn request_ids_are_kept_in_api_errors() {
+    let fake = fake();
+    fake.push_faults(Route::Accounts, [Fault::Status(403)]);
+    let s = session_with(config(&fake));
+    let err = s.list_accounts().await.unwrap_err();
+    assert_eq!(err.request_id(), Some(ACCOUNTS_REQUEST_ID), "{err:?}");
+    assert!(
+        err.hint()
+            .is_some_and(|h| h.contains("terms") && h.contains("instant access"))
+    );
+    fake.push_faults(Route::Instance(INSTANCE.into()), [Fault::Status(404)]);
+    let err = s
+        .get_instance(&advertiser(), &instance(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.request_id()
+            .is_some_and(|r| r.starts_with(REQUEST_ID_PREFIX)),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn login_with_amazons_explanation_survives_5xx_retries() {
+    let fake = fake();
+    fake.push_faults(
+        Route::Token,
+        [Fault::Status(503), Fault::Status(503), Fault::Status(503)],
+    );
+    let s = session_with(ClientConfig {
+        retries: 2,
+        ..config(&fake)
+    });
+    let err = s.list_accounts().await.unwrap_err();
+    assert!(
+        matches!(err, AmcError::Auth(AuthError::Unavailable { .. })),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("try again later") && text.contains("503"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_page_without_its_array_is_empty() {
+    let fake = fake();
+    fake.push_faults(Route::Instances, [Fault::EmptyObject]);
+    fake.push_faults(Route::Accounts, [Fault::EmptyObject]);
+    let s = session_with(config(&fake));
+    assert!(
+        s.list_instances(&advertiser())
+            .await
+            .unwrap()
+            .value
+            .is_empty()
+    );
+    assert!(s.list_accounts().await.unwrap().value.is_empty());
+}
+
+#[tokio::test]
+async fn api_endpoint_serves_reporting_calls_only() {
+    let fake = fake();
+    let s = session_with(config(&fake));
+    // A trusted apiEndpoint (same origin as the API URL) with its own path.
+    let endpoint = format!("{}/reporting-host", fake.base_url());
+    s.get_instance(&advertiser(), &instance(), Some(&endpoint))
+        .await
+        .unwrap();
+    let _ = s
+        .list_workflows(&advertiser(), &instance(), Some(&endpoint))
+        .await;
+    let paths: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .map(|r| r.path)
+        .filter(|p| p != "/auth/o2/token")
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "/amc/instances/amcibersblt".to_owned(),
+            "/reporting-host/amc/reporting/amcibersblt/workflows".to_owned()
+        ]
+    );
 }

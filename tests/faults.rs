@@ -122,15 +122,17 @@ fn cases() -> Vec<Case> {
             secs(8.0),
             "network error",
         ),
+        // Four retries at least 1 s apart, under ceilings of 1, 2, 4 and 8 s.
         Case {
             retries: 4,
+            at_least: secs(4.0),
             ..case(
                 "a 5xx burst, then an answer",
                 Setup::Once(vec![Status(500), Status(502), Status(503), Status(504)]),
                 "HEALTHY",
                 0,
                 5..=5,
-                secs(10.0),
+                secs(20.0),
                 "",
             )
         },
@@ -185,24 +187,31 @@ fn cases() -> Vec<Case> {
                 "429",
             )
         },
-        case(
-            "429 storm without Retry-After, then an answer",
-            Setup::Once(vec![Throttle { retry_after: None }; 2]),
-            "HEALTHY",
-            0,
-            3..=3,
-            secs(5.0),
-            "",
-        ),
-        case(
-            "endless 429 without Retry-After",
-            Setup::Always(Throttle { retry_after: None }),
-            "ERROR",
-            6,
-            3..=3,
-            secs(5.0),
-            "429",
-        ),
+        // Without Retry-After the client still waits at least 1 s a retry.
+        Case {
+            at_least: secs(2.0),
+            ..case(
+                "429 storm without Retry-After, then an answer",
+                Setup::Once(vec![Throttle { retry_after: None }; 2]),
+                "HEALTHY",
+                0,
+                3..=3,
+                secs(8.0),
+                "",
+            )
+        },
+        Case {
+            at_least: secs(2.0),
+            ..case(
+                "endless 429 without Retry-After",
+                Setup::Always(Throttle { retry_after: None }),
+                "ERROR",
+                6,
+                3..=3,
+                secs(8.0),
+                "429",
+            )
+        },
         case(
             "a Retry-After beyond the call's budget is not waited for",
             Setup::Always(Throttle {

@@ -14,6 +14,14 @@ use crate::model::Region;
 /// Largest response body read; anything longer is a decode error on
 /// success and cut short on failure. AMC's pages are far smaller.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Most pages a listing follows by default: 100,000 rows at AMC's page size.
+pub const MAX_PAGES: usize = 1_000;
+/// Longest a listing runs by default, over all its pages.
+pub const MAX_LISTING_TIME: Duration = Duration::from_secs(300);
+/// What every AMC call accepts: JSON first, and anything else rather than a
+/// 415, since AMC's documents declare vendor types such as
+/// `application/vnd.amcinstances.v1+json`.
+pub(crate) const ACCEPT_VALUE: &str = "application/json, */*;q=0.8";
 
 /// How the client talks to AMC; one per run.
 #[derive(Debug, Clone)]
@@ -33,13 +41,29 @@ pub struct ClientConfig {
     /// Requests per second for the whole run, across all sessions.
     pub rate: f64,
     /// First backoff step; the n-th retry sleeps a random time below
-    /// `min(backoff_cap, backoff_base · 2ⁿ)` ("full jitter").
+    /// `min(backoff_cap, backoff_base · 2ⁿ)` ("full jitter"), but never
+    /// less than `backoff_floor` nor less than `Retry-After`.
     pub backoff_base: Duration,
+    /// Shortest sleep before a retry. AMC does not promise `Retry-After`,
+    /// and Amazon advises seconds (2 s, 4 s, 8 s …) between attempts, so a
+    /// throttled call does not give up within a few hundred milliseconds.
+    pub backoff_floor: Duration,
     /// Longest backoff step.
     pub backoff_cap: Duration,
     /// Bound on one call's total time: no retry starts whose sleep would
     /// end later than this after the first attempt.
     pub max_elapsed: Duration,
+    /// Most pages one listing follows before it is declared endless.
+    pub max_pages: usize,
+    /// Bound on one listing's total time, over all its pages.
+    pub max_listing_time: Duration,
+    /// Certificates trusted besides the bundled roots and the operating
+    /// system's store (`--ca-bundle`: proxies that inspect TLS).
+    pub extra_roots: Vec<reqwest::Certificate>,
+    /// Most requests in flight at once across the run (`None`: no bound).
+    /// A call sleeping before a retry holds no place, so a throttled check
+    /// waiting out its backoff does not keep the rest of a fleet waiting.
+    pub max_in_flight: Option<usize>,
 }
 
 impl Default for ClientConfig {
@@ -51,9 +75,14 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             retries: 4,
             rate: 10.0,
-            backoff_base: Duration::from_millis(200),
+            backoff_base: Duration::from_secs(1),
+            backoff_floor: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(20),
             max_elapsed: Duration::from_secs(120),
+            max_pages: MAX_PAGES,
+            max_listing_time: MAX_LISTING_TIME,
+            extra_roots: Vec::new(),
+            max_in_flight: None,
         }
     }
 }
@@ -82,6 +111,8 @@ pub(crate) struct ClientInner {
     pub(crate) http: reqwest::Client,
     pub(crate) config: ClientConfig,
     pub(crate) limiter: Limiter,
+    /// Places for requests in flight ([`ClientConfig::max_in_flight`]).
+    pub(crate) in_flight: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl std::fmt::Debug for AmcClient {
@@ -108,18 +139,29 @@ impl AmcClient {
             }
         }
         let limiter = Limiter::new(config.rate).map_err(AmcError::Config)?;
-        let http = reqwest::Client::builder()
+        // The bundled roots and the operating system's store (reqwest adds
+        // both with our features), plus `--ca-bundle`. Proxies come from
+        // HTTPS_PROXY / NO_PROXY, which reqwest reads by default.
+        let mut builder = reqwest::Client::builder();
+        for cert in &config.extra_roots {
+            builder = builder.add_root_certificate(cert.clone());
+        }
+        let http = builder
             .user_agent(concat!("amcctl/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.connect_timeout)
             // AMC does not redirect; following one could carry the token elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| AmcError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let in_flight = config
+            .max_in_flight
+            .map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1))));
         Ok(AmcClient {
             inner: Arc::new(ClientInner {
                 http,
                 config,
                 limiter,
+                in_flight,
             }),
         })
     }
@@ -187,7 +229,8 @@ impl ClientInner {
             .unwrap_or(region.token_url())
     }
 
-    /// The sleep before retry number `retry` (0-based): full jitter.
+    /// The sleep before retry number `retry` (0-based): full jitter, but
+    /// at least the floor.
     pub(crate) fn backoff(&self, retry: u32) -> Duration {
         let cap = self.config.backoff_cap;
         let ceiling = self
@@ -195,7 +238,9 @@ impl ClientInner {
             .backoff_base
             .checked_mul(2u32.saturating_pow(retry))
             .map_or(cap, |d| d.min(cap));
-        ceiling.mul_f64(fastrand::f64())
+        ceiling
+            .mul_f64(fastrand::f64())
+            .max(self.config.backoff_floor.min(cap))
     }
 }
 
@@ -209,6 +254,8 @@ pub(crate) struct Raw {
     pub status: u16,
     pub content_type: Option<String>,
     pub retry_after: Option<Duration>,
+    /// `x-amz-request-id` or `x-amz-rid`: what Amazon support asks for.
+    pub request_id: Option<String>,
     pub body: Vec<u8>,
     /// The body was longer than the cap and was cut.
     pub truncated: bool,
@@ -219,8 +266,9 @@ impl Raw {
         (200..300).contains(&self.status)
     }
 
-    /// Whether the declared content type is JSON (`application/json`,
-    /// `application/vnd.…+json`); a missing one is given the benefit of the doubt.
+    /// Whether the declared content type may hold JSON (`application/json`,
+    /// `application/vnd.…+json`, `application/octet-stream`); a missing one
+    /// is given the benefit of the doubt. The body must still parse.
     pub(crate) fn is_json(&self) -> bool {
         self.content_type.as_deref().is_none_or(|ct| {
             let media = ct
@@ -229,7 +277,10 @@ impl Raw {
                 .unwrap_or("")
                 .trim()
                 .to_ascii_lowercase();
-            media == "application/json" || media.ends_with("+json")
+            // Some AMC answers label their JSON as a byte stream.
+            media == "application/json"
+                || media.ends_with("+json")
+                || media == "application/octet-stream"
         })
     }
 }
@@ -237,7 +288,9 @@ impl Raw {
 /// Why an exchange produced no answer.
 pub(crate) enum Failure {
     Timeout,
-    Network(String),
+    /// What went wrong, and whether it was the TLS handshake (an untrusted
+    /// certificate, typically from a proxy that inspects TLS).
+    Network(String, bool),
 }
 
 /// Sends a request and reads its body, at most `MAX_BODY_BYTES` of it.
@@ -253,6 +306,11 @@ pub(crate) async fn execute(request: reqwest::RequestBuilder) -> Result<Raw, Fai
     };
     let content_type = header(CONTENT_TYPE);
     let retry_after = header(RETRY_AFTER).and_then(|v| parse_retry_after(&v));
+    let request_id = ["x-amz-request-id", "x-amz-rid", "x-amzn-requestid"]
+        .into_iter()
+        .find_map(|name| response.headers().get(name)?.to_str().ok())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty());
     let mut body = Vec::new();
     let mut truncated = response
         .content_length()
@@ -268,6 +326,7 @@ pub(crate) async fn execute(request: reqwest::RequestBuilder) -> Result<Raw, Fai
         status,
         content_type,
         retry_after,
+        request_id,
         body,
         truncated,
     })
@@ -290,7 +349,9 @@ fn failure(e: reqwest::Error) -> Failure {
         }
         source = s.source();
     }
-    Failure::Network(message)
+    let lower = message.to_ascii_lowercase();
+    let tls = lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake");
+    Failure::Network(message, tls)
 }
 
 /// `Retry-After` as seconds or as an HTTP date; a date in the past is zero.
@@ -338,8 +399,9 @@ mod tests {
         let c = inner(None);
         for retry in 0..40 {
             let d = c.inner.backoff(retry);
-            let ceiling = Duration::from_millis(200 * 2u64.saturating_pow(retry.min(20)));
+            let ceiling = Duration::from_millis(1000 * 2u64.saturating_pow(retry.min(20)));
             assert!(d <= ceiling.min(Duration::from_secs(20)), "{retry}: {d:?}");
+            assert!(d >= Duration::from_secs(1), "{retry}: {d:?}");
         }
     }
 

@@ -25,6 +25,9 @@ pub enum AmcError {
         attempts: u32,
         /// How long the final attempt took to be answered.
         latency: Duration,
+        /// Amazon's ID of the final request (`requestId` in the body, or the
+        /// `x-amz-request-id` / `x-amz-rid` header): support cases need it.
+        request_id: Option<String>,
     },
     /// No HTTP answer: connection refused or reset, DNS, TLS.
     #[error("network error calling {request}: {message} ({})", plural(*attempts))]
@@ -35,6 +38,8 @@ pub enum AmcError {
         message: String,
         /// How many times the request was sent.
         attempts: u32,
+        /// The TLS handshake failed (typically an untrusted certificate).
+        tls: bool,
     },
     /// An attempt took longer than the configured timeout.
     #[error("{request} timed out after {} ({})", humantime::format_duration(*after), plural(*attempts))]
@@ -124,7 +129,14 @@ impl AmcError {
         }
     }
 
-    /// How many requests were sent for the failed call (0 when none was).
+    /// Amazon's request ID of the final answer, when it gave one.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            AmcError::Api { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
+    }
+
     /// How long AMC took to give the final (error) answer, when it gave one.
     pub fn latency(&self) -> Option<Duration> {
         match self {
@@ -133,6 +145,7 @@ impl AmcError {
         }
     }
 
+    /// How many requests were sent for the failed call (0 when none was).
     pub fn attempts(&self) -> u32 {
         match self {
             AmcError::Api { attempts, .. }
@@ -166,9 +179,17 @@ impl AmcError {
             AmcError::Api { status: 401, .. } => Some(
                 "the access token was refused; check the credentials with `amcctl auth status`",
             ),
-            AmcError::Api { status: 403, .. } => {
-                Some("the credentials have no access to this account or instance")
-            }
+            AmcError::Api { status: 403, .. } => Some(
+                "AMC refused access; the usual causes: the credentials have no access to this \
+                 account; AMC's terms are not yet accepted for the account in this region; or, \
+                 for an instance made through instant access, the account's entity ID must be \
+                 the sponsored-ads entity ID (the advertiser ID AMC expects)",
+            ),
+            AmcError::Network { tls: true, .. } => Some(
+                "the server's TLS certificate is not trusted; behind a proxy that inspects TLS, \
+                 pass its CA certificate with --ca-bundle FILE (or AMCCTL_CA_BUNDLE, or config \
+                 `ca_bundle`)",
+            ),
             _ => None,
         }
     }
@@ -259,6 +280,7 @@ mod tests {
             request: "GET /amc/instances/amcx".into(),
             attempts: 1,
             latency: Duration::from_millis(40),
+            request_id: None,
         }
     }
 

@@ -27,6 +27,11 @@
 //!   [`MAX_MULTIPLIER`] and halves again after every [`DECAY_AFTER`]
 //!   consecutive successes, so the rate backs off quickly and recovers
 //!   gradually.
+//!
+//! Both apply to a 429 that carries `Retry-After`. AMC does not promise the
+//! header, and a 429 without it often means one busy instance: its caller
+//! backs off on its own (at least a second, doubling), and the run as a
+//! whole slows down only once such 429s are the majority of recent answers.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -37,6 +42,8 @@ use tokio::time::Instant;
 pub const MAX_MULTIPLIER: u32 = 8;
 /// Consecutive successes after which the cost of a request halves.
 pub const DECAY_AFTER: u32 = 20;
+/// Answers over which the share of 429s without `Retry-After` is judged.
+const WINDOW: u32 = 20;
 
 /// One per run, shared by every session (see the module doc).
 pub(crate) struct Limiter {
@@ -51,6 +58,11 @@ struct State {
     not_before: Option<Instant>,
     multiplier: u32,
     successes: u32,
+    /// Answers in the current window, and the 429s without `Retry-After`
+    /// among them.
+    window: (u32, u32),
+    /// Doublings of the price that windows made, and windows may undo.
+    window_raised: u32,
 }
 
 impl Limiter {
@@ -73,6 +85,8 @@ impl Limiter {
                 not_before: None,
                 multiplier: 1,
                 successes: 0,
+                window: (0, 0),
+                window_raised: 0,
             }),
         })
     }
@@ -110,7 +124,8 @@ impl Limiter {
         }
     }
 
-    /// Records a 429 after which its receiver sleeps `pause`.
+    /// Records a 429 that named its `Retry-After`, after which its receiver
+    /// sleeps `pause`: the server said how long, so everyone waits that long.
     pub(crate) fn throttled(&self, pause: Duration) {
         let mut s = self.lock();
         let until = Instant::now() + pause;
@@ -124,6 +139,20 @@ impl Limiter {
         );
     }
 
+    /// Records a 429 without `Retry-After`. AMC sends those for one busy
+    /// instance as well as for a busy account, so one such answer is its
+    /// receiver's to back off from (at least a second, doubling), not a
+    /// reason to stall the whole run. The run slows down (as after
+    /// [`throttled`](Self::throttled), without the pause) once per window of
+    /// [`WINDOW`] answers of which most were such 429s, and speeds up again
+    /// after a window in which they were not most.
+    pub(crate) fn throttled_unannounced(&self) {
+        let mut s = self.lock();
+        s.window.1 += 1;
+        s.successes = 0;
+        Self::count(&mut s);
+    }
+
     /// Records an answer that was not a 429.
     pub(crate) fn answered(&self) {
         let mut s = self.lock();
@@ -134,6 +163,30 @@ impl Limiter {
                 s.successes = 0;
             }
         }
+        Self::count(&mut s);
+    }
+
+    /// Counts one answer in the window and judges a full window.
+    fn count(s: &mut State) {
+        s.window.0 += 1;
+        let (answers, throttled) = s.window;
+        if answers < WINDOW {
+            return;
+        }
+        if throttled * 2 > answers {
+            if s.multiplier < MAX_MULTIPLIER {
+                s.window_raised += 1;
+            }
+            s.multiplier = (s.multiplier * 2).min(MAX_MULTIPLIER);
+            tracing::debug!(
+                cost = s.multiplier,
+                "most recent answers were 429s: slowing down"
+            );
+        } else if s.window_raised > 0 && s.multiplier > 1 {
+            s.window_raised -= 1;
+            s.multiplier /= 2;
+        }
+        s.window = (0, 0);
     }
 
     /// The current cost of one request, in periods.
@@ -148,6 +201,30 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    #[test]
+    fn unannounced_429s_slow_the_run_only_when_they_are_most_answers() {
+        let l = Limiter::new(10.0).unwrap();
+        // A quarter of the answers: no reaction, however long it goes on.
+        for _ in 0..50 {
+            l.throttled_unannounced();
+            for _ in 0..3 {
+                l.answered();
+            }
+        }
+        assert_eq!(l.cost(), 1);
+        // Most of them: dearer once per window, and no pause.
+        for _ in 0..WINDOW {
+            l.throttled_unannounced();
+        }
+        assert_eq!(l.cost(), 2);
+        assert!(!l.paused(Instant::now()));
+        // A window without a majority of them brings the price back down.
+        for _ in 0..WINDOW {
+            l.answered();
+        }
+        assert_eq!(l.cost(), 1);
+    }
 
     #[test]
     fn rejects_silly_rates() {

@@ -32,12 +32,12 @@ mod session;
 mod types;
 mod usage;
 
-pub use client::{AmcClient, ClientConfig, MAX_BODY_BYTES, Reply};
+pub use client::{AmcClient, ClientConfig, MAX_BODY_BYTES, MAX_LISTING_TIME, MAX_PAGES, Reply};
 pub use error::{AmcError, AuthError};
 pub use limiter::{DECAY_AFTER, MAX_MULTIPLIER};
 pub use session::{
-    Advertiser, CachedToken, Credentials, MAX_PAGES, NoTokenCache, PAGE_LIMIT, Session,
-    TOKEN_MARGIN, TokenCache,
+    Advertiser, CachedToken, Credentials, NoTokenCache, PAGE_LIMIT, Session, TOKEN_MARGIN,
+    TokenCache,
 };
 pub use types::{AmcAccount, AmcInstance, Workflow};
 pub use usage::{

@@ -10,11 +10,11 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderName, HeaderValue}
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
-use super::client::{AmcClient, Failure, Raw, Reply, execute, is_retryable};
+use super::client::{ACCEPT_VALUE, AmcClient, Failure, Raw, Reply, execute, is_retryable};
 use super::error::{AmcError, AuthError, RequestName, shorten};
 use super::types::{
-    AccountsPage, AmcAccount, AmcInstance, ErrorBody, InstanceEnvelope, InstancesPage, TokenBody,
-    Workflow, WorkflowsPage,
+    AccountsPage, AmcAccount, AmcInstance, ErrorBody, InstanceEnvelope, InstancesPage, Page,
+    TokenBody, Workflow, WorkflowsPage,
 };
 use crate::model::printable;
 use crate::model::{Country, EntityId, InstanceId, Region};
@@ -24,8 +24,27 @@ use crate::secrets::{redact, redact_secrets, scrub};
 pub const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 /// Page size asked of `GET /amc/instances`.
 pub const PAGE_LIMIT: u32 = 100;
-/// Most pages followed before a listing is declared endless.
-pub const MAX_PAGES: usize = 10_000;
+
+/// A listing read to its end ([`Session::list_all`]), with what reading it
+/// cost: `attempts` and `latency` summed over its pages.
+pub(crate) struct Listing<T> {
+    pub(crate) items: Vec<T>,
+    pub(crate) pages: u32,
+    pub(crate) status: u16,
+    pub(crate) attempts: u32,
+    pub(crate) latency: Duration,
+}
+
+impl<T> Listing<T> {
+    fn into_reply(self) -> Reply<Vec<T>> {
+        Reply {
+            value: self.items,
+            status: self.status,
+            attempts: self.attempts,
+            latency: self.latency,
+        }
+    }
+}
 /// Longest server-provided text kept in an error.
 const MAX_ERROR_TEXT: usize = 300;
 /// Longest server-provided text looked at for an error.
@@ -186,11 +205,12 @@ impl Session {
         &self.inner.credentials
     }
 
-    /// `GET /amc/accounts`: the AMC accounts the credentials can see.
+    /// `GET /amc/accounts`, every page: the AMC accounts the credentials can see.
     pub async fn list_accounts(&self) -> Result<Reply<Vec<AmcAccount>>, AmcError> {
         let base = self.api_base(self.inner.credentials.region, None);
-        let reply: Reply<AccountsPage> = self.get(&base, "/amc/accounts", &[], None).await?;
-        Ok(map(reply, |p| p.amc_accounts))
+        self.list_all::<AccountsPage>(&base, "/amc/accounts", &[], None, "accounts")
+            .await
+            .map(Listing::into_reply)
     }
 
     /// `GET /amc/instances`, every page (`limit=100`, following `nextToken`).
@@ -200,26 +220,55 @@ impl Session {
         advertiser: &Advertiser,
     ) -> Result<Reply<Vec<AmcInstance>>, AmcError> {
         let base = self.api_base(advertiser.region, None);
-        let path = "/amc/instances";
         let limit = PAGE_LIMIT.to_string();
-        let mut instances = Vec::new();
+        let what = format!("instances of account {}", advertiser.entity_id);
+        self.list_all::<InstancesPage>(
+            &base,
+            "/amc/instances",
+            &[("limit", limit.as_str())],
+            Some(advertiser),
+            &what,
+        )
+        .await
+        .map(Listing::into_reply)
+    }
+
+    /// Every page of a listing, following `nextToken`: a repeated token is
+    /// an error at once, and a server that keeps sending fresh ones is cut
+    /// off after [`ClientConfig::max_pages`](super::ClientConfig::max_pages)
+    /// pages or [`ClientConfig::max_listing_time`](super::ClientConfig::max_listing_time),
+    /// whichever comes first. `what` names the listing in errors ("instances
+    /// of account ENTITY…"). `attempts` and `latency` are summed over pages.
+    pub(crate) async fn list_all<P: Page>(
+        &self,
+        base: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        advertiser: Option<&Advertiser>,
+        what: &str,
+    ) -> Result<Listing<P::Item>, AmcError> {
+        let config = &self.inner.client.inner.config;
+        let started = Instant::now();
+        let mut items = Vec::new();
         let mut seen = HashSet::new();
         let mut next: Option<String> = None;
-        let (mut attempts, mut latency) = (0, Duration::ZERO);
-        for _ in 0..MAX_PAGES {
-            let mut query = vec![("limit", limit.as_str())];
+        let (mut attempts, mut latency, mut pages) = (0, Duration::ZERO, 0u32);
+        loop {
+            let mut q = query.to_vec();
             if let Some(t) = &next {
-                query.push(("nextToken", t.as_str()));
+                q.push(("nextToken", t.as_str()));
             }
-            let page: Reply<InstancesPage> =
-                self.get(&base, path, &query, Some(advertiser)).await?;
+            let page: Reply<P> = self.get(base, path, &q, advertiser).await?;
+            pages += 1;
             attempts += page.attempts;
             latency += page.latency;
-            instances.extend(page.value.instances);
-            match page.value.next_token.filter(|t| !t.is_empty()) {
+            let (rows, token) = page.value.into_parts();
+            items.extend(rows);
+            let token = match token.filter(|t| !t.is_empty()) {
                 None => {
-                    return Ok(Reply {
-                        value: instances,
+                    return Ok(Listing {
+                        items,
+                        pages,
                         status: page.status,
                         attempts,
                         latency,
@@ -229,30 +278,40 @@ impl Session {
                     return Err(decode_error(
                         path,
                         page.status,
-                        "AMC repeated a nextToken",
-                        page.attempts,
+                        &format!("AMC repeated a nextToken while listing the {what}"),
+                        attempts,
                     ));
                 }
-                Some(t) => next = Some(t),
+                Some(t) => t,
+            };
+            let elapsed = started.elapsed();
+            if pages as usize >= config.max_pages || elapsed >= config.max_listing_time {
+                return Err(decode_error(
+                    path,
+                    page.status,
+                    &format!(
+                        "AMC kept sending new nextTokens while listing the {what}: stopped after {pages} page{} and {}",
+                        if pages == 1 { "" } else { "s" },
+                        humantime::format_duration(Duration::from_secs(elapsed.as_secs()))
+                    ),
+                    attempts,
+                ));
             }
+            next = Some(token);
         }
-        Err(decode_error(
-            path,
-            200,
-            &format!("more than {MAX_PAGES} pages of instances"),
-            attempts,
-        ))
     }
 
     /// `GET /amc/instances/{id}`: one instance (validation and health check).
-    /// `api_endpoint` is the instance's `apiEndpoint` from discovery, if known.
+    /// An administration call: it goes to the region's host (or the API URL
+    /// override), never to the instance's `apiEndpoint`, which serves only
+    /// the reporting calls; the parameter is kept for callers' convenience.
     pub async fn get_instance(
         &self,
         advertiser: &Advertiser,
         instance: &InstanceId,
-        api_endpoint: Option<&str>,
+        _api_endpoint: Option<&str>,
     ) -> Result<Reply<AmcInstance>, AmcError> {
-        let base = self.api_base(advertiser.region, api_endpoint);
+        let base = self.api_base(advertiser.region, None);
         let path = format!("/amc/instances/{instance}");
         let reply: Reply<InstanceEnvelope> = self.get(&base, &path, &[], Some(advertiser)).await?;
         Ok(map(reply, |e| e.instance))
@@ -379,7 +438,7 @@ impl Session {
                 HeaderValue::from_str(&a.marketplace_id).map_err(|_| bad("marketplace ID"))?,
             );
         }
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_VALUE));
         Ok(headers)
     }
 
@@ -402,6 +461,14 @@ impl Session {
         let mut refreshed = false;
         let mut first_sent: Option<Instant> = None;
         loop {
+            // A place among the requests in flight, held until the answer
+            // is read and given back before any backoff sleep. Taken before
+            // the token, so no one waits for a place holding a token that a
+            // 401 meanwhile showed to be stale.
+            let place = match &client.in_flight {
+                Some(places) => places.acquire().await.ok(),
+                None => None,
+            };
             let token = self.access_token().await?;
             let headers = self.headers(&token, advertiser)?;
             client.limiter.acquire().await;
@@ -415,6 +482,7 @@ impl Session {
                 .headers(headers)
                 .timeout(config.timeout);
             let outcome = execute(builder).await;
+            drop(place);
             let latency = sent.elapsed();
             let status = outcome.as_ref().ok().map(|r| r.status);
             let pending = match outcome {
@@ -455,24 +523,29 @@ impl Session {
                     retry_after: None,
                     throttled: false,
                 },
-                Err(Failure::Network(message)) => Pending {
+                Err(Failure::Network(message, tls)) => Pending {
                     error: AmcError::Network {
                         request: request.clone(),
                         message: self.clean(&message, None),
                         attempts,
+                        tls,
                     },
                     retry_after: None,
                     throttled: false,
                 },
             };
-            let retryable = status.is_none_or(is_retryable);
+            // An untrusted certificate stays untrusted: no retry.
+            let tls = matches!(pending.error, AmcError::Network { tls: true, .. });
+            let retryable = status.is_none_or(is_retryable) && !tls;
             let delay = client
                 .backoff(retries)
                 .max(pending.retry_after.unwrap_or_default());
             let give_up = !retryable
                 || retries >= config.retries
                 || first_sent.elapsed() + delay > config.max_elapsed;
-            if pending.throttled {
+            if pending.throttled && pending.retry_after.is_none() {
+                client.limiter.throttled_unannounced();
+            } else if pending.throttled {
                 // Everyone waits as long as this caller is about to; one that
                 // gives up (say, on `Retry-After: 3600`) holds no one up, or a
                 // bulk check would stall on a pause nobody takes part in.
@@ -531,8 +604,19 @@ impl Session {
         token: &CachedToken,
     ) -> AmcError {
         let body: Option<ErrorBody> = serde_json::from_slice(&raw.body).ok();
+        let mut request_id = raw.request_id.clone();
         let (code, details) = match body {
-            Some(b) => (b.code, b.details.or(b.message).or(b.status_reason)),
+            Some(b) => {
+                request_id = b.request_id.filter(|r| !r.trim().is_empty()).or(request_id);
+                let text = b.details.or(b.message).or(b.status_reason);
+                let details = match (b.message_subject, text) {
+                    (Some(subject), Some(t)) if !t.contains(&subject) => {
+                        Some(format!("{subject}: {t}"))
+                    }
+                    (subject, t) => t.or(subject),
+                };
+                (b.code, details)
+            }
             None => {
                 // Not JSON: keep short plain text, skip HTML error pages.
                 let text = String::from_utf8_lossy(&raw.body);
@@ -549,6 +633,7 @@ impl Session {
             request: request.to_owned(),
             attempts,
             latency,
+            request_id: request_id.map(|r| shorten(&scrub(&r), 100)),
         }
     }
 
@@ -576,7 +661,7 @@ impl Session {
                 .http
                 .post(&url)
                 .form(&form)
-                .header(ACCEPT, "application/json")
+                .header(ACCEPT, ACCEPT_VALUE)
                 .timeout(config.timeout);
             let outcome = execute(builder).await;
             let latency = sent.elapsed();
@@ -590,7 +675,23 @@ impl Session {
                     log_token_attempt(status, attempts, latency, None);
                     return Err(self.token_refusal(&raw));
                 }
-                Ok(raw) => (format!("HTTP {}", raw.status), raw.retry_after),
+                Ok(raw) => {
+                    // Login with Amazon explains a 5xx too; keep what it said.
+                    let body: TokenBody = serde_json::from_slice(&raw.body).unwrap_or_default();
+                    let said = [body.error, body.error_description]
+                        .into_iter()
+                        .flatten()
+                        .map(|t| self.clean(&t, None))
+                        .filter(|t| !t.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(": ");
+                    let message = if said.is_empty() {
+                        format!("HTTP {}", raw.status)
+                    } else {
+                        format!("HTTP {}: {said}", raw.status)
+                    };
+                    (message, raw.retry_after)
+                }
                 Err(Failure::Timeout) => (
                     format!(
                         "timed out after {}",
@@ -598,7 +699,17 @@ impl Session {
                     ),
                     None,
                 ),
-                Err(Failure::Network(m)) => (self.clean(&m, None), None),
+                Err(Failure::Network(m, true)) => {
+                    // An untrusted certificate stays untrusted: no retry.
+                    log_token_attempt(status, attempts, latency, None);
+                    return Err(AmcError::Network {
+                        request: "POST /auth/o2/token".to_owned(),
+                        message: self.clean(&m, None),
+                        attempts,
+                        tls: true,
+                    });
+                }
+                Err(Failure::Network(m, false)) => (self.clean(&m, None), None),
             };
             let delay = client
                 .backoff(attempts - 1)

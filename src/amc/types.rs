@@ -4,6 +4,7 @@
 //! caller validates them into [`InstanceId`]/[`EntityId`] one row at a time,
 //! so one odd row does not sink a whole listing.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{EntityId, InstanceId, InvalidValue};
@@ -29,11 +30,34 @@ impl AmcAccount {
     }
 }
 
-/// The body of `GET /amc/accounts`.
+/// One page of `GET /amc/accounts`. A page without its array is empty.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AccountsPage {
+    #[serde(default)]
     pub amc_accounts: Vec<AmcAccount>,
+    #[serde(default)]
+    pub next_token: Option<String>,
+}
+
+/// A page of a listing: its rows and the token of the next page.
+pub(crate) trait Page: DeserializeOwned {
+    type Item;
+    fn into_parts(self) -> (Vec<Self::Item>, Option<String>);
+}
+
+impl Page for AccountsPage {
+    type Item = AmcAccount;
+    fn into_parts(self) -> (Vec<AmcAccount>, Option<String>) {
+        (self.amc_accounts, self.next_token)
+    }
+}
+
+impl Page for InstancesPage {
+    type Item = AmcInstance;
+    fn into_parts(self) -> (Vec<AmcInstance>, Option<String>) {
+        (self.instances, self.next_token)
+    }
 }
 
 /// One AMC instance, from a listing or `GET /amc/instances/{id}`.
@@ -73,18 +97,21 @@ impl AmcInstance {
         InstanceId::parse(&self.instance_id)
     }
 
-    /// Whether the instance finished creation and can be used.
+    /// Whether the instance finished creation and can be used: `COMPLETED`,
+    /// or `SUCCEEDED`, the older spelling AMC still sends.
     pub fn is_completed(&self) -> bool {
-        self.creation_status
-            .as_deref()
-            .is_some_and(|s| s.trim().eq_ignore_ascii_case("COMPLETED"))
+        self.creation_status.as_deref().is_some_and(|s| {
+            let s = s.trim();
+            s.eq_ignore_ascii_case("COMPLETED") || s.eq_ignore_ascii_case("SUCCEEDED")
+        })
     }
 }
 
-/// One page of `GET /amc/instances`.
+/// One page of `GET /amc/instances`. A page without its array is empty.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct InstancesPage {
+    #[serde(default)]
     pub instances: Vec<AmcInstance>,
     #[serde(default)]
     pub next_token: Option<String>,
@@ -126,6 +153,10 @@ pub(crate) struct ErrorBody {
     pub message: Option<String>,
     #[serde(default, deserialize_with = "lenient_string")]
     pub status_reason: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub message_subject: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub request_id: Option<String>,
 }
 
 /// The body of a Login-with-Amazon token response, success or error.
@@ -185,5 +216,27 @@ mod tests {
         assert_eq!(e.code.as_deref(), Some("400"));
         assert_eq!(e.details.as_deref(), Some("bad"));
         assert_eq!(e.status_reason, None);
+        let e: ErrorBody = serde_json::from_str(
+            r#"{"message":"Forbidden","messageSubject":"Instance","requestId":"R1"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.message_subject.as_deref(), Some("Instance"));
+        assert_eq!(e.request_id.as_deref(), Some("R1"));
+    }
+
+    #[test]
+    fn list_pages_without_their_array_are_empty() {
+        let page: InstancesPage = serde_json::from_str("{}").unwrap();
+        assert!(page.instances.is_empty() && page.next_token.is_none());
+        let page: AccountsPage = serde_json::from_str(r#"{"nextToken":null}"#).unwrap();
+        assert!(page.amc_accounts.is_empty());
+    }
+
+    #[test]
+    fn succeeded_means_ready() {
+        let i: AmcInstance =
+            serde_json::from_str(r#"{"instanceId":"amcibersblt","creationStatus":"SUCCEEDED"}"#)
+                .unwrap();
+        assert!(i.is_completed());
     }
 }

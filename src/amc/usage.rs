@@ -5,18 +5,17 @@
 //! unknown status, a missing timestamp, a repeated `nextToken`) fails the
 //! whole listing of that instance.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::client::Reply;
 use super::error::AmcError;
-use super::session::{Advertiser, MAX_PAGES, PAGE_LIMIT, Session, decode_error};
+use super::session::{Advertiser, Listing, PAGE_LIMIT, Session, decode_error};
+use super::types::Page;
 use crate::model::InstanceId;
 
 /// What AMC says an execution is doing.
@@ -235,24 +234,19 @@ struct RawAdvertiser {
     marketplace_id: Option<String>,
 }
 
-/// One page of a listing: its items and the token of the next page.
-trait Page: DeserializeOwned {
-    type Item;
-    fn split(self) -> (Vec<Self::Item>, Option<String>);
-}
-
 macro_rules! page {
     ($name:ident, $field:ident, $item:ty) => {
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct $name {
+            #[serde(default)]
             $field: Vec<$item>,
             #[serde(default)]
             next_token: Option<String>,
         }
         impl Page for $name {
             type Item = $item;
-            fn split(self) -> (Vec<$item>, Option<String>) {
+            fn into_parts(self) -> (Vec<$item>, Option<String>) {
                 (self.$field, self.next_token)
             }
         }
@@ -263,15 +257,6 @@ page!(WorkflowPage, workflows, RawWorkflow);
 page!(ExecutionPage, executions, RawExecution);
 page!(SchedulePage, schedules, RawSchedule);
 page!(AdvertiserPage, advertisers, RawAdvertiser);
-
-/// A listing read to its end, with what reading it cost.
-struct Listing<T> {
-    items: Vec<T>,
-    pages: u32,
-    attempts: u32,
-    status: u16,
-    latency: Duration,
-}
 
 /// AMC's timestamps: RFC 3339, or `yyyy-MM-ddTHH:mm:ss[.fff]` meaning UTC.
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -333,60 +318,21 @@ fn execution(raw: RawExecution) -> Result<Execution, String> {
 }
 
 impl Session {
-    /// Reads every page of a listing (`limit=100`, following `nextToken`),
-    /// failing on a repeated token or more than [`MAX_PAGES`] pages.
+    /// Every page of one of an instance's listings (`limit=100`), under
+    /// the bounds every listing has (see [`Session::list_all`]).
     async fn read_all<P: Page>(
         &self,
         base: &str,
         path: &str,
         extra: &[(&str, &str)],
         advertiser: &Advertiser,
+        what: &str,
     ) -> Result<Listing<P::Item>, AmcError> {
         let limit = PAGE_LIMIT.to_string();
-        let mut listing = Listing {
-            items: Vec::new(),
-            pages: 0,
-            attempts: 0,
-            status: 200,
-            latency: Duration::ZERO,
-        };
-        let mut seen = HashSet::new();
-        let mut next: Option<String> = None;
-        while (listing.pages as usize) < MAX_PAGES {
-            let mut query: Vec<(&str, &str)> = extra.to_vec();
-            query.push(("limit", &limit));
-            if let Some(t) = &next {
-                query.push(("nextToken", t));
-            }
-            let page: Reply<P> = self.get(base, path, &query, Some(advertiser)).await?;
-            listing.pages += 1;
-            listing.attempts += page.attempts;
-            listing.latency += page.latency;
-            listing.status = page.status;
-            let (items, token) = page.value.split();
-            listing.items.extend(items);
-            match token.filter(|t| !t.is_empty()) {
-                None => return Ok(listing),
-                Some(t) if !seen.insert(t.clone()) => {
-                    return Err(decode_error(
-                        path,
-                        page.status,
-                        &format!(
-                            "AMC repeated a nextToken after {} page(s); stopped instead of looping",
-                            listing.pages
-                        ),
-                        listing.attempts,
-                    ));
-                }
-                Some(t) => next = Some(t),
-            }
-        }
-        Err(decode_error(
-            path,
-            listing.status,
-            &format!("more than {MAX_PAGES} pages"),
-            listing.attempts,
-        ))
+        let mut query: Vec<(&str, &str)> = extra.to_vec();
+        query.push(("limit", &limit));
+        self.list_all::<P>(base, path, &query, Some(advertiser), what)
+            .await
     }
 
     /// Every workflow of an instance.
@@ -416,7 +362,13 @@ impl Session {
         let path = format!("/amc/reporting/{instance}/workflowExecutions");
         let since = amc_time(&since);
         let l = self
-            .read_all::<ExecutionPage>(&base, &path, &[("minCreationTime", &since)], advertiser)
+            .read_all::<ExecutionPage>(
+                &base,
+                &path,
+                &[("minCreationTime", &since)],
+                advertiser,
+                &format!("executions of instance {instance}"),
+            )
             .await?;
         let items = l
             .items
@@ -437,7 +389,13 @@ impl Session {
         let base = self.api_base(advertiser.region, api_endpoint);
         let path = format!("/amc/reporting/{instance}/schedules");
         let l = self
-            .read_all::<SchedulePage>(&base, &path, &[], advertiser)
+            .read_all::<SchedulePage>(
+                &base,
+                &path,
+                &[],
+                advertiser,
+                &format!("schedules of instance {instance}"),
+            )
             .await?;
         let items = l
             .items
@@ -454,16 +412,23 @@ impl Session {
     }
 
     /// The advertisers linked to an instance (`GET /amc/instances/{id}/advertisers`).
+    /// An administration call: the region's host, never the instance's
+    /// `apiEndpoint`.
     pub async fn list_advertisers(
         &self,
         advertiser: &Advertiser,
         instance: &InstanceId,
-        api_endpoint: Option<&str>,
     ) -> Result<Reply<Vec<LinkedAdvertiser>>, AmcError> {
-        let base = self.api_base(advertiser.region, api_endpoint);
+        let base = self.api_base(advertiser.region, None);
         let path = format!("/amc/instances/{instance}/advertisers");
         let l = self
-            .read_all::<AdvertiserPage>(&base, &path, &[], advertiser)
+            .read_all::<AdvertiserPage>(
+                &base,
+                &path,
+                &[],
+                advertiser,
+                &format!("advertisers linked to instance {instance}"),
+            )
             .await?;
         let items = l
             .items
@@ -511,7 +476,13 @@ impl Session {
         let base = self.api_base(advertiser.region, api_endpoint);
         let path = format!("/amc/reporting/{instance}/workflows");
         let l = self
-            .read_all::<WorkflowPage>(&base, &path, &[], advertiser)
+            .read_all::<WorkflowPage>(
+                &base,
+                &path,
+                &[],
+                advertiser,
+                &format!("workflows of instance {instance}"),
+            )
             .await?;
         let items = l
             .items

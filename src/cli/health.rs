@@ -300,6 +300,11 @@ pub(super) fn target(i: &Instance) -> Result<Target> {
     })
 }
 
+/// Checks the engine runs at once for each place among the requests in
+/// flight: enough that a quarter of the fleet backing off does not starve
+/// the rest, few enough that memory stays proportional to `--concurrency`.
+const CHECKS_PER_PLACE: usize = 4;
+
 fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
     let concurrency = ctx.concurrency(a.concurrency)?;
     let instances = targets(ctx, &a)?;
@@ -307,7 +312,11 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
         return Err(Error::not_found("no instances to check")
             .with_hint("add some with `amcctl instance create`"));
     }
-    let client = ctx.amc_client(&a.net)?;
+    // `--concurrency` bounds the requests in flight, in the client; the
+    // engine may run more checks than that, so that checks sleeping before
+    // a retry (a throttled instance backs off for seconds) leave their
+    // place to others instead of holding up the fleet.
+    let client = ctx.amc_client_bounded(&a.net, Some(concurrency))?;
     let sessions = sessions_for(ctx, &client, &instances, a.all_users)?;
     let targets: Vec<Target> = instances.iter().map(target).collect::<Result<_>>()?;
     // The rows are not needed any more; on a big fleet they are a fair share
@@ -315,7 +324,7 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
     drop(instances);
     let total = targets.len();
     let config = EngineConfig {
-        concurrency,
+        concurrency: concurrency.saturating_mul(CHECKS_PER_PLACE),
         deep: a.deep,
     };
 

@@ -603,10 +603,7 @@ fn export(ctx: &mut Ctx, refs: &[String], format: Option<FileFormat>) -> Result<
     });
     let mut out = std::io::stdout().lock();
     match format {
-        FileFormat::Json => {
-            crate::output::write_json_pretty(&mut out, &list)?;
-            std::io::Write::write_all(&mut out, b"\n")?;
-        }
+        FileFormat::Json => ctx.out.write_json(&mut out, &list)?,
         FileFormat::Csv => write_csv(&mut out, CSV_COLUMNS.to_vec(), list.iter().map(csv_record))?,
     }
     std::io::Write::flush(&mut out)?;

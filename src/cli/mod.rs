@@ -93,6 +93,12 @@ pub struct GlobalArgs {
         value_name = "WHEN"
     )]
     pub color: ColorWhen,
+    /// Filter the JSON output with a jq expression (implies -o json; a string result prints raw)
+    #[arg(long, global = true, value_name = "EXPR")]
+    pub jq: Option<String>,
+    /// Extra CA certificates (PEM) to trust, e.g. a proxy that inspects TLS [default: config `ca_bundle`]
+    #[arg(long, global = true, env = "AMCCTL_CA_BUNDLE", value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// The top-level commands.
@@ -148,6 +154,7 @@ pub struct Ctx {
     /// Whether prompts may be shown.
     pub interactive: bool,
     user_flag: Option<String>,
+    ca_bundle: Option<PathBuf>,
     store: Option<Store>,
     prompter: Box<dyn Prompter>,
 }
@@ -188,7 +195,7 @@ impl Ctx {
         } else {
             g.output.or(config.output).unwrap_or(Format::Table)
         };
-        let out = Output::new(format, g.color, g.quiet);
+        let out = Output::for_args(g, format)?;
         warn_if_world_writable(&out, &paths);
         let interactive =
             !g.no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
@@ -203,6 +210,7 @@ impl Ctx {
             out,
             interactive,
             user_flag: g.user.clone(),
+            ca_bundle: g.ca_bundle.clone(),
             store: None,
             prompter,
         })

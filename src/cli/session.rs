@@ -57,7 +57,8 @@ impl From<AmcError> for Error {
     fn from(e: AmcError) -> Self {
         let kind = if e.is_auth() { Kind::Auth } else { Kind::Api };
         let hint = e.hint();
-        let err = Error::new(kind, e.to_string());
+        let mut err = Error::new(kind, e.to_string());
+        err.request_id = e.request_id().map(str::to_owned);
         match hint {
             Some(h) => err.with_hint(h),
             None => err,
@@ -156,6 +157,12 @@ impl Ctx {
 
     /// The client of this run, with flags over config over defaults.
     pub fn amc_client(&self, net: &NetArgs) -> Result<AmcClient> {
+        self.amc_client_bounded(net, None)
+    }
+
+    /// [`Ctx::amc_client`] with at most `in_flight` requests at once
+    /// (`None`: no bound beyond the rate).
+    pub fn amc_client_bounded(&self, net: &NetArgs, in_flight: Option<usize>) -> Result<AmcClient> {
         let config_timeout = self
             .config
             .timeout
@@ -183,9 +190,36 @@ impl Ctx {
             connect_timeout: timeout.min(Duration::from_secs(10)),
             retries: net.retries,
             rate,
+            extra_roots: self.ca_bundle()?,
+            max_in_flight: in_flight,
             ..ClientConfig::default()
         };
         Ok(AmcClient::new(config)?)
+    }
+
+    /// The certificates of `--ca-bundle` / `AMCCTL_CA_BUNDLE` / config
+    /// `ca_bundle`, trusted besides the bundled and the system's roots. A
+    /// file that cannot be read or holds no certificate is exit 2.
+    fn ca_bundle(&self) -> Result<Vec<reqwest::Certificate>> {
+        let Some(path) = self
+            .ca_bundle
+            .clone()
+            .or_else(|| self.config.ca_bundle.clone())
+        else {
+            return Ok(Vec::new());
+        };
+        let shown = path.display();
+        let pem = std::fs::read(&path)
+            .map_err(|e| Error::usage(format!("cannot read the CA bundle {shown}: {e}")))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|_| Error::usage(format!("the CA bundle {shown} is not valid PEM")))?;
+        if certs.is_empty() {
+            return Err(Error::usage(format!(
+                "the CA bundle {shown} holds no PEM certificate"
+            )));
+        }
+        tracing::debug!("trusting {} certificate(s) from {shown}", certs.len());
+        Ok(certs)
     }
 
     /// Health-check concurrency: flag over config over 16.

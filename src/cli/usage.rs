@@ -645,11 +645,7 @@ pub(super) fn advertisers(ctx: &mut Ctx, reference: Option<&str>, net: &NetArgs)
     };
     let session = ctx.session(&client, &owner, owner.id == user.id)?;
     let rt = runtime()?;
-    let reply = rt.block_on(session.list_advertisers(
-        &t.advertiser,
-        &t.instance_id,
-        t.api_endpoint.as_deref(),
-    ))?;
+    let reply = rt.block_on(session.list_advertisers(&t.advertiser, &t.instance_id))?;
     ctx.out.list(&reply.value)?;
     ctx.out.info(format!(
         "{} advertiser(s) linked to {}",

@@ -45,6 +45,11 @@ const CREATED_AT: &str = "2026-01-01T00:00:00Z";
 const HDR_CLIENT_ID: &str = "amazon-advertising-api-clientid";
 const HDR_ADVERTISER: &str = "amazon-advertising-api-advertiserid";
 const HDR_MARKETPLACE: &str = "amazon-advertising-api-marketplaceid";
+/// The `requestId` in the body of an error of `GET /amc/accounts`.
+pub const ACCOUNTS_REQUEST_ID: &str = "b2f7c9a0-acc0-4e11-9d1e-fakeaccounts";
+/// Prefix of the `x-amz-rid` header on every AMC answer (then the request's
+/// sequence number).
+pub const REQUEST_ID_PREFIX: &str = "FAKERID";
 
 /// A running fake server. Dropping it stops the server and closes every
 /// connection.
@@ -137,6 +142,8 @@ pub enum Fault {
         /// The body, with `{request}` replaced.
         body: String,
     },
+    /// 200 `application/json` with `{}`: a listing page without its array.
+    EmptyObject,
 }
 
 /// One request as the fake received it, and what it answered.
@@ -214,6 +221,11 @@ struct State {
     token_grants: usize,
     throttled: usize,
     usage: usage::UsageState,
+    /// Every listing page carries a fresh `nextToken`, forever.
+    endless_pages: bool,
+    /// The vendor media type of AMC's answers, when set; requests whose
+    /// `Accept` admits neither it nor `*/*` get 415.
+    media_type: Option<String>,
 }
 
 struct ClientApp {
@@ -269,6 +281,36 @@ impl FakeAmc {
     /// # Panics
     /// If the runtime or the listening socket cannot be created.
     pub fn start() -> FakeAmc {
+        Self::start_with(None)
+    }
+
+    /// Like [`start`](Self::start), but serving HTTPS with this certificate
+    /// chain and private key (PEM), as a test's own CA would issue them for
+    /// `127.0.0.1`. [`base_url`](Self::base_url) is then `https://127.0.0.1:PORT`.
+    ///
+    /// # Panics
+    /// If the PEM does not hold a usable certificate and key.
+    pub fn start_tls(cert_chain_pem: &str, key_pem: &str) -> FakeAmc {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(cert_chain_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .expect("fake-amc: bad certificate PEM");
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .expect("fake-amc: bad private key PEM");
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+            tokio_rustls::rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("fake-amc: no TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("fake-amc: unusable certificate or key");
+        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+    }
+
+    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> FakeAmc {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("fake-amc")
@@ -286,8 +328,9 @@ impl FakeAmc {
             socket.listen(4096).expect("fake-amc: cannot listen")
         };
         let addr = listener.local_addr().expect("fake-amc: no local address");
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let shared = Arc::new(Shared {
-            base_url: format!("http://{addr}"),
+            base_url: format!("{scheme}://{addr}"),
             page_key: RandomState::new(),
             state: Mutex::new(State {
                 clients: HashMap::new(),
@@ -304,13 +347,15 @@ impl FakeAmc {
                 token_grants: 0,
                 throttled: 0,
                 usage: usage::UsageState::default(),
+                endless_pages: false,
+                media_type: None,
             }),
         });
         let (shutdown, stop) = tokio::sync::oneshot::channel();
         let server = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("fake-amc".into())
-            .spawn(move || runtime.block_on(serve(listener, server, stop)))
+            .spawn(move || runtime.block_on(serve(listener, server, stop, tls)))
             .expect("fake-amc: cannot spawn the server thread");
         FakeAmc {
             shared,
@@ -451,6 +496,22 @@ impl FakeAmc {
             .extend(faults.into_iter().map(|f| (route.clone(), f)));
     }
 
+    /// When on, every page of `GET /amc/instances` and `GET /amc/accounts`
+    /// carries a new `nextToken`, however far the client follows them: a
+    /// broken server, for the client's bound on endless listings.
+    pub fn set_endless_pages(&self, on: bool) {
+        self.shared.lock().endless_pages = on;
+    }
+
+    /// Serves AMC's answers as this media type (say
+    /// `application/vnd.amcinstances.v1+json`, as AMC's documents declare,
+    /// or `application/octet-stream`), and answers 415 to a request whose
+    /// `Accept` admits neither it nor `*/*`. `None` (the default) is
+    /// `application/json` for any `Accept`.
+    pub fn set_media_type(&self, media_type: Option<&str>) {
+        self.shared.lock().media_type = media_type.map(str::to_owned);
+    }
+
     /// Every request received since the start (or the last
     /// [`clear_requests`](Self::clear_requests)), in arrival order.
     pub fn requests(&self) -> Vec<Recorded> {
@@ -497,6 +558,7 @@ async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     loop {
         tokio::select! {
@@ -505,16 +567,17 @@ async fn serve(
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     let shared = Arc::clone(&shared);
+                    let tls = tls.clone();
                     tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |req| {
-                            handle(Arc::clone(&shared), req)
-                        });
-                        // Errors here are clients going away or a Reset fault.
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .keep_alive(true)
-                            .header_read_timeout(None)
-                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                            .await;
+                        match tls {
+                            None => serve_connection(stream, shared).await,
+                            // A client that refuses our certificate ends here.
+                            Some(acceptor) => {
+                                if let Ok(stream) = acceptor.accept(stream).await {
+                                    serve_connection(stream, shared).await;
+                                }
+                            }
+                        }
                     });
                 }
                 // Typically out of file descriptors: back off instead of spinning.
@@ -522,6 +585,19 @@ async fn serve(
             },
         }
     }
+}
+
+async fn serve_connection<I>(io: I, shared: Arc<Shared>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req| handle(Arc::clone(&shared), req));
+    // Errors here are clients going away or a Reset fault.
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .header_read_timeout(None)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .await;
 }
 
 type Answer = Response<Full<Bytes>>;
@@ -582,6 +658,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, R
     } else {
         process(&shared, &parts, &text).await
     };
+    let mut answer = answer;
+    if let Some(a) = answer
+        .as_mut()
+        .filter(|_| parts.uri.path().starts_with("/amc/"))
+        && let Ok(value) = HeaderValue::from_str(&format!("{REQUEST_ID_PREFIX}{seq:08}"))
+    {
+        a.headers_mut().insert("x-amz-rid", value);
+    }
     let mut st = shared.lock();
     let status = answer.as_ref().map_or(0, |a| a.status().as_u16());
     if status == 429 {
@@ -622,7 +706,19 @@ fn apply_fault(
         Fault::Status(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let details = status.canonical_reason().unwrap_or("Injected failure");
-            Flow::Stop(Some(amc_error(status, details)))
+            Flow::Stop(Some(match route {
+                // Login with Amazon explains its failures in OAuth's shape.
+                Route::Token => json_answer(
+                    status,
+                    &json!({"error": "server_error", "error_description": format!("{details}: try again later")}),
+                ),
+                // `GET /amc/accounts` answers errors as `{"message","requestId"}`.
+                Route::Accounts => json_answer(
+                    status,
+                    &json!({"message": details, "requestId": ACCOUNTS_REQUEST_ID}),
+                ),
+                _ => amc_error(status, details),
+            }))
         }
         Fault::Answer {
             status,
@@ -639,6 +735,11 @@ fn apply_fault(
             }
             Flow::Stop(Some(answer))
         }
+        Fault::EmptyObject => Flow::Stop(Some(raw(
+            StatusCode::OK,
+            "application/json",
+            Bytes::from_static(b"{}"),
+        ))),
         Fault::MalformedJson => Flow::Stop(Some(raw(
             StatusCode::OK,
             "application/json",
@@ -732,6 +833,15 @@ async fn process(
             Err(answer) => return Some(answer),
         }
     };
+    let media_type = shared.lock().media_type.clone();
+    if let Some(media) = &media_type
+        && !accepts(header(&parts.headers, "accept"), media)
+    {
+        return Some(amc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            &format!("Unsupported Accept header; this resource serves {media}"),
+        ));
+    }
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -750,14 +860,42 @@ async fn process(
         }
     }
     let st = shared.lock();
-    Some(respond(
+    let mut answer = respond(
         shared,
         &st,
         &route,
         &advertiser,
         parts.uri.query(),
         not_completed,
-    ))
+    );
+    if let Some(media) = media_type.filter(|_| answer.status().is_success())
+        && let Ok(value) = HeaderValue::from_str(&media)
+    {
+        answer.headers_mut().insert(CONTENT_TYPE, value);
+    }
+    Some(answer)
+}
+
+/// Whether an `Accept` header admits `media` (a missing one admits all).
+fn accepts(accept: Option<&str>, media: &str) -> bool {
+    let Some(accept) = accept else { return true };
+    let main = media.split('/').next().unwrap_or("");
+    accept.split(',').any(|range| {
+        let mut parts = range.split(';');
+        let range = parts.next().unwrap_or("").trim();
+        let refused = parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f64>().ok())
+                == Some(0.0)
+        });
+        !refused
+            && (range == "*/*"
+                || range.eq_ignore_ascii_case(media)
+                || range
+                    .strip_suffix("/*")
+                    .is_some_and(|m| m.eq_ignore_ascii_case(main)))
+    })
 }
 
 /// Maps method and path to a route, or answers 404/405 for anything else.
@@ -903,15 +1041,7 @@ fn respond(
         Some(i) => Ok(i),
     };
     match route {
-        Route::Accounts => {
-            let accounts: Vec<Value> = st
-                .accounts
-                .iter()
-                .map(|a| json!({"accountId": a.id, "accountName": a.name, "marketplaceId": a.marketplace}))
-                .collect();
-            json_answer(StatusCode::OK, &json!({"amcAccounts": accounts}))
-        }
-        Route::Instances => {
+        Route::Accounts | Route::Instances => {
             let offset = match params.get("nextToken").filter(|t| !t.is_empty()) {
                 None => 0,
                 Some(token) => match shared.page_offset(advertiser, token) {
@@ -919,6 +1049,22 @@ fn respond(
                     None => return amc_error(StatusCode::BAD_REQUEST, "Invalid nextToken"),
                 },
             };
+            let end = offset.saturating_add(limit);
+            if *route == Route::Accounts {
+                // At most 100 accounts a page, as the documents say.
+                let page: Vec<Value> = st
+                    .accounts
+                    .iter()
+                    .skip(offset)
+                    .take(limit)
+                    .map(|a| json!({"accountId": a.id, "accountName": a.name, "marketplaceId": a.marketplace}))
+                    .collect();
+                let mut body = json!({"amcAccounts": page});
+                if end < st.accounts.len() || st.endless_pages {
+                    body["nextToken"] = Value::String(shared.page_token(advertiser, end));
+                }
+                return json_answer(StatusCode::OK, &body);
+            }
             let mine: Vec<&Instance> = st
                 .instances
                 .iter()
@@ -931,8 +1077,7 @@ fn respond(
                 .map(|i| instance_json(i, &i.status))
                 .collect();
             let mut body = json!({"instances": page});
-            let end = offset.saturating_add(limit);
-            if end < mine.len() {
+            if end < mine.len() || st.endless_pages {
                 body["nextToken"] = Value::String(shared.page_token(advertiser, end));
             }
             json_answer(StatusCode::OK, &body)
