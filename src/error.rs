@@ -85,7 +85,16 @@ pub struct Error {
     /// Amazon's request ID of a failed AMC call, for support cases: in
     /// machine-format errors, and on stderr with `-v`.
     pub request_id: Option<String>,
+    /// Every problem found in an input file, one line each with its
+    /// position. Machine-format errors carry them all; a terminal gets the
+    /// first [`PROBLEMS_SHOWN`] and a count of the rest by reason.
+    pub problems: Vec<String>,
 }
+
+/// How many problems of a file an error shows one by one on a terminal.
+pub const PROBLEMS_SHOWN: usize = 20;
+/// How many reasons the summary of the remaining problems names.
+const REASONS_SHOWN: usize = 5;
 
 /// The program's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -98,7 +107,51 @@ impl Error {
             message: message.into(),
             hint: None,
             request_id: None,
+            problems: Vec::new(),
         }
+    }
+
+    /// Adds the problems of an input file, each a line that starts with
+    /// its position (`line 3: …`, `[2]: …`).
+    pub fn with_problems(mut self, problems: Vec<String>) -> Self {
+        self.problems = problems;
+        self
+    }
+
+    /// The problems as a terminal shows them: the first [`PROBLEMS_SHOWN`]
+    /// in full, then one line counting the rest by reason, most common
+    /// first ("and 9,980 more: unknown account ENTITY… (9,980)").
+    pub fn problem_summary(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self.problems.iter().take(PROBLEMS_SHOWN).cloned().collect();
+        let rest = &self.problems[lines.len()..];
+        if rest.is_empty() {
+            return lines;
+        }
+        let mut counts: Vec<(&str, usize)> = Vec::new();
+        for p in rest {
+            let reason = reason_of(p);
+            match counts.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((reason, 1)),
+            }
+        }
+        // Stable: reasons with equal counts keep the order they first appear in.
+        counts.sort_by_key(|&(_, n)| std::cmp::Reverse(n));
+        let mut named: Vec<String> = counts
+            .iter()
+            .take(REASONS_SHOWN)
+            .map(|(r, n)| format!("{r} ({})", thousands(*n)))
+            .collect();
+        if counts.len() > REASONS_SHOWN {
+            let others: usize = counts[REASONS_SHOWN..].iter().map(|(_, n)| n).sum();
+            named.push(format!("other reasons ({})", thousands(others)));
+        }
+        lines.push(format!(
+            "and {} more: {}",
+            thousands(rest.len()),
+            named.join(", ")
+        ));
+        lines
     }
 
     /// Adds a hint shown under the message.
@@ -158,6 +211,31 @@ impl Error {
     pub fn missing_flag(flag: &str) -> Self {
         Self::usage(format!("{flag} is required when not running interactively"))
     }
+}
+
+/// The reason of a problem line: what follows its position, up to the
+/// details (`line 7: invalid region: must be na, eu or fe` → `invalid region`).
+fn reason_of(problem: &str) -> &str {
+    let text = problem.split_once(": ").map_or(problem, |(_, rest)| rest);
+    let end = [": ", " ("]
+        .iter()
+        .filter_map(|sep| text.find(sep))
+        .min()
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
+/// A count with thousands separators, as people read it: 9,980.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 impl fmt::Display for Error {
@@ -224,5 +302,28 @@ mod tests {
         for (kind, code) in table {
             assert_eq!(kind.exit_code(), code, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn many_problems_are_shown_in_part_and_counted_by_reason() {
+        let mut problems: Vec<String> = (0..25)
+            .map(|i| format!("line {i}: invalid region: must be na, eu or fe"))
+            .collect();
+        problems.extend((0..9_980).map(|i| {
+            format!("line {i}: unknown account ENTITY1: instance amc{i} has no account_name")
+        }));
+        problems.push("[3]: duplicate instance_id: amcx first at [1]".into());
+        let e = Error::usage("f has problems").with_problems(problems);
+        let lines = e.problem_summary();
+        assert_eq!(lines.len(), PROBLEMS_SHOWN + 1);
+        assert_eq!(
+            lines[PROBLEMS_SHOWN],
+            "and 9,986 more: unknown account ENTITY1 (9,980), invalid region (5), \
+             duplicate instance_id (1)"
+        );
+        let few = Error::usage("f").with_problems(vec!["line 2: invalid name: empty".into()]);
+        assert_eq!(few.problem_summary(), ["line 2: invalid name: empty"]);
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
     }
 }

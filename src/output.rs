@@ -305,6 +305,11 @@ impl Output {
             if let Some(id) = &e.request_id {
                 body["error"]["request_id"] = serde_json::Value::String(id.clone());
             }
+            if !e.problems.is_empty() {
+                let all = e.problems.join("\n  ");
+                body["error"]["message"] = format!("{}:\n  {all}", e.message).into();
+                body["error"]["problems"] = e.problems.clone().into();
+            }
             let _ = write_json(&mut err, &body).and_then(|()| writeln!(err));
         } else {
             let (error, hint) = if self.stderr_color {
@@ -316,6 +321,10 @@ impl Output {
                 (console::style("error:"), console::style("hint:"))
             };
             let _ = writeln!(err, "{error} {}", printable_lines(&e.message));
+            let problems = e.problem_summary();
+            if !problems.is_empty() {
+                let _ = writeln!(err, "  {}", printable_lines(&problems.join("\n  ")));
+            }
             if let Some(h) = &e.hint {
                 let _ = writeln!(err, "{hint} {}", printable_lines(h));
             }

@@ -184,7 +184,7 @@ pub fn parse(text: &str, format: FileFormat) -> Result<Vec<ImportRow>, Vec<Strin
                 let key = row.instance.instance_id.to_string();
                 if let Some(first) = seen.insert(key.clone(), pos.clone()) {
                     errors.push(format!(
-                        "{pos}: duplicate instance_id {key} (first at {first})"
+                        "{pos}: duplicate instance_id: {key}, first at {first}"
                     ));
                 } else {
                     rows.push(ImportRow {

@@ -815,6 +815,42 @@ fn bad_csv_imports_change_nothing() {
     check(&env, "bad CSV imports", cases);
 }
 
+/// Ten thousand bad rows are not ten thousand lines on a terminal: the first
+/// 20 and a count of the rest by reason; `-o json` keeps every one.
+#[test]
+fn many_bad_rows_are_summarised_and_listed_in_full_as_json() {
+    let (env, _, _) = seeded();
+    let mut text = String::from("instance_id,name,region,account_id\n");
+    for i in 0..10_000 {
+        text.push_str(&format!("amc{i:08x},N,na,ENTITY1NOSUCHACCT\n"));
+    }
+    let file = env.write_file("unknown.csv", text);
+    let before = env.dump();
+    let path = file.to_str().unwrap();
+    let out = env.run(&["instance", "import", path]).code(3);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 22, "{}", out.stderr);
+    assert!(lines[0].contains("10000 problem(s)"), "{}", lines[0]);
+    assert!(lines[1].contains("line 2: unknown account ENTITY1NOSUCHACCT"));
+    assert_eq!(
+        lines[21].trim(),
+        "and 9,980 more: unknown account ENTITY1NOSUCHACCT (9,980)"
+    );
+    let err = env
+        .run(&["instance", "import", path, "-o", "json"])
+        .code(3)
+        .error_json();
+    let problems = err["problems"].as_array().expect("a problems array");
+    assert_eq!(problems.len(), 10_000);
+    assert!(
+        problems[9_999]
+            .as_str()
+            .unwrap()
+            .starts_with("line 10001: ")
+    );
+    env.assert_unchanged(&before, "a file of unknown accounts");
+}
+
 #[test]
 fn bad_input_reports_every_problem_with_its_position() {
     let (env, _, _) = seeded();

@@ -1,5 +1,6 @@
 //! `amcctl instance`: the registry of AMC instances.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -7,7 +8,7 @@ use comfy_table::Cell;
 
 use super::Ctx;
 use super::account::{AccountFields, new_account};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::model::{
     Country, HealthStatus, InstanceId, InstanceStatus, InvalidValue, Region, parse_brands,
     parse_description, parse_name,
@@ -628,35 +629,42 @@ fn import(
             FileFormat::Json
         }
     });
-    let rows = transfer::parse(&text, format).map_err(|errors| {
-        Error::usage(format!(
-            "{} has {} problem(s); nothing was imported:\n  {}",
-            file.display(),
-            errors.len(),
-            errors.join("\n  ")
-        ))
-    })?;
+    let problems = |kind: Kind, problems: Vec<String>| {
+        Error::new(
+            kind,
+            format!(
+                "{} has {} problem(s); nothing was imported",
+                file.display(),
+                problems.len()
+            ),
+        )
+        .with_problems(problems)
+    };
+    let rows = transfer::parse(&text, format).map_err(|e| problems(Kind::Usage, e))?;
     let user = ctx.user()?;
     let store = ctx.store()?;
-    let unknown: Vec<String> = rows
-        .iter()
-        .filter(|r| r.new_account.is_none())
-        .filter_map(|r| match store.account_by_entity(&r.account_entity) {
-            Ok(Some(_)) => None,
-            Ok(None) => Some(format!(
-                "{}: instance {}: unknown account {} (add account_name to create it)",
-                r.position, r.instance.instance_id, r.account_entity
-            )),
-            Err(e) => Some(e.message),
-        })
-        .collect();
+    // Each account is looked up once, however many rows name it.
+    let mut known: HashMap<&str, bool> = HashMap::new();
+    let mut unknown = Vec::new();
+    for r in rows.iter().filter(|r| r.new_account.is_none()) {
+        let entity = r.account_entity.as_str();
+        let exists = match known.get(entity) {
+            Some(&exists) => exists,
+            None => {
+                let exists = store.account_by_entity(entity)?.is_some();
+                known.insert(entity, exists);
+                exists
+            }
+        };
+        if !exists {
+            unknown.push(format!(
+                "{}: unknown account {entity}: instance {} has no account_name to create it",
+                r.position, r.instance.instance_id
+            ));
+        }
+    }
     if !unknown.is_empty() {
-        return Err(Error::not_found(format!(
-            "{} has {} problem(s); nothing was imported:\n  {}",
-            file.display(),
-            unknown.len(),
-            unknown.join("\n  ")
-        )));
+        return Err(problems(Kind::NotFound, unknown));
     }
     let outcome = store.import(user.id, &rows, dry_run)?;
     ctx.out.info(format!(

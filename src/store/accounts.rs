@@ -125,6 +125,18 @@ pub(super) fn by_entity(tx: &rusqlite::Connection, entity: &str) -> Result<Optio
         .map_err(db_err)
 }
 
+/// The row id of the account with this entity ID, without the counts
+/// [`by_entity`] computes.
+pub(super) fn id_by_entity(tx: &rusqlite::Connection, entity: &str) -> Result<Option<RowId>> {
+    tx.query_row(
+        "SELECT id FROM amc_accounts WHERE account_id = ?1",
+        [entity],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(db_err)
+}
+
 impl Store {
     /// Every account, by name.
     pub fn accounts(&self) -> Result<Vec<Account>> {

@@ -1,6 +1,6 @@
 //! AMC instances and their brands.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
@@ -547,21 +547,32 @@ impl Store {
                 dry_run,
                 ..Default::default()
             };
+            // Rows of one account share its lookup: a file is mostly a few
+            // accounts with many instances each.
+            let mut known: HashMap<&str, RowId> = HashMap::new();
             for r in rows {
-                let account = match accounts::by_entity(tx, &r.account_entity)? {
-                    Some(a) => a.id,
-                    None => match &r.new_account {
-                        Some(new) => {
-                            out.accounts_created += 1;
-                            accounts::insert(tx, new, &now_s)?
-                        }
-                        None => {
-                            return Err(Error::not_found(format!(
-                                "unknown account {} for instance {}",
-                                r.account_entity, r.instance.instance_id
-                            )));
-                        }
-                    },
+                let entity = r.account_entity.as_str();
+                let account = match known.get(entity) {
+                    Some(&id) => id,
+                    None => {
+                        let id = match accounts::id_by_entity(tx, entity)? {
+                            Some(id) => id,
+                            None => match &r.new_account {
+                                Some(new) => {
+                                    out.accounts_created += 1;
+                                    accounts::insert(tx, new, &now_s)?
+                                }
+                                None => {
+                                    return Err(Error::not_found(format!(
+                                        "unknown account {entity} for instance {}",
+                                        r.instance.instance_id
+                                    )));
+                                }
+                            },
+                        };
+                        known.insert(entity, id);
+                        id
+                    }
                 };
                 match upsert_import_row(tx, owner, account, r, &now_s)? {
                     UpsertResult::Created => out.created += 1,
