@@ -616,3 +616,28 @@ fn create_form_offers_pending_when_validation_fails() {
         "validation asked AMC"
     );
 }
+
+#[test]
+fn a_secret_setting_is_read_without_echo() {
+    let env = Env::new();
+    env.instance("amcibersblt", "Acme US");
+    let mut p = env.pty(&[
+        "instance",
+        "config",
+        "set",
+        "amcibersblt",
+        "api_secret",
+        "--secret",
+    ]);
+    expect(&mut p, "Value of api_secret");
+    send(&mut p, "hunter2-setting\r");
+    let (text, code) = finish(p);
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("hunter2"), "the value was echoed: {text}");
+    let got = env
+        .command(&["instance", "config", "get", "amcibersblt", "api_secret"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(String::from_utf8_lossy(&got.stdout), "hunter2-setting\n");
+}

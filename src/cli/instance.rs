@@ -94,6 +94,9 @@ pub enum InstanceCmd {
         #[arg(long, value_enum)]
         format: Option<FileFormat>,
     },
+    /// An instance's encrypted settings: set, get, unset, list
+    #[command(subcommand)]
+    Config(super::settings::ConfigCmd),
     /// Create or update instances from a JSON or CSV file, all or nothing
     Import {
         /// The file (`-` for stdin)
@@ -299,6 +302,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: InstanceCmd) -> Result<()> {
             net,
         } => super::discover::instances(ctx, account.as_deref(), &net, dry_run),
         InstanceCmd::Export { instances, format } => export(ctx, &instances, format),
+        InstanceCmd::Config(c) => super::settings::run(ctx, c),
         InstanceCmd::Import {
             file,
             format,
