@@ -524,3 +524,19 @@ fn key_rotate_re_encrypts_the_settings() {
         .ok();
     assert_eq!(out.stdout, "rotate-me\n");
 }
+
+#[test]
+fn the_man_pages_document_the_settings() {
+    let env = TestEnv::new();
+    let page = env.run(&["man", "instance", "config", "set"]).ok().stdout;
+    for needle in [
+        "\\-\\-value\\-stdin",
+        "\\-\\-secret",
+        "never on the command line",
+    ] {
+        assert!(page.contains(needle), "{needle}: {page}");
+    }
+    let main = env.run(&["man"]).ok().stdout;
+    assert!(main.contains("instance config"), "the key's FILES entry");
+    assert!(main.contains("HTTPS_PROXY"), "ENVIRONMENT names the proxy");
+}
