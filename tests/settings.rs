@@ -540,3 +540,44 @@ fn the_man_pages_document_the_settings() {
     assert!(main.contains("instance config"), "the key's FILES entry");
     assert!(main.contains("HTTPS_PROXY"), "ENVIRONMENT names the proxy");
 }
+
+#[test]
+fn changes_at_once_from_several_processes_all_land() {
+    let env = world();
+    // The first setting creates the key; the others race on the token.
+    env.run(&["instance", "config", "set", INST, "k0", "v0"])
+        .ok();
+    let children: Vec<_> = (1..=8)
+        .map(|i| {
+            let (key, value) = (format!("k{i}"), format!("v{i}"));
+            env.command("alice", &["instance", "config", "set", INST, &key, &value])
+                .spawn()
+                .expect("start amcctl")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let listed = env.json(&["instance", "config", "list", INST, "--reveal"]);
+    let mut got: Vec<(String, String)> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|s| {
+            (
+                s["key"].as_str().unwrap_or_default().to_owned(),
+                s["value"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want: Vec<(String, String)> = (0..=8)
+        .map(|i| (format!("k{i}"), format!("v{i}")))
+        .collect();
+    assert_eq!(got, want, "no change was lost");
+}
