@@ -68,6 +68,9 @@ pub struct CheckResult {
     /// Whether the credentials were at fault (not part of the JSON shape).
     #[serde(skip)]
     pub auth_failure: bool,
+    /// What to try about the failure, when the error says (not part of the JSON shape).
+    #[serde(skip)]
+    pub hint: Option<&'static str>,
 }
 
 fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
@@ -181,6 +184,7 @@ pub async fn check(
         checked_at: Utc::now(),
         user_id: target.user_id,
         auth_failure: false,
+        hint: None,
     };
     let session = match session {
         Some(Ok(s)) => s,
@@ -266,6 +270,7 @@ fn fail(result: &mut CheckResult, e: &AmcError) {
     result.attempts = e.attempts();
     result.error = Some(e.to_string());
     result.auth_failure = e.is_auth();
+    result.hint = e.hint();
 }
 
 fn millis(d: Duration) -> u64 {

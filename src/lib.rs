@@ -15,6 +15,7 @@ pub mod model;
 pub mod output;
 pub mod prompt;
 pub mod secrets;
+pub mod settings;
 pub mod store;
 pub mod transfer;
 

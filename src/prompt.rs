@@ -169,7 +169,9 @@ impl Prompter for Console {
             .with_prompt(label)
             .allow_empty(true)
             .validate_with(|v: &String| validate(v));
-        if let Some(d) = default {
+        // An empty default would show as an empty `()`: an optional answer
+        // is just Enter, which `allow_empty` already accepts.
+        if let Some(d) = default.filter(|d| !d.is_empty()) {
             input = input.default(d.to_owned());
         }
         input.interact_text().map_err(prompt_err)

@@ -26,6 +26,9 @@ const BOB_REFRESH: &str = "Atzr|LEAKMARK-B2-IwEBIabcdef0123";
 /// Secrets that Login with Amazon refuses: a rejected login must not echo them.
 const WRONG_SECRET: &str = "cs-LEAKMARK-W1-wrongwrongwrong";
 const WRONG_REFRESH: &str = "Atzr|LEAKMARK-W2-revokedrevoked";
+/// An encrypted instance setting of alice's (and a second one with a line break).
+const SETTING_VALUE: &str = "sv-LEAKMARK-S1-c0ffee0123456789";
+const SETTING_PEM: &str = "-----BEGIN LEAKMARK-S2-----\nabcdef\n-----END-----";
 
 const FORMATS: [&str; 4] = ["table", "json", "ndjson", "csv"];
 
@@ -42,6 +45,8 @@ impl Markers {
             BOB_REFRESH,
             WRONG_SECRET,
             WRONG_REFRESH,
+            SETTING_VALUE,
+            SETTING_PEM,
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -126,6 +131,20 @@ fn world() -> (FakeAmc, TestEnv) {
     env.login("alice", ALICE_CLIENT, ALICE_SECRET, ALICE_REFRESH)
         .ok();
     env.login("bob", BOB_CLIENT, BOB_SECRET, BOB_REFRESH).ok();
+    for (key, value) in [("api_secret", SETTING_VALUE), ("pem", SETTING_PEM)] {
+        env.run_stdin(
+            &[
+                "instance",
+                "config",
+                "set",
+                "amcaaaaaaaa",
+                key,
+                "--value-stdin",
+            ],
+            value,
+        )
+        .ok();
+    }
     (amc, env)
 }
 
@@ -167,6 +186,10 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
         &["instance", "export"],
         &["instance", "export", "--format", "csv"],
         &["instance", "show", "no-such-instance"],
+        // Settings: cut in lists; bob's attempts are refused (exit 4).
+        &["instance", "config", "list", "amcaaaaaaaa"],
+        &["instance", "config", "get", "amcaaaaaaaa", "no-such-key"],
+        &["instance", "config", "unset", "amcaaaaaaaa", "no-such-key"],
     ];
     for user in ["alice", "bob"] {
         for args in commands {
@@ -185,6 +208,51 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
             }
         }
     }
+    // Another user asking for alice's settings in full: refused, nothing shown.
+    for args in [
+        &[
+            "instance",
+            "config",
+            "get",
+            "amcaaaaaaaa",
+            "api_secret",
+            "-vv",
+        ][..],
+        &[
+            "instance",
+            "config",
+            "list",
+            "amcaaaaaaaa",
+            "--reveal",
+            "-vv",
+        ],
+        &[
+            "instance",
+            "config",
+            "list",
+            "amcaaaaaaaa",
+            "--reveal",
+            "-o",
+            "json",
+        ],
+    ] {
+        let out = run("bob", args, &[]);
+        assert_eq!(out.code, 4, "{}", out.stderr);
+        outputs.push(out);
+    }
+    // Changing a setting re-seals all of them: verbose, with nothing shown.
+    outputs.push(env.run_stdin(
+        &[
+            "instance",
+            "config",
+            "set",
+            "amcaaaaaaaa",
+            "other",
+            "--value-stdin",
+            "-vv",
+        ],
+        "plain",
+    ));
     // The most talkative logging the environment can ask for, HTTP
     // client internals included.
     for log in [
@@ -273,6 +341,8 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
         backups.push(file);
         outputs.push(out);
     }
+    // Rotation re-encrypts the settings with the rest, saying nothing of them.
+    outputs.push(run("alice", &["key", "rotate", "--yes", "-vv"], &[]));
     // The access token is cached: expire it so a refresh happens mid-run.
     amc.expire_tokens();
     outputs.push(run(
@@ -344,6 +414,20 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
             assert!(cell.starts_with("\"gAAAAA"), "not a Fernet token: {cell}");
         }
     }
+    for row in env
+        .sql_rows("SELECT encrypted_config FROM amc_instances WHERE encrypted_config IS NOT NULL")
+    {
+        assert!(
+            row[0].starts_with("\"gAAAAA"),
+            "settings are a Fernet token: {}",
+            row[0]
+        );
+    }
+    assert_eq!(
+        env.sql_count("SELECT count(*) FROM amc_instances WHERE encrypted_config IS NOT NULL"),
+        1,
+        "alice's settings are stored"
+    );
     drop(wal_keeper);
     eprintln!(
         "leaks: {} command runs and {files} files searched for {} markers",

@@ -506,3 +506,138 @@ fn colour_and_width_on_a_terminal() {
     ));
     assert!(!text.contains('\x1b'), "{text:?}");
 }
+
+/// Answers the create form for `amcibersblt` in account Acme (US, region
+/// na), checking on the way that the optional prompts show no empty `()`
+/// default; stops at the final confirmation.
+fn fill_create_form(p: &mut Pty) {
+    expect(p, "AMC instance ID");
+    send(p, "amcibersblt\r");
+    expect(p, "(amcibersblt)");
+    send(p, "\r");
+    expect(p, "+ create a new account");
+    send(p, "\r");
+    expect(p, "Region");
+    send(p, "\r");
+    expect(p, "Description (optional)");
+    send(p, "\r");
+    let shown = expect(p, "Brands (comma-separated, optional)");
+    send(p, "\r");
+    let shown = shown + &expect(p, "Create amcibersblt (amcibersblt) in na");
+    assert!(!shown.contains("()"), "an empty default is shown: {shown}");
+    send(p, "y");
+}
+
+#[test]
+fn create_form_without_a_login_asks_before_any_question() {
+    let env = Env::new();
+    // No login and no credentials in the environment: said before the
+    // first question, declining saves nothing (exit 7).
+    let mut p = env.pty(&["instance", "create"]);
+    let before = expect(&mut p, "Validation cannot run");
+    assert!(!before.contains("AMC instance ID"), "{before}");
+    expect(&mut p, "has no AMC credentials");
+    send(&mut p, "n");
+    let (text, code) = finish(p);
+    assert_eq!(code, 7, "{text}");
+    assert!(!text.contains("AMC instance ID"), "it asked anyway: {text}");
+    assert!(text.contains("amcctl auth login"), "{text}");
+    assert!(env.instances().is_empty());
+
+    // Going on: the answers are saved as PENDING, unvalidated.
+    let mut p = env.pty(&["instance", "create"]);
+    expect(&mut p, "Validation cannot run");
+    send(&mut p, "y");
+    fill_create_form(&mut p);
+    let (text, code) = finish(p);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("Created instance amcibersblt"), "{text}");
+    let saved = env.ok(&["-o", "json", "instance", "show", "amcibersblt"]);
+    assert_eq!(saved["status"], "PENDING");
+    assert_eq!(saved["description"], Value::Null);
+}
+
+#[test]
+fn create_form_offers_pending_when_validation_fails() {
+    let amc = fake_amc::FakeAmc::start();
+    amc.add_client("amzn1.application-oa2-client.pty", "cs-pty", "Atzr|pty");
+    amc.add_account(ENTITY, "Acme", "ATVPDKIKX0DER");
+    // The instance is not in AMC: validation fails with a 404.
+    let base = amc.base_url();
+    let token = amc.token_url();
+    let vars = [
+        ("NO_COLOR", "1"),
+        ("AMCCTL_API_URL", base.as_str()),
+        ("AMCCTL_AUTH_URL", token.as_str()),
+        ("AMCCTL_CLIENT_ID", "amzn1.application-oa2-client.pty"),
+        ("AMCCTL_CLIENT_SECRET", "cs-pty"),
+        ("AMCCTL_REFRESH_TOKEN", "Atzr|pty"),
+    ];
+    let env = Env::new();
+
+    // Declined: exit 6 with AMC's reason, nothing saved.
+    let mut p = env.pty_with(&["instance", "create"], &vars);
+    let first = expect(&mut p, "AMC instance ID");
+    assert!(!first.contains("Validation cannot run"), "{first}");
+    // (the form's first question was already matched above)
+    send(&mut p, "amcibersblt\r");
+    expect(&mut p, "(amcibersblt)");
+    send(&mut p, "\r");
+    expect(&mut p, "+ create a new account");
+    send(&mut p, "\r");
+    expect(&mut p, "Region");
+    send(&mut p, "\r");
+    expect(&mut p, "Description (optional)");
+    send(&mut p, "\r");
+    expect(&mut p, "Brands");
+    send(&mut p, "\r");
+    expect(&mut p, "Create amcibersblt");
+    send(&mut p, "y");
+    expect(&mut p, "validation of amcibersblt failed");
+    expect(&mut p, "Save amcibersblt as PENDING anyway");
+    send(&mut p, "n");
+    let (text, code) = finish(p);
+    assert_eq!(code, 6, "{text}");
+    assert!(env.instances().is_empty(), "declined: nothing saved");
+
+    // Accepted: saved as PENDING, exit 0.
+    let mut p = env.pty_with(&["instance", "create"], &vars);
+    fill_create_form(&mut p);
+    expect(&mut p, "Save amcibersblt as PENDING anyway");
+    send(&mut p, "y");
+    let (text, code) = finish(p);
+    assert_eq!(code, 0, "{text}");
+    let saved = env.ok(&["-o", "json", "instance", "show", "amcibersblt"]);
+    assert_eq!(saved["status"], "PENDING");
+    assert!(
+        amc.requests()
+            .iter()
+            .any(|r| r.path.contains("amcibersblt")),
+        "validation asked AMC"
+    );
+}
+
+#[test]
+fn a_secret_setting_is_read_without_echo() {
+    let env = Env::new();
+    env.instance("amcibersblt", "Acme US");
+    let mut p = env.pty(&[
+        "instance",
+        "config",
+        "set",
+        "amcibersblt",
+        "api_secret",
+        "--secret",
+    ]);
+    expect(&mut p, "Value of api_secret");
+    send(&mut p, "hunter2-setting\r");
+    let (text, code) = finish(p);
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("hunter2"), "the value was echoed: {text}");
+    let got = env
+        .command(&["instance", "config", "get", "amcibersblt", "api_secret"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(String::from_utf8_lossy(&got.stdout), "hunter2-setting\n");
+}

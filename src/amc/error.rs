@@ -190,6 +190,9 @@ impl AmcError {
                  pass its CA certificate with --ca-bundle FILE (or AMCCTL_CA_BUNDLE, or config \
                  `ca_bundle`)",
             ),
+            AmcError::Network { tls: false, .. }
+            | AmcError::Timeout { .. }
+            | AmcError::Auth(AuthError::Unavailable { status: None, .. }) => Some(NETWORK_HINT),
             _ => None,
         }
     }
@@ -207,6 +210,12 @@ impl AmcError {
         }
     }
 }
+
+/// The hint of a call that got no answer: what to set when the way out is
+/// through a proxy, or past one that inspects TLS.
+pub const NETWORK_HINT: &str = "no answer from Amazon: check the network; behind a proxy set \
+     HTTPS_PROXY (and NO_PROXY for hosts to reach directly); a proxy that inspects TLS also needs \
+     its CA certificate: --ca-bundle FILE, AMCCTL_CA_BUNDLE or config `ca_bundle`";
 
 fn plural(attempts: u32) -> String {
     if attempts == 1 {

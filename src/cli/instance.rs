@@ -95,6 +95,9 @@ pub enum InstanceCmd {
         #[arg(long, value_enum)]
         format: Option<FileFormat>,
     },
+    /// An instance's encrypted settings: set, get, unset, list
+    #[command(subcommand)]
+    Config(super::settings::ConfigCmd),
     /// Create or update instances from a JSON or CSV file, all or nothing
     Import {
         /// The file (`-` for stdin)
@@ -300,6 +303,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: InstanceCmd) -> Result<()> {
             net,
         } => super::discover::instances(ctx, account.as_deref(), &net, dry_run),
         InstanceCmd::Export { instances, format } => export(ctx, &instances, format),
+        InstanceCmd::Config(c) => super::settings::run(ctx, c),
         InstanceCmd::Import {
             file,
             format,
@@ -355,6 +359,25 @@ fn choose_account(ctx: &mut Ctx) -> Result<Account> {
 fn create(ctx: &mut Ctx, a: CreateArgs) -> Result<()> {
     let user = ctx.user()?;
     let form = ctx.interactive && !a.has_fields();
+    let mut skip_validation = a.skip_validation;
+    // On a terminal, find out before the first question whether the answers
+    // can be validated at the end: no login should not cost them.
+    if ctx.interactive
+        && !skip_validation
+        && let Err(e) = super::validate::can_validate(ctx, &user)
+    {
+        let question = format!(
+            "Validation cannot run ({}). Go on and save the instance as PENDING, unvalidated?",
+            e.message
+        );
+        if !ctx
+            .prompt()
+            .confirm(&question, false, "--skip-validation")?
+        {
+            return Err(e);
+        }
+        skip_validation = true;
+    }
     let instance_id = match &a.instance_id {
         Some(v) => InstanceId::parse(v)?,
         None => {
@@ -469,8 +492,26 @@ fn create(ctx: &mut Ctx, a: CreateArgs) -> Result<()> {
         }
     }
     let mut new = new;
-    if !a.skip_validation {
-        new.status = super::validate::check_before_save(ctx, &user, &new, &account)?;
+    if !skip_validation {
+        match super::validate::check_before_save(ctx, &user, &new, &account) {
+            Ok(status) => new.status = status,
+            // On a terminal the answers are not thrown away: they can be
+            // kept as PENDING, to be tested once the cause is fixed.
+            Err(e) if ctx.interactive && matches!(e.kind, Kind::Api | Kind::Auth) => {
+                ctx.out.warn(&e.message);
+                if let Some(hint) = &e.hint {
+                    ctx.out.warn(format!("hint: {hint}"));
+                }
+                let question = format!(
+                    "Save {} as PENDING anyway (check it later with `amcctl instance test {}`)?",
+                    new.instance_id, new.instance_id
+                );
+                if !ctx.prompt().confirm(&question, true, "--skip-validation")? {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
     }
     let inst = ctx.store()?.create_instance(user.id, &new)?;
     ctx.out.info(format!(

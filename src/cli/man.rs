@@ -56,6 +56,9 @@ The Amazon Ads API base URL and the Login-with-Amazon token endpoint.
 \fBAMCCTL_CLIENT_ID\fR, \fBAMCCTL_CLIENT_SECRET\fR, \fBAMCCTL_REFRESH_TOKEN\fR
 Credentials without a stored login.
 .TP
+\fBHTTPS_PROXY\fR, \fBNO_PROXY\fR
+The proxy for AMC and Login-with-Amazon calls, and the hosts that bypass it. Behind a proxy that inspects TLS, add its CA with \fB\-\-ca\-bundle\fR or \fBAMCCTL_CA_BUNDLE\fR.
+.TP
 \fBCOMPLETE\fR=\fISHELL\fR
 Answer a shell's completion request (used by the scripts of \fBamcctl completions\fR).
 .SH FILES
@@ -64,7 +67,7 @@ Answer a shell's completion request (used by the scripts of \fBamcctl completion
 The store (SQLite). \fBamcctl db path\fR prints where it is.
 .TP
 \fI~/.local/share/amcctl/key\fR
-The key that encrypts stored secrets. \fBamcctl key path\fR prints where it is.
+The key that encrypts stored secrets: credentials, cached tokens and the instance settings of \fBamcctl instance config\fR (one Fernet token over their JSON object per instance, readable by Python's \fBcryptography.fernet\fR with the same key). \fBamcctl key path\fR prints where it is.
 .TP
 \fI~/.config/amcctl/config.toml\fR
 Defaults for user, output, region, concurrency, rate and timeout. \fBamcctl config path\fR prints where it is.

@@ -14,6 +14,7 @@ pub mod man;
 mod refs;
 mod schedule;
 mod session;
+mod settings;
 mod usage;
 mod user;
 mod validate;

@@ -20,24 +20,65 @@ fn check_one(ctx: &mut Ctx, user: &User, t: &Target, net: &NetArgs) -> Result<Ch
     Ok(runtime.block_on(health::check(t, Some(&Ok(session)), false)))
 }
 
+/// Which command a check ran for: each failure hint names what that
+/// command can do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Purpose {
+    /// `instance create`, before saving.
+    Create,
+    /// `instance activate`.
+    Activate,
+    /// `instance test`.
+    Test,
+}
+
 /// The error for a check that did not come back HEALTHY: exit 7 when the
-/// credentials were at fault, else exit 6 with AMC's reason.
-fn failure(r: &CheckResult) -> Error {
+/// credentials were at fault, else exit 6 with AMC's reason. The hint: the
+/// error's own (a network failure names the proxy and CA settings), else
+/// what the command at hand can do.
+fn failure(r: &CheckResult, purpose: Purpose) -> Error {
     let kind = if r.auth_failure {
         Kind::Auth
     } else {
         Kind::Api
     };
     let reason = r.error.as_deref().unwrap_or("no reason given");
+    let what = if purpose == Purpose::Test {
+        "test"
+    } else {
+        "validation"
+    };
     let err = Error::new(
         kind,
-        format!("validation of {} failed: {reason}", r.instance_id),
+        format!("{what} of {} failed: {reason}", r.instance_id),
     );
-    if r.auth_failure {
-        err.with_hint("check the credentials with `amcctl auth status`, or run `amcctl auth login`")
-    } else {
-        err.with_hint("fix the instance ID, account or region, or pass --skip-validation to save it as PENDING")
+    if let Some(hint) = r.hint {
+        return err.with_hint(match purpose {
+            Purpose::Create => format!("{hint}; or pass --skip-validation to save it as PENDING"),
+            Purpose::Activate | Purpose::Test => hint.to_owned(),
+        });
     }
+    if r.auth_failure {
+        return err.with_hint(
+            "check the credentials with `amcctl auth status`, or run `amcctl auth login`",
+        );
+    }
+    err.with_hint(match purpose {
+        Purpose::Create => "fix the instance ID, account or region, or pass --skip-validation to save it as PENDING".to_owned(),
+        Purpose::Activate => "fix the instance ID, account or region (`amcctl instance edit`), or pass --skip-validation to activate it as PENDING".to_owned(),
+        Purpose::Test => format!(
+            "compare the instance ID, account and region with AMC's (`amcctl instance show {id}`, `amcctl instance edit`), then run `amcctl instance test {id} -v` to see each request",
+            id = r.instance_id
+        ),
+    })
+}
+
+/// Whether a check could run for `user` now: credentials found (stored or
+/// in the environment) and readable with the key, and a client that can be
+/// built. Asks nothing of the network.
+pub(super) fn can_validate(ctx: &mut Ctx, user: &User) -> Result<()> {
+    let client = ctx.amc_client(&NetArgs::default())?;
+    ctx.session(&client, user, true).map(drop)
 }
 
 /// Validates a new instance against AMC; returns the status to save it with
@@ -65,7 +106,7 @@ pub(super) fn check_before_save(
     if r.status == HealthStatus::Healthy {
         Ok(InstanceStatus::Active)
     } else {
-        Err(failure(&r))
+        Err(failure(&r, Purpose::Create))
     }
 }
 
@@ -83,7 +124,7 @@ pub(super) fn recheck(ctx: &mut Ctx, user: &User, inst: &Instance) -> Result<Ins
         Ok(updated)
     } else {
         ctx.out.changed(&updated)?;
-        Err(failure(&r))
+        Err(failure(&r, Purpose::Activate))
     }
 }
 
@@ -103,7 +144,7 @@ pub(super) fn test(ctx: &mut Ctx, reference: Option<&str>, net: &NetArgs) -> Res
     if r.status == HealthStatus::Healthy {
         Ok(())
     } else {
-        Err(failure(&r))
+        Err(failure(&r, Purpose::Test))
     }
 }
 

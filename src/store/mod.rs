@@ -14,6 +14,7 @@ mod credentials;
 mod discovery;
 mod health;
 mod instances;
+mod settings;
 mod usage;
 mod users;
 

@@ -1,0 +1,53 @@
+//! The encrypted settings of an instance (`encrypted_config`): one Fernet
+//! token, or NULL when the instance has none. The store only moves the
+//! token; sealing and opening it is the caller's, with the key.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Store, db_err, fmt_time, now};
+use crate::error::{Error, Result};
+use crate::model::RowId;
+
+impl Store {
+    /// The settings token of instance `id` (`None`: no settings).
+    pub fn settings_token(&self, id: RowId) -> Result<Option<String>> {
+        self.read()
+            .query_row(
+                "SELECT encrypted_config FROM amc_instances WHERE id = ?1",
+                [id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map_err(db_err)?
+            .ok_or_else(|| Error::not_found("the instance no longer exists"))
+    }
+
+    /// Reads the settings token of instance `id` and replaces it with what
+    /// `change` makes of it (`None`: no settings left), in one transaction,
+    /// so that two processes changing settings at once lose neither change.
+    /// If `change` fails, nothing is written.
+    pub fn change_settings<T>(
+        &mut self,
+        id: RowId,
+        mut change: impl FnMut(Option<&str>) -> Result<(Option<String>, T)>,
+    ) -> Result<T> {
+        self.write(|tx| {
+            let current: Option<String> = tx
+                .query_row(
+                    "SELECT encrypted_config FROM amc_instances WHERE id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?
+                .ok_or_else(|| Error::not_found("the instance no longer exists"))?;
+            let (token, value) = change(current.as_deref())?;
+            tx.execute(
+                "UPDATE amc_instances SET encrypted_config = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, token, fmt_time(&now())],
+            )
+            .map_err(db_err)?;
+            Ok(value)
+        })
+    }
+}
