@@ -596,12 +596,11 @@ fn upsert_import_row(
     let new = &r.instance;
     let existing: Option<Instance> = {
         let found: Option<RowId> = tx
-            .query_row(
-                "SELECT id FROM amc_instances WHERE user_id = ?1 AND instance_id = ?2",
-                params![owner, new.instance_id.as_str()],
-                |row| row.get(0),
-            )
-            .optional()
+            .prepare_cached("SELECT id FROM amc_instances WHERE user_id = ?1 AND instance_id = ?2")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![owner, new.instance_id.as_str()], |row| row.get(0))
+                    .optional()
+            })
             .map_err(db_err)?;
         match found {
             Some(id) => get(tx, id)?,
@@ -617,12 +616,14 @@ fn upsert_import_row(
             let id = new.id.unwrap_or_default();
             let created = r.created_at.as_deref().unwrap_or(now_s);
             let updated = r.updated_at.as_deref().unwrap_or(now_s);
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO amc_instances (id, user_id, instance_id, name, description, region,
                      account_id, is_active, status, api_endpoint, health_status, last_health_check,
                      health_latency_ms, health_error, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                params![
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
                     id,
                     owner,
                     new.instance_id.as_str(),
@@ -639,8 +640,8 @@ fn upsert_import_row(
                     r.health.error,
                     created,
                     updated
-                ],
-            )
+                ])
+            })
             .map_err(|e| {
                 if is_unique_violation(&e) {
                     Error::conflict(format!(
