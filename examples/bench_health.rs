@@ -273,6 +273,7 @@ fn targets(fleet: &[Member], user: RowId) -> Vec<Target> {
             name: m.instance_id.clone(),
             owner: "bench".to_owned(),
             user_id: user,
+            profile: "default".into(),
             advertiser: Advertiser::new(
                 EntityId::parse(&entity(m.account)).expect("a valid entity ID"),
                 Country::US,
@@ -311,7 +312,7 @@ fn run_amcctl(s: &Scenario, fake: &FakeAmc, fleet: &[Member], engine: bool) -> V
     runtime().block_on(async move {
         let mut verdicts = Vec::with_capacity(targets.len());
         if engine {
-            let sessions = HashMap::from([(user, session)]);
+            let sessions = HashMap::from([((user, "default".to_owned()), session)]);
             let config = EngineConfig {
                 concurrency: s.concurrency,
                 deep: false,

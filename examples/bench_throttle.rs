@@ -100,6 +100,7 @@ fn run(a: &Args, throttle: bool) -> Outcome {
             name: id,
             owner: "bench".into(),
             user_id: user,
+            profile: "default".into(),
             advertiser: advertiser.clone(),
             api_endpoint: None,
         });
@@ -130,7 +131,7 @@ fn run(a: &Args, throttle: bool) -> Outcome {
         .expect("a runtime");
     let started = Instant::now();
     let errors = runtime.block_on(async move {
-        let sessions = HashMap::from([(user, session)]);
+        let sessions = HashMap::from([((user, "default".to_owned()), session)]);
         let config = EngineConfig {
             concurrency: engine,
             deep: false,

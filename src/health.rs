@@ -30,12 +30,27 @@ pub struct Target {
     pub name: String,
     /// Owner's name.
     pub owner: String,
-    /// Owner's row id: picks the session (credentials) to check with.
+    /// Owner's row id: with `profile`, picks the session (credentials) to
+    /// check with.
     pub user_id: RowId,
+    /// The owner's login profile that serves the instance's account.
+    pub profile: String,
     /// Account headers and region.
     pub advertiser: Advertiser,
     /// The instance's own API endpoint, when discovery found one.
     pub api_endpoint: Option<String>,
+}
+
+/// What picks a target's session: the owner and their login profile. A
+/// bulk run holds one session per key, so each profile's token is
+/// refreshed at most once per run.
+pub type SessionKey = (RowId, String);
+
+impl Target {
+    /// The session this target is worked on with.
+    pub fn session_key(&self) -> SessionKey {
+        (self.user_id, self.profile.clone())
+    }
 }
 
 /// The outcome of checking one instance (SPEC section 9).
@@ -104,7 +119,7 @@ impl Cancel {
 /// result. Must be called inside a tokio runtime.
 pub fn start(
     targets: Vec<Target>,
-    sessions: HashMap<RowId, Result<Session, String>>,
+    sessions: HashMap<SessionKey, Result<Session, String>>,
     config: EngineConfig,
 ) -> (mpsc::Receiver<CheckResult>, Cancel) {
     let deep = config.deep;
@@ -125,7 +140,7 @@ pub fn start(
 /// tokio runtime.
 pub fn run<R, F, Fut>(
     targets: Vec<Target>,
-    sessions: HashMap<RowId, Result<Session, String>>,
+    sessions: HashMap<SessionKey, Result<Session, String>>,
     concurrency: usize,
     job: F,
 ) -> (mpsc::Receiver<R>, Cancel)
@@ -152,7 +167,7 @@ where
                 break;
             }
             let tx = tx.clone();
-            let session = sessions.get(&target.user_id).cloned();
+            let session = sessions.get(&target.session_key()).cloned();
             let work = job(target, session);
             tokio::spawn(async move {
                 let result = work.await;

@@ -384,6 +384,7 @@ fn validate(r: RawInstance) -> Result<ImportRow, InvalidValue> {
     let entity = EntityId::parse(&required("account_id", account.account_id)?)?;
     let new_account = match account.account_name {
         Some(n) => Some(NewAccount {
+            profile: None,
             id: account.id.map(|s| s.parse::<RowId>()).transpose()?,
             account_id: entity.clone(),
             account_name: parse_name("account_name", &n)?,

@@ -165,6 +165,10 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
     outputs.push(run("bob", &["health", "check", "--all"], &[]));
     let commands: &[&[&str]] = &[
         &["auth", "status"],
+        &["auth", "list"],
+        &["auth", "status", "--profile", "default"],
+        &["auth", "status", "--profile", "no-such-profile"],
+        &["auth", "switch", "default"],
         &["instance", "list", "--all-users"],
         &["instance", "show", "amcaaaaaaaa"],
         &["instance", "test", "amcaaaaaaaa"],
@@ -617,4 +621,70 @@ fn a_wrong_key_is_exit_8_naming_where_it_looked_and_loses_nothing() {
     std::fs::write(&key, saved).expect("restore");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     env.run(&["auth", "status"]).ok();
+}
+
+/// `auth token` prints the access token on stdout, and only there: not on
+/// its own stderr at -vv, and not in any neighbouring command's output,
+/// log or error.
+#[test]
+fn only_auth_token_prints_an_access_token() {
+    let (amc, env) = world();
+    let printed = env.run(&["auth", "token", "-vv"]).ok();
+    let token = printed.stdout.trim().to_owned();
+    assert!(token.starts_with("Atza|"), "a token: {token:?}");
+    assert_eq!(printed.stdout, format!("{token}\n"), "the token alone");
+    let machine = env.run(&["auth", "token", "-o", "json"]).ok();
+    assert_eq!(machine.json()["access_token"], token.as_str());
+    let markers = Markers(vec![
+        token.clone(),
+        token.trim_start_matches("Atza|").to_owned(),
+    ]);
+    markers.assert_absent("the stderr of auth token -vv", printed.stderr.as_bytes());
+    // An expired token is refreshed: the new one is printed, the old never again.
+    amc.expire_tokens();
+    env.sql_exec("UPDATE credentials SET access_token_expires = '2000-01-01T00:00:00Z'");
+    let fresh = env.run(&["auth", "token"]).ok().stdout.trim().to_owned();
+    assert_ne!(fresh, token, "refreshed when expired");
+    let markers = Markers(vec![
+        token.clone(),
+        token.trim_start_matches("Atza|").to_owned(),
+        fresh.clone(),
+        fresh.trim_start_matches("Atza|").to_owned(),
+    ]);
+    let neighbours: &[&[&str]] = &[
+        &["auth", "status", "-vv"],
+        &["auth", "status", "-o", "json", "-vv"],
+        &["auth", "list", "-vv"],
+        &["auth", "list", "-o", "csv"],
+        &["auth", "switch", "nope", "-vv"],
+        &["auth", "token", "--profile", "nope", "-vv"],
+        &["auth", "token", "--profile", "bad name", "-o", "json"],
+        &[
+            "auth",
+            "login",
+            "--web",
+            "--redirect-uri",
+            "https://127.0.0.1/x",
+            "--client-id",
+            "x",
+            "-vv",
+        ],
+        &["health", "check", "--all", "-vv", "-o", "json"],
+        &["instance", "test", "amcdenied01", "-vv"],
+        &["instance", "test", "amcaaaaaaaa", "-vv", "-o", "json"],
+        &["db", "check", "-vv"],
+    ];
+    let mut runs = 0;
+    for args in neighbours {
+        let out = env.run_env("alice", args, &[("AMCCTL_CLIENT_SECRET", "unused")]);
+        markers.assert_output_clean(&out);
+        runs += 1;
+    }
+    let trace = env.run_env(
+        "alice",
+        &["auth", "token", "-vv"],
+        &[("AMCCTL_LOG", "reqwest=trace,hyper=trace,amcctl=trace")],
+    );
+    markers.assert_absent("the trace log of auth token", trace.stderr.as_bytes());
+    eprintln!("auth token: {runs} neighbouring runs searched for its tokens");
 }

@@ -641,16 +641,57 @@ impl Session {
     /// failures like any call; refusals (`invalid_grant`, `invalid_client`,
     /// other 4xx) are final. Returns the token and when to stop using it.
     async fn refresh(&self) -> Result<(CachedToken, DateTime<Utc>), AmcError> {
-        let client = &self.inner.client.inner;
-        let config = &client.config;
         let creds = &self.inner.credentials;
-        let url = client.token_url(creds.region).to_owned();
         let form = [
             ("grant_type", "refresh_token"),
             ("refresh_token", creds.refresh_token.expose_secret()),
             ("client_id", creds.client_id.as_str()),
             ("client_secret", creds.client_secret.expose_secret()),
         ];
+        self.grant(&form)
+            .await
+            .map(|(token, use_until, _)| (token, use_until))
+    }
+
+    /// The authorization-code grant of a browser login: trades `code` (with
+    /// the PKCE `verifier` and the `redirect_uri` the code was issued for)
+    /// for a refresh token and a first access token. The session's own
+    /// refresh token is not used (it may be empty).
+    pub async fn exchange_code(
+        &self,
+        code: &SecretString,
+        verifier: &SecretString,
+        redirect_uri: &str,
+    ) -> Result<(SecretString, CachedToken), AmcError> {
+        let creds = &self.inner.credentials;
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.expose_secret()),
+            ("redirect_uri", redirect_uri),
+            ("client_id", creds.client_id.as_str()),
+            ("client_secret", creds.client_secret.expose_secret()),
+            ("code_verifier", verifier.expose_secret()),
+        ];
+        let (token, _, refresh) = self.grant(&form).await?;
+        let refresh = refresh.ok_or_else(|| {
+            AmcError::Auth(AuthError::Unavailable {
+                status: Some(200),
+                message: "the token answer has no refresh_token".into(),
+                attempts: 1,
+            })
+        })?;
+        Ok((refresh, token))
+    }
+
+    /// One token request (`form`) with retries; the token, when to stop
+    /// using it, and the refresh token if the answer carried one.
+    async fn grant(
+        &self,
+        form: &[(&str, &str)],
+    ) -> Result<(CachedToken, DateTime<Utc>, Option<SecretString>), AmcError> {
+        let client = &self.inner.client.inner;
+        let config = &client.config;
+        let url = client.token_url(self.inner.credentials.region).to_owned();
         let mut attempts = 0u32;
         let first_sent = Instant::now();
         loop {
@@ -660,7 +701,7 @@ impl Session {
             let builder = client
                 .http
                 .post(&url)
-                .form(&form)
+                .form(form)
                 .header(ACCEPT, ACCEPT_VALUE)
                 .timeout(config.timeout);
             let outcome = execute(builder).await;
@@ -734,7 +775,7 @@ impl Session {
         raw: &Raw,
         requested_at: DateTime<Utc>,
         attempts: u32,
-    ) -> Result<(CachedToken, DateTime<Utc>), AmcError> {
+    ) -> Result<(CachedToken, DateTime<Utc>, Option<SecretString>), AmcError> {
         let unusable = |message: &str| {
             AmcError::Auth(AuthError::Unavailable {
                 status: Some(raw.status),
@@ -754,12 +795,17 @@ impl Session {
         // Renew 60 s before expiry, or halfway for tokens shorter than 2 min,
         // so a short-lived token is still reused rather than renewed per call.
         let use_until = expires_at - margin(TOKEN_MARGIN.min(lifetime / 2));
+        let refresh = body
+            .refresh_token
+            .filter(|t| !t.trim().is_empty())
+            .map(SecretString::from);
         Ok((
             CachedToken {
                 access_token: SecretString::from(access),
                 expires_at,
             },
             use_until,
+            refresh,
         ))
     }
 

@@ -167,6 +167,8 @@ pub(crate) struct TokenBody {
     #[serde(default)]
     pub expires_in: Option<u64>,
     #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
     pub error: Option<String>,
     #[serde(default)]
     pub error_description: Option<String>,

@@ -21,7 +21,8 @@ pub enum AccountCmd {
     },
     /// Register an account
     Create(AccountFields),
-    /// Change an account
+    /// Change an account; `--profile P` binds it to your login profile P
+    /// (its instances are then checked and synced with that grant)
     Edit {
         /// UUID, entity ID or exact name
         account: Option<String>,
@@ -177,6 +178,7 @@ pub(super) fn new_account(ctx: &mut Ctx, f: &AccountFields) -> Result<NewAccount
         account_name: name,
         advertiser_id,
         country,
+        profile: None,
     })
 }
 
@@ -194,6 +196,7 @@ fn patch_from_flags(f: &AccountFields) -> Result<AccountPatch> {
             .map(parse_advertiser_id)
             .transpose()?,
         country: f.country.as_deref().map(Country::parse).transpose()?,
+        profile: None,
     })
 }
 
@@ -229,6 +232,7 @@ fn patch_from_prompts(ctx: &mut Ctx, cur: &Account) -> Result<AccountPatch> {
         account_name: (name != cur.account_name).then_some(name),
         advertiser_id: (adv != cur.advertiser_id).then_some(adv),
         country: (country.code() != cur.country_code).then_some(country),
+        profile: None,
     })
 }
 
@@ -253,16 +257,20 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AccountCmd) -> Result<()> {
         }
         AccountCmd::Edit { account, fields } => {
             let cur = ctx.pick_account(account.as_deref(), "ACCOUNT")?;
-            let patch = if fields.is_empty() {
+            let bind = ctx.profile_to_bind()?;
+            let mut patch = if fields.is_empty() && bind.is_some() {
+                AccountPatch::default()
+            } else if fields.is_empty() {
                 if !ctx.interactive {
                     return Err(Error::usage(
-                        "nothing to change: give at least one of --account-id, --name, --advertiser-id, --country",
+                        "nothing to change: give at least one of --account-id, --name, --advertiser-id, --country, --profile",
                     ));
                 }
                 patch_from_prompts(ctx, &cur)?
             } else {
                 patch_from_flags(&fields)?
             };
+            patch.profile = bind.filter(|p| cur.profile.as_ref() != Some(p));
             if patch.is_empty() {
                 ctx.out.info("Nothing changed.");
                 return ctx.out.changed(&cur);

@@ -1,40 +1,77 @@
-//! `amcctl auth`: Login-with-Amazon credentials of the acting user.
+//! `amcctl auth`: Login-with-Amazon credentials of the acting user, one
+//! grant per profile.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Subcommand;
+use comfy_table::Cell;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use super::Ctx;
 use super::session::NetArgs;
-use crate::amc::{Credentials, NoTokenCache};
+use super::weblogin::{Attempt, Callback, authorize_base, open_browser, wait_for_code};
+use crate::amc::{CachedToken, Credentials, NoTokenCache};
+use crate::config::parse_duration;
 use crate::error::{Error, Kind, Result};
 use crate::model::Region;
+use crate::output::Tabular;
 use crate::secrets::redact;
-use crate::store::{StoredCredentials, fmt_time};
+use crate::store::{StoredCredentials, fmt_time, validate_profile};
 
-/// Auth commands.
+/// Auth commands. Each takes the global `--profile NAME` (or
+/// `AMCCTL_PROFILE`): the login profile it acts on.
 #[derive(Debug, Subcommand)]
 pub enum AuthCmd {
-    /// Store your Login-with-Amazon credentials, encrypted, after proving them with one token refresh
+    /// Log in: in the browser with --web (or --no-browser to paste the code back),
+    /// else with a pasted refresh token; stored encrypted after one token refresh
     Login {
         /// LwA client ID [default: AMCCTL_CLIENT_ID, else asked]
         #[arg(long, value_name = "ID")]
         client_id: Option<String>,
-        /// Region of the token endpoint [default: config `region`, else na]
+        /// Region of the token endpoint and authorize page [default: config `region`, else na]
         #[arg(long, value_enum)]
         region: Option<Region>,
         /// Read the client secret from the first line of stdin
         #[arg(long)]
         client_secret_stdin: bool,
         /// Read the refresh token from stdin (the next line, after the client secret if both are read)
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["web", "no_browser"])]
         refresh_token_stdin: bool,
+        /// Log in in the browser (authorization code with PKCE) instead of pasting a refresh token
+        #[arg(long)]
+        web: bool,
+        /// Port of the loopback return URL http://127.0.0.1:PORT/callback (0: any free port) [default: 8484]
+        #[arg(long, value_name = "PORT", conflicts_with = "redirect_uri")]
+        port: Option<u16>,
+        /// The exact return URL registered in the security profile (http://127.0.0.1:PORT/PATH or localhost)
+        #[arg(long, value_name = "URL")]
+        redirect_uri: Option<String>,
+        /// Print the login URL instead of opening a browser, then read the return URL or code pasted back
+        #[arg(long)]
+        no_browser: bool,
+        /// How long to wait for the browser's return
+        #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "5m")]
+        wait: Duration,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// List your login profiles (never a secret)
+    List,
+    /// Make a profile your default
+    Switch {
+        /// Profile name
+        name: String,
+    },
+    /// Print a valid access token (refreshed if needed) for other tools; only the token on stdout
+    Token {
         #[command(flatten)]
         net: NetArgs,
     },
     /// Show who is logged in, with secrets redacted
     Status,
-    /// Forget your stored credentials and cached token
+    /// Forget a profile's stored credentials and cached token
     Logout,
 }
 
@@ -42,6 +79,7 @@ pub enum AuthCmd {
 #[derive(Debug, Serialize)]
 struct Status {
     user: String,
+    profile: String,
     client_id: String,
     region: Region,
     refresh_token: String,
@@ -49,86 +87,178 @@ struct Status {
     updated_at: String,
 }
 
+/// One line of `auth list`; never a secret.
+#[derive(Debug, Serialize)]
+struct ProfileRow {
+    profile: String,
+    client_id: String,
+    region: Region,
+    default: bool,
+    access_token_expires_at: Option<String>,
+}
+
+impl Tabular for ProfileRow {
+    fn columns() -> Vec<&'static str> {
+        vec!["PROFILE", "CLIENT ID", "REGION", "DEFAULT", "TOKEN EXPIRES"]
+    }
+    fn row(&self) -> Vec<Cell> {
+        vec![
+            Cell::new(&self.profile),
+            Cell::new(&self.client_id),
+            Cell::new(self.region.as_str()),
+            Cell::new(if self.default { "*" } else { "" }),
+            Cell::new(self.access_token_expires_at.as_deref().unwrap_or("-")),
+        ]
+    }
+    fn csv_columns() -> Vec<&'static str> {
+        vec![
+            "profile",
+            "client_id",
+            "region",
+            "default",
+            "access_token_expires_at",
+        ]
+    }
+    fn csv_row(&self) -> Vec<String> {
+        vec![
+            self.profile.clone(),
+            self.client_id.clone(),
+            self.region.as_str().to_owned(),
+            self.default.to_string(),
+            self.access_token_expires_at.clone().unwrap_or_default(),
+        ]
+    }
+}
+
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
+}
+
+/// The client ID: the flag, else `AMCCTL_CLIENT_ID`, else asked.
+fn client_id(ctx: &mut Ctx, flag: Option<String>) -> Result<String> {
+    let client_id = match flag.or_else(|| env("AMCCTL_CLIENT_ID")) {
+        Some(c) => c,
+        None => ctx.prompt().text(
+            "LwA client ID",
+            None,
+            &|s: &str| {
+                if s.trim().is_empty() {
+                    Err("required".into())
+                } else {
+                    Ok(())
+                }
+            },
+            "--client-id",
+        )?,
+    };
+    let client_id = client_id.trim().to_owned();
+    if client_id.is_empty() {
+        return Err(Error::usage("invalid --client-id: must not be empty"));
+    }
+    if client_id.len() > 256
+        || client_id
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(Error::usage(
+            "invalid --client-id: no spaces or control characters, at most 256",
+        ));
+    }
+    Ok(client_id)
+}
+
+/// Login flags that only the browser login takes.
+struct WebFlags {
+    port: Option<u16>,
+    redirect_uri: Option<String>,
+    no_browser: bool,
+    wait: Duration,
 }
 
 pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
     match cmd {
         AuthCmd::Login {
-            client_id,
+            client_id: client_id_flag,
             region,
             client_secret_stdin,
             refresh_token_stdin,
+            web,
+            port,
+            redirect_uri,
+            no_browser,
+            wait,
             net,
         } => {
-            let user = ctx.user()?;
-            let client_id = match client_id.or_else(|| env("AMCCTL_CLIENT_ID")) {
-                Some(c) => c,
-                None => ctx.prompt().text(
-                    "LwA client ID",
-                    None,
-                    &|s: &str| {
-                        if s.trim().is_empty() {
-                            Err("required".into())
-                        } else {
-                            Ok(())
-                        }
-                    },
-                    "--client-id",
-                )?,
-            };
-            let client_id = client_id.trim().to_owned();
-            if client_id.is_empty() {
-                return Err(Error::usage("invalid --client-id: must not be empty"));
-            }
-            if client_id.len() > 256
-                || client_id
-                    .chars()
-                    .any(|c| c.is_control() || c.is_whitespace())
-            {
+            let web = web || no_browser;
+            if !web && (port.is_some() || redirect_uri.is_some()) {
                 return Err(Error::usage(
-                    "invalid --client-id: no spaces or control characters, at most 256",
+                    "--port and --redirect-uri belong to the browser login: add --web",
                 ));
             }
+            let user = ctx.user()?;
+            let profile = ctx.profile_of(&user)?;
+            let client_id = client_id(ctx, client_id_flag)?;
             let mut stdin = std::io::stdin().lock();
-            let mut from_stdin = |what: &str| read_secret_line(&mut stdin, what);
             let client_secret = if client_secret_stdin {
-                from_stdin("client secret")?
+                read_secret_line(&mut stdin, "client secret")?
             } else if let Some(s) = env("AMCCTL_CLIENT_SECRET") {
                 SecretString::from(s)
             } else {
                 ctx.prompt()
                     .secret("LwA client secret", "--client-secret-stdin")?
             };
-            let refresh_token = if refresh_token_stdin {
-                from_stdin("refresh token")?
-            } else if let Some(s) = env("AMCCTL_REFRESH_TOKEN") {
-                SecretString::from(s)
-            } else {
-                ctx.prompt()
-                    .secret("Refresh token (Atzr|…)", "--refresh-token-stdin")?
-            };
             let region = region.or(ctx.config.region).unwrap_or(Region::Na);
-            let credentials = Credentials {
-                client_id: client_id.clone(),
-                client_secret,
-                refresh_token,
-                region,
-            };
-            // Prove the credentials before saving anything.
             let client = ctx.amc_client(&net)?;
-            let session = client.session(credentials.clone(), std::sync::Arc::new(NoTokenCache));
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
-            let token = runtime.block_on(session.access_token())?;
-            let keyring = ctx.keyring_to_store(user.id)?;
+            let runtime = runtime()?;
+            let (refresh_token, token) = if web {
+                let flags = WebFlags {
+                    port,
+                    redirect_uri,
+                    no_browser,
+                    wait,
+                };
+                drop(stdin);
+                let credentials = Credentials {
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                    refresh_token: SecretString::from(String::new()),
+                    region,
+                };
+                let session = client.session(credentials, Arc::new(NoTokenCache));
+                web_login(ctx, &runtime, &session, region, &flags)?
+            } else {
+                let refresh_token = if refresh_token_stdin {
+                    read_secret_line(&mut stdin, "refresh token")?
+                } else if let Some(s) = env("AMCCTL_REFRESH_TOKEN") {
+                    SecretString::from(s)
+                } else {
+                    ctx.prompt()
+                        .secret("Refresh token (Atzr|…)", "--refresh-token-stdin")?
+                };
+                let credentials = Credentials {
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                    refresh_token: refresh_token.clone(),
+                    region,
+                };
+                // Prove the credentials before saving anything.
+                let session = client.session(credentials, Arc::new(NoTokenCache));
+                let token = runtime.block_on(session.access_token())?;
+                (refresh_token, token)
+            };
+            let keyring = ctx.keyring_to_store(user.id, &profile)?;
             let stored = StoredCredentials {
+                profile: profile.clone(),
                 client_id,
-                client_secret_enc: keyring.encrypt(credentials.client_secret.expose_secret()),
-                refresh_token_enc: keyring.encrypt(credentials.refresh_token.expose_secret()),
+                client_secret_enc: keyring.encrypt(client_secret.expose_secret()),
+                refresh_token_enc: keyring.encrypt(refresh_token.expose_secret()),
                 region,
                 access_token_enc: Some(keyring.encrypt(token.access_token.expose_secret())),
                 access_token_expires: Some(fmt_time(&token.expires_at)),
@@ -136,32 +266,83 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
             };
             ctx.store()?.save_credentials(user.id, &stored)?;
             ctx.out.info(format!(
-                "Logged in as {} with client {} ({region}); access token valid until {}",
+                "Logged in as {} (profile {profile}) with client {} ({region}); access token valid until {}",
                 user.name,
                 stored.client_id,
                 fmt_time(&token.expires_at)
             ));
             Ok(())
         }
+        AuthCmd::List => {
+            let user = ctx.user()?;
+            let default = ctx.store()?.default_profile(user.id)?;
+            let rows: Vec<ProfileRow> = ctx
+                .store()?
+                .profiles(user.id)?
+                .into_iter()
+                .map(|c| ProfileRow {
+                    default: c.profile == default,
+                    profile: c.profile,
+                    client_id: c.client_id,
+                    region: c.region,
+                    access_token_expires_at: c.access_token_expires,
+                })
+                .collect();
+            if rows.is_empty() {
+                ctx.out.info(format!(
+                    "{} has no login profiles yet: run `amcctl auth login`",
+                    user.name
+                ));
+            }
+            ctx.out.list(&rows)
+        }
+        AuthCmd::Switch { name } => {
+            let user = ctx.user()?;
+            validate_profile(&name)?;
+            if ctx.store()?.credentials(user.id, &name)?.is_none() {
+                return Err(ctx.no_profile(&user, &name)?);
+            }
+            ctx.store()?.set_default_profile(user.id, &name)?;
+            ctx.out
+                .info(format!("{}'s default profile is now {name}", user.name));
+            Ok(())
+        }
+        AuthCmd::Token { net } => {
+            let user = ctx.user()?;
+            let profile = ctx.profile_of(&user)?;
+            let client = ctx.amc_client(&net)?;
+            let session = ctx.session(&client, &user, &profile, true)?;
+            let token = runtime()?.block_on(session.access_token())?;
+            if ctx.out.format.is_machine() {
+                ctx.out.one(&serde_json::json!({
+                    "profile": profile,
+                    "access_token": token.access_token.expose_secret(),
+                    "expires_at": fmt_time(&token.expires_at),
+                }))
+            } else {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}", token.access_token.expose_secret())?;
+                out.flush()?;
+                Ok(())
+            }
+        }
         AuthCmd::Status => {
             let user = ctx.user()?;
-            let not_logged_in = || {
-                Error::new(Kind::Auth, format!("{} is not logged in", user.name))
-                    .with_hint("run `amcctl auth login`")
-            };
-            if ctx.store()?.credentials(user.id)?.is_none() {
-                return Err(not_logged_in());
+            let profile = ctx.profile_of(&user)?;
+            if ctx.store()?.credentials(user.id, &profile)?.is_none() {
+                return Err(not_logged_in(ctx, &user, &profile)?);
             }
             // The key first, then the ciphertext: read under the key lock,
             // it cannot be from before a rotation that replaced the key.
             let keyring = ctx.keyring(false)?;
-            let c = ctx
-                .store()?
-                .credentials(user.id)?
-                .ok_or_else(not_logged_in)?;
+            let Some(c) = ctx.store()?.credentials(user.id, &profile)? else {
+                return Err(not_logged_in(ctx, &user, &profile)?);
+            };
             let refresh = keyring.decrypt(&c.refresh_token_enc)?;
             let status = Status {
                 user: user.name,
+                profile: c.profile,
                 client_id: c.client_id,
                 region: c.region,
                 refresh_token: redact(refresh.expose_secret()),
@@ -172,14 +353,91 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
         }
         AuthCmd::Logout => {
             let user = ctx.user()?;
-            if ctx.store()?.delete_credentials(user.id)? {
-                ctx.out.info(format!("Logged out {}", user.name));
+            let profile = ctx.profile_of(&user)?;
+            if ctx.store()?.delete_credentials(user.id, &profile)? {
+                ctx.out
+                    .info(format!("Logged out {} (profile {profile})", user.name));
                 Ok(())
-            } else {
+            } else if ctx.store()?.profiles(user.id)?.is_empty() {
                 Err(Error::not_found(format!("{} is not logged in", user.name)))
+            } else {
+                Err(ctx.no_profile(&user, &profile)?)
             }
         }
     }
+}
+
+/// `auth status` without a login: exit 7 when the user has none at all,
+/// else exit 3 naming the profiles there are.
+fn not_logged_in(ctx: &mut Ctx, user: &crate::store::User, profile: &str) -> Result<Error> {
+    if ctx.store()?.profiles(user.id)?.is_empty() {
+        return Ok(
+            Error::new(Kind::Auth, format!("{} is not logged in", user.name))
+                .with_hint("run `amcctl auth login`"),
+        );
+    }
+    ctx.no_profile(user, profile)
+}
+
+/// The browser login: listens for the return (unless `--no-browser`),
+/// opens or prints the authorize URL, takes the code and trades it for a
+/// refresh token. Nothing is stored here, and nothing secret is printed.
+fn web_login(
+    ctx: &mut Ctx,
+    runtime: &tokio::runtime::Runtime,
+    session: &crate::amc::Session,
+    region: Region,
+    flags: &WebFlags,
+) -> Result<(SecretString, CachedToken)> {
+    let mut callback = Callback::from_flags(flags.port, flags.redirect_uri.as_deref())?;
+    let base = authorize_base(region);
+    let client_id = session.credentials().client_id.clone();
+    let (attempt, code) = if flags.no_browser {
+        let attempt = Attempt::new(callback.redirect_uri.clone())?;
+        let url = attempt.authorize_url(&base, &client_id)?;
+        eprintln!("Open this URL in a browser, sign in and allow access:\n\n  {url}\n");
+        eprintln!(
+            "The browser then goes to {} (the page may not load on this host): copy that address, or just its code, and paste it here.",
+            attempt.redirect_uri
+        );
+        let pasted = if ctx.interactive {
+            ctx.prompt().secret("Return URL or code", "--no-browser")?
+        } else {
+            read_secret_line(&mut std::io::stdin().lock(), "return URL or code")?
+        };
+        let code = attempt.code_from_paste(pasted.expose_secret())?;
+        (attempt, code)
+    } else {
+        runtime.block_on(async {
+            let listener = callback.bind().await?;
+            let attempt = Attempt::new(callback.redirect_uri.clone())?;
+            let url = attempt.authorize_url(&base, &client_id)?;
+            match open_browser(&url) {
+                Ok(()) => ctx.out.info(format!(
+                    "Opened the browser to log in; waiting up to {} for it (Ctrl-C to stop). If it did not open, visit:\n  {url}",
+                    humantime::format_duration(flags.wait)
+                )),
+                Err(why) => ctx.out.warn(format!(
+                    "cannot open a browser ({why}); visit this URL to log in:\n  {url}"
+                )),
+            }
+            let code = wait_for_code(&listener, &callback.path, &attempt, flags.wait).await?;
+            Ok::<_, Error>((attempt, code))
+        })?
+    };
+    let exchanged =
+        runtime.block_on(session.exchange_code(&code, &attempt.verifier, &attempt.redirect_uri));
+    exchanged.map_err(|e| {
+        let e = Error::from(e);
+        if e.kind == Kind::Auth {
+            let message = format!("{}; nothing was saved", e.message);
+            Error { message, ..e }.with_hint(
+                "codes are good once and for a few minutes: run `amcctl auth login --web` again",
+            )
+        } else {
+            e
+        }
+    })
 }
 
 /// Longest secret read from stdin or typed at the prompt: LwA's secrets and

@@ -37,8 +37,9 @@ fn report(ctx: &Ctx, what: &str, c: UpsertCounts, dry_run: bool) -> Result<()> {
 /// `GET /amc/accounts` and upsert every account by entity ID.
 pub(super) fn accounts(ctx: &mut Ctx, net: &NetArgs, dry_run: bool) -> Result<()> {
     let user = ctx.user()?;
+    let profile = ctx.profile_of(&user)?;
     let client = ctx.amc_client(net)?;
-    let session = ctx.session(&client, &user, true)?;
+    let session = ctx.session(&client, &user, &profile, true)?;
     let reply = runtime()?.block_on(session.list_accounts())?;
     let mut found = Vec::new();
     for a in reply.value {
@@ -69,6 +70,7 @@ pub(super) fn accounts(ctx: &mut Ctx, net: &NetArgs, dry_run: bool) -> Result<()
             account_name: name,
             advertiser_id: None,
             country,
+            profile: Some(profile.clone()),
         });
     }
     let counts = ctx.store()?.upsert_accounts(&found, dry_run)?;
@@ -100,7 +102,9 @@ pub(super) fn instances(
         );
     }
     let client = ctx.amc_client(net)?;
-    let session = ctx.session(&client, &user, true)?;
+    // Each account's instances are listed with the profile that serves it.
+    let mut sessions: std::collections::HashMap<String, crate::amc::Session> =
+        std::collections::HashMap::new();
     let rt = runtime()?;
     let mut total = UpsertCounts::default();
     let mut found_total = 0;
@@ -108,6 +112,18 @@ pub(super) fn instances(
         let country = Country::parse(&account.country_code)?;
         let region = country.region();
         let advertiser = Advertiser::new(EntityId::parse(&account.account_id)?, country, region);
+        let profile = match &account.profile {
+            Some(p) => p.clone(),
+            None => ctx.profile_of(&user)?,
+        };
+        let session = match sessions.get(&profile) {
+            Some(s) => s.clone(),
+            None => {
+                let s = ctx.session(&client, &user, &profile, true)?;
+                sessions.insert(profile, s.clone());
+                s
+            }
+        };
         let reply = rt.block_on(session.list_instances(&advertiser))?;
         let mut found = Vec::with_capacity(reply.value.len());
         for i in reply.value {

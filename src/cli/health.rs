@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::Ctx;
 use super::session::NetArgs;
 use crate::error::{Error, Kind, Result};
-use crate::health::{self, CheckResult, EngineConfig, Tally, Target};
+use crate::health::{self, CheckResult, EngineConfig, SessionKey, Tally, Target};
 use crate::model::{Country, EntityId, HealthStatus, InstanceStatus};
 use crate::output::{Format, Tabular, health_cell};
 use crate::store::{HealthRecord, HealthSummary, HistoryRow, Instance, InstanceFilter, percentile};
@@ -204,37 +204,46 @@ pub(super) fn select(ctx: &mut Ctx, a: &Selection<'_>, verb: &str) -> Result<Vec
     Ok(list)
 }
 
-/// One session per owner of `instances`: each owner's instances are worked
-/// on with their own credentials. With `tolerate_auth` (runs over every
+/// The sessions of a bulk run, one per (owner, profile), and the engine's
+/// targets, each naming its session.
+pub(super) type Sessions = HashMap<SessionKey, std::result::Result<crate::amc::Session, String>>;
+
+/// One session per (owner, profile) of `instances`: each instance is worked
+/// on with its owner's grant under the profile its account is bound to
+/// (else the owner's default profile), so every profile's token is
+/// refreshed at most once per run. With `tolerate_auth` (runs over every
 /// user's instances), an owner without usable credentials gets an error
-/// text instead, and their instances fail one by one.
+/// text instead, and their instances fail one by one; so does an instance
+/// whose account names a profile its owner lacks, in any run.
 pub(super) fn sessions_for(
     ctx: &mut Ctx,
     client: &crate::amc::AmcClient,
     instances: &[Instance],
     tolerate_auth: bool,
-) -> Result<HashMap<crate::model::RowId, std::result::Result<crate::amc::Session, String>>> {
+) -> Result<(Sessions, Vec<Target>)> {
     let acting = ctx.user()?;
     let mut sessions = HashMap::new();
+    let mut targets = Vec::with_capacity(instances.len());
     for i in instances {
-        if sessions.contains_key(&i.user_id) {
+        let profile = ctx.instance_profile(i)?;
+        let key: SessionKey = (i.user_id, profile.clone());
+        targets.push(target(i, profile.clone())?);
+        if sessions.contains_key(&key) {
             continue;
         }
-        let owner = if i.user_id == acting.id {
-            acting.clone()
-        } else {
-            ctx.store()?
-                .user(&i.owner)?
-                .ok_or_else(|| Error::not_found(format!("no user {}", i.owner)))?
-        };
-        let session = match ctx.session(client, &owner, owner.id == acting.id) {
+        let owner = ctx.owner_of(i)?;
+        let bound = i.account.profile.is_some();
+        let session = match ctx.session(client, &owner, &profile, owner.id == acting.id) {
             Ok(s) => Ok(s),
             Err(e) if e.kind == Kind::Auth && tolerate_auth => Err(e.message),
+            // An account bound to a profile the owner lacks fails its own
+            // instances, not the run.
+            Err(e) if e.kind == Kind::NotFound && bound => Err(e.message),
             Err(e) => return Err(e),
         };
-        sessions.insert(i.user_id, session);
+        sessions.insert(key, session);
     }
-    Ok(sessions)
+    Ok((sessions, targets))
 }
 
 /// Receives a bulk run's outcomes until the engine is done, handing each to
@@ -281,8 +290,8 @@ pub(super) fn shows_bar(ctx: &Ctx, machine_line: bool) -> bool {
         && (!format.is_machine() || ctx.out.stdout_tty)
 }
 
-/// The engine's view of an instance.
-pub(super) fn target(i: &Instance) -> Result<Target> {
+/// The engine's view of an instance, served by its owner's `profile`.
+pub(super) fn target(i: &Instance, profile: String) -> Result<Target> {
     let entity = EntityId::parse(&i.account.account_id)?;
     let country = Country::parse(&i.account.country_code)?;
     Ok(Target {
@@ -291,6 +300,7 @@ pub(super) fn target(i: &Instance) -> Result<Target> {
         name: i.name.clone(),
         owner: i.owner.clone(),
         user_id: i.user_id,
+        profile,
         advertiser: crate::amc::Advertiser {
             entity_id: entity,
             marketplace_id: country.marketplace_id().to_owned(),
@@ -317,8 +327,7 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
     // a retry (a throttled instance backs off for seconds) leave their
     // place to others instead of holding up the fleet.
     let client = ctx.amc_client_bounded(&a.net, Some(concurrency))?;
-    let sessions = sessions_for(ctx, &client, &instances, a.all_users)?;
-    let targets: Vec<Target> = instances.iter().map(target).collect::<Result<_>>()?;
+    let (sessions, targets) = sessions_for(ctx, &client, &instances, a.all_users)?;
     // The rows are not needed any more; on a big fleet they are a fair share
     // of the peak, which comes at the end with every result held.
     drop(instances);

@@ -18,6 +18,7 @@ mod settings;
 mod usage;
 mod user;
 mod validate;
+mod weblogin;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -97,6 +98,9 @@ pub struct GlobalArgs {
     /// Filter the JSON output with a jq expression (implies -o json; a string result prints raw)
     #[arg(long, global = true, value_name = "EXPR")]
     pub jq: Option<String>,
+    /// The login profile to use [default: the one `auth switch` chose, else `default`]
+    #[arg(long, global = true, env = "AMCCTL_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
     /// Extra CA certificates (PEM) to trust, e.g. a proxy that inspects TLS [default: config `ca_bundle`]
     #[arg(long, global = true, env = "AMCCTL_CA_BUNDLE", value_name = "FILE")]
     pub ca_bundle: Option<PathBuf>,
@@ -155,6 +159,7 @@ pub struct Ctx {
     /// Whether prompts may be shown.
     pub interactive: bool,
     user_flag: Option<String>,
+    profile_flag: Option<String>,
     ca_bundle: Option<PathBuf>,
     store: Option<Store>,
     prompter: Box<dyn Prompter>,
@@ -211,6 +216,7 @@ impl Ctx {
             out,
             interactive,
             user_flag: g.user.clone(),
+            profile_flag: g.profile.clone().filter(|p| !p.is_empty()),
             ca_bundle: g.ca_bundle.clone(),
             store: None,
             prompter,

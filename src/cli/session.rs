@@ -15,7 +15,7 @@ use crate::config::{check_concurrency, check_rate, parse_duration};
 use crate::error::{Error, Kind, Result};
 use crate::model::{Region, RowId};
 use crate::secrets::{KEY_ENV, KEY_LOCK_PATIENCE, KeyLock, Keyring, SecretsError};
-use crate::store::{Store, User, fmt_time};
+use crate::store::{Instance, Store, User, fmt_time, validate_profile};
 
 /// Retries of a failed request when `--retries` is not given (SPEC section 6).
 pub const DEFAULT_RETRIES: u32 = 4;
@@ -139,15 +139,15 @@ impl Ctx {
     /// need be; once it does, it must be the key that opens them (exit 8
     /// otherwise), or the store would mix two keys and the other secrets
     /// could no longer be read or rotated.
-    pub fn keyring_to_store(&mut self, user: RowId) -> Result<Arc<Keyring>> {
-        if self.store()?.sample_secret_except(user)?.is_none() {
+    pub fn keyring_to_store(&mut self, user: RowId, profile: &str) -> Result<Arc<Keyring>> {
+        if self.store()?.sample_secret_except(user, profile)?.is_none() {
             return self.keyring(true);
         }
         let hint = "other credentials in this store are encrypted with their key: set AMCCTL_KEY to it or restore the key file (`amcctl key path`)";
         let keyring = self.keyring(false).map_err(|e| e.with_hint(hint))?;
         // The sample is read again under the key lock: one read before it
         // may be from before a rotation that has replaced the key since.
-        if let Some(sample) = self.store()?.sample_secret_except(user)? {
+        if let Some(sample) = self.store()?.sample_secret_except(user, profile)? {
             keyring
                 .decrypt(&sample)
                 .map_err(|e| Error::from(e).with_hint(hint))?;
@@ -229,18 +229,86 @@ impl Ctx {
         check_concurrency(c).map_err(Error::usage)
     }
 
-    /// A session for `user`: credentials from `AMCCTL_CLIENT_ID`/`_SECRET`/
-    /// `_REFRESH_TOKEN` when `env_allowed` and all three are set, else the
-    /// user's stored login (exit 7 if none). The access token is cached
-    /// encrypted in the store, shared across processes.
+    /// The profile `user`'s commands use where no account names one:
+    /// `--profile`/`AMCCTL_PROFILE` for the acting user, else the profile
+    /// the user made their default (`auth switch`), else `default`.
+    pub fn profile_of(&mut self, user: &User) -> Result<String> {
+        let acting = self.user()?;
+        if user.id == acting.id
+            && let Some(p) = self.profile_flag.clone()
+        {
+            return Ok(validate_profile(&p)?.to_owned());
+        }
+        self.store()?.default_profile(user.id)
+    }
+
+    /// The profile that serves `instance`: its account's, else its
+    /// owner's (see [`Ctx::profile_of`]).
+    pub fn instance_profile(&mut self, instance: &Instance) -> Result<String> {
+        if let Some(p) = &instance.account.profile {
+            return Ok(p.clone());
+        }
+        let owner = self.owner_of(instance)?;
+        self.profile_of(&owner)
+    }
+
+    /// The profile `--profile` names on the command line (not from
+    /// `AMCCTL_PROFILE`, so an exported profile never rebinds an account by
+    /// accident), checked to be one of the acting user's: exit 3 listing
+    /// them when it is not.
+    pub fn profile_to_bind(&mut self) -> Result<Option<String>> {
+        let Some(p) = self.profile_flag.clone() else {
+            return Ok(None);
+        };
+        if std::env::var("AMCCTL_PROFILE").is_ok_and(|e| e == p) {
+            return Ok(None);
+        }
+        validate_profile(&p)?;
+        let user = self.user()?;
+        let profiles = self.store()?.profiles(user.id)?;
+        if profiles.iter().any(|c| c.profile == p) {
+            return Ok(Some(p));
+        }
+        let names: Vec<&str> = profiles.iter().map(|c| c.profile.as_str()).collect();
+        let listed = if names.is_empty() {
+            "none: log in first".to_owned()
+        } else {
+            names.join(", ")
+        };
+        Err(Error::not_found(format!(
+            "user {} has no profile {p:?}; profiles: {listed}",
+            user.name
+        ))
+        .with_hint(format!(
+            "log in to it with `amcctl auth login --profile {p}`"
+        )))
+    }
+
+    /// The owner of `instance`.
+    pub fn owner_of(&mut self, instance: &Instance) -> Result<User> {
+        let acting = self.user()?;
+        if instance.user_id == acting.id {
+            return Ok(acting);
+        }
+        self.store()?
+            .user(&instance.owner)?
+            .ok_or_else(|| Error::not_found(format!("no user {}", instance.owner)))
+    }
+
+    /// A session for `user`'s `profile`: credentials from `AMCCTL_CLIENT_ID`/
+    /// `_SECRET`/`_REFRESH_TOKEN` when `env_allowed` and all three are set,
+    /// else the profile's stored login (exit 7 if the user has none at all,
+    /// exit 3 listing the profiles if not this one). The access token is
+    /// cached encrypted in the store, shared across processes.
     pub fn session(
         &mut self,
         client: &AmcClient,
         user: &User,
+        profile: &str,
         env_allowed: bool,
     ) -> Result<Session> {
         let keyring = self.keyring(false);
-        let stored = self.store()?.credentials(user.id)?;
+        let stored = self.store()?.credentials(user.id, profile)?;
         let from_env = if env_allowed {
             env_credentials(self.config.region)
         } else {
@@ -270,20 +338,37 @@ impl Ctx {
                     true,
                 )
             }
-            (None, None) => {
-                return Err(Error::new(Kind::Auth, format!("user {} has no AMC credentials", user.name))
-                    .with_hint("run `amcctl auth login`, or set AMCCTL_CLIENT_ID, AMCCTL_CLIENT_SECRET and AMCCTL_REFRESH_TOKEN"));
-            }
+            (None, None) => return Err(self.no_profile(user, profile)?),
         };
         let cache: Arc<dyn TokenCache> = match (cacheable, keyring) {
             (true, Ok(keyring)) => Arc::new(StoreTokenCache {
                 store: Mutex::new(Store::open(&self.paths.db)?),
                 user: user.id,
+                profile: profile.to_owned(),
                 keyring,
             }),
             _ => Arc::new(crate::amc::NoTokenCache),
         };
         Ok(client.session(credentials, cache))
+    }
+
+    /// The error for `user` having no login under `profile`: exit 7 when
+    /// they have none at all, else exit 3 listing the profiles they have.
+    pub fn no_profile(&mut self, user: &User, profile: &str) -> Result<Error> {
+        let profiles = self.store()?.profiles(user.id)?;
+        if profiles.is_empty() {
+            return Ok(Error::new(Kind::Auth, format!("user {} has no AMC credentials", user.name))
+                .with_hint("run `amcctl auth login`, or set AMCCTL_CLIENT_ID, AMCCTL_CLIENT_SECRET and AMCCTL_REFRESH_TOKEN"));
+        }
+        let names: Vec<&str> = profiles.iter().map(|p| p.profile.as_str()).collect();
+        Ok(Error::not_found(format!(
+            "user {} has no profile {profile:?}; profiles: {}",
+            user.name,
+            names.join(", ")
+        ))
+        .with_hint(format!(
+            "log in to it with `amcctl auth login --profile {profile}`, or pick one of those"
+        )))
     }
 }
 
@@ -308,17 +393,18 @@ pub fn env_credentials(region: Option<Region>) -> Option<Credentials> {
     })
 }
 
-/// The access-token cache of one user, encrypted in the store.
+/// The access-token cache of one user's profile, encrypted in the store.
 struct StoreTokenCache {
     store: Mutex<Store>,
     user: RowId,
+    profile: String,
     keyring: Arc<Keyring>,
 }
 
 impl TokenCache for StoreTokenCache {
     fn load(&self) -> Option<CachedToken> {
         let store = self.store.lock().ok()?;
-        let c = store.credentials(self.user).ok()??;
+        let c = store.credentials(self.user, &self.profile).ok()??;
         let token = self.keyring.decrypt(c.access_token_enc.as_deref()?).ok()?;
         let expires_at: DateTime<Utc> =
             DateTime::parse_from_rfc3339(c.access_token_expires.as_deref()?)
@@ -335,7 +421,9 @@ impl TokenCache for StoreTokenCache {
             return;
         };
         let enc = self.keyring.encrypt(token.access_token.expose_secret());
-        if let Err(e) = store.save_access_token(self.user, &enc, &fmt_time(&token.expires_at)) {
+        if let Err(e) =
+            store.save_access_token(self.user, &self.profile, &enc, &fmt_time(&token.expires_at))
+        {
             tracing::warn!("could not cache the access token: {}", e.message);
         }
     }

@@ -177,8 +177,7 @@ fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<()> {
             .with_hint("add some with `amcctl instance create`"));
     }
     let client = ctx.amc_client(&a.net)?;
-    let sessions = sessions_for(ctx, &client, &instances, a.all_users)?;
-    let targets: Vec<Target> = instances.iter().map(target).collect::<Result<_>>()?;
+    let (sessions, targets) = sessions_for(ctx, &client, &instances, a.all_users)?;
     drop(instances);
     let started_at = crate::store::now();
     let marks = ctx.store()?.sync_marks()?;
@@ -634,16 +633,11 @@ impl Tabular for LinkedAdvertiser {
 /// `instance advertisers`: the advertisers linked to an instance, asked of AMC now.
 pub(super) fn advertisers(ctx: &mut Ctx, reference: Option<&str>, net: &NetArgs) -> Result<()> {
     let (user, inst) = ctx.pick_instance(reference)?;
-    let t = target(&inst)?;
+    let profile = ctx.instance_profile(&inst)?;
+    let t = target(&inst, profile)?;
     let client = ctx.amc_client(net)?;
-    let owner = if inst.user_id == user.id {
-        user.clone()
-    } else {
-        ctx.store()?
-            .user(&inst.owner)?
-            .ok_or_else(|| Error::not_found(format!("no user {}", inst.owner)))?
-    };
-    let session = ctx.session(&client, &owner, owner.id == user.id)?;
+    let owner = ctx.owner_of(&inst)?;
+    let session = ctx.session(&client, &owner, &t.profile, owner.id == user.id)?;
     let rt = runtime()?;
     let reply = rt.block_on(session.list_advertisers(&t.advertiser, &t.instance_id))?;
     ctx.out.list(&reply.value)?;

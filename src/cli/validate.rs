@@ -12,7 +12,7 @@ use crate::store::{Account, HealthRecord, Instance, NewInstance, User};
 /// Runs one check of `t` with `user`'s credentials.
 fn check_one(ctx: &mut Ctx, user: &User, t: &Target, net: &NetArgs) -> Result<CheckResult> {
     let client = ctx.amc_client(net)?;
-    let session = ctx.session(&client, user, true)?;
+    let session = ctx.session(&client, user, &t.profile, true)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -95,6 +95,10 @@ pub(super) fn check_before_save(
         name: new.name.clone(),
         owner: user.name.clone(),
         user_id: user.id,
+        profile: match &account.profile {
+            Some(p) => p.clone(),
+            None => ctx.profile_of(user)?,
+        },
         advertiser: crate::amc::Advertiser::new(
             EntityId::parse(&account.account_id)?,
             Country::parse(&account.country_code)?,
@@ -113,7 +117,8 @@ pub(super) fn check_before_save(
 /// Checks an instance being re-activated and records the outcome: it
 /// becomes ACTIVE, or ERROR (exit 6/7, the instance stays activated).
 pub(super) fn recheck(ctx: &mut Ctx, user: &User, inst: &Instance) -> Result<Instance> {
-    let r = check_one(ctx, user, &target(inst)?, &NetArgs::default())?;
+    let profile = ctx.instance_profile(inst)?;
+    let r = check_one(ctx, user, &target(inst, profile)?, &NetArgs::default())?;
     let store = ctx.store()?;
     store.set_status(inst.id, InstanceStatus::Pending)?;
     store.record_health(&[record(&r)])?;
@@ -131,7 +136,8 @@ pub(super) fn recheck(ctx: &mut Ctx, user: &User, inst: &Instance) -> Result<Ins
 /// `instance test`: one check, printed, nothing stored.
 pub(super) fn test(ctx: &mut Ctx, reference: Option<&str>, net: &NetArgs) -> Result<()> {
     let (user, inst) = ctx.pick_instance(reference)?;
-    let r = check_one(ctx, &user, &target(&inst)?, net)?;
+    let profile = ctx.instance_profile(&inst)?;
+    let r = check_one(ctx, &user, &target(&inst, profile)?, net)?;
     ctx.out.one(&r)?;
     let latency = r
         .latency_ms

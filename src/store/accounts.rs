@@ -23,6 +23,10 @@ pub struct Account {
     pub country_code: String,
     /// Amazon marketplace ID of the country.
     pub marketplace_id: String,
+    /// The profile whose grant serves the account's instances (`None`: each
+    /// owner's default profile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// How many instances (of all users) link to the account.
     pub instance_count: u64,
     /// Creation time (RFC 3339).
@@ -44,6 +48,8 @@ pub struct NewAccount {
     pub advertiser_id: Option<String>,
     /// Country, which decides the marketplace.
     pub country: Country,
+    /// The profile whose grant serves it (discovery records the one it used).
+    pub profile: Option<String>,
 }
 
 /// Changes to an account; `None` leaves a field as it is.
@@ -57,6 +63,8 @@ pub struct AccountPatch {
     pub advertiser_id: Option<Option<String>>,
     /// New country.
     pub country: Option<Country>,
+    /// New profile.
+    pub profile: Option<String>,
 }
 
 impl AccountPatch {
@@ -66,12 +74,13 @@ impl AccountPatch {
             && self.account_name.is_none()
             && self.advertiser_id.is_none()
             && self.country.is_none()
+            && self.profile.is_none()
     }
 }
 
 const SELECT: &str = "SELECT a.id, a.account_id, a.account_name, a.advertiser_id, a.country_code,
     a.marketplace_id, a.created_at, a.updated_at,
-    (SELECT count(*) FROM amc_instances i WHERE i.account_id = a.id)
+    (SELECT count(*) FROM amc_instances i WHERE i.account_id = a.id), a.profile
     FROM amc_accounts a";
 
 fn row(r: &Row) -> rusqlite::Result<Account> {
@@ -85,6 +94,7 @@ fn row(r: &Row) -> rusqlite::Result<Account> {
         created_at: r.get(6)?,
         updated_at: r.get(7)?,
         instance_count: r.get(8)?,
+        profile: r.get(9)?,
     })
 }
 
@@ -103,8 +113,8 @@ pub(super) fn insert(tx: &Transaction, new: &NewAccount, at: &str) -> Result<Row
     let id = new.id.unwrap_or_default();
     tx.execute(
         "INSERT INTO amc_accounts (id, account_id, account_name, advertiser_id, country_code,
-             marketplace_id, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+             marketplace_id, created_at, updated_at, profile)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)",
         params![
             id,
             new.account_id.as_str(),
@@ -112,7 +122,8 @@ pub(super) fn insert(tx: &Transaction, new: &NewAccount, at: &str) -> Result<Row
             new.advertiser_id,
             new.country.code(),
             new.country.marketplace_id(),
-            at
+            at,
+            new.profile
         ],
     )
     .map_err(|e| conflict_or_db(e, new.account_id.as_str()))?;
@@ -210,6 +221,7 @@ impl Store {
                          advertiser_id = CASE WHEN ?4 THEN ?5 ELSE advertiser_id END,
                          country_code = COALESCE(?6, country_code),
                          marketplace_id = COALESCE(?7, marketplace_id),
+                         profile = COALESCE(?9, profile),
                          updated_at = ?8
                      WHERE id = ?1",
                     params![
@@ -220,7 +232,8 @@ impl Store {
                         patch.advertiser_id.clone().flatten(),
                         patch.country.map(|c| c.code()),
                         patch.country.map(|c| c.marketplace_id()),
-                        at
+                        at,
+                        patch.profile
                     ],
                 )
                 .map_err(|e| conflict_or_db(e, entity.as_deref().unwrap_or_default()))?;

@@ -1,15 +1,40 @@
-//! Login-with-Amazon credentials per user, every secret a Fernet token, and
-//! the re-encryption of all stored secrets for `key rotate`.
+//! Login-with-Amazon credentials per user and profile, every secret a Fernet
+//! token, and the re-encryption of all stored secrets for `key rotate`.
 
 use rusqlite::{OptionalExtension, params};
 
 use super::{Store, db_err, fmt_time, now};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Region, RowId};
 
-/// A user's stored credentials; the `_enc` fields are Fernet tokens.
+/// The profile of a login made without `--profile`, and of every login made
+/// before profiles existed.
+pub const DEFAULT_PROFILE: &str = "default";
+
+/// Checks a profile name: 1-64 letters, digits, `.`, `_` or `-`, starting
+/// with a letter or digit (it shows in tables and goes into commands).
+pub fn validate_profile(name: &str) -> Result<&str> {
+    let ok = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(name)
+    } else {
+        Err(Error::usage(format!(
+            "invalid --profile {:?}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            crate::model::printable(name)
+        )))
+    }
+}
+
+/// A user's stored credentials under one profile; the `_enc` fields are
+/// Fernet tokens.
 #[derive(Debug, Clone)]
 pub struct StoredCredentials {
+    /// The profile name.
+    pub profile: String,
     /// The LwA client ID (not a secret).
     pub client_id: String,
     /// Encrypted client secret.
@@ -26,40 +51,83 @@ pub struct StoredCredentials {
     pub updated_at: String,
 }
 
+const SELECT: &str = "SELECT profile, client_id, client_secret_enc, refresh_token_enc, region,
+    access_token_enc, access_token_expires, updated_at FROM credentials";
+
+fn cred_row(r: &rusqlite::Row) -> rusqlite::Result<StoredCredentials> {
+    Ok(StoredCredentials {
+        profile: r.get(0)?,
+        client_id: r.get(1)?,
+        client_secret_enc: r.get(2)?,
+        refresh_token_enc: r.get(3)?,
+        region: r.get::<_, String>(4)?.parse().unwrap_or(Region::Na),
+        access_token_enc: r.get(5)?,
+        access_token_expires: r.get(6)?,
+        updated_at: r.get(7)?,
+    })
+}
+
 impl Store {
-    /// The credentials of `user`, if logged in.
-    pub fn credentials(&self, user: RowId) -> Result<Option<StoredCredentials>> {
+    /// The credentials of `user` under `profile`, if logged in there.
+    pub fn credentials(&self, user: RowId, profile: &str) -> Result<Option<StoredCredentials>> {
         self.read()
             .query_row(
-                "SELECT client_id, client_secret_enc, refresh_token_enc, region, access_token_enc,
-                        access_token_expires, updated_at FROM credentials WHERE user_id = ?1",
-                [user],
-                |r| {
-                    Ok(StoredCredentials {
-                        client_id: r.get(0)?,
-                        client_secret_enc: r.get(1)?,
-                        refresh_token_enc: r.get(2)?,
-                        region: r.get::<_, String>(3)?.parse().unwrap_or(Region::Na),
-                        access_token_enc: r.get(4)?,
-                        access_token_expires: r.get(5)?,
-                        updated_at: r.get(6)?,
-                    })
-                },
+                &format!("{SELECT} WHERE user_id = ?1 AND profile = ?2"),
+                params![user, profile],
+                cred_row,
             )
             .optional()
             .map_err(db_err)
     }
 
-    /// Saves (replacing) the credentials of `user`; a cached access token is kept
-    /// only when given.
+    /// Every profile of `user`, by name.
+    pub fn profiles(&self, user: RowId) -> Result<Vec<StoredCredentials>> {
+        let mut stmt = self
+            .read()
+            .prepare(&format!("{SELECT} WHERE user_id = ?1 ORDER BY profile"))
+            .map_err(db_err)?;
+        let rows = stmt.query_map([user], cred_row).map_err(db_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+    }
+
+    /// The profile `user`'s commands use when none is named.
+    pub fn default_profile(&self, user: RowId) -> Result<String> {
+        let stored: Option<Option<String>> = self
+            .read()
+            .query_row(
+                "SELECT default_profile FROM users WHERE id = ?1",
+                [user],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        Ok(stored
+            .flatten()
+            .unwrap_or_else(|| DEFAULT_PROFILE.to_owned()))
+    }
+
+    /// Makes `profile` the one `user`'s commands use when none is named.
+    pub fn set_default_profile(&mut self, user: RowId, profile: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE users SET default_profile = ?2 WHERE id = ?1",
+                params![user, profile],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+    }
+
+    /// Saves (replacing) the credentials of `user` under `c.profile`; a
+    /// cached access token is kept only when given.
     pub fn save_credentials(&mut self, user: RowId, c: &StoredCredentials) -> Result<()> {
         let at = fmt_time(&now());
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO credentials (user_id, client_id, client_secret_enc, refresh_token_enc, region,
-                     access_token_enc, access_token_expires, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
-                 ON CONFLICT (user_id) DO UPDATE SET client_id = ?2, client_secret_enc = ?3,
+                "INSERT INTO credentials (user_id, profile, client_id, client_secret_enc, refresh_token_enc,
+                     region, access_token_enc, access_token_expires, created_at, updated_at)
+                 VALUES (?1, ?9, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                 ON CONFLICT (user_id, profile) DO UPDATE SET client_id = ?2, client_secret_enc = ?3,
                      refresh_token_enc = ?4, region = ?5, access_token_enc = ?6,
                      access_token_expires = ?7, updated_at = ?8",
                 params![
@@ -70,7 +138,8 @@ impl Store {
                     c.region.as_str(),
                     c.access_token_enc,
                     c.access_token_expires,
-                    at
+                    at,
+                    c.profile
                 ],
             )
             .map_err(db_err)?;
@@ -78,24 +147,35 @@ impl Store {
         })
     }
 
-    /// Caches an access token (encrypted) for `user`.
-    pub fn save_access_token(&mut self, user: RowId, token_enc: &str, expires: &str) -> Result<()> {
+    /// Caches an access token (encrypted) for `user`'s `profile`.
+    pub fn save_access_token(
+        &mut self,
+        user: RowId,
+        profile: &str,
+        token_enc: &str,
+        expires: &str,
+    ) -> Result<()> {
         self.write(|tx| {
             tx.execute(
-                "UPDATE credentials SET access_token_enc = ?2, access_token_expires = ?3 WHERE user_id = ?1",
-                params![user, token_enc, expires],
+                "UPDATE credentials SET access_token_enc = ?3, access_token_expires = ?4
+                 WHERE user_id = ?1 AND profile = ?2",
+                params![user, profile, token_enc, expires],
             )
             .map_err(db_err)?;
             Ok(())
         })
     }
 
-    /// Removes the credentials of `user`; returns whether there were any.
-    pub fn delete_credentials(&mut self, user: RowId) -> Result<bool> {
+    /// Removes the credentials of `user`'s `profile`; returns whether there
+    /// were any.
+    pub fn delete_credentials(&mut self, user: RowId, profile: &str) -> Result<bool> {
         self.write(|tx| {
-            tx.execute("DELETE FROM credentials WHERE user_id = ?1", [user])
-                .map(|n| n > 0)
-                .map_err(db_err)
+            tx.execute(
+                "DELETE FROM credentials WHERE user_id = ?1 AND profile = ?2",
+                params![user, profile],
+            )
+            .map(|n| n > 0)
+            .map_err(db_err)
         })
     }
 
@@ -113,16 +193,16 @@ impl Store {
             .map_err(db_err)
     }
 
-    /// One stored secret that is not `user`'s credentials, if any: the key
-    /// that stores new credentials of `user` must open it, so that one
-    /// store never holds ciphertexts of two keys.
-    pub fn sample_secret_except(&self, user: RowId) -> Result<Option<String>> {
+    /// One stored secret that is not the credentials of `user`'s `profile`,
+    /// if any: the key that stores new credentials there must open it, so
+    /// that one store never holds ciphertexts of two keys.
+    pub fn sample_secret_except(&self, user: RowId, profile: &str) -> Result<Option<String>> {
         self.read()
             .query_row(
-                "SELECT client_secret_enc FROM credentials WHERE user_id != ?1
+                "SELECT client_secret_enc FROM credentials WHERE NOT (user_id = ?1 AND profile = ?2)
                  UNION ALL SELECT encrypted_config FROM amc_instances WHERE encrypted_config IS NOT NULL
                  LIMIT 1",
-                [user],
+                params![user, profile],
                 |r| r.get(0),
             )
             .optional()
@@ -138,21 +218,28 @@ impl Store {
     ) -> Result<usize> {
         self.write(|tx| {
             let mut count = 0;
-            let creds: Vec<(RowId, String, String, Option<String>)> = {
+            type Row = (RowId, String, String, String, Option<String>);
+            let creds: Vec<Row> = {
                 let mut stmt = tx
-                    .prepare("SELECT user_id, client_secret_enc, refresh_token_enc, access_token_enc FROM credentials")
+                    .prepare(
+                        "SELECT user_id, profile, client_secret_enc, refresh_token_enc, access_token_enc
+                         FROM credentials",
+                    )
                     .map_err(db_err)?;
                 let rows = stmt
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .query_map([], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })
                     .map_err(db_err)?;
                 rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
             };
-            for (user, secret, refresh, access) in creds {
+            // Every profile of every user: one key for the whole store.
+            for (user, profile, secret, refresh, access) in creds {
                 let access = access.as_deref().map(reencrypt).transpose()?;
                 tx.execute(
-                    "UPDATE credentials SET client_secret_enc = ?2, refresh_token_enc = ?3, access_token_enc = ?4
-                     WHERE user_id = ?1",
-                    params![user, reencrypt(&secret)?, reencrypt(&refresh)?, access],
+                    "UPDATE credentials SET client_secret_enc = ?3, refresh_token_enc = ?4, access_token_enc = ?5
+                     WHERE user_id = ?1 AND profile = ?2",
+                    params![user, profile, reencrypt(&secret)?, reencrypt(&refresh)?, access],
                 )
                 .map_err(db_err)?;
                 count += 2 + usize::from(access.is_some());

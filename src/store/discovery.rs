@@ -54,6 +54,15 @@ impl Store {
                     )
                     .optional()
                     .map_err(db_err)?;
+                // The first profile that finds an account serves it, until
+                // `account edit --profile` says otherwise.
+                if current.is_some() && a.profile.is_some() {
+                    tx.execute(
+                        "UPDATE amc_accounts SET profile = ?2 WHERE account_id = ?1 AND profile IS NULL",
+                        params![a.account_id.as_str(), a.profile],
+                    )
+                    .map_err(db_err)?;
+                }
                 match current {
                     None => {
                         super::accounts::insert(tx, a, &at)?;

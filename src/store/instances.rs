@@ -39,6 +39,9 @@ pub struct AccountBrief {
     pub country_code: String,
     /// Marketplace ID.
     pub marketplace_id: String,
+    /// The profile whose grant serves the account (`None`: the owner's default).
+    #[serde(skip)]
+    pub profile: Option<String>,
 }
 
 /// An instance as stored, in the JSON shape of SPEC section 9.
@@ -201,7 +204,7 @@ const SELECT: &str = "SELECT i.id, i.instance_id, i.name, i.description, i.regio
     i.api_endpoint, i.created_at, i.updated_at, i.user_id,
     (SELECT group_concat(b.brand_name, char(31) ORDER BY b.brand_name)
        FROM instance_brands b WHERE b.instance_id = i.id),
-    i.instance_type, i.customer_canonical_name, i.data_upload_account_id
+    i.instance_type, i.customer_canonical_name, i.data_upload_account_id, a.profile
     FROM amc_instances i
     JOIN users u ON u.id = i.user_id
     JOIN amc_accounts a ON a.id = i.account_id";
@@ -234,6 +237,7 @@ fn row(r: &Row) -> rusqlite::Result<Instance> {
             advertiser_id: r.get(11)?,
             country_code: r.get(12)?,
             marketplace_id: r.get(13)?,
+            profile: r.get(26)?,
         },
         health: Health {
             status: match health {

@@ -28,7 +28,7 @@ use rusqlite_migration::{M, Migrations};
 use crate::error::{Error, Kind, Result};
 
 pub use accounts::{Account, AccountPatch, NewAccount};
-pub use credentials::StoredCredentials;
+pub use credentials::{DEFAULT_PROFILE, StoredCredentials, validate_profile};
 pub use discovery::{DiscoveredInstance, UpsertCounts};
 pub use health::{HealthRecord, HealthSummary, HistoryRow, percentile};
 pub use instances::{
@@ -45,6 +45,7 @@ pub use users::{User, validate_name};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_usage.sql"),
+    include_str!("../../migrations/0003_profiles.sql"),
 ];
 
 /// How long a writer waits for another process's write lock, all retries included.
@@ -419,7 +420,7 @@ const ROW_RULES: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "credentials",
-        "user_id",
+        "user_id || '/' || profile",
         "region IN ('na', 'eu', 'fe') AND typeof(client_id) = 'text'
          AND typeof(client_secret_enc) = 'text' AND typeof(refresh_token_enc) = 'text'",
         "the region is not na, eu or fe, or a value that must be text is not",

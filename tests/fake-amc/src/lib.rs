@@ -34,7 +34,9 @@ use hyper::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, 
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
 
+mod oauth;
 mod usage;
+pub use oauth::{Authorization, AuthorizeOutcome, Exchange};
 pub use usage::{Usage, UsageList, advertiser, execution, schedule, workflow};
 
 /// Largest request body the fake reads; the client never sends more than a
@@ -64,6 +66,8 @@ pub struct FakeAmc {
 pub enum Route {
     /// `POST /auth/o2/token`.
     Token,
+    /// `GET /ap/oa`, the authorize page.
+    Authorize,
     /// `GET /amc/accounts`.
     Accounts,
     /// `GET /amc/instances` (any page).
@@ -86,7 +90,7 @@ impl Route {
     /// Whether a fault scripted for `self` applies to a call on `actual`.
     fn matches(&self, actual: &Route) -> bool {
         match self {
-            Route::AnyAmc => *actual != Route::Token,
+            Route::AnyAmc => !matches!(actual, Route::Token | Route::Authorize),
             scripted => scripted == actual,
         }
     }
@@ -226,6 +230,9 @@ struct State {
     /// The vendor media type of AMC's answers, when set; requests whose
     /// `Accept` admits neither it nor `*/*` get 415.
     media_type: Option<String>,
+    /// Successful token requests per refresh token (grant).
+    grants_by_refresh: HashMap<String, usize>,
+    oauth: oauth::OAuthState,
 }
 
 struct ClientApp {
@@ -235,6 +242,8 @@ struct ClientApp {
 
 struct AccessToken {
     client_id: String,
+    /// The refresh token (the grant) it was issued for.
+    refresh_token: String,
     expires_at: Instant,
 }
 
@@ -349,6 +358,8 @@ impl FakeAmc {
                 usage: usage::UsageState::default(),
                 endless_pages: false,
                 media_type: None,
+                grants_by_refresh: HashMap::new(),
+                oauth: oauth::OAuthState::default(),
             }),
         });
         let (shutdown, stop) = tokio::sync::oneshot::channel();
@@ -531,6 +542,47 @@ impl FakeAmc {
     /// 429 responses sent so far, from the rate limit and from faults.
     pub fn throttled(&self) -> usize {
         self.shared.lock().throttled
+    }
+
+    /// Successful token requests (refreshes and code exchanges) that
+    /// granted for this refresh token.
+    pub fn token_grants_for(&self, refresh_token: &str) -> usize {
+        self.shared
+            .lock()
+            .grants_by_refresh
+            .get(refresh_token)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The refresh token (grant) an access token was issued for, if the
+    /// fake issued it.
+    pub fn grant_of(&self, access_token: &str) -> Option<String> {
+        self.shared
+            .lock()
+            .tokens
+            .get(access_token)
+            .map(|t| t.refresh_token.clone())
+    }
+
+    /// For every AMC call received (token calls aside) that carried an
+    /// advertiser header: the advertiser and the grant (refresh token) of
+    /// the bearer token it came with (`None`: a token the fake never issued).
+    pub fn grants_by_advertiser(&self) -> Vec<(String, Option<String>)> {
+        let st = self.shared.lock();
+        st.requests
+            .iter()
+            .filter(|(_, r)| r.path.starts_with("/amc/"))
+            .filter_map(|(_, r)| {
+                let advertiser = r.header(HDR_ADVERTISER)?.to_owned();
+                let token = r
+                    .header(AUTHORIZATION.as_str())
+                    .and_then(|h| h.strip_prefix("Bearer "))
+                    .unwrap_or_default();
+                let grant = st.tokens.get(token).map(|t| t.refresh_token.clone());
+                Some((advertiser, grant))
+            })
+            .collect()
     }
 
     /// Forgets the recorded requests (counters are kept).
@@ -775,8 +827,10 @@ fn sample_body(route: &Route) -> Value {
                "creationStatus": "COMPLETED", "instanceType": "STANDARD", "creationDatetime": CREATED_AT})
     };
     match route {
-        Route::Token => json!({"access_token": "Atza|truncated", "token_type": "bearer",
-                               "expires_in": 3600, "refresh_token": "Atzr|truncated"}),
+        Route::Token | Route::Authorize => {
+            json!({"access_token": "Atza|truncated", "token_type": "bearer",
+                               "expires_in": 3600, "refresh_token": "Atzr|truncated"})
+        }
         Route::Accounts | Route::AnyAmc => json!({"amcAccounts": [{"accountId": "ENTITY1TRUNCATED",
                                "accountName": "Truncated", "marketplaceId": "ATVPDKIKX0DER"}]}),
         Route::Instances => json!({"instances": [instance("amctruncate")]}),
@@ -812,6 +866,12 @@ async fn process(
         if let Flow::Stop(answer) = apply_fault(fault, &route, body, &mut not_completed) {
             return answer;
         }
+    }
+    if route == Route::Authorize {
+        return Some(oauth::authorize(
+            shared,
+            parts.uri.query().unwrap_or_default(),
+        ));
     }
     if route == Route::Token {
         return Some(grant_token(shared, &parts.headers, body));
@@ -903,6 +963,7 @@ fn resolve(method: &Method, path: &str) -> Result<Route, Answer> {
     let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
     let (route, allowed) = match segments.as_slice() {
         ["auth", "o2", "token"] => (Route::Token, Method::POST),
+        ["ap", "oa"] => (Route::Authorize, Method::GET),
         ["amc", "accounts"] => (Route::Accounts, Method::GET),
         ["amc", "instances"] => (Route::Instances, Method::GET),
         ["amc", "instances", id] if !id.is_empty() => {
@@ -1100,7 +1161,9 @@ fn respond(
             Err(answer) => answer,
         },
         // Never resolved from a request; answer as an unknown path would.
-        Route::Token | Route::AnyAmc => amc_error(StatusCode::NOT_FOUND, "Resource not found"),
+        Route::Token | Route::Authorize | Route::AnyAmc => {
+            amc_error(StatusCode::NOT_FOUND, "Resource not found")
+        }
     }
 }
 
@@ -1140,6 +1203,7 @@ fn grant_token(shared: &Shared, headers: &HeaderMap, body: &str) -> Answer {
     match param("grant_type") {
         None => return missing("grant_type"),
         Some("refresh_token") => {}
+        Some("authorization_code") => return oauth::grant_code(shared, &form),
         Some(_) => {
             return lwa_error(
                 StatusCode::BAD_REQUEST,
@@ -1185,10 +1249,14 @@ fn grant_token(shared: &Shared, headers: &HeaderMap, body: &str) -> Answer {
         access_token.clone(),
         AccessToken {
             client_id: client_id.to_owned(),
+            refresh_token: refresh_token.to_owned(),
             expires_at,
         },
     );
     st.token_grants += 1;
+    *st.grants_by_refresh
+        .entry(refresh_token.to_owned())
+        .or_default() += 1;
     json_answer(
         StatusCode::OK,
         &json!({"access_token": access_token, "token_type": "bearer",
