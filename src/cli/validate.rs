@@ -73,12 +73,15 @@ fn failure(r: &CheckResult, purpose: Purpose) -> Error {
     })
 }
 
-/// Whether a check could run for `user` now: credentials found (stored or
-/// in the environment) and readable with the key, and a client that can be
-/// built. Asks nothing of the network.
+/// Whether a check could run for `user` now: credentials of the profile
+/// the user's commands use found (stored or in the environment) and
+/// readable with the key, and a client that can be built. Asks nothing of
+/// the network. The account, and with it a profile of its own, is not
+/// known yet.
 pub(super) fn can_validate(ctx: &mut Ctx, user: &User) -> Result<()> {
     let client = ctx.amc_client(&NetArgs::default())?;
-    ctx.session(&client, user, true).map(drop)
+    let profile = ctx.profile_of(user)?;
+    ctx.session(&client, user, &profile, true).map(drop)
 }
 
 /// Validates a new instance against AMC; returns the status to save it with
