@@ -90,7 +90,7 @@ impl Ctx {
             let (keyring, origin) = Keyring::load_or_create(None, &path)?;
             if origin == crate::secrets::KeyOrigin::Created {
                 self.out.warn(format!(
-                    "created a new encryption key at {}; back it up: without it the stored credentials cannot be read",
+                    "created a new encryption key at {}; back it up: without it the stored credentials and instance settings cannot be read",
                     self.paths.key.display()
                 ));
             }
