@@ -1,5 +1,5 @@
 //! One error type for the whole program, and the one place where an error
-//! becomes an exit code (SPEC section 8).
+//! becomes an exit code (the README lists them).
 
 use std::fmt;
 
@@ -207,7 +207,8 @@ impl Error {
         }
     }
 
-    /// The error for a prompt that cannot be shown (SPEC section 4).
+    /// The error for a prompt that cannot be shown: without a terminal, the
+    /// flag that would have answered it is required.
     pub fn missing_flag(flag: &str) -> Self {
         Self::usage(format!("{flag} is required when not running interactively"))
     }

@@ -53,7 +53,7 @@ impl Target {
     }
 }
 
-/// The outcome of checking one instance (SPEC section 9).
+/// The outcome of checking one instance, as `health check -o json` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
     /// Row id.

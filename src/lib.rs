@@ -26,7 +26,7 @@ use output::{ColorWhen, Format, Output};
 /// `--help` and `--version` print as usual (exit 0). Errors exit 2: as clap's
 /// text, or, when a machine format was asked for, as the
 /// `{"error":{"code":"usage",…}}` object every other failure prints in that
-/// format (SPEC section 3). The format is read from the raw arguments and
+/// format. The format is read from the raw arguments and
 /// `AMCCTL_OUTPUT`, since the parse that would have found it failed.
 pub fn parse_failure(e: &clap::Error, args: &[std::ffi::OsString]) -> i32 {
     if !e.use_stderr() {

@@ -308,7 +308,7 @@ impl fmt::Display for Country {
     }
 }
 
-/// The lifecycle state of an instance (SPEC section 5).
+/// The lifecycle state of an instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "UPPERCASE")]
 #[value(rename_all = "UPPERCASE")]
@@ -335,7 +335,7 @@ impl InstanceStatus {
     }
 
     /// The status after a health check with `outcome`: the one place the
-    /// transition table of SPEC section 5 lives. A check never changes an
+    /// transition table of instance states lives. A check never changes an
     /// INACTIVE instance.
     pub fn after_check(self, outcome: HealthStatus) -> InstanceStatus {
         match (self, outcome) {

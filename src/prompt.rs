@@ -1,6 +1,6 @@
 //! Asking the user: a [`Prompter`] trait with a terminal implementation
-//! (dialoguer) and a no-input one that turns every question into the SPEC
-//! section 4 error naming the flag that would have answered it.
+//! (dialoguer) and a no-input one that turns every question into the usage
+//! error naming the flag that would have answered it.
 
 use dialoguer::theme::ColorfulTheme;
 use dialoguer::{Confirm, FuzzySelect, Input, Select};

@@ -1,7 +1,7 @@
 //! amcctl as an AMC client, end to end: the real binary against the fake
 //! AMC server over HTTP on 127.0.0.1. Credentials (login, status, logout),
 //! validation on create, discovery, the retry and token policy as a user
-//! meets it (exit codes of SPEC section 8), the token cache across
+//! meets it (its exit codes), the token cache across
 //! processes, and the Fernet key.
 
 mod amc_support;

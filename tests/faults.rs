@@ -3,7 +3,7 @@
 //! `Retry-After`, malformed and truncated JSON, a wrong content type, a
 //! huge body, a token endpoint that is down — each through `instance test`
 //! and `health check`, asserting the documented verdict and exit code
-//! (SPEC sections 5 and 8), the number of attempts, a time bound (so no
+//! (the README's exit codes), the number of attempts, a time bound (so no
 //! retry loop runs without end), and no panic.
 
 mod common;
@@ -39,9 +39,9 @@ struct Case {
     name: &'static str,
     setup: Setup,
     retries: u32,
-    /// The health verdict (SPEC section 5).
+    /// The health verdict.
     verdict: &'static str,
-    /// The exit code of `instance test` (SPEC section 8).
+    /// The exit code of `instance test`.
     test_exit: i32,
     attempts: RangeInclusive<u64>,
     /// Lower bound of one command's time: backoff and `Retry-After` honoured.
@@ -525,7 +525,7 @@ fn every_fault_gets_its_documented_verdict_in_bounded_time() {
             });
         }
     });
-    // SPEC section 5: a check's verdict moves the instance's status.
+    // A check's verdict moves the instance's status.
     for (case, id) in cases.iter().zip(&ids) {
         let status = env.sql_rows(&format!(
             "SELECT status, health_status FROM amc_instances WHERE instance_id = '{id}'"

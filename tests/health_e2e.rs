@@ -1,6 +1,6 @@
 //! Health monitoring end to end: the real binary checking fleets on the fake
-//! AMC server. Verdicts per failure class, the status transitions of SPEC
-//! section 5, history, status, report and prune, the monitoring-plugin
+//! AMC server. Verdicts per failure class, the status transitions a
+//! check makes, history, status, report and prune, the monitoring-plugin
 //! line, streaming NDJSON, and runs that are killed or interrupted.
 
 mod amc_support;
@@ -14,7 +14,7 @@ use common::{assert_keys, assert_timestamp, pluck};
 use fake_amc::{Fault, Route};
 use serde_json::Value;
 
-/// The keys of a `health check` result (SPEC section 9).
+/// The keys of a `health check` result in JSON.
 const RESULT_KEYS: [&str; 10] = [
     "id",
     "instance_id",

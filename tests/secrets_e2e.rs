@@ -1,5 +1,5 @@
 //! No secret in clear, anywhere a user or an attacker with the files could
-//! look (SPEC section 7): the store's bytes (database and WAL), every output
+//! look (SECURITY.md says what is stored how): the store's bytes (database and WAL), every output
 //! format of every command that shows credentials or instances, error
 //! messages, and `-v`/`-vv` logs of logins, checks and refreshes.
 //!

@@ -9,7 +9,7 @@
 #   ALERT_CMD='mail -s "$ALERT_SUBJECT" amc-oncall@example.com'
 # Without ALERT_CMD it is printed on stdout, which cron mails to MAILTO.
 #
-# Exit codes of `amcctl health check` (SPEC section 8) and what this does:
+# Exit codes of `amcctl health check` and what this does:
 #    0  every instance HEALTHY             nothing
 #   10  some instance UNHEALTHY or ERROR   alert listing them (from the JSON)
 #    7  credentials missing or refused,    alert: fix with `amcctl auth login`

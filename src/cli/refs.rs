@@ -1,4 +1,4 @@
-//! Turning an `INSTANCE` or `ACCOUNT` argument into exactly one row (SPEC section 1).
+//! Turning an `INSTANCE` or `ACCOUNT` argument into exactly one row: a row UUID, an AMC ID, or an exact name.
 
 use super::Ctx;
 use crate::error::{Error, Result};

@@ -17,7 +17,7 @@ use crate::model::{Region, RowId};
 use crate::secrets::{KEY_ENV, KEY_LOCK_PATIENCE, KeyLock, Keyring, SecretsError};
 use crate::store::{Instance, Store, User, fmt_time, validate_profile};
 
-/// Retries of a failed request when `--retries` is not given (SPEC section 6).
+/// Retries of a failed request when `--retries` is not given.
 pub const DEFAULT_RETRIES: u32 = 4;
 
 /// Flags that tune how amcctl talks to AMC.

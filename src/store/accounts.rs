@@ -8,7 +8,7 @@ use super::{Store, db_err, fmt_time, is_unique_violation, now};
 use crate::error::{Error, Result};
 use crate::model::{Country, EntityId, RowId};
 
-/// An account as stored, in the JSON shape of SPEC section 9.
+/// An account as stored, in the JSON shape `account show -o json` prints.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Account {
     /// Row id.

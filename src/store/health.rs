@@ -86,7 +86,8 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
 
 impl Store {
     /// Saves a batch of results in one transaction: a history row each, and the
-    /// instance's last health and status (SPEC section 5) updated. Results for
+    /// instance's last health and status updated (see
+    /// [`InstanceStatus::after_check`]). Results for
     /// instances deleted meanwhile are skipped.
     pub fn record_health(&mut self, batch: &[HealthRecord]) -> Result<()> {
         if batch.is_empty() {

@@ -24,7 +24,7 @@ pub struct Health {
     pub error: Option<String>,
 }
 
-/// The account as embedded in an instance (SPEC section 9).
+/// The account as embedded in an instance's JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccountBrief {
     /// Row id.
@@ -44,7 +44,7 @@ pub struct AccountBrief {
     pub profile: Option<String>,
 }
 
-/// An instance as stored, in the JSON shape of SPEC section 9.
+/// An instance as stored, in the JSON shape `instance show -o json` prints.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Instance {
     /// Row id.

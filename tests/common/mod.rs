@@ -35,7 +35,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_amcctl");
 /// The user every command runs as unless told otherwise (`$USER`).
 pub const DEFAULT_USER: &str = "alice";
 
-/// The keys of an instance object (SPEC section 9), in order.
+/// The keys of an instance object in JSON, in order.
 pub const INSTANCE_KEYS: [&str; 17] = [
     "id",
     "instance_id",
@@ -667,7 +667,7 @@ pub fn assert_keys(v: &Value, keys: &[&str]) {
     assert_eq!(got, want, "keys of {v}");
 }
 
-/// Asserts the instance shape of SPEC section 9: exactly its keys, nested
+/// Asserts the JSON shape of an instance: exactly its keys, nested
 /// objects included, and the type of every value (`null` where absent).
 #[track_caller]
 pub fn assert_instance_shape(v: &Value) {
@@ -710,7 +710,7 @@ pub fn assert_instance_shape(v: &Value) {
     assert!(a["advertiser_id"].is_string() || a["advertiser_id"].is_null());
 }
 
-/// Asserts the account shape of SPEC section 9.
+/// Asserts the JSON shape of an account.
 #[track_caller]
 pub fn assert_account_shape(v: &Value) {
     assert_keys(v, &ACCOUNT_KEYS);
