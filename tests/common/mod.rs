@@ -24,6 +24,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
@@ -211,7 +213,7 @@ impl TestEnv {
         let writer = std::thread::spawn(move || {
             let _ = stdin.write_all(&input);
         });
-        let out = child.wait_with_output().expect("wait for amcctl");
+        let out = wait_bounded(args, child);
         let _ = writer.join();
         Output::new(args, out)
     }
@@ -515,6 +517,34 @@ fn render(v: ValueRef<'_>) -> String {
     }
 }
 
+/// The longest any one command of a test may run: a hang fails its test,
+/// naming the command, instead of stalling `cargo test`.
+const COMMAND_BOUND: Duration = Duration::from_secs(300);
+
+/// Waits for `child`, killing it and failing the test when it runs past
+/// [`COMMAND_BOUND`].
+fn wait_bounded(args: &[&str], child: std::process::Child) -> std::process::Output {
+    let pid = child.id() as libc::pid_t;
+    let (done, finished) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let late = finished.recv_timeout(COMMAND_BOUND).is_err();
+        if late {
+            // SAFETY: a plain signal to a pid. The child is still running
+            // (the waiter has not reported it finished), so the pid is its.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        late
+    });
+    let out = child.wait_with_output().expect("wait for amcctl");
+    let _ = done.send(());
+    let late = watchdog.join().unwrap_or(false);
+    assert!(
+        !late,
+        "amcctl {args:?} ran past {COMMAND_BOUND:?} and was killed"
+    );
+    out
+}
+
 /// What a run of the binary showed.
 #[derive(Debug, Clone)]
 pub struct Output {
@@ -532,18 +562,27 @@ pub struct Output {
 
 impl Output {
     fn from_command(args: &[&str], mut cmd: Command) -> Output {
-        let out = cmd.output().expect("run amcctl");
-        Output::new(args, out)
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let child = cmd.spawn().expect("start amcctl");
+        Output::new(args, wait_bounded(args, child))
     }
 
+    /// The output of a finished command; a panic in amcctl (exit 101, or
+    /// Rust's panic message) fails the test whatever it expected.
     fn new(args: &[&str], out: std::process::Output) -> Output {
-        Output {
+        let out = Output {
             args: args.iter().map(|s| (*s).to_owned()).collect(),
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             stdout_bytes: out.stdout,
-        }
+        };
+        assert!(
+            out.code != 101 && !out.stderr.contains("panicked at"),
+            "amcctl panicked\n{}",
+            out.context()
+        );
+        out
     }
 
     fn context(&self) -> String {
