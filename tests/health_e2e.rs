@@ -589,8 +589,10 @@ fn nagios_line_and_exit_code_for_every_state() {
         amc.env.run(&full)
     };
 
-    // OK.
+    // OK. Answers take at least 20 ms, so the latency is never a vacuous 0.
+    amc.fake.set_latency(std::time::Duration::from_millis(20));
     let out = run(&["amcnagios01", "amcnagios02", "amcnagios03"]).code(0);
+    amc.fake.set_latency(std::time::Duration::ZERO);
     let p = plugin(&out);
     assert_eq!(
         (p.state.as_str(), p.healthy, p.total, p.detail.as_deref()),
@@ -599,8 +601,18 @@ fn nagios_line_and_exit_code_for_every_state() {
     assert_eq!(p.perf["healthy"], "3;;;0;3");
     assert_eq!(p.perf["unhealthy"], "0;;;0;3");
     assert_eq!(p.perf["error"], "0;;;0;3");
+    // Of three latencies, the 95th percentile (nearest rank) is the largest.
+    let slowest = ["amcnagios01", "amcnagios02", "amcnagios03"]
+        .iter()
+        .map(|id| {
+            amc.env.json(&["instance", "show", id])["health"]["latency_ms"]
+                .as_u64()
+                .expect("a latency")
+        })
+        .max()
+        .unwrap();
     let p95 = p.perf["latency_p95"].strip_suffix('s').expect("seconds");
-    assert!(p95.parse::<f64>().unwrap() >= 0.0);
+    assert_eq!(p95, format!("{:.3}", slowest as f64 / 1000.0));
     assert!(
         out.stderr.is_empty(),
         "a plugin prints one line and nothing else: {}",
