@@ -475,7 +475,7 @@ fn a_running_check_shows_no_secret_in_its_argv_or_environment() {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("read cmdline");
     let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("read environ");
     // The WAL of a store in use, while the check holds it open.
-    let wal = std::fs::read(env.home().join("amcctl.db-wal")).unwrap_or_default();
+    let wal = std::fs::read(env.home().join("amcctl.db-wal")).expect("the WAL of a store in use");
     child.kill().expect("stop the check");
     child.wait().expect("reap the check");
     let markers = Markers::new(&amc);

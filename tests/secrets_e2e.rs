@@ -194,6 +194,12 @@ fn no_secret_in_the_store_outputs_errors_or_logs() {
 fn the_store_files_hold_only_ciphertext_while_logged_in() {
     let amc = Amc::logged_in();
     amc.instances(&["amcstored01"]);
+    // A reader held open keeps the WAL from being folded into the database
+    // and removed when amcctl closes the store, so there is a WAL to read.
+    let keeper = amc.env.sql();
+    keeper
+        .query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))
+        .expect("read the store");
     for _ in 0..3 {
         amc.fake.expire_tokens();
         amc.env.run(&["instance", "test", "amcstored01"]).ok();
@@ -201,12 +207,13 @@ fn the_store_files_hold_only_ciphertext_while_logged_in() {
     // Before any checkpoint and after one: the WAL first, then the database.
     let home = amc.env.home();
     let needles = needles(&amc);
-    let wal = std::fs::read(home.join("amcctl.db-wal")).unwrap_or_default();
+    let wal = std::fs::read(home.join("amcctl.db-wal")).expect("the WAL of a store in use");
+    assert!(!wal.is_empty(), "the refreshed tokens went through the WAL");
     assert_clean("the WAL", &wal, &needles);
-    let conn = amc.env.sql();
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+    keeper
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
         .unwrap();
-    drop(conn);
+    drop(keeper);
     assert_clean(
         "the database",
         &std::fs::read(home.join("amcctl.db")).unwrap(),
