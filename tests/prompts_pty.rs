@@ -78,8 +78,8 @@ impl Env {
         c
     }
 
-    /// Runs without a terminal, expecting success; stdout parsed as JSON when it is.
-    fn ok(&self, args: &[&str]) -> Value {
+    /// Runs without a terminal, expecting success; returns stdout.
+    fn ok(&self, args: &[&str]) -> Vec<u8> {
         let out = self
             .command(args)
             .stdin(Stdio::null())
@@ -90,7 +90,19 @@ impl Env {
             "amcctl {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+        out.stdout
+    }
+
+    /// Runs `-o json ARGS` without a terminal, expecting success and JSON.
+    fn json(&self, args: &[&str]) -> Value {
+        let full = [&["-o", "json"], args].concat();
+        let stdout = self.ok(&full);
+        serde_json::from_slice(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "amcctl {full:?} printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&stdout)
+            )
+        })
     }
 
     fn instance(&self, id: &str, name: &str) {
@@ -108,10 +120,10 @@ impl Env {
     }
 
     fn instances(&self) -> Vec<Value> {
-        self.ok(&["-o", "json", "instance", "list"])
+        self.json(&["instance", "list"])
             .as_array()
             .cloned()
-            .unwrap_or_default()
+            .expect("instance list prints an array")
     }
 
     /// Starts `args` in a pseudo-terminal (stdin, stdout and stderr all the
@@ -208,7 +220,7 @@ fn create_form_re_asks_offers_lists_and_confirms() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("Created instance Acme US"), "{text}");
 
-    let saved = env.ok(&["-o", "json", "instance", "show", "amcibersblt"]);
+    let saved = env.json(&["instance", "show", "amcibersblt"]);
     assert_eq!(saved["name"], "Acme US");
     assert_eq!(saved["region"], "eu");
     assert_eq!(saved["account"]["account_id"], ENTITY);
@@ -271,7 +283,7 @@ fn edit_form_shows_current_values_as_defaults() {
     let (text, code) = finish(p);
     assert_eq!(code, 0, "{text}");
 
-    let saved = env.ok(&["-o", "json", "instance", "show", "amcibersblt"]);
+    let saved = env.json(&["instance", "show", "amcibersblt"]);
     assert_eq!(saved["name"], "Acme US");
     assert_eq!(saved["description"], "new text");
     assert_eq!(saved["region"], "fe");
@@ -552,7 +564,7 @@ fn create_form_without_a_login_asks_before_any_question() {
     let (text, code) = finish(p);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("Created instance amcibersblt"), "{text}");
-    let saved = env.ok(&["-o", "json", "instance", "show", "amcibersblt"]);
+    let saved = env.json(&["instance", "show", "amcibersblt"]);
     assert_eq!(saved["status"], "PENDING");
     assert_eq!(saved["description"], Value::Null);
 }
@@ -607,7 +619,7 @@ fn create_form_offers_pending_when_validation_fails() {
     send(&mut p, "y");
     let (text, code) = finish(p);
     assert_eq!(code, 0, "{text}");
-    let saved = env.ok(&["-o", "json", "instance", "show", "amcibersblt"]);
+    let saved = env.json(&["instance", "show", "amcibersblt"]);
     assert_eq!(saved["status"], "PENDING");
     assert!(
         amc.requests()
