@@ -449,6 +449,7 @@ fn an_import_of_arbitrary_bytes_is_all_or_nothing() {
             let out = env.run(&["instance", "import", file.to_str().expect("path")]);
             assert_no_crash(&out);
             if out.code == 0 {
+                assert_import_stored(env, &file);
                 reset_seeded(env, seed_dump);
             } else {
                 prop_assert!(
@@ -465,6 +466,22 @@ fn an_import_of_arbitrary_bytes_is_all_or_nothing() {
 }
 
 /// Puts the seeded store back after a case that was allowed to change it.
+/// An accepted import stored what its file says: the same file again
+/// finds every row as stored (nothing to create or update).
+#[track_caller]
+fn assert_import_stored(env: &TestEnv, file: &std::path::Path) {
+    let path = file.to_str().expect("path");
+    let again = env
+        .run(&["instance", "import", path, "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        (again["created"].as_u64(), again["updated"].as_u64()),
+        (Some(0), Some(0)),
+        "the rows stored differ from the file: {again}"
+    );
+}
+
 fn reset_seeded(env: &TestEnv, seed_dump: &str) {
     env.sql()
         .execute_batch(
@@ -926,6 +943,7 @@ fn hostile_import_files_are_refused_untouched_or_imported_exactly() {
         );
         if *ok {
             assert_eq!(out.code, 0, "{ctx}");
+            assert_import_stored(&env, &file);
             reset_seeded(&env, &seed_dump);
         } else {
             assert!([2, 3, 5].contains(&out.code), "{ctx}");
