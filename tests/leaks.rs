@@ -445,7 +445,7 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
 }
 
 #[test]
-fn a_running_check_shows_no_secret_in_its_argv_or_environment() {
+fn a_running_check_keeps_every_secret_out_of_the_wal() {
     let (amc, env) = world();
     amc.on_instance("amcaaaaaaaa", Fault::Delay(Duration::from_secs(20)));
     let mut child = env
@@ -455,7 +455,6 @@ fn a_running_check_shows_no_secret_in_its_argv_or_environment() {
         )
         .spawn()
         .expect("start amcctl");
-    let pid = child.id();
     // Wait until the check is in flight: the fake has the request.
     let started = Instant::now();
     while !amc
@@ -472,22 +471,15 @@ fn a_running_check_shows_no_secret_in_its_argv_or_environment() {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("read cmdline");
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("read environ");
     // The WAL of a store in use, while the check holds it open.
     let wal = std::fs::read(env.home().join("amcctl.db-wal")).expect("the WAL of a store in use");
     child.kill().expect("stop the check");
     child.wait().expect("reap the check");
     let markers = Markers::new(&amc);
     assert!(markers.access_tokens() >= 1);
-    markers.assert_absent("/proc/PID/cmdline", &cmdline);
-    markers.assert_absent("/proc/PID/environ", &environ);
+    // (Its argv and environment are the test's own choice, so searching
+    // them would prove nothing; the store is what amcctl writes.)
     markers.assert_absent("the WAL of a running check", &wal);
-    assert!(
-        contains(&cmdline, b"health"),
-        "read the right process: {:?}",
-        String::from_utf8_lossy(&cmdline)
-    );
 }
 
 #[test]
