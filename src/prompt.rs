@@ -344,61 +344,6 @@ enum Escape {
     Sequence,
 }
 
-/// A prompter that replays scripted answers, for tests of command logic.
-#[derive(Debug, Default)]
-pub struct Scripted {
-    /// Answers, consumed front to back: text as given, selections as the index in decimal,
-    /// confirmations as "y"/"n".
-    pub answers: std::collections::VecDeque<String>,
-    /// Every label asked, in order.
-    pub asked: Vec<String>,
-}
-
-impl Scripted {
-    fn next(&mut self, label: &str, flag: &str) -> Result<String> {
-        self.asked.push(label.to_owned());
-        self.answers
-            .pop_front()
-            .ok_or_else(|| Error::missing_flag(flag))
-    }
-}
-
-impl Prompter for Scripted {
-    fn text(
-        &mut self,
-        label: &str,
-        default: Option<&str>,
-        validate: Validator,
-        flag: &str,
-    ) -> Result<String> {
-        loop {
-            let mut a = self.next(label, flag)?;
-            if a.is_empty() {
-                a = default.unwrap_or_default().to_owned();
-            }
-            if validate(&a).is_ok() {
-                return Ok(a);
-            }
-        }
-    }
-    fn select(&mut self, label: &str, items: &[String], _: usize, flag: &str) -> Result<usize> {
-        let a = self.next(label, flag)?;
-        a.parse()
-            .ok()
-            .filter(|i| *i < items.len())
-            .ok_or_else(|| Error::usage("bad scripted choice"))
-    }
-    fn fuzzy_select(&mut self, label: &str, items: &[String], flag: &str) -> Result<usize> {
-        self.select(label, items, 0, flag)
-    }
-    fn confirm(&mut self, label: &str, _: bool, flag: &str) -> Result<bool> {
-        Ok(self.next(label, flag)? == "y")
-    }
-    fn secret(&mut self, label: &str, flag: &str) -> Result<SecretString> {
-        self.next(label, flag).map(SecretString::from)
-    }
-}
-
 /// Choices as the terminal shows them: names come from the store, which
 /// another tool may have written, so control characters are escaped.
 fn shown(items: &[String]) -> Vec<String> {
