@@ -141,7 +141,7 @@ th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:left;vertic
 th{background:var(--bg);font-weight:600;white-space:nowrap}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.name{min-width:10em;overflow-wrap:anywhere}
-td.why{min-width:14em;max-width:32em;overflow-wrap:anywhere;color:var(--mute)}
+td.why{min-width:26em;max-width:44em;overflow-wrap:anywhere;color:var(--mute)}
 code{font-size:.85em;overflow-wrap:anywhere}
 figure{margin:0}
 svg.chart{width:100%;height:auto;max-width:900px;display:block}
@@ -192,9 +192,11 @@ fn header(h: &mut String, d: &Dashboard<'_>) {
     h.push_str("<header>\n<h1>AMC fleet dashboard</h1>\n");
     let _ = write!(
         h,
-        "<p class=\"meta\">Made <time data-meta=\"generated\" datetime=\"{g}\">{g}</time> \
+        "<p class=\"meta\">Made <time data-meta=\"generated\" datetime=\"{g}\">{}</time> \
          over the last <span data-meta=\"window\">{w}</span> \
-         (since <time data-meta=\"since\" datetime=\"{s}\">{s}</time>)",
+         (since <time data-meta=\"since\" datetime=\"{s}\">{}</time>)",
+        readable_time(&d.generated_at),
+        readable_time(&d.health_fleet.since),
         g = esc(&d.generated_at),
         w = esc(&d.window),
         s = esc(&d.health_fleet.since),
@@ -212,6 +214,14 @@ fn header(h: &mut String, d: &Dashboard<'_>) {
         );
     }
     h.push_str(".</p>\n</header>\n");
+}
+
+/// `2026-12-02T07:09:03Z` as `2026-12-02 07:09 UTC`.
+fn readable_time(t: &str) -> String {
+    match (t.get(..10), t.get(11..16)) {
+        (Some(day), Some(hm)) if t.ends_with('Z') => format!("{day} {hm} UTC"),
+        _ => esc(t).into_owned(),
+    }
 }
 
 fn card(h: &mut String, label: &str, metric: &str, value: &str, shown: &str, extra: &str) {
@@ -324,18 +334,16 @@ const RIGHT: f64 = 12.0;
 const TOP: f64 = 14.0;
 const BOTTOM: f64 = 34.0;
 
-/// A round upper bound for an axis reaching `max`.
+/// A round upper bound for an axis reaching `max`: four whole, round steps.
 fn nice_max(max: f64) -> f64 {
-    if max <= 0.0 {
-        return 1.0;
-    }
-    let mag = 10f64.powf(max.log10().floor());
-    for step in [1.0, 2.0, 2.5, 5.0, 10.0] {
-        if step * mag >= max {
-            return step * mag;
+    let quarter = (max / 4.0).max(1.0);
+    let mag = 10f64.powf(quarter.log10().floor());
+    for step in [1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0] {
+        if step * mag >= quarter && (step * mag).fract() == 0.0 {
+            return 4.0 * step * mag;
         }
     }
-    10.0 * mag
+    40.0 * mag
 }
 
 fn x_of(i: usize, n: usize) -> f64 {
@@ -353,14 +361,14 @@ fn y_of(v: f64, max: f64) -> f64 {
 }
 
 /// Grid lines, y labels and a few day labels along x.
-fn axes(h: &mut String, days: &[&str], max: f64, unit: &str, x_at: impl Fn(usize) -> f64) {
+fn axes(h: &mut String, days: &[&str], max: f64, x_at: impl Fn(usize) -> f64) {
     for k in 0..=4 {
         let v = max * k as f64 / 4.0;
         let y = y_of(v, max);
         let _ = write!(
             h,
             "<line class=\"axis\" x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}{unit}</text>",
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
             W - RIGHT,
             LEFT - 6.0,
             y + 4.0,
@@ -406,7 +414,7 @@ fn trim_num(v: f64) -> String {
 }
 
 fn latency_chart(h: &mut String, days: &[DayLatency]) {
-    h.push_str("<section id=\"latency\" aria-labelledby=\"latency-h\">\n<h2 id=\"latency-h\">API latency per day (p50 and p95)</h2>\n");
+    h.push_str("<section id=\"latency\" aria-labelledby=\"latency-h\">\n<h2 id=\"latency-h\">API latency per day, in ms (p50 and p95)</h2>\n");
     let measured: Vec<&DayLatency> = days.iter().filter(|d| d.p95_ms.is_some()).collect();
     if measured.is_empty() {
         h.push_str("<p class=\"note\" data-empty=\"latency\">No checks with a latency in this window: run <code>amcctl health check --all</code>.</p>\n</section>\n");
@@ -430,7 +438,7 @@ fn latency_chart(h: &mut String, days: &[DayLatency]) {
         esc(&desc)
     );
     let day_names: Vec<&str> = days.iter().map(|d| d.day.as_str()).collect();
-    axes(h, &day_names, max, " ms", |i| x_of(i, n));
+    axes(h, &day_names, max, |i| x_of(i, n));
     for (pick, colour, dash, label) in [
         (
             (|d: &DayLatency| d.p50_ms) as fn(&DayLatency) -> Option<u64>,
@@ -513,7 +521,7 @@ fn executions_chart(h: &mut String, days: &[DayExecutions]) {
         esc(&desc)
     );
     let names: Vec<&str> = days.iter().map(|d| d.day.as_str()).collect();
-    axes(h, &names, max, "", x_at);
+    axes(h, &names, max, x_at);
     for (i, d) in days.iter().enumerate() {
         let e = &d.executions;
         let other = e.total() - e.SUCCEEDED - e.FAILED;
@@ -706,10 +714,16 @@ mod tests {
 
     #[test]
     fn axes_end_on_round_numbers() {
-        assert_eq!(nice_max(0.0), 1.0);
-        assert_eq!(nice_max(7.0), 10.0);
-        assert_eq!(nice_max(120.0), 200.0);
-        assert_eq!(nice_max(240.0), 250.0);
+        assert_eq!(nice_max(0.0), 4.0);
+        assert_eq!(nice_max(1.0), 4.0);
+        assert_eq!(nice_max(7.0), 8.0);
+        assert_eq!(nice_max(47.0), 60.0);
+        assert_eq!(nice_max(120.0), 120.0);
+        assert_eq!(nice_max(250.0), 320.0);
         assert_eq!(nice_max(1000.0), 1000.0);
+        for m in [3.0, 13.0, 99.0, 512.0, 7777.0] {
+            let top = nice_max(m);
+            assert!(top >= m && (top / 4.0).fract() == 0.0, "{m} → {top}");
+        }
     }
 }

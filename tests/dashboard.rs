@@ -183,7 +183,7 @@ const READ_DOM: &str = r#"JSON.stringify({
   handlers: [...document.querySelectorAll('*')].filter(e => [...e.attributes].some(a => a.name.startsWith('on'))).length,
   styles: document.querySelectorAll('style').length,
   empty: [...document.querySelectorAll('[data-empty]')].map(e => e.dataset.empty),
-  meta: Object.fromEntries([...document.querySelectorAll('[data-meta]')].map(e => [e.dataset.meta, e.textContent])),
+  meta: Object.fromEntries([...document.querySelectorAll('[data-meta]')].map(e => [e.dataset.meta, e.getAttribute('datetime') || e.textContent])),
 })"#;
 
 fn write_dashboard(env: &TestEnv, args: &[&str]) -> PathBuf {
@@ -528,6 +528,25 @@ fn an_empty_store_and_a_single_instance_render() {
     assert_eq!(rows[0]["m"]["uptime"]["value"], js(100.0));
     assert_eq!(rows[0]["m"]["p95"]["value"], js(80));
     assert_eq!(dom["svgs"], 1, "the latency chart; no executions to chart");
+}
+
+#[test]
+fn the_narrow_page_scrolls_only_inside_its_tables() {
+    let Some(bin) = cdp::chromium_or_skip("the_narrow_page_scrolls_only_inside_its_tables") else {
+        return;
+    };
+    let env = TestEnv::new();
+    fleet(&env);
+    // The longest name there can be, with no space to break it at.
+    env.create_instance("amclongname1", &"W".repeat(128), "Acme US", &[]);
+    let file = write_dashboard(&env, &[]);
+    let mut browser = cdp::Browser::start(&bin, 390, 844);
+    browser.emulate_phone(390, 844);
+    load_quietly(&mut browser, &file);
+    let widths = browser.eval("[document.documentElement.scrollWidth, window.innerWidth]");
+    let (page, view) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+    assert!(view <= 400, "a phone-sized window: {widths}");
+    assert!(page <= view, "the page is wider than the window: {widths}");
 }
 
 #[test]

@@ -163,6 +163,15 @@ impl Browser {
         b
     }
 
+    /// Lays pages out as on a phone's screen of `width` × `height` CSS
+    /// pixels (a headless window has a minimum width of its own).
+    pub fn emulate_phone(&mut self, width: u32, height: u32) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": true }),
+        );
+    }
+
     /// Sends a command and waits for its answer; events seen meanwhile are kept.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
