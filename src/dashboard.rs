@@ -141,7 +141,7 @@ th,td{padding:6px 8px;border-bottom:1px solid var(--line);text-align:left;vertic
 th{background:var(--bg);font-weight:600;white-space:nowrap}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.name{min-width:10em;overflow-wrap:anywhere}
-td.why{min-width:26em;max-width:44em;overflow-wrap:anywhere;color:var(--mute)}
+td.why{min-width:16em;max-width:36em;overflow-wrap:anywhere;color:var(--mute)}
 code{font-size:.85em;overflow-wrap:anywhere}
 figure{margin:0}
 svg.chart{width:100%;height:auto;max-width:900px;display:block}
@@ -153,7 +153,7 @@ details{margin:8px 0}
 summary{cursor:pointer;color:#0550ae}
 .note{color:var(--mute);font-size:.9rem}
 footer{color:var(--mute);font-size:.85rem;padding:24px 16px}
-@media (max-width:600px){body{font-size:14px}h1{font-size:1.3rem}.card .big{font-size:1.25rem}svg.chart text{font-size:22px}}
+@media (max-width:600px){body{font-size:14px}td.why{min-width:22em}h1{font-size:1.3rem}.card .big{font-size:1.25rem}svg.chart text{font-size:22px}}
 "#;
 
 /// Renders the whole page.
