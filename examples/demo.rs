@@ -7,7 +7,8 @@
 //! temporary amcctl home at it, and drives the real commands: login,
 //! account and instance discovery, brands, a bulk health check with a
 //! progress bar, the health report, and a usage sync of a few instances'
-//! workflows, executions and schedules with its report.
+//! workflows, executions and schedules with its report; it ends by writing
+//! the dashboard page and saying where it is.
 //!
 //! ```text
 //! cargo run --release --example demo
@@ -202,10 +203,22 @@ fn main() {
     args.extend(sample.iter().map(String::as_str));
     amcctl(&args);
     amcctl(&["schedule", "list", "--failing"]);
+    // The page for the team and its clients: everything above in one file.
+    let page_dir = std::env::temp_dir().join("amcctl-demo");
+    if let Err(e) = std::fs::create_dir_all(&page_dir) {
+        eprintln!("cannot create {}: {e}", page_dir.display());
+    }
+    let page = page_dir.join("dashboard.html");
+    let page_arg = page.to_string_lossy().into_owned();
+    amcctl(&["dashboard", "--out", &page_arg]);
     eprintln!(
         "\nThe fake AMC saw {} requests, {} token refresh(es) and sent {} throttling answers.",
         fake.requests().len(),
         fake.token_grants(),
         fake.throttled()
+    );
+    eprintln!(
+        "The dashboard is in {} (open it in a browser; it needs no network).",
+        page.display()
     );
 }

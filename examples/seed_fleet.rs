@@ -14,6 +14,10 @@
 //! `$USER`), so list them as that user. Seeding twice is harmless: the
 //! import is idempotent.
 //!
+//! `--history-days 60` also records 60 days of history per instance (a
+//! check, an execution and a schedule a day), for `health report`,
+//! `usage report` and `dashboard` (examples/bench_dashboard.rs).
+//!
 //! Under `cargo run` the example first builds the `amcctl` binary of the
 //! same profile (a no-op when it is up to date); elsewhere pass `--amcctl`.
 
@@ -49,6 +53,11 @@ struct Args {
     /// The amcctl binary [default: built next to this example]
     #[arg(long, value_name = "PATH")]
     amcctl: Option<PathBuf>,
+    /// Also record this many days of history for every instance: a health
+    /// check a day, an execution a day and a daily schedule (for the
+    /// dashboard and the reports)
+    #[arg(long, value_name = "DAYS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=400))]
+    history_days: u32,
 }
 
 /// Countries of the seeded accounts, cycling: every region appears.
@@ -304,9 +313,125 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Writes `days` days of checks, executions and a schedule for every
+/// instance straight into the store (the commands that record them talk to
+/// AMC). Deterministic, like the fleet: instance `n` fails now and then by
+/// a pattern of `n` and the day. Recording twice doubles the checks.
+fn history(args: &Args) -> Result<(), String> {
+    use amcctl::amc::{Execution, ExecutionStatus, Schedule, UsageSnapshot, WorkflowInfo};
+    use amcctl::model::HealthStatus;
+    use amcctl::store::{HealthRecord, InstanceFilter, Store};
+    use chrono::TimeDelta;
+
+    let started = Instant::now();
+    let db = amcctl::config::Paths::resolve(Some(&args.home), None, None)
+        .map_err(|e| e.message)?
+        .db;
+    let mut store = Store::open(&db).map_err(|e| e.message)?;
+    let mut instances = store
+        .instances(&InstanceFilter::default())
+        .map_err(|e| e.message)?;
+    instances.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+    let now = amcctl::store::now();
+    let days = i64::from(args.history_days);
+    let mut batch: Vec<HealthRecord> = Vec::with_capacity(8192);
+    let (mut checks, mut executions) = (0usize, 0usize);
+    for (n, inst) in instances.iter().enumerate() {
+        let mut runs = Vec::with_capacity(days as usize);
+        for day in 0..days {
+            let when = now - TimeDelta::days(day) - TimeDelta::minutes(30 + (n % 600) as i64);
+            let k = n + day as usize * 7;
+            let status = match (n % 10, k % 13) {
+                (9, 0..=5) => HealthStatus::Unhealthy,
+                (_, 0) if n % 4 == 1 => HealthStatus::Error,
+                _ => HealthStatus::Healthy,
+            };
+            batch.push(HealthRecord {
+                instance: inst.id,
+                checked_at: when,
+                status,
+                http_status: (status != HealthStatus::Error).then_some(
+                    if status == HealthStatus::Healthy {
+                        200
+                    } else {
+                        403
+                    },
+                ),
+                latency_ms: (status != HealthStatus::Error).then(|| {
+                    40 + ((n * 31 + day as usize * 17) % 260) as u64 + (day % 7 == 3) as u64 * 150
+                }),
+                attempts: 1,
+                error: match status {
+                    HealthStatus::Unhealthy => {
+                        Some("HTTP 403: the client is not allowed to access this instance".into())
+                    }
+                    HealthStatus::Error => Some("timed out after 3 attempts".into()),
+                    _ => None,
+                },
+            });
+            let failed = (n + day as usize).is_multiple_of(17);
+            let created = when - TimeDelta::hours(2);
+            runs.push(Execution {
+                execution_id: format!("seed-{day:04}"),
+                workflow_id: Some("daily_report".into()),
+                status: if failed {
+                    ExecutionStatus::Failed
+                } else {
+                    ExecutionStatus::Succeeded
+                },
+                category: Some("SCHEDULED".into()),
+                created_at: created,
+                updated_at: Some(
+                    created + TimeDelta::seconds(120 + ((n + day as usize) % 900) as i64),
+                ),
+                error: failed.then(|| "query exceeded the time limit".into()),
+            });
+        }
+        if batch.len() >= 8000 {
+            store.record_health(&batch).map_err(|e| e.message)?;
+            checks += batch.len();
+            batch.clear();
+        }
+        executions += runs.len();
+        let snap = UsageSnapshot {
+            workflows: vec![WorkflowInfo {
+                workflow_id: "daily_report".into(),
+                sql_query: Some("SELECT 1".into()),
+            }],
+            executions: runs,
+            schedules: vec![Schedule {
+                schedule_id: "daily".into(),
+                workflow_id: Some("daily_report".into()),
+                aggregation_period: Some("DAILY".into()),
+                aggregation_hour_utc: Some(4),
+                enabled: true,
+            }],
+            pages: 1,
+            attempts: 1,
+        };
+        store
+            .save_usage(inst.id, now, now - TimeDelta::days(days), &snap)
+            .map_err(|e| e.message)?;
+    }
+    store.record_health(&batch).map_err(|e| e.message)?;
+    checks += batch.len();
+    eprintln!(
+        "recorded {checks} check(s) and {executions} execution(s) over {days} day(s) for {} instance(s) in {:.2?}",
+        instances.len(),
+        started.elapsed()
+    );
+    Ok(())
+}
+
 fn main() {
     let args = Args::parse();
-    if let Err(e) = run(&args) {
+    if let Err(e) = run(&args).and_then(|()| {
+        if args.history_days > 0 {
+            history(&args)
+        } else {
+            Ok(())
+        }
+    }) {
         eprintln!("seed_fleet: {e}");
         std::process::exit(1);
     }

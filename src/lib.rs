@@ -6,6 +6,7 @@
 pub mod amc;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod fsutil;
 pub mod health;

@@ -15,7 +15,10 @@ use crate::error::{Error, Kind, Result};
 use crate::health::{self, CheckResult, EngineConfig, SessionKey, Tally, Target};
 use crate::model::{Country, EntityId, HealthStatus, InstanceStatus};
 use crate::output::{Format, Tabular, health_cell};
-use crate::store::{HealthRecord, HealthSummary, HistoryRow, Instance, InstanceFilter, percentile};
+use crate::store::{
+    HealthFleet, HealthRecord, HealthSummary, HistoryRow, Instance, InstanceFilter, percentile,
+    worst_first,
+};
 
 /// Health commands.
 #[derive(Debug, Subcommand)]
@@ -805,19 +808,8 @@ fn report(ctx: &mut Ctx, since: Duration, all_users: bool) -> Result<()> {
     let mut rows = ctx
         .store()?
         .health_report((!all_users).then_some(user.id), from)?;
-    // Worst first: what needs attention leads; instances not checked in the period go last.
-    rows.sort_by(|a, b| {
-        let key = |r: &HealthSummary| r.uptime_pct.unwrap_or(f64::INFINITY);
-        key(a).total_cmp(&key(b)).then_with(|| a.name.cmp(&b.name))
-    });
-    let checks: u64 = rows.iter().map(|r| r.checks).sum();
-    let healthy: u64 = rows.iter().map(|r| r.healthy).sum();
-    let fleet = serde_json::json!({
-        "instances": rows.len(),
-        "checks": checks,
-        "uptime_pct": (checks > 0).then(|| (10_000.0 * healthy as f64 / checks as f64).round() / 100.0),
-        "since": crate::store::fmt_time(&from),
-    });
+    worst_first(&mut rows);
+    let fleet = HealthFleet::of(&rows, &from);
     match ctx.out.format {
         Format::Json => ctx
             .out
@@ -825,12 +817,11 @@ fn report(ctx: &mut Ctx, since: Duration, all_users: bool) -> Result<()> {
         _ => {
             ctx.out.list(&rows)?;
             ctx.out.info(format!(
-                "Fleet: {} instance(s), {checks} check(s) since {}, uptime {}",
-                rows.len(),
-                crate::store::fmt_time(&from),
-                fleet["uptime_pct"]
-                    .as_f64()
-                    .map_or("-".into(), |u| format!("{u:.2}%"))
+                "Fleet: {} instance(s), {} check(s) since {}, uptime {}",
+                fleet.instances,
+                fleet.checks,
+                fleet.since,
+                fleet.uptime_pct.map_or("-".into(), |u| format!("{u:.2}%"))
             ));
             Ok(())
         }

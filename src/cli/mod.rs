@@ -5,6 +5,7 @@ mod auth;
 mod brand;
 pub mod completions;
 mod config_cmd;
+mod dashboard;
 mod db;
 mod discover;
 mod health;
@@ -127,6 +128,8 @@ pub enum Command {
     /// Workflow schedules, from the store
     #[command(subcommand)]
     Schedule(schedule::ScheduleCmd),
+    /// Write the fleet's health and usage as one self-contained HTML page
+    Dashboard(dashboard::DashboardArgs),
     /// Store, show or forget your Login-with-Amazon credentials
     #[command(subcommand)]
     Auth(auth::AuthCmd),
@@ -321,6 +324,7 @@ pub fn run(cli: Cli, ctx: &mut Ctx) -> Result<()> {
         Command::Health(c) => health::run(ctx, c),
         Command::Usage(c) => usage::run(ctx, c),
         Command::Schedule(c) => schedule::run(ctx, c),
+        Command::Dashboard(a) => dashboard::run(ctx, a),
         Command::User(c) => user::run(ctx, c),
         Command::Auth(c) => auth::run(ctx, c),
         Command::Key(c) => key::run(ctx, c),

@@ -1,5 +1,7 @@
 //! Health check results: the last state on each instance, and the history.
 
+use std::collections::{BTreeMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
@@ -73,6 +75,58 @@ pub struct HealthSummary {
     pub last_error: Option<String>,
     /// When the most recent check in the period ran.
     pub last_checked_at: Option<String>,
+}
+
+/// The fleet line of `health report`: totals over the instances reported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthFleet {
+    /// Instances reported.
+    pub instances: usize,
+    /// Checks in the period, all instances.
+    pub checks: u64,
+    /// Share of HEALTHY checks over the fleet, percent (null without checks).
+    pub uptime_pct: Option<f64>,
+    /// Start of the period.
+    pub since: String,
+}
+
+impl HealthFleet {
+    /// The totals of `rows`, a report over the period starting at `since`.
+    pub fn of(rows: &[HealthSummary], since: &DateTime<Utc>) -> HealthFleet {
+        let checks: u64 = rows.iter().map(|r| r.checks).sum();
+        let healthy: u64 = rows.iter().map(|r| r.healthy).sum();
+        HealthFleet {
+            instances: rows.len(),
+            checks,
+            uptime_pct: (checks > 0)
+                .then(|| (10_000.0 * healthy as f64 / checks as f64).round() / 100.0),
+            since: fmt_time(since),
+        }
+    }
+}
+
+/// Sorts a report worst first: the lowest uptime leads, instances not
+/// checked in the period go last, ties by name.
+pub fn worst_first(rows: &mut [HealthSummary]) {
+    rows.sort_by(|a, b| {
+        let key = |r: &HealthSummary| r.uptime_pct.unwrap_or(f64::INFINITY);
+        key(a).total_cmp(&key(b)).then_with(|| a.name.cmp(&b.name))
+    });
+}
+
+/// Latency of the checks of one UTC day.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayLatency {
+    /// The day, `YYYY-MM-DD`.
+    pub day: String,
+    /// Checks that day.
+    pub checks: u64,
+    /// HEALTHY checks that day.
+    pub healthy: u64,
+    /// Median latency of the checks that got an answer.
+    pub p50_ms: Option<u64>,
+    /// 95th percentile latency.
+    pub p95_ms: Option<u64>,
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -248,6 +302,64 @@ impl Store {
             finish(last, &mut latencies, errors);
         }
         Ok(out)
+    }
+
+    /// Checks per UTC day since `since` (every day of the period, oldest
+    /// first, empty ones included), with their latency percentiles; only
+    /// the checks of `instances` when given.
+    pub fn latency_by_day(
+        &self,
+        instances: Option<&HashSet<RowId>>,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DayLatency>> {
+        let mut stmt = self
+            .read()
+            .prepare(
+                "SELECT instance_id, substr(checked_at, 1, 10), status, latency_ms
+                 FROM health_checks WHERE checked_at >= ?1",
+            )
+            .map_err(db_err)?;
+        let mut rows = stmt.query([fmt_time(&since)]).map_err(db_err)?;
+        let mut days: BTreeMap<String, (u64, u64, Vec<u64>)> = BTreeMap::new();
+        let mut day = since.date_naive();
+        while day <= now.date_naive() {
+            days.insert(day.to_string(), (0, 0, Vec::new()));
+            match day.succ_opt() {
+                Some(next) => day = next,
+                None => break,
+            }
+        }
+        while let Some(r) = rows.next().map_err(db_err)? {
+            if let Some(set) = instances {
+                let id: RowId = r.get(0).map_err(db_err)?;
+                if !set.contains(&id) {
+                    continue;
+                }
+            }
+            let day: String = r.get(1).map_err(db_err)?;
+            let entry = days.entry(day).or_default();
+            entry.0 += 1;
+            if r.get::<_, String>(2).map_err(db_err)? == "HEALTHY" {
+                entry.1 += 1;
+            }
+            if let Some(l) = r.get::<_, Option<u64>>(3).map_err(db_err)? {
+                entry.2.push(l);
+            }
+        }
+        Ok(days
+            .into_iter()
+            .map(|(day, (checks, healthy, mut lat))| {
+                lat.sort_unstable();
+                DayLatency {
+                    day,
+                    checks,
+                    healthy,
+                    p50_ms: percentile(&lat, 50.0),
+                    p95_ms: percentile(&lat, 95.0),
+                }
+            })
+            .collect())
     }
 
     /// Deletes history rows older than `before`; returns how many.

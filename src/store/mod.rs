@@ -30,13 +30,16 @@ use crate::error::{Error, Kind, Result};
 pub use accounts::{Account, AccountPatch, NewAccount};
 pub use credentials::{DEFAULT_PROFILE, StoredCredentials, validate_profile};
 pub use discovery::{DiscoveredInstance, UpsertCounts};
-pub use health::{HealthRecord, HealthSummary, HistoryRow, percentile};
+pub use health::{
+    DayLatency, HealthFleet, HealthRecord, HealthSummary, HistoryRow, percentile, worst_first,
+};
 pub use instances::{
     Health, ImportOutcome, ImportRow, Instance, InstanceFilter, InstancePatch, NewInstance,
     UpsertResult,
 };
 pub use usage::{
-    Durations, ExecutionRow, Failure, ScheduleRow, StatusCounts, SyncMark, UsageFleet, UsageRow,
+    DayExecutions, Durations, ExecutionRow, Failure, ScheduleRow, StatusCounts, SyncMark,
+    UsageFleet, UsageRow,
 };
 pub use users::{User, validate_name};
 

@@ -5,7 +5,7 @@
 //! schedules replaced, its executions upserted by AMC's ID, its sync mark
 //! moved), so a failed or interrupted sync leaves nothing of itself behind.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -165,6 +165,15 @@ pub struct UsageFleet {
     pub instances_with_failures: usize,
     /// Start of the window.
     pub since: String,
+}
+
+/// The executions created on one UTC day, by status.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayExecutions {
+    /// The day, `YYYY-MM-DD`.
+    pub day: String,
+    /// Executions created that day.
+    pub executions: StatusCounts,
 }
 
 /// One stored execution (`usage executions`).
@@ -546,6 +555,52 @@ impl Store {
             since: since_s,
         };
         Ok((rows, fleet))
+    }
+
+    /// Executions of `instances` created since `since`, per UTC day (every
+    /// day up to `now`, oldest first, empty ones included).
+    pub fn executions_by_day(
+        &self,
+        instances: &HashSet<RowId>,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DayExecutions>> {
+        let mut days: BTreeMap<String, StatusCounts> = BTreeMap::new();
+        let mut day = since.date_naive();
+        while day <= now.date_naive() {
+            days.insert(day.to_string(), StatusCounts::default());
+            match day.succ_opt() {
+                Some(next) => day = next,
+                None => break,
+            }
+        }
+        let mut stmt = self
+            .read()
+            .prepare(
+                "SELECT instance_id, substr(created_at, 1, 10), status, count(*)
+                 FROM workflow_executions WHERE created_at >= ?1 GROUP BY 1, 2, 3",
+            )
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map([fmt_time(&since)], |r| {
+                Ok((
+                    r.get::<_, RowId>(0)?,
+                    r.get::<_, String>(1)?,
+                    parse_status(2, r.get(2)?)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .map_err(db_err)?;
+        for row in rows {
+            let (id, day, status, n) = row.map_err(db_err)?;
+            if instances.contains(&id) {
+                days.entry(day).or_default().add(status, n.max(0) as u64);
+            }
+        }
+        Ok(days
+            .into_iter()
+            .map(|(day, executions)| DayExecutions { day, executions })
+            .collect())
     }
 
     /// The stored executions of one instance, newest first.
