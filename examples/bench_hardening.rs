@@ -6,8 +6,10 @@
 //! * `instance import` of a file with 100,000 brands for one instance
 //!   (refused by the count rule);
 //! * `/dev/zero` on stdin of every reader (`auth login
-//!   --client-secret-stdin`, `--refresh-token-stdin`, `instance import -`)
-//!   under a 1.5 GB address-space limit: each must exit 2.
+//!   --client-secret-stdin`, `--refresh-token-stdin`, the pasted return URL
+//!   of `auth login --web --no-browser`, `instance config set --value-stdin`,
+//!   `instance import -`) under a 1.5 GB address-space limit: each must
+//!   exit 2.
 //!
 //! Each line gives the exit code, the wall time and the child's peak
 //! resident memory.
@@ -109,6 +111,25 @@ fn main() {
         .env("AMCCTL_CLIENT_SECRET", "bench-secret");
     report(
         "auth login --refresh-token-stdin < /dev/zero",
+        &mut cmd,
+        true,
+    );
+    let mut cmd = amcctl(&bin, &home);
+    cmd.args(login)
+        .args(["--web", "--no-browser"])
+        .env("AMCCTL_CLIENT_SECRET", "bench-secret");
+    report("auth login --web --no-browser < /dev/zero", &mut cmd, true);
+    let mut cmd = amcctl(&bin, &home);
+    cmd.args([
+        "instance",
+        "config",
+        "set",
+        "amcbench001",
+        "key",
+        "--value-stdin",
+    ]);
+    report(
+        "instance config set --value-stdin < /dev/zero",
         &mut cmd,
         true,
     );

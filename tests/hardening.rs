@@ -435,6 +435,7 @@ fn with_endless_stdin(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> O
 fn endless_stdin_is_exit_2_for_every_reader() {
     let amc = Amc::new();
     let env = &amc.env;
+    env.create_instance("amcstdin0001", "stdin", ENTITY, &[]);
     let before = env.dump();
     for (args, extra) in [
         (
@@ -465,6 +466,28 @@ fn endless_stdin_is_exit_2_for_every_reader() {
                 CLIENT_ID,
                 "--client-secret-stdin",
                 "--refresh-token-stdin",
+            ],
+            vec![],
+        ),
+        (
+            vec![
+                "auth",
+                "login",
+                "--client-id",
+                CLIENT_ID,
+                "--web",
+                "--no-browser",
+            ],
+            vec![("AMCCTL_CLIENT_SECRET", "s3cr3t-value")],
+        ),
+        (
+            vec![
+                "instance",
+                "config",
+                "set",
+                "amcstdin0001",
+                "key",
+                "--value-stdin",
             ],
             vec![],
         ),
