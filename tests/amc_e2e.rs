@@ -1,8 +1,8 @@
 //! amcctl as an AMC client, end to end: the real binary against the fake
 //! AMC server over HTTP on 127.0.0.1. Credentials (login, status, logout),
 //! validation on create, discovery, the retry and token policy as a user
-//! meets it (its exit codes), the token cache across
-//! processes, and the Fernet key.
+//! meets it (its exit codes), which base URL each call goes to, the token
+//! cache across processes, and the Fernet key.
 
 mod amc_support;
 mod common;
@@ -14,7 +14,7 @@ use amc_support::{
     access_tokens_seen, login_with,
 };
 use common::{TestEnv, assert_instance_shape, pluck};
-use fake_amc::{Fault, Route};
+use fake_amc::{FakeAmc, Fault, Route};
 use serde_json::Value;
 
 /// Writes the home's config file (`timeout = "300ms"` and the like).
@@ -880,6 +880,166 @@ fn the_access_token_is_cached_across_fifty_processes() {
         amc.fake.token_grants(),
         2,
         "the short-lived token was renewed once"
+    );
+}
+
+// ---------------------------------------------------------------- where calls go
+
+/// The prefixes of [`routed`]: the API override, an instance's
+/// `apiEndpoint`, the token endpoint.
+const API: &str = "/amc-api";
+const ENDPOINT: &str = "/instance-api";
+const LWA: &str = "/lwa";
+/// The instance AMC gives an `apiEndpoint`, and the one it gives none.
+const WITH_ENDPOINT: &str = "amcendpoint1";
+const WITHOUT_ENDPOINT: &str = "amcnoendpt01";
+
+/// A fake AMC serving under three prefixes, one per base URL the client
+/// has, and alice logged in with `AMCCTL_API_URL` and `AMCCTL_AUTH_URL`
+/// pointing at the first and the last: which prefix a request came in
+/// under tells which base URL it was sent to.
+fn routed() -> (FakeAmc, TestEnv) {
+    let fake = FakeAmc::start_under(&[API, ENDPOINT, LWA]);
+    fake.add_client(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN);
+    fake.add_account(ENTITY, ACCOUNT_NAME, US);
+    fake.add_instance(ENTITY, WITH_ENDPOINT, "with an endpoint");
+    fake.add_instance(ENTITY, WITHOUT_ENDPOINT, "without one");
+    fake.set_api_endpoint(WITH_ENDPOINT, Some(&fake.url_under(ENDPOINT)));
+    fake.set_api_endpoint(WITHOUT_ENDPOINT, None);
+    let env = TestEnv::new()
+        .with_env("AMCCTL_API_URL", fake.url_under(API))
+        .with_env(
+            "AMCCTL_AUTH_URL",
+            format!("{}/auth/o2/token", fake.url_under(LWA)),
+        );
+    env.create_account(ENTITY, ACCOUNT_NAME);
+    login_with(&env, &[], CLIENT_SECRET, REFRESH_TOKEN).ok();
+    (fake, env)
+}
+
+/// Where each request the fake received went: (prefix, method, path below it).
+fn routes(fake: &FakeAmc) -> Vec<(Option<String>, String, String)> {
+    fake.requests()
+        .iter()
+        .map(|r| {
+            (
+                r.mount.clone(),
+                r.method.clone(),
+                r.resource().unwrap_or(&r.path).to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The prefix a call should have gone to: the token call to the token
+/// endpoint; the reporting calls of an instance with an `apiEndpoint` to
+/// it; everything else, administration calls above all, to the API URL.
+fn expected_prefix(resource: &str) -> &'static str {
+    if resource == "/auth/o2/token" {
+        LWA
+    } else if resource.starts_with(&format!("/amc/reporting/{WITH_ENDPOINT}/")) {
+        ENDPOINT
+    } else {
+        API
+    }
+}
+
+#[test]
+fn each_call_goes_to_its_own_base_url_path_included() {
+    let (fake, env) = routed();
+    // The login's refresh went to the token URL, path and all.
+    assert_eq!(
+        routes(&fake),
+        [(
+            Some(LWA.to_owned()),
+            "POST".to_owned(),
+            "/auth/o2/token".to_owned()
+        )]
+    );
+    env.run(&["account", "discover"]).ok();
+    env.run(&["instance", "discover"]).ok();
+    let listed = env.json(&["instance", "list"]);
+    let endpoints: Vec<(String, Value)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["instance_id"].as_str().unwrap().to_owned(),
+                i["api_endpoint"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        endpoints,
+        [
+            (
+                WITH_ENDPOINT.to_owned(),
+                Value::String(fake.url_under(ENDPOINT))
+            ),
+            (WITHOUT_ENDPOINT.to_owned(), Value::Null),
+        ],
+        "discovery keeps the apiEndpoint AMC gives"
+    );
+    env.run(&["instance", "test", WITH_ENDPOINT]).ok();
+    env.run(&["health", "check", "--all", "--deep"]).ok();
+    env.run(&["usage", "sync", "--all"]).ok();
+    env.run(&["instance", "advertisers", WITH_ENDPOINT]).ok();
+
+    let seen = routes(&fake);
+    for (mount, method, resource) in &seen {
+        assert_eq!(
+            mount.as_deref(),
+            Some(expected_prefix(resource)),
+            "{method} {resource} went to the wrong base URL; every request: {seen:#?}"
+        );
+    }
+    for r in fake.requests() {
+        assert_eq!(r.status, 200, "{} {}", r.method, r.path);
+    }
+    // Every kind of call was made, so the check above covered each.
+    let reporting = |id: &str, list: &str| format!("/amc/reporting/{id}/{list}");
+    let wanted = [
+        "/auth/o2/token".to_owned(),
+        "/amc/accounts".to_owned(),
+        "/amc/instances".to_owned(),
+        format!("/amc/instances/{WITH_ENDPOINT}"),
+        format!("/amc/instances/{WITHOUT_ENDPOINT}"),
+        format!("/amc/instances/{WITH_ENDPOINT}/advertisers"),
+        format!("/amc/instances/{WITHOUT_ENDPOINT}/advertisers"),
+        reporting(WITH_ENDPOINT, "workflows"),
+        reporting(WITH_ENDPOINT, "workflowExecutions"),
+        reporting(WITH_ENDPOINT, "schedules"),
+        reporting(WITHOUT_ENDPOINT, "workflows"),
+        reporting(WITHOUT_ENDPOINT, "workflowExecutions"),
+        reporting(WITHOUT_ENDPOINT, "schedules"),
+    ];
+    for w in &wanted {
+        assert!(
+            seen.iter().any(|(_, _, resource)| resource == w),
+            "no call of {w}: {seen:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_trailing_slash_on_the_api_url_keeps_its_path() {
+    let (fake, env) = routed();
+    fake.clear_requests();
+    let slashed = format!("{}/", fake.url_under(API));
+    env.run_env(
+        "alice",
+        &["instance", "discover"],
+        &[("AMCCTL_API_URL", &slashed)],
+    )
+    .ok();
+    assert_eq!(
+        routes(&fake),
+        [(
+            Some(API.to_owned()),
+            "GET".to_owned(),
+            "/amc/instances".to_owned()
+        )]
     );
 }
 

@@ -29,6 +29,9 @@ const BOB_REFRESH: &str = "Atzr|crash-bob-refresh";
 const KILLS: usize = 20;
 /// Runs per scenario, at most (some finish before their kill time).
 const MAX_RUNS: usize = 60;
+/// Runs per scenario, at most, added after those while a kill the scenario
+/// requires (one inside its transaction, say) has not happened yet.
+const EXTRA_RUNS: usize = 60;
 
 /// The seed of this run: `AMCCTL_STRESS_SEED`, else the clock. Printed so
 /// a failing run can be replayed.
@@ -81,14 +84,33 @@ impl Kills {
         self.killed + self.finished_first
     }
 
-    /// Whether a scenario needs another run.
-    fn more(&self) -> bool {
-        self.killed < self.target && self.runs() < MAX_RUNS * self.target / KILLS
+    /// Whether a scenario needs another run: until `target` runs were
+    /// killed (within [`MAX_RUNS`] runs per [`KILLS`] kills), then on while
+    /// `seen`, all the scenario requires to have happened, is false
+    /// (within [`EXTRA_RUNS`] more per [`KILLS`]).
+    fn more(&self, seen: bool) -> bool {
+        let normal = MAX_RUNS * self.target / KILLS;
+        if self.killed < self.target {
+            self.runs() < normal
+        } else {
+            !seen && self.runs() < normal + EXTRA_RUNS * self.target / KILLS
+        }
     }
 
     /// Lets `child` run for a random time within the span, then SIGKILLs it
     /// unless it already ended; returns that time.
-    fn strike(&mut self, mut child: Child) -> Duration {
+    fn strike(&mut self, child: Child) -> Duration {
+        self.strike_looking(child, || ()).0
+    }
+
+    /// Like [`Kills::strike`], but calls `look` right before the kill, the
+    /// process still running, and returns what it saw; `None` when the run
+    /// ended before its kill time.
+    fn strike_looking<T>(
+        &mut self,
+        mut child: Child,
+        look: impl FnOnce() -> T,
+    ) -> (Duration, Option<T>) {
         let max = u64::try_from(self.span.as_micros())
             .unwrap_or(u64::MAX)
             .max(1);
@@ -96,31 +118,49 @@ impl Kills {
         // The delay is the experiment (where in its run the process dies),
         // not a wait for something to happen.
         std::thread::sleep(after);
-        match child.try_wait().expect("poll amcctl") {
+        let seen = match child.try_wait().expect("poll amcctl") {
             Some(_) => {
                 self.finished_first += 1;
                 self.span = self.span.mul_f64(0.7).max(Duration::from_millis(1));
+                None
             }
             None => {
+                let seen = look();
                 child.kill().expect("SIGKILL amcctl");
                 self.killed += 1;
                 self.span = self.span.mul_f64(1.1).min(self.longest);
+                Some(seen)
             }
-        }
+        };
         child.wait().expect("reap amcctl");
-        after
+        (after, seen)
     }
 
-    fn report(&self, scenario: &str, extra: &str) {
+    /// Prints how the runs ended, then fails unless `target` runs were
+    /// killed and every one of `required` (what a kill must have hit, and
+    /// whether one did) happened.
+    fn report(&self, scenario: &str, extra: &str, required: &[(&str, bool)]) {
+        eprintln!(
+            "{scenario}: {} runs SIGKILLed mid-flight, {} finished before their kill time{extra}",
+            self.killed, self.finished_first
+        );
         assert!(
             self.killed >= self.target,
             "{scenario}: only {} of {} runs were killed mid-flight",
             self.killed,
             self.runs()
         );
-        eprintln!(
-            "{scenario}: {} runs SIGKILLed mid-flight, {} finished before their kill time{extra}",
-            self.killed, self.finished_first
+        let never: Vec<&str> = required
+            .iter()
+            .filter(|(_, seen)| !seen)
+            .map(|(what, _)| *what)
+            .collect();
+        assert!(
+            never.is_empty(),
+            "{scenario}: in {} runs ({} killed), never {}{extra}",
+            self.runs(),
+            self.killed,
+            never.join("; never ")
         );
     }
 }
@@ -138,6 +178,37 @@ fn timed(env: &TestEnv, args: &[&str]) -> Duration {
     let started = Instant::now();
     env.run(args).ok();
     started.elapsed()
+}
+
+/// Whether another process holds the store's write lock right now, that
+/// is, has a write transaction open. In WAL mode SQLite holds that lock
+/// from `BEGIN IMMEDIATE` to the end of the commit as a POSIX lock on byte
+/// 120 of the `-shm` file (WAL_WRITE_LOCK, the first lock after the
+/// wal-index header; the offset is part of the file format, which every
+/// process sharing the store relies on). F_GETLK only asks: the process
+/// under test never waits for the test.
+fn write_locked(db: &Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut shm = db.as_os_str().to_owned();
+    shm.push("-shm");
+    let Ok(file) = std::fs::File::open(shm) else {
+        return false;
+    };
+    // SAFETY: an all-zero `flock` is a valid value of the plain C struct.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_start = 120;
+    lock.l_len = 1;
+    // SAFETY: F_GETLK on an open descriptor with a valid `flock` to fill.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut lock) };
+    assert_eq!(
+        rc,
+        0,
+        "F_GETLK on the -shm file: {}",
+        std::io::Error::last_os_error()
+    );
+    lock.l_type != libc::F_UNLCK as libc::c_short
 }
 
 /// What must hold after every kill: the store opens and is sound.
@@ -191,9 +262,12 @@ fn killing_a_bulk_health_check_loses_nothing_committed() {
         "ndjson",
     ];
     let mut kills = Kills::new("health check", timed(&env, &args), KILLS);
+    // Killed runs that had recorded some of the fleet's 120 results, but not all.
+    let mut partial = 0;
     let mut history = env.sql_count("SELECT count(*) FROM health_checks");
-    while kills.more() {
-        let delay = kills.strike(spawn(&env, &args));
+    while kills.more(partial > 0) {
+        let before = env.sql_count("SELECT count(*) FROM health_checks");
+        let (delay, killed) = kills.strike_looking(spawn(&env, &args), || ());
         let ctx = format!("health check killed after {delay:?} (run {})", kills.runs());
         assert_recovered(&env, &ctx);
         // Recorded results are only ever added; each names a live instance
@@ -204,6 +278,9 @@ fn killing_a_bulk_health_check_loses_nothing_committed() {
             "{ctx}: history shrank from {history} to {now}"
         );
         history = now;
+        if killed.is_some() && (1..120).contains(&(now - before)) {
+            partial += 1;
+        }
         assert_eq!(
             env.sql_count(
                 "SELECT count(*) FROM amc_instances i WHERE EXISTS
@@ -218,7 +295,14 @@ fn killing_a_bulk_health_check_loses_nothing_committed() {
         env.run(&["health", "check", "amcf0000000", "--rate", "100"])
             .ok();
     }
-    kills.report("health check", &format!(", {history} results recorded"));
+    kills.report(
+        "health check",
+        &format!(", {history} results recorded, {partial} killed runs recorded part of the fleet"),
+        &[(
+            "a kill after some results were recorded and before all were",
+            partial > 0,
+        )],
+    );
 }
 
 #[test]
@@ -255,9 +339,14 @@ fn killing_an_import_of_5000_rows_keeps_all_or_none() {
     assert_eq!(env.sql_count(imported), 5000);
     forget(&env);
     let baseline = env.dump();
-    let (mut all, mut none) = (0, 0);
-    while kills.more() {
-        let delay = kills.strike(spawn(&env, &args));
+    let db = env.db_path();
+    // How killed runs ended: nothing left, the write transaction open at
+    // the kill (so nothing left is its rollback), and the import whole.
+    let (mut none, mut rolled_back, mut complete) = (0, 0, 0);
+    let mut all = 0;
+    // alice exists, so the import's is the one write transaction of a run.
+    while kills.more(rolled_back > 0) {
+        let (delay, locked) = kills.strike_looking(spawn(&env, &args), || write_locked(&db));
         let ctx = format!("import killed after {delay:?} (run {})", kills.runs());
         assert_recovered(&env, &ctx);
         match (
@@ -267,10 +356,16 @@ fn killing_an_import_of_5000_rows_keeps_all_or_none() {
         ) {
             (0, 0, 0) => {
                 none += 1;
+                if locked == Some(true) {
+                    rolled_back += 1;
+                }
                 env.assert_unchanged(&baseline, &ctx);
             }
             (5000, 1, 10_000) => {
                 all += 1;
+                if locked.is_some() {
+                    complete += 1;
+                }
                 forget(&env);
             }
             other => panic!("{ctx}: a partial import (instances, account, brands) = {other:?}"),
@@ -278,7 +373,11 @@ fn killing_an_import_of_5000_rows_keeps_all_or_none() {
     }
     kills.report(
         "import",
-        &format!(": {all} imports complete, {none} left no trace"),
+        &format!(
+            ": {all} imports complete ({complete} of them killed after the commit), \
+             {none} left no trace ({rolled_back} of them killed in the open transaction)"
+        ),
+        &[("a kill inside the open import transaction", rolled_back > 0)],
     );
 }
 
@@ -386,16 +485,26 @@ fn killing_a_key_rotation_never_strands_a_secret() {
     let args = ["key", "rotate", "--yes"];
     // Rotations are short and have the most steps to be caught between.
     let mut kills = Kills::new("key rotate", timed(&env, &args), 2 * KILLS);
+    let db = env.db_path();
+    // Where the killed rotations stopped, and how often; and how many were
+    // killed with the re-encryption's transaction open. The key is written
+    // as key.new before the store is opened, so a staged key alone does
+    // not show that: the store's write lock held at the kill does.
     let mut states: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut reencrypting = 0;
     let mut rotations = 0;
-    while kills.more() {
+    while kills.more(states.len() > 1 && reencrypting > 0) {
         let before = std::fs::read_to_string(home.join("key")).expect("the key");
         let sample = stored_secrets(&env)[0].0.clone();
-        let delay = kills.strike(spawn(&env, &args));
+        let (delay, locked) = kills.strike_looking(spawn(&env, &args), || write_locked(&db));
         let ctx = format!("key rotate killed after {delay:?} (run {})", kills.runs());
-        *states
-            .entry(rotation_state(&home, &sample, &before))
-            .or_default() += 1;
+        if let Some(locked) = locked {
+            let state = rotation_state(&home, &sample, &before);
+            *states.entry(state).or_default() += 1;
+            if locked && state == "staged, not committed" {
+                reencrypting += 1;
+            }
+        }
         assert_recovered(&env, &ctx);
         // The next command that needs the key settles the rotation...
         let out = env.run(&["auth", "status", "-o", "json"]);
@@ -429,9 +538,19 @@ fn killing_a_key_rotation_never_strands_a_secret() {
     kills.report(
         "key rotate",
         &format!(
-            ": {rotations} rotations took effect; states right after the kill: {states:?}; \
-             leftover key files: {leftovers:?}"
+            ": {rotations} rotations took effect; states right after the kill: {states:?}, \
+             {reencrypting} killed while re-encrypting; leftover key files: {leftovers:?}"
         ),
+        &[
+            (
+                "kills in more than one state of the rotation",
+                states.len() > 1,
+            ),
+            (
+                "a kill while re-encrypting (key.new staged, the store's write transaction open)",
+                reencrypting > 0,
+            ),
+        ],
     );
     assert!(
         leftovers.is_empty(),
@@ -445,7 +564,7 @@ fn killing_the_first_command_never_leaves_a_store_that_will_not_open() {
     let args = ["account", "create", "--account-id", ACME, "--name", "Acme"];
     let mut kills = Kills::new("first run", timed(&probe, &args), KILLS);
     let mut created = 0;
-    while kills.more() {
+    while kills.more(true) {
         let env = TestEnv::new();
         let delay = kills.strike(spawn(&env, &args));
         let ctx = format!(
@@ -470,5 +589,6 @@ fn killing_the_first_command_never_leaves_a_store_that_will_not_open() {
     kills.report(
         "first run",
         &format!(": {created} got as far as the account"),
+        &[],
     );
 }

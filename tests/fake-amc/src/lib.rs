@@ -15,6 +15,16 @@
 //! amc.add_instance("ENTITY1ABC", "amcibersblt", "acme-main");
 //! // point AMCCTL_API_URL at amc.base_url(), AMCCTL_AUTH_URL at amc.token_url()
 //! ```
+//!
+//! To see where each request went, start it under path prefixes instead,
+//! one per place a client may be pointed at; [`Recorded::mount`] then tells
+//! which one each request came in under:
+//!
+//! ```no_run
+//! let amc = fake_amc::FakeAmc::start_under(&["/amc-api", "/lwa"]);
+//! let api = amc.url_under("/amc-api"); // answers /amc-api/amc/instances…
+//! let token = format!("{}/auth/o2/token", amc.url_under("/lwa"));
+//! ```
 
 // Early answers travel as `Err(Response)`; boxing them would only add noise
 // to a test server where the size of a Result is irrelevant.
@@ -155,8 +165,12 @@ pub enum Fault {
 pub struct Recorded {
     /// `GET`, `POST`, …
     pub method: String,
-    /// The path, without the query.
+    /// The path as received, prefix included, without the query.
     pub path: String,
+    /// The prefix ([`FakeAmc::start_under`]) the path came in under: `""`
+    /// for a fake serving at the root, `None` for a path under none of
+    /// its prefixes (answered 404).
+    pub mount: Option<String>,
     /// The raw query string, if the URL had one.
     pub query: Option<String>,
     /// Every header, names lowercased, in the order received.
@@ -170,6 +184,12 @@ pub struct Recorded {
 }
 
 impl Recorded {
+    /// The path below its prefix (`/amc/accounts` for `/amc-api/amc/accounts`
+    /// under `/amc-api`), or `None` for a path under none of the prefixes.
+    pub fn resource(&self) -> Option<&str> {
+        self.path.strip_prefix(self.mount.as_deref()?)
+    }
+
     /// The first value of header `name`, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -181,6 +201,11 @@ impl Recorded {
 
 struct Shared {
     base_url: String,
+    /// The path prefixes served, longest first (`""`: the root).
+    mounts: Vec<String>,
+    /// The URL of the first prefix: instances' default `apiEndpoint`, and
+    /// where the authorize page is.
+    first_url: String,
     /// Keys the `nextToken` tags so forged or cross-advertiser tokens are
     /// detected without keeping server-side pagination state.
     page_key: RandomState,
@@ -192,6 +217,15 @@ impl Shared {
     /// if a test thread panicked while holding the lock.
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The prefix `path` lies under (the longest that matches), and the
+    /// path below it.
+    fn mount<'a>(&self, path: &'a str) -> Option<(&str, &'a str)> {
+        self.mounts.iter().find_map(|m| {
+            let rest = path.strip_prefix(m.as_str())?;
+            rest.starts_with('/').then_some((m.as_str(), rest))
+        })
     }
 
     fn page_token(&self, advertiser: &str, offset: usize) -> String {
@@ -258,6 +292,8 @@ struct Instance {
     id: String,
     name: String,
     status: String,
+    /// Its `apiEndpoint`; `None` leaves the field out.
+    api_endpoint: Option<String>,
 }
 
 /// The server-side token bucket of [`FakeAmc::set_rate_limit`].
@@ -290,7 +326,29 @@ impl FakeAmc {
     /// # Panics
     /// If the runtime or the listening socket cannot be created.
     pub fn start() -> FakeAmc {
-        Self::start_with(None)
+        Self::start_with(None, &[""])
+    }
+
+    /// Like [`start`](Self::start), but serving only under these path
+    /// prefixes (`"/amc-api"`: a leading slash, none at the end), each the
+    /// whole service: `/amc-api/amc/instances`, `/amc-api/auth/o2/token`, ….
+    /// A path under none of them is answered 404. Each request's
+    /// [`Recorded::mount`] names the prefix it came in under, so a test can
+    /// give each of a client's base URLs a prefix of its own and see which
+    /// one every call used. Instances' `apiEndpoint` is the first prefix's
+    /// URL until [`set_api_endpoint`](Self::set_api_endpoint) says otherwise.
+    ///
+    /// # Panics
+    /// If there is no prefix, or one is not of that form.
+    pub fn start_under(prefixes: &[&str]) -> FakeAmc {
+        assert!(!prefixes.is_empty(), "fake-amc: no prefix to serve under");
+        for p in prefixes {
+            assert!(
+                p.starts_with('/') && !p.ends_with('/') && !p.contains(['?', '#']),
+                "fake-amc: a prefix is like \"/amc-api\", not {p:?}"
+            );
+        }
+        Self::start_with(None, prefixes)
     }
 
     /// Like [`start`](Self::start), but serving HTTPS with this certificate
@@ -316,10 +374,13 @@ impl FakeAmc {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .expect("fake-amc: unusable certificate or key");
-        Self::start_with(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+        Self::start_with(
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+            &[""],
+        )
     }
 
-    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> FakeAmc {
+    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>, prefixes: &[&str]) -> FakeAmc {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("fake-amc")
@@ -338,8 +399,14 @@ impl FakeAmc {
         };
         let addr = listener.local_addr().expect("fake-amc: no local address");
         let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut mounts: Vec<String> = prefixes.iter().map(|p| (*p).to_owned()).collect();
+        // The API's URL, before the longest-first order hides which came first.
+        let first_url = format!("{scheme}://{addr}{}", mounts[0]);
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
         let shared = Arc::new(Shared {
             base_url: format!("{scheme}://{addr}"),
+            mounts,
+            first_url,
             page_key: RandomState::new(),
             state: Mutex::new(State {
                 clients: HashMap::new(),
@@ -378,6 +445,12 @@ impl FakeAmc {
     /// `http://127.0.0.1:PORT`, the client's `AMCCTL_API_URL`.
     pub fn base_url(&self) -> String {
         self.shared.base_url.clone()
+    }
+
+    /// `http://127.0.0.1:PORT/PREFIX`: where the fake serves under `prefix`
+    /// ([`start_under`](Self::start_under); `""` is the root).
+    pub fn url_under(&self, prefix: &str) -> String {
+        format!("{}{prefix}", self.shared.base_url)
     }
 
     /// `http://127.0.0.1:PORT/auth/o2/token`, the client's `AMCCTL_AUTH_URL`.
@@ -431,7 +504,8 @@ impl FakeAmc {
     }
 
     /// Adds a COMPLETED instance to that account (or replaces the one with
-    /// this ID); its `apiEndpoint` is [`base_url`](Self::base_url). Listing
+    /// this ID); its `apiEndpoint` is [`base_url`](Self::base_url) (under
+    /// [`start_under`](Self::start_under), the first prefix's URL). Listing
     /// order is insertion order.
     pub fn add_instance(&self, account_id: &str, instance_id: &str, instance_name: &str) {
         let instance = Instance {
@@ -439,6 +513,7 @@ impl FakeAmc {
             id: instance_id.to_owned(),
             name: instance_name.to_owned(),
             status: "COMPLETED".to_owned(),
+            api_endpoint: Some(self.shared.first_url.clone()),
         };
         let mut st = self.shared.lock();
         match st.instances.iter_mut().find(|i| i.id == instance_id) {
@@ -457,6 +532,19 @@ impl FakeAmc {
         match instance {
             Some(instance) => instance.status = status.to_owned(),
             None => panic!("fake-amc: set_creation_status on unknown instance {instance_id:?}"),
+        }
+    }
+
+    /// Sets an instance's `apiEndpoint`; `None` leaves the field out of its
+    /// JSON, as for an instance AMC gives none.
+    ///
+    /// # Panics
+    /// If no such instance was added.
+    pub fn set_api_endpoint(&self, instance_id: &str, endpoint: Option<&str>) {
+        let mut st = self.shared.lock();
+        match st.instances.iter_mut().find(|i| i.id == instance_id) {
+            Some(instance) => instance.api_endpoint = endpoint.map(str::to_owned),
+            None => panic!("fake-amc: set_api_endpoint on unknown instance {instance_id:?}"),
         }
     }
 
@@ -572,7 +660,7 @@ impl FakeAmc {
         let st = self.shared.lock();
         st.requests
             .iter()
-            .filter(|(_, r)| r.path.starts_with("/amc/"))
+            .filter(|(_, r)| r.resource().is_some_and(|p| p.starts_with("/amc/")))
             .filter_map(|(_, r)| {
                 let advertiser = r.header(HDR_ADVERTISER)?.to_owned();
                 let token = r
@@ -677,6 +765,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, R
         .as_ref()
         .map(|b| String::from_utf8_lossy(b).into_owned())
         .unwrap_or_default();
+    let mount = shared.mount(parts.uri.path());
+    let resource = mount.map(|(_, rest)| rest);
     let seq = {
         let mut st = shared.lock();
         let seq = st.next_seq;
@@ -684,6 +774,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, R
         let record = Recorded {
             method: parts.method.to_string(),
             path: parts.uri.path().to_owned(),
+            mount: mount.map(|(m, _)| m.to_owned()),
             query: parts.uri.query().map(str::to_owned),
             headers: parts
                 .headers
@@ -707,13 +798,15 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Answer, R
             StatusCode::PAYLOAD_TOO_LARGE,
             "Request body too large or unreadable",
         ))
+    } else if let Some(resource) = resource {
+        process(&shared, &parts, resource, &text).await
     } else {
-        process(&shared, &parts, &text).await
+        Some(amc_error(StatusCode::NOT_FOUND, "Resource not found"))
     };
     let mut answer = answer;
     if let Some(a) = answer
         .as_mut()
-        .filter(|_| parts.uri.path().starts_with("/amc/"))
+        .filter(|_| resource.is_some_and(|p| p.starts_with("/amc/")))
         && let Ok(value) = HeaderValue::from_str(&format!("{REQUEST_ID_PREFIX}{seq:08}"))
     {
         a.headers_mut().insert("x-amz-rid", value);
@@ -842,14 +935,16 @@ fn sample_body(route: &Route) -> Value {
     }
 }
 
-/// Runs one request through the pipeline: scripted fault, rate limit, header
-/// checks, latency, per-instance fault, answer. `None` means reset.
+/// Runs one request for `path` (below its prefix) through the pipeline:
+/// scripted fault, rate limit, header checks, latency, per-instance fault,
+/// answer. `None` means reset.
 async fn process(
     shared: &Shared,
     parts: &hyper::http::request::Parts,
+    path: &str,
     body: &str,
 ) -> Option<Answer> {
-    let route = match resolve(&parts.method, parts.uri.path()) {
+    let route = match resolve(&parts.method, path) {
         Ok(route) => route,
         Err(answer) => return Some(answer),
     };
@@ -1088,8 +1183,11 @@ fn respond(
         }
     };
     let instance_json = |i: &Instance, status: &str| {
-        let mut v = json!({"instanceId": i.id, "instanceName": i.name, "apiEndpoint": shared.base_url,
+        let mut v = json!({"instanceId": i.id, "instanceName": i.name,
                "creationStatus": status, "instanceType": "STANDARD", "creationDatetime": CREATED_AT});
+        if let Some(endpoint) = &i.api_endpoint {
+            v["apiEndpoint"] = Value::String(endpoint.clone());
+        }
         usage::add_details(st, &i.id, &mut v);
         v
     };

@@ -87,9 +87,10 @@ fn random(n: usize) -> String {
 
 impl FakeAmc {
     /// `GET /ap/oa`, the authorize page: `http://127.0.0.1:PORT/ap/oa`
-    /// (the client's `AMCCTL_AUTHORIZE_URL`).
+    /// (the client's `AMCCTL_AUTHORIZE_URL`), under the first prefix of a
+    /// fake started with [`start_under`](Self::start_under).
     pub fn authorize_url(&self) -> String {
-        format!("{}/ap/oa", self.base_url())
+        format!("{}/ap/oa", self.shared.first_url)
     }
 
     /// Whether the next logins are allowed or declined.

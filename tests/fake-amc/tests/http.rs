@@ -543,3 +543,96 @@ async fn usage_lists_page_filter_and_refuse_executions_without_a_window() {
     .await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn prefixes_each_serve_the_whole_api_and_are_recorded() {
+    let amc = FakeAmc::start_under(&["/amc-api", "/amc-api/reporting", "/lwa"]);
+    amc.add_client(CLIENT, SECRET, REFRESH);
+    amc.add_account("ENTITY1US", "Acme US", US);
+    amc.add_instance("ENTITY1US", "amcaaaaaaaa", "us-main");
+    amc.add_instance("ENTITY1US", "amcbbbbbbbb", "us-second");
+    let form = format!(
+        "grant_type=refresh_token&refresh_token={}&client_id={CLIENT}&client_secret={SECRET}",
+        REFRESH.replace('|', "%7C")
+    );
+    let post = |url: String| {
+        reqwest::Client::new()
+            .post(url)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form.clone())
+            .send()
+    };
+    // The root is not served, nor a path that only starts like a prefix.
+    assert_eq!(post(amc.token_url()).await.unwrap().status(), 404);
+    assert_eq!(
+        post(format!("{}/lwax/auth/o2/token", amc.base_url()))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let (status, body) = status_and_json(
+        post(format!("{}/auth/o2/token", amc.url_under("/lwa")))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let bearer = body["access_token"].as_str().unwrap().to_owned();
+
+    let us = Some(("ENTITY1US", US));
+    let (status, body) =
+        status_and_json(get(&amc, &bearer, us, "/amc-api/amc/instances/amcaaaaaaaa").await).await;
+    assert_eq!(status, 200, "{body}");
+    // apiEndpoint is the first prefix's URL, or what the test sets, or absent.
+    assert_eq!(
+        body["instance"]["apiEndpoint"],
+        amc.url_under("/amc-api").as_str()
+    );
+    let reporting = amc.url_under("/amc-api/reporting");
+    amc.set_api_endpoint("amcaaaaaaaa", Some(&reporting));
+    amc.set_api_endpoint("amcbbbbbbbb", None);
+    let (_, body) =
+        status_and_json(get(&amc, &bearer, us, "/amc-api/amc/instances?limit=10").await).await;
+    assert_eq!(body["instances"][0]["apiEndpoint"], reporting.as_str());
+    assert!(body["instances"][1].get("apiEndpoint").is_none(), "{body}");
+    // The longest prefix wins.
+    let resp = get(
+        &amc,
+        &bearer,
+        us,
+        "/amc-api/reporting/amc/reporting/amcaaaaaaaa/workflows",
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("x-amz-rid"));
+    assert_eq!(get(&amc, &bearer, us, "/amc/accounts").await.status(), 404);
+
+    let seen: Vec<(Option<String>, Option<String>)> = amc
+        .requests()
+        .iter()
+        .map(|r| (r.mount.clone(), r.resource().map(str::to_owned)))
+        .collect();
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        seen,
+        [
+            (None, None),
+            (None, None),
+            (some("/lwa"), some("/auth/o2/token")),
+            (some("/amc-api"), some("/amc/instances/amcaaaaaaaa")),
+            (some("/amc-api"), some("/amc/instances")),
+            (
+                some("/amc-api/reporting"),
+                some("/amc/reporting/amcaaaaaaaa/workflows")
+            ),
+            (None, None),
+        ]
+    );
+    assert_eq!(amc.requests()[3].path, "/amc-api/amc/instances/amcaaaaaaaa");
+    // A fake at the root records every path under the prefix "".
+    let root = fixture();
+    let _ = token(&root).await;
+    assert_eq!(root.requests()[0].mount.as_deref(), Some(""));
+    assert_eq!(root.requests()[0].resource(), Some("/auth/o2/token"));
+}
