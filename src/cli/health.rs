@@ -13,11 +13,11 @@ use super::Ctx;
 use super::session::NetArgs;
 use crate::error::{Error, Kind, Result};
 use crate::health::{self, CheckResult, EngineConfig, SessionKey, Tally, Target};
-use crate::model::{Country, EntityId, HealthStatus, InstanceStatus};
+use crate::model::{Country, EntityId, HealthStatus, InstanceStatus, RowId};
 use crate::output::{Format, Tabular, health_cell};
 use crate::store::{
-    HealthFleet, HealthRecord, HealthSummary, HistoryRow, Instance, InstanceFilter, percentile,
-    worst_first,
+    HealthFleet, HealthRecord, HealthSummary, HistoryRow, Instance, InstanceFilter, User,
+    percentile, worst_first,
 };
 
 /// Health commands.
@@ -227,15 +227,25 @@ pub(super) fn sessions_for(
     let acting = ctx.user()?;
     let mut sessions = HashMap::new();
     let mut targets = Vec::with_capacity(instances.len());
+    // Each owner and their default profile, looked up once, not per instance.
+    let mut owners: HashMap<RowId, (User, String)> = HashMap::new();
     for i in instances {
-        let profile = ctx.instance_profile(i)?;
+        let (owner, default_profile) = match owners.get(&i.user_id) {
+            Some(known) => known.clone(),
+            None => {
+                let owner = ctx.owner_of(i)?;
+                let profile = ctx.profile_of(&owner)?;
+                owners.insert(i.user_id, (owner.clone(), profile.clone()));
+                (owner, profile)
+            }
+        };
+        let bound = i.account.profile.is_some();
+        let profile = i.account.profile.clone().unwrap_or(default_profile);
         let key: SessionKey = (i.user_id, profile.clone());
         targets.push(target(i, profile.clone())?);
         if sessions.contains_key(&key) {
             continue;
         }
-        let owner = ctx.owner_of(i)?;
-        let bound = i.account.profile.is_some();
         let session = match ctx.session(client, &owner, &profile, owner.id == acting.id) {
             Ok(s) => Ok(s),
             Err(e) if e.kind == Kind::Auth && tolerate_auth => Err(e.message),

@@ -165,6 +165,9 @@ pub struct Ctx {
     profile_flag: Option<String>,
     ca_bundle: Option<PathBuf>,
     store: Option<Store>,
+    /// The acting user, once resolved: bulk commands ask for every
+    /// instance, and the lookup counts the user's instances.
+    acting: Option<User>,
     prompter: Box<dyn Prompter>,
 }
 
@@ -222,6 +225,7 @@ impl Ctx {
             profile_flag: g.profile.clone().filter(|p| !p.is_empty()),
             ca_bundle: g.ca_bundle.clone(),
             store: None,
+            acting: None,
             prompter,
         })
     }
@@ -243,18 +247,24 @@ impl Ctx {
 
     /// The acting user: `--user`/`AMCCTL_USER`, else config `user`, else the OS
     /// login name (created on first use). A named user must exist (exit 3).
+    /// Resolved once per command.
     pub fn user(&mut self) -> Result<User> {
+        if let Some(user) = &self.acting {
+            return Ok(user.clone());
+        }
         let named = self.user_flag.clone().or_else(|| self.config.user.clone());
-        match named {
+        let user = match named {
             Some(name) => self.store()?.user(&name)?.ok_or_else(|| {
                 Error::not_found(format!("no user {name:?} in this store"))
                     .with_hint(format!("add it with `amcctl user add {name}`"))
-            }),
+            })?,
             None => {
                 let login = os_login_name()?;
-                self.store()?.ensure_user(&login)
+                self.store()?.ensure_user(&login)?
             }
-        }
+        };
+        self.acting = Some(user.clone());
+        Ok(user)
     }
 
     /// Asks for confirmation of a destructive action unless `yes`; exit 2 when
