@@ -1,5 +1,7 @@
 //! One error type for the whole program, and the one place where an error
-//! becomes an exit code (the README lists them).
+//! becomes an exit code (the README lists them). A command that ran to its
+//! end reports how it went with an [`ExitStatus`](crate::exit::ExitStatus)
+//! instead, even when that is not a success.
 
 use std::fmt;
 
@@ -24,15 +26,10 @@ pub enum Kind {
     Auth,
     /// The store or the key cannot be used: exit 8.
     Store,
-    /// A health check ran and found something not healthy: exit 10.
-    Unhealthy,
-    /// Ctrl-C: exit 130.
+    /// Ctrl-C in a prompt, before anything was saved: exit 130.
     Interrupted,
     /// Stdout was closed by its reader (`| head`): exit 0, quietly.
     ClosedPipe,
-    /// `health check --nagios`: the monitoring-plugin state (1 WARNING,
-    /// 2 CRITICAL, 3 UNKNOWN), already printed on stdout.
-    Plugin(i32),
 }
 
 impl Kind {
@@ -48,9 +45,7 @@ impl Kind {
             Kind::Api => 6,
             Kind::Auth => 7,
             Kind::Store => 8,
-            Kind::Unhealthy => 10,
             Kind::Interrupted => 130,
-            Kind::Plugin(code) => code,
         }
     }
 
@@ -65,10 +60,8 @@ impl Kind {
             Kind::Api => "api",
             Kind::Auth => "auth",
             Kind::Store => "store",
-            Kind::Unhealthy => "unhealthy",
             Kind::Interrupted => "interrupted",
             Kind::ClosedPipe => "closed_pipe",
-            Kind::Plugin(_) => "plugin_state",
         }
     }
 }
@@ -296,7 +289,6 @@ mod tests {
             (Kind::Api, 6),
             (Kind::Auth, 7),
             (Kind::Store, 8),
-            (Kind::Unhealthy, 10),
             (Kind::Interrupted, 130),
             (Kind::ClosedPipe, 0),
         ];

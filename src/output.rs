@@ -10,6 +10,7 @@ use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::exit::ExitStatus;
 use crate::model::{HealthStatus, is_hostile_char, printable, printable_lines};
 
 /// The output format (`-o`).
@@ -299,20 +300,36 @@ impl Output {
 
     /// Prints an error on stderr: JSON with a machine format, text otherwise.
     pub fn error(&self, e: &Error) {
+        self.report(e.kind.code(), &e.message, Some(e));
+    }
+
+    /// Prints what an outcome that is not a clean success has to say on
+    /// stderr, the way an error is printed; nothing for the others.
+    pub fn outcome(&self, status: &ExitStatus) {
+        if let Some((code, message)) = status.report() {
+            self.report(code, message, None);
+        }
+    }
+
+    /// An error or an outcome on stderr: its machine-readable `code` and
+    /// `message`, and what else the error `e` carries.
+    fn report(&self, code: &str, message: &str, e: Option<&Error>) {
         let mut err = io::stderr().lock();
+        let hint = e.and_then(|e| e.hint.as_deref());
         if self.format.is_machine() {
-            let mut body = serde_json::json!({"error": {"code": e.kind.code(), "message": e.message, "hint": e.hint}});
-            if let Some(id) = &e.request_id {
-                body["error"]["request_id"] = serde_json::Value::String(id.clone());
+            let mut body =
+                serde_json::json!({"error": {"code": code, "message": message, "hint": hint}});
+            if let Some(id) = e.and_then(|e| e.request_id.as_deref()) {
+                body["error"]["request_id"] = serde_json::Value::String(id.to_owned());
             }
-            if !e.problems.is_empty() {
+            if let Some(e) = e.filter(|e| !e.problems.is_empty()) {
                 let all = e.problems.join("\n  ");
-                body["error"]["message"] = format!("{}:\n  {all}", e.message).into();
+                body["error"]["message"] = format!("{message}:\n  {all}").into();
                 body["error"]["problems"] = e.problems.clone().into();
             }
             let _ = write_json(&mut err, &body).and_then(|()| writeln!(err));
         } else {
-            let (error, hint) = if self.stderr_color {
+            let (error, hint_label) = if self.stderr_color {
                 (
                     console::style("error:").red().bold().force_styling(true),
                     console::style("hint:").cyan().force_styling(true),
@@ -320,15 +337,18 @@ impl Output {
             } else {
                 (console::style("error:"), console::style("hint:"))
             };
-            let _ = writeln!(err, "{error} {}", printable_lines(&e.message));
-            let problems = e.problem_summary();
+            let _ = writeln!(err, "{error} {}", printable_lines(message));
+            let problems = e.map(Error::problem_summary).unwrap_or_default();
             if !problems.is_empty() {
                 let _ = writeln!(err, "  {}", printable_lines(&problems.join("\n  ")));
             }
-            if let Some(h) = &e.hint {
-                let _ = writeln!(err, "{hint} {}", printable_lines(h));
+            if let Some(h) = hint {
+                let _ = writeln!(err, "{hint_label} {}", printable_lines(h));
             }
-            if let Some(id) = e.request_id.as_deref().filter(|_| self.verbose) {
+            if let Some(id) = e
+                .and_then(|e| e.request_id.as_deref())
+                .filter(|_| self.verbose)
+            {
                 let _ = writeln!(err, "request ID: {id}");
             }
         }
