@@ -5,7 +5,9 @@
 
 use std::fmt;
 
+use crate::amc::AmcError;
 use crate::model::InvalidValue;
+use crate::secrets::SecretsError;
 
 /// What kind of failure happened; each kind is one exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +273,28 @@ impl From<csv::Error> for Error {
             return Self::stdout(&std::io::Error::new(io.kind(), io.to_string()));
         }
         Self::internal(format!("CSV encoding failed: {e}"))
+    }
+}
+
+/// The key or the encrypted secrets cannot be used: exit 8.
+impl From<SecretsError> for Error {
+    fn from(e: SecretsError) -> Self {
+        Error::new(Kind::Store, e.to_string())
+    }
+}
+
+/// A failed AMC call: exit 7 when the credentials were at fault, else 6,
+/// with AMC's request ID and the error's hint.
+impl From<AmcError> for Error {
+    fn from(e: AmcError) -> Self {
+        let kind = if e.is_auth() { Kind::Auth } else { Kind::Api };
+        let hint = e.hint();
+        let mut err = Error::new(kind, e.to_string());
+        err.request_id = e.request_id().map(str::to_owned);
+        match hint {
+            Some(h) => err.with_hint(h),
+            None => err,
+        }
     }
 }
 
