@@ -306,7 +306,10 @@ impl Ctx {
                 (c, same_client)
             }
             (None, Some(s)) => {
-                let keyring = keyring.clone()?;
+                let keyring = match keyring {
+                    Ok(ref k) => Arc::clone(k),
+                    Err(e) => return Err(e),
+                };
                 (
                     Credentials {
                         client_id: s.client_id,
