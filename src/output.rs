@@ -312,9 +312,13 @@ impl Output {
     }
 
     /// An error or an outcome on stderr: its machine-readable `code` and
-    /// `message`, and what else the error `e` carries.
+    /// `message`, and what else the error `e` carries. With `-v`, a text
+    /// error ends with the errors it was caused by, one per line.
     fn report(&self, code: &str, message: &str, e: Option<&Error>) {
-        let mut err = io::stderr().lock();
+        self.write_report(&mut io::stderr().lock(), code, message, e);
+    }
+
+    fn write_report(&self, err: &mut impl Write, code: &str, message: &str, e: Option<&Error>) {
         let hint = e.and_then(|e| e.hint.as_deref());
         if self.format.is_machine() {
             let mut body =
@@ -327,7 +331,7 @@ impl Output {
                 body["error"]["message"] = format!("{message}:\n  {all}").into();
                 body["error"]["problems"] = e.problems.clone().into();
             }
-            let _ = write_json(&mut err, &body).and_then(|()| writeln!(err));
+            let _ = write_json(&mut *err, &body).and_then(|()| writeln!(err));
         } else {
             let (error, hint_label) = if self.stderr_color {
                 (
@@ -350,6 +354,16 @@ impl Output {
                 .filter(|_| self.verbose)
             {
                 let _ = writeln!(err, "request ID: {id}");
+            }
+            let causes = e
+                .filter(|_| self.verbose)
+                .map(Error::causes)
+                .unwrap_or_default();
+            if !causes.is_empty() {
+                let _ = writeln!(err, "\nCaused by:");
+                for cause in causes {
+                    let _ = writeln!(err, "  {}", printable_lines(&cause).replace('\n', "\n  "));
+                }
             }
         }
     }
@@ -543,6 +557,64 @@ pub fn unneutralise(cell: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error with a chain of causes, as `Output::error` prints it.
+    fn printed(e: &Error, verbose: bool) -> String {
+        let mut out = Output::new(Format::Table, ColorWhen::Never, false);
+        out.verbose = verbose;
+        let mut buf = Vec::new();
+        out.write_report(&mut buf, e.kind.code(), &e.message, Some(e));
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn verbose_errors_end_with_their_causes() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading the page failed")]
+        struct Outer(#[source] io::Error);
+        let io = io::Error::new(io::ErrorKind::PermissionDenied, "access denied");
+        let e = Error::store("cannot load the page")
+            .with_hint("try again")
+            .with_source(Outer(io));
+        assert_eq!(
+            printed(&e, false),
+            "error: cannot load the page\nhint: try again\n",
+            "without -v, nothing of the causes"
+        );
+        assert_eq!(
+            printed(&e, true),
+            "error: cannot load the page\nhint: try again\n\
+             \nCaused by:\n  reading the page failed\n  access denied\n"
+        );
+
+        // A cause the message already quotes is not repeated; with none
+        // left there is no `Caused by:` at all.
+        let io = io::Error::new(io::ErrorKind::NotFound, "no such file");
+        let e = Error::file("open", std::path::Path::new("f.csv"), io);
+        assert_eq!(
+            printed(&e, true),
+            "error: cannot open f.csv: no such file\n"
+        );
+        let e = Error::from(crate::model::InvalidValue {
+            field: "region",
+            reason: "must be na, eu or fe".into(),
+        });
+        assert_eq!(
+            printed(&e, true),
+            "error: invalid region: must be na, eu or fe\n"
+        );
+
+        // Machine formats print the same object with -v as without.
+        let mut out = Output::new(Format::Json, ColorWhen::Never, false);
+        out.verbose = true;
+        let mut buf = Vec::new();
+        let e = Error::store("cannot load the page").with_source(io::Error::other("deep"));
+        out.write_report(&mut buf, e.kind.code(), &e.message, Some(&e));
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "{\"error\":{\"code\":\"store\",\"message\":\"cannot load the page\",\"hint\":null}}\n"
+        );
+    }
 
     #[test]
     fn csv_injection_is_neutralised_and_restored() {
