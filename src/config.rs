@@ -137,7 +137,7 @@ impl Config {
         let text = toml::to_string(self).map_err(|e| Error::internal(e.to_string()))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::fsutil::create_private_dir(dir)
-                .map_err(|e| Error::file("create the folder", dir, &e))?;
+                .map_err(|e| Error::file("create the folder", dir, e))?;
         }
         let tmp = path.with_extension("toml.tmp");
         let written = crate::fsutil::create_private_file(&tmp)
@@ -145,7 +145,7 @@ impl Config {
             .and_then(|()| std::fs::rename(&tmp, path));
         written.map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            Error::file("write the config file", path, &e)
+            Error::file("write the config file", path, e)
         })
     }
 }

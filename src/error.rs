@@ -1,9 +1,13 @@
 //! One error type for the whole program, and the one place where an error
-//! becomes an exit code (the README lists them).
+//! becomes an exit code (the README lists them). A command that ran to its
+//! end reports how it went with an [`ExitStatus`](crate::exit::ExitStatus)
+//! instead, even when that is not a success.
 
 use std::fmt;
 
+use crate::amc::AmcError;
 use crate::model::InvalidValue;
+use crate::secrets::SecretsError;
 
 /// What kind of failure happened; each kind is one exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,15 +28,10 @@ pub enum Kind {
     Auth,
     /// The store or the key cannot be used: exit 8.
     Store,
-    /// A health check ran and found something not healthy: exit 10.
-    Unhealthy,
-    /// Ctrl-C: exit 130.
+    /// Ctrl-C in a prompt, before anything was saved: exit 130.
     Interrupted,
     /// Stdout was closed by its reader (`| head`): exit 0, quietly.
     ClosedPipe,
-    /// `health check --nagios`: the monitoring-plugin state (1 WARNING,
-    /// 2 CRITICAL, 3 UNKNOWN), already printed on stdout.
-    Plugin(i32),
 }
 
 impl Kind {
@@ -48,9 +47,7 @@ impl Kind {
             Kind::Api => 6,
             Kind::Auth => 7,
             Kind::Store => 8,
-            Kind::Unhealthy => 10,
             Kind::Interrupted => 130,
-            Kind::Plugin(code) => code,
         }
     }
 
@@ -65,16 +62,17 @@ impl Kind {
             Kind::Api => "api",
             Kind::Auth => "auth",
             Kind::Store => "store",
-            Kind::Unhealthy => "unhealthy",
             Kind::Interrupted => "interrupted",
             Kind::ClosedPipe => "closed_pipe",
-            Kind::Plugin(_) => "plugin_state",
         }
     }
 }
 
+/// What an [`Error`] keeps of the error that caused it.
+pub type Source = Box<dyn std::error::Error + Send + Sync>;
+
 /// An error a user sees: a kind, a one-line message and an optional hint.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Error {
     /// Decides the exit code.
     pub kind: Kind,
@@ -89,6 +87,9 @@ pub struct Error {
     /// position. Machine-format errors carry them all; a terminal gets the
     /// first [`PROBLEMS_SHOWN`] and a count of the rest by reason.
     pub problems: Vec<String>,
+    /// The error this one was made from, if any: `-v` shows its chain as
+    /// `Caused by:` lines.
+    pub source: Option<Source>,
 }
 
 /// How many problems of a file an error shows one by one on a terminal.
@@ -108,7 +109,35 @@ impl Error {
             hint: None,
             request_id: None,
             problems: Vec::new(),
+            source: None,
         }
+    }
+
+    /// Keeps `source` as the error this one was made from.
+    pub fn with_source(mut self, source: impl Into<Source>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The errors of the source chain as `-v` shows them under `Caused
+    /// by:`, outermost first. One that only repeats the line above it (the
+    /// whole line, or what follows its last `": "`, as in `cannot open f:
+    /// {e}`) is left out.
+    pub fn causes(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut above = self.message.clone();
+        let mut next: Option<&(dyn std::error::Error + 'static)> =
+            self.source.as_deref().map(|e| e as _);
+        while let Some(e) = next {
+            let text = e.to_string();
+            let repeats = above == text || above.ends_with(&format!(": {text}"));
+            if !repeats {
+                lines.push(text.clone());
+            }
+            above = text;
+            next = e.source();
+        }
+        lines
     }
 
     /// Adds the problems of an input file, each a line that starts with
@@ -193,8 +222,8 @@ impl Error {
     /// A local file or stream that cannot be read or written (a read-only
     /// folder, a full disk, `/dev/full`): exit 8, naming what and where.
     /// Not a bug, so never exit 1.
-    pub fn file(op: &str, path: &std::path::Path, e: &std::io::Error) -> Self {
-        Self::store(format!("cannot {op} {}: {e}", path.display()))
+    pub fn file(op: &str, path: &std::path::Path, e: std::io::Error) -> Self {
+        Self::store(format!("cannot {op} {}: {e}", path.display())).with_source(e)
     }
 
     /// Standard output cannot be written (a full disk, `/dev/full`); a
@@ -245,11 +274,15 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
+}
 
 impl From<InvalidValue> for Error {
     fn from(e: InvalidValue) -> Self {
-        Self::usage(e.to_string())
+        Self::usage(e.to_string()).with_source(e)
     }
 }
 
@@ -258,16 +291,17 @@ impl From<InvalidValue> for Error {
 /// environment's doing, not a bug.
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Self::stdout(&e)
+        Self::stdout(&e).with_source(e)
     }
 }
 
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         if e.is_io() {
-            Self::stdout(&std::io::Error::from(e))
+            let io = std::io::Error::from(e);
+            Self::stdout(&io).with_source(io)
         } else {
-            Self::internal(format!("JSON encoding failed: {e}"))
+            Self::internal(format!("JSON encoding failed: {e}")).with_source(e)
         }
     }
 }
@@ -275,9 +309,32 @@ impl From<serde_json::Error> for Error {
 impl From<csv::Error> for Error {
     fn from(e: csv::Error) -> Self {
         if let csv::ErrorKind::Io(io) = e.kind() {
-            return Self::stdout(&std::io::Error::new(io.kind(), io.to_string()));
+            return Self::stdout(&std::io::Error::new(io.kind(), io.to_string())).with_source(e);
         }
-        Self::internal(format!("CSV encoding failed: {e}"))
+        Self::internal(format!("CSV encoding failed: {e}")).with_source(e)
+    }
+}
+
+/// The key or the encrypted secrets cannot be used: exit 8.
+impl From<SecretsError> for Error {
+    fn from(e: SecretsError) -> Self {
+        Error::new(Kind::Store, e.to_string()).with_source(e)
+    }
+}
+
+/// A failed AMC call: exit 7 when the credentials were at fault, else 6,
+/// with AMC's request ID and the error's hint.
+impl From<AmcError> for Error {
+    fn from(e: AmcError) -> Self {
+        let kind = if e.is_auth() { Kind::Auth } else { Kind::Api };
+        let hint = e.hint();
+        let mut err = Error::new(kind, e.to_string());
+        err.request_id = e.request_id().map(str::to_owned);
+        let err = err.with_source(e);
+        match hint {
+            Some(h) => err.with_hint(h),
+            None => err,
+        }
     }
 }
 
@@ -296,13 +353,40 @@ mod tests {
             (Kind::Api, 6),
             (Kind::Auth, 7),
             (Kind::Store, 8),
-            (Kind::Unhealthy, 10),
             (Kind::Interrupted, 130),
             (Kind::ClosedPipe, 0),
         ];
         for (kind, code) in table {
             assert_eq!(kind.exit_code(), code, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn the_source_chain_is_kept_and_listed_without_repeats() {
+        use std::error::Error as _;
+        #[derive(Debug, thiserror::Error)]
+        #[error("middle layer")]
+        struct Middle(#[source] std::io::Error);
+
+        let io = std::io::Error::other("disk on fire");
+        let e = Error::store("cannot save").with_source(Middle(io));
+        assert_eq!(
+            e.source().map(ToString::to_string).as_deref(),
+            Some("middle layer")
+        );
+        assert_eq!(e.causes(), ["middle layer", "disk on fire"]);
+
+        // A From conversion keeps the original error, whose text is the
+        // message: it is not listed again.
+        let e = Error::from(SecretsError::Missing { path: "k".into() });
+        assert!(e.source().is_some());
+        assert!(e.causes().is_empty(), "{:?}", e.causes());
+
+        // Nor is a cause the line above ends with.
+        let io = std::io::Error::other("gone");
+        let e = Error::store(format!("cannot read f: {io}")).with_source(io);
+        assert!(e.causes().is_empty(), "{:?}", e.causes());
+        assert!(Error::usage("plain").causes().is_empty());
     }
 
     #[test]

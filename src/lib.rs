@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod dashboard;
 pub mod error;
+pub mod exit;
 pub mod fsutil;
 pub mod health;
 pub mod jq;
@@ -21,6 +22,7 @@ pub mod store;
 pub mod transfer;
 
 use error::Kind;
+use exit::ExitStatus;
 use output::{ColorWhen, Format, Output};
 
 /// Reports a command line that clap rejected and returns the exit code.
@@ -103,14 +105,7 @@ pub fn main_with(cli: cli::Cli) -> i32 {
         fallback.stderr_color,
     );
     if let Some(outcome) = cli::run_without_ctx(&cli, &fallback) {
-        return match outcome {
-            Ok(()) => 0,
-            Err(e) if e.kind == Kind::ClosedPipe => 0,
-            Err(e) => {
-                fallback.error(&e);
-                e.kind.exit_code()
-            }
-        };
+        return exit_code(outcome, &fallback);
     }
     let mut ctx = match cli::Ctx::new(&cli.global) {
         Ok(ctx) => ctx,
@@ -119,13 +114,21 @@ pub fn main_with(cli: cli::Cli) -> i32 {
             return e.kind.exit_code();
         }
     };
-    match cli::run(cli, &mut ctx) {
-        Ok(()) => 0,
+    let outcome = cli::run(cli, &mut ctx);
+    exit_code(outcome, &ctx.out)
+}
+
+/// Reports how a command went on stderr, when there is something to say,
+/// and returns its exit code.
+fn exit_code(outcome: error::Result<ExitStatus>, out: &Output) -> i32 {
+    match outcome {
+        Ok(status) => {
+            out.outcome(&status);
+            status.code()
+        }
         Err(e) if e.kind == Kind::ClosedPipe => 0,
-        // The plugin line on stdout already said everything.
-        Err(e) if matches!(e.kind, Kind::Plugin(_)) => e.kind.exit_code(),
         Err(e) => {
-            ctx.out.error(&e);
+            out.error(&e);
             e.kind.exit_code()
         }
     }

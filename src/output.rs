@@ -10,6 +10,7 @@ use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::exit::ExitStatus;
 use crate::model::{HealthStatus, is_hostile_char, printable, printable_lines};
 
 /// The output format (`-o`).
@@ -299,20 +300,40 @@ impl Output {
 
     /// Prints an error on stderr: JSON with a machine format, text otherwise.
     pub fn error(&self, e: &Error) {
-        let mut err = io::stderr().lock();
+        self.report(e.kind.code(), &e.message, Some(e));
+    }
+
+    /// Prints what an outcome that is not a clean success has to say on
+    /// stderr, the way an error is printed; nothing for the others.
+    pub fn outcome(&self, status: &ExitStatus) {
+        if let Some((code, message)) = status.report() {
+            self.report(code, message, None);
+        }
+    }
+
+    /// An error or an outcome on stderr: its machine-readable `code` and
+    /// `message`, and what else the error `e` carries. With `-v`, a text
+    /// error ends with the errors it was caused by, one per line.
+    fn report(&self, code: &str, message: &str, e: Option<&Error>) {
+        self.write_report(&mut io::stderr().lock(), code, message, e);
+    }
+
+    fn write_report(&self, err: &mut impl Write, code: &str, message: &str, e: Option<&Error>) {
+        let hint = e.and_then(|e| e.hint.as_deref());
         if self.format.is_machine() {
-            let mut body = serde_json::json!({"error": {"code": e.kind.code(), "message": e.message, "hint": e.hint}});
-            if let Some(id) = &e.request_id {
-                body["error"]["request_id"] = serde_json::Value::String(id.clone());
+            let mut body =
+                serde_json::json!({"error": {"code": code, "message": message, "hint": hint}});
+            if let Some(id) = e.and_then(|e| e.request_id.as_deref()) {
+                body["error"]["request_id"] = serde_json::Value::String(id.to_owned());
             }
-            if !e.problems.is_empty() {
+            if let Some(e) = e.filter(|e| !e.problems.is_empty()) {
                 let all = e.problems.join("\n  ");
-                body["error"]["message"] = format!("{}:\n  {all}", e.message).into();
+                body["error"]["message"] = format!("{message}:\n  {all}").into();
                 body["error"]["problems"] = e.problems.clone().into();
             }
-            let _ = write_json(&mut err, &body).and_then(|()| writeln!(err));
+            let _ = write_json(&mut *err, &body).and_then(|()| writeln!(err));
         } else {
-            let (error, hint) = if self.stderr_color {
+            let (error, hint_label) = if self.stderr_color {
                 (
                     console::style("error:").red().bold().force_styling(true),
                     console::style("hint:").cyan().force_styling(true),
@@ -320,16 +341,29 @@ impl Output {
             } else {
                 (console::style("error:"), console::style("hint:"))
             };
-            let _ = writeln!(err, "{error} {}", printable_lines(&e.message));
-            let problems = e.problem_summary();
+            let _ = writeln!(err, "{error} {}", printable_lines(message));
+            let problems = e.map(Error::problem_summary).unwrap_or_default();
             if !problems.is_empty() {
                 let _ = writeln!(err, "  {}", printable_lines(&problems.join("\n  ")));
             }
-            if let Some(h) = &e.hint {
-                let _ = writeln!(err, "{hint} {}", printable_lines(h));
+            if let Some(h) = hint {
+                let _ = writeln!(err, "{hint_label} {}", printable_lines(h));
             }
-            if let Some(id) = e.request_id.as_deref().filter(|_| self.verbose) {
+            if let Some(id) = e
+                .and_then(|e| e.request_id.as_deref())
+                .filter(|_| self.verbose)
+            {
                 let _ = writeln!(err, "request ID: {id}");
+            }
+            let causes = e
+                .filter(|_| self.verbose)
+                .map(Error::causes)
+                .unwrap_or_default();
+            if !causes.is_empty() {
+                let _ = writeln!(err, "\nCaused by:");
+                for cause in causes {
+                    let _ = writeln!(err, "  {}", printable_lines(&cause).replace('\n', "\n  "));
+                }
             }
         }
     }
@@ -523,6 +557,64 @@ pub fn unneutralise(cell: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An error with a chain of causes, as `Output::error` prints it.
+    fn printed(e: &Error, verbose: bool) -> String {
+        let mut out = Output::new(Format::Table, ColorWhen::Never, false);
+        out.verbose = verbose;
+        let mut buf = Vec::new();
+        out.write_report(&mut buf, e.kind.code(), &e.message, Some(e));
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn verbose_errors_end_with_their_causes() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading the page failed")]
+        struct Outer(#[source] io::Error);
+        let io = io::Error::new(io::ErrorKind::PermissionDenied, "access denied");
+        let e = Error::store("cannot load the page")
+            .with_hint("try again")
+            .with_source(Outer(io));
+        assert_eq!(
+            printed(&e, false),
+            "error: cannot load the page\nhint: try again\n",
+            "without -v, nothing of the causes"
+        );
+        assert_eq!(
+            printed(&e, true),
+            "error: cannot load the page\nhint: try again\n\
+             \nCaused by:\n  reading the page failed\n  access denied\n"
+        );
+
+        // A cause the message already quotes is not repeated; with none
+        // left there is no `Caused by:` at all.
+        let io = io::Error::new(io::ErrorKind::NotFound, "no such file");
+        let e = Error::file("open", std::path::Path::new("f.csv"), io);
+        assert_eq!(
+            printed(&e, true),
+            "error: cannot open f.csv: no such file\n"
+        );
+        let e = Error::from(crate::model::InvalidValue {
+            field: "region",
+            reason: "must be na, eu or fe".into(),
+        });
+        assert_eq!(
+            printed(&e, true),
+            "error: invalid region: must be na, eu or fe\n"
+        );
+
+        // Machine formats print the same object with -v as without.
+        let mut out = Output::new(Format::Json, ColorWhen::Never, false);
+        out.verbose = true;
+        let mut buf = Vec::new();
+        let e = Error::store("cannot load the page").with_source(io::Error::other("deep"));
+        out.write_report(&mut buf, e.kind.code(), &e.message, Some(&e));
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "{\"error\":{\"code\":\"store\",\"message\":\"cannot load the page\",\"hint\":null}}\n"
+        );
+    }
 
     #[test]
     fn csv_injection_is_neutralised_and_restored() {

@@ -677,6 +677,37 @@ fn io_errors_name_the_file_and_are_not_exit_1() {
     }
 }
 
+/// An error made from another one keeps it: `-v` ends the message with
+/// what SQLite itself said, under `Caused by:`; without `-v`, and in a
+/// machine format, the error reads as it always has.
+#[test]
+fn verbose_errors_show_what_caused_them() {
+    let env = TestEnv::new();
+    let db = env.db_path();
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    std::fs::write(
+        &db,
+        "not a store, only text long enough for a header ".repeat(4),
+    )
+    .unwrap();
+    let message = format!(
+        "error: cannot open the store {}: file is not a database\n",
+        db.display()
+    );
+
+    let out = env.run(&["instance", "list"]).code(8);
+    assert_eq!(out.stderr, message);
+    let out = env.run(&["-v", "instance", "list"]).code(8);
+    assert_eq!(
+        out.stderr,
+        format!("{message}\nCaused by:\n  Error code 26: file is not a database\n")
+    );
+    let quiet = env.run(&["instance", "list", "-o", "json"]).code(8);
+    let verbose = env.run(&["-v", "instance", "list", "-o", "json"]).code(8);
+    assert_eq!(verbose.stderr, quiet.stderr);
+    assert_eq!(verbose.error_json()["code"], "store");
+}
+
 // --------------------------------------------- 9. backups and symlinks
 
 #[test]

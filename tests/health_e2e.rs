@@ -1014,3 +1014,82 @@ fn a_reader_that_goes_away_does_not_stop_the_checks() {
     );
     assert_consistent(&amc);
 }
+
+// ---------------------------------------------------------------- outcomes
+
+/// A check that finds an instance not healthy is a result, not a failure of
+/// the command, yet it still reports on stderr as it always has: one
+/// `error:` line on a terminal-less table run, one `{"error":…}` object in
+/// a machine format, and exit 10 either way.
+#[test]
+fn a_fleet_not_all_healthy_reports_the_same_way_in_every_format() {
+    let amc = Amc::logged_in();
+    amc.instances(&["amcoutcome1", "amcoutcome2"]);
+    amc.fake.on_instance("amcoutcome2", Fault::Status(404));
+    let check = |format: &str| {
+        amc.env
+            .run(&["health", "check", "--all", "--rate", "1000", "-o", format])
+            .code(10)
+    };
+
+    for format in ["json", "ndjson", "csv"] {
+        let out = check(format);
+        let lines: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "-o {format}: {}", out.stderr);
+        assert!(
+            lines[0].starts_with("2 checked in ")
+                && lines[0].ends_with(": 1 healthy, 1 unhealthy, 0 error"),
+            "-o {format}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            lines[1],
+            r#"{"error":{"code":"unhealthy","message":"1 of 2 instance(s) not healthy","hint":null}}"#,
+            "-o {format}"
+        );
+    }
+    let out = check("table");
+    let last = out.stderr.lines().last().unwrap_or_default();
+    assert_eq!(
+        last, "error: 1 of 2 instance(s) not healthy",
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("2 checked in ")
+            && out.stderr.contains(": 1 healthy, 1 unhealthy, 0 error"),
+        "{}",
+        out.stderr
+    );
+    let out = amc
+        .env
+        .run(&["health", "check", "--all", "--rate", "1000", "-q"])
+        .code(10);
+    assert_eq!(out.stderr, "error: 1 of 2 instance(s) not healthy\n");
+
+    // The plugin line says everything: nothing on stderr, in any state.
+    let out = amc
+        .env
+        .run(&["health", "check", "--all", "--rate", "1000", "--nagios"])
+        .code(1);
+    assert!(
+        out.stdout
+            .starts_with("AMC WARNING - 1/2 healthy (amcoutcome2 UNHEALTHY) | "),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(out.stderr, "");
+    let out = amc
+        .env
+        .run(&[
+            "health",
+            "check",
+            "nosuchinstance",
+            "--nagios",
+            "-o",
+            "json",
+        ])
+        .code(3);
+    assert!(out.stdout.starts_with("AMC UNKNOWN - "), "{}", out.stdout);
+    assert_eq!(out.stderr, "");
+}

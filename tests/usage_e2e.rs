@@ -999,3 +999,43 @@ fn ctrl_c_keeps_the_instances_already_synced_whole() {
     );
     amc.env.assert_store_sound("after Ctrl-C");
 }
+
+/// A sync where some instances fail keeps the others and reports the
+/// failures on stderr as it always has: the summary, then one
+/// `{"error":…}` object with code `api` in a machine format, one `error:`
+/// line on a table run; exit 6 either way.
+#[test]
+fn a_partly_failed_sync_reports_the_same_way_in_every_format() {
+    let instances = vec!["amcpartok01".to_owned(), "amcpartbad1".to_owned()];
+    let good = History {
+        workflows: vec!["wf".into()],
+        ..Default::default()
+    };
+    let amc = fleet(&instances, &[good.clone(), good]);
+    amc.fake.fail_page(
+        "amcpartbad1",
+        UsageList::Executions,
+        0,
+        Fault::MalformedJson,
+    );
+    let out = sync(&amc.env, &[]).code(6);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert!(
+        lines[0].starts_with("1 of 2 instance(s) synced in ") && lines[0].ends_with(", 1 failed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        lines[1],
+        r#"{"error":{"code":"api","message":"1 of 2 instance(s) could not be synced","hint":null}}"#
+    );
+    let out = amc
+        .env
+        .run(&["usage", "sync", "--all", "--rate", "1000", "-q"])
+        .code(6);
+    assert_eq!(
+        out.stderr,
+        "error: 1 of 2 instance(s) could not be synced\n"
+    );
+}

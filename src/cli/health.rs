@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::Ctx;
 use super::session::NetArgs;
 use crate::error::{Error, Kind, Result};
+use crate::exit::ExitStatus;
 use crate::health::{self, CheckResult, EngineConfig, SessionKey, Tally, Target};
 use crate::model::{Country, EntityId, HealthStatus, InstanceStatus, RowId};
 use crate::output::{Format, Tabular, health_cell};
@@ -97,11 +98,11 @@ const GRACE: Duration = Duration::from_secs(5);
 /// A summary table lists every result up to this many; beyond, only the unhealthy ones.
 const FULL_TABLE_MAX: usize = 50;
 
-pub(super) fn run(ctx: &mut Ctx, cmd: HealthCmd) -> Result<()> {
+pub(super) fn run(ctx: &mut Ctx, cmd: HealthCmd) -> Result<ExitStatus> {
     match cmd {
         HealthCmd::Check(a) => {
             let nagios = a.nagios;
-            check(ctx, a).or_else(|e| if nagios { nagios_unknown(e) } else { Err(e) })
+            return check(ctx, a).or_else(|e| if nagios { nagios_unknown(e) } else { Err(e) });
         }
         HealthCmd::Status {
             unhealthy,
@@ -142,6 +143,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: HealthCmd) -> Result<()> {
             Ok(())
         }
     }
+    .map(|()| ExitStatus::Success)
 }
 
 pub(super) fn ago(d: Duration) -> Result<chrono::DateTime<Utc>> {
@@ -328,7 +330,7 @@ pub(super) fn target(i: &Instance, profile: String) -> Result<Target> {
 /// the rest, few enough that memory stays proportional to `--concurrency`.
 const CHECKS_PER_PLACE: usize = 4;
 
-fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
+fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<ExitStatus> {
     let concurrency = ctx.concurrency(a.concurrency)?;
     let instances = targets(ctx, &a)?;
     if instances.is_empty() {
@@ -445,21 +447,17 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<()> {
         }
     ));
     if interrupted {
-        return Err(Error::new(
-            Kind::Interrupted,
-            "interrupted; the completed results were saved",
+        return Ok(ExitStatus::Interrupted(
+            "interrupted; the completed results were saved".into(),
         ));
     }
     if tally.healthy < total {
-        return Err(Error::new(
-            Kind::Unhealthy,
-            format!(
-                "{} of {total} instance(s) not healthy",
-                total - tally.healthy
-            ),
-        ));
+        return Ok(ExitStatus::Unhealthy(format!(
+            "{} of {total} instance(s) not healthy",
+            total - tally.healthy
+        )));
     }
-    Ok(())
+    Ok(ExitStatus::Success)
 }
 
 /// `health check -o json`. The results are borrowed and written straight
@@ -505,7 +503,7 @@ pub(super) fn progress_bar(total: u64, visible: bool) -> ProgressBar {
 }
 
 /// The monitoring-plugin line and exit code.
-fn nagios(results: &[CheckResult], total: usize) -> Result<()> {
+fn nagios(results: &[CheckResult], total: usize) -> Result<ExitStatus> {
     let mut tally = Tally::default();
     let mut latencies: Vec<u64> = Vec::new();
     for r in results {
@@ -545,15 +543,17 @@ fn nagios(results: &[CheckResult], total: usize) -> Result<()> {
     let mut out = std::io::stdout();
     writeln!(out, "{line}")?;
     out.flush()?;
-    if code == 0 {
-        Ok(())
+    Ok(if code == 0 {
+        ExitStatus::Success
     } else {
-        Err(Error::new(Kind::Plugin(code), ""))
-    }
+        ExitStatus::Plugin(code)
+    })
 }
 
-fn nagios_unknown(e: Error) -> Result<()> {
-    if matches!(e.kind, Kind::Plugin(_) | Kind::ClosedPipe) {
+/// A check that could not run, as a plugin says it: UNKNOWN, with the
+/// reason. A closed stdout stays an error: there is no one to tell.
+fn nagios_unknown(e: Error) -> Result<ExitStatus> {
+    if e.kind == Kind::ClosedPipe {
         return Err(e);
     }
     let mut out = std::io::stdout();
@@ -562,7 +562,7 @@ fn nagios_unknown(e: Error) -> Result<()> {
         "AMC UNKNOWN - {}",
         crate::model::printable(e.message.lines().next().unwrap_or_default())
     )?;
-    Err(Error::new(Kind::Plugin(3), ""))
+    Ok(ExitStatus::Plugin(3))
 }
 
 /// A latency in milliseconds, blank when unknown.

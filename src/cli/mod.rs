@@ -28,6 +28,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Paths};
 use crate::error::{Error, Result};
+use crate::exit::ExitStatus;
 use crate::output::{ColorWhen, Format, Output};
 use crate::prompt::{Console, NoInput, Prompter};
 use crate::store::{Store, User};
@@ -305,8 +306,8 @@ fn os_login_name() -> Result<String> {
 /// Runs the commands that need neither the config file nor the store, so
 /// that they work even when the config file is broken (`config path` tells
 /// where to fix it). `None`: the command needs a [`Ctx`]; use [`run`].
-pub fn run_without_ctx(cli: &Cli, out: &Output) -> Option<Result<()>> {
-    match &cli.command {
+pub fn run_without_ctx(cli: &Cli, out: &Output) -> Option<Result<ExitStatus>> {
+    let done = match &cli.command {
         Command::Completions(a) => Some(completions::run(a)),
         Command::Man(a) => Some(man::run(a, out)),
         Command::Config(config_cmd::ConfigCmd::Path) => Some(
@@ -318,12 +319,17 @@ pub fn run_without_ctx(cli: &Cli, out: &Output) -> Option<Result<()>> {
             .and_then(|paths| config_cmd::print_path(out, &paths.config)),
         ),
         _ => None,
-    }
+    };
+    done.map(|r| r.map(|()| ExitStatus::Success))
 }
 
-/// Runs a parsed command line.
-pub fn run(cli: Cli, ctx: &mut Ctx) -> Result<()> {
-    match cli.command {
+/// Runs a parsed command line. Most commands either succeed or fail; those
+/// whose result may be an exit code of its own (`health`, `usage`) say how
+/// they went.
+pub fn run(cli: Cli, ctx: &mut Ctx) -> Result<ExitStatus> {
+    let done = match cli.command {
+        Command::Health(c) => return health::run(ctx, c),
+        Command::Usage(c) => return usage::run(ctx, c),
         Command::Db(c) => db::run(ctx, c),
         Command::Config(c) => config_cmd::run(ctx, c),
         Command::Completions(a) => completions::run(&a),
@@ -331,12 +337,11 @@ pub fn run(cli: Cli, ctx: &mut Ctx) -> Result<()> {
         Command::Instance(c) => instance::run(ctx, c),
         Command::Account(c) => account::run(ctx, c),
         Command::Brand(c) => brand::run(ctx, c),
-        Command::Health(c) => health::run(ctx, c),
-        Command::Usage(c) => usage::run(ctx, c),
         Command::Schedule(c) => schedule::run(ctx, c),
         Command::Dashboard(a) => dashboard::run(ctx, a),
         Command::User(c) => user::run(ctx, c),
         Command::Auth(c) => auth::run(ctx, c),
         Command::Key(c) => key::run(ctx, c),
-    }
+    };
+    done.map(|()| ExitStatus::Success)
 }

@@ -8,9 +8,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::Ctx;
-use crate::amc::{
-    AmcClient, AmcError, CachedToken, ClientConfig, Credentials, Session, TokenCache,
-};
+use crate::amc::{AmcClient, CachedToken, ClientConfig, Credentials, Session, TokenCache};
 use crate::config::{check_concurrency, check_rate, parse_duration};
 use crate::error::{Error, Kind, Result};
 use crate::model::{Region, RowId};
@@ -43,25 +41,6 @@ impl Default for NetArgs {
             rate: None,
             timeout: None,
             retries: DEFAULT_RETRIES,
-        }
-    }
-}
-
-impl From<SecretsError> for Error {
-    fn from(e: SecretsError) -> Self {
-        Error::new(Kind::Store, e.to_string())
-    }
-}
-
-impl From<AmcError> for Error {
-    fn from(e: AmcError) -> Self {
-        let kind = if e.is_auth() { Kind::Auth } else { Kind::Api };
-        let hint = e.hint();
-        let mut err = Error::new(kind, e.to_string());
-        err.request_id = e.request_id().map(str::to_owned);
-        match hint {
-            Some(h) => err.with_hint(h),
-            None => err,
         }
     }
 }
@@ -327,7 +306,10 @@ impl Ctx {
                 (c, same_client)
             }
             (None, Some(s)) => {
-                let keyring = keyring.clone()?;
+                let keyring = match keyring {
+                    Ok(ref k) => Arc::clone(k),
+                    Err(e) => return Err(e),
+                };
                 (
                     Credentials {
                         client_id: s.client_id,

@@ -19,6 +19,7 @@ use super::health::{
 use super::session::NetArgs;
 use crate::amc::{ExecutionStatus, LinkedAdvertiser, UsageSnapshot};
 use crate::error::{Error, Kind, Result};
+use crate::exit::ExitStatus;
 use crate::health::{self, Target};
 use crate::model::RowId;
 use crate::output::{Format, Tabular};
@@ -80,9 +81,9 @@ pub struct SyncArgs {
     net: NetArgs,
 }
 
-pub(super) fn run(ctx: &mut Ctx, cmd: UsageCmd) -> Result<()> {
+pub(super) fn run(ctx: &mut Ctx, cmd: UsageCmd) -> Result<ExitStatus> {
     match cmd {
-        UsageCmd::Sync(a) => sync(ctx, a),
+        UsageCmd::Sync(a) => return sync(ctx, a),
         UsageCmd::Report {
             instances,
             since,
@@ -99,6 +100,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: UsageCmd) -> Result<()> {
             ctx.out.list(&rows)
         }
     }
+    .map(|()| ExitStatus::Success)
 }
 
 /// The outcome of syncing one instance.
@@ -157,7 +159,7 @@ fn window_start(
     }
 }
 
-fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<()> {
+fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<ExitStatus> {
     let concurrency = ctx.concurrency(a.concurrency)?;
     if a.since.is_some_and(|d| TimeDelta::from_std(d).is_err()) {
         return Err(Error::usage("that duration reaches too far back"));
@@ -278,18 +280,16 @@ fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<()> {
         elapsed.as_secs_f64(),
     ));
     if interrupted {
-        return Err(Error::new(
-            Kind::Interrupted,
-            "interrupted; the instances synced so far were saved",
+        return Ok(ExitStatus::Interrupted(
+            "interrupted; the instances synced so far were saved".into(),
         ));
     }
     if failed > 0 {
-        return Err(Error::new(
-            Kind::Api,
-            format!("{failed} of {total} instance(s) could not be synced"),
-        ));
+        return Ok(ExitStatus::PartlyFailed(format!(
+            "{failed} of {total} instance(s) could not be synced"
+        )));
     }
-    Ok(())
+    Ok(ExitStatus::Success)
 }
 
 async fn sync_one(

@@ -122,6 +122,7 @@ impl Store {
         if version < schema_version() {
             migrate(&mut conn).map_err(|e| {
                 Error::store(format!("cannot migrate the store {}: {e}", path.display()))
+                    .with_source(e)
             })?;
         }
         Ok(Store {
@@ -331,7 +332,7 @@ impl Store {
                     dest.display()
                 )));
             }
-            Err(e) => return Err(Error::file("create the backup", dest, &e)),
+            Err(e) => return Err(Error::file("create the backup", dest, e)),
         }
         let result = (|| {
             let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -482,12 +483,12 @@ fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result
 }
 
 fn open_error(path: &Path, e: rusqlite::Error) -> Error {
-    Error::store(format!("cannot open the store {}: {e}", path.display()))
+    Error::store(format!("cannot open the store {}: {e}", path.display())).with_source(e)
 }
 
 /// Maps an unexpected SQLite error to a store error (exit 8).
 pub(crate) fn db_err(e: rusqlite::Error) -> Error {
-    Error::new(Kind::Store, format!("store error: {e}"))
+    Error::new(Kind::Store, format!("store error: {e}")).with_source(e)
 }
 
 /// Whether `e` is a UNIQUE constraint violation.
