@@ -343,7 +343,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exit_codes_match_the_spec() {
+    fn exit_codes_match_the_readme_table() {
         let table = [
             (Kind::Internal, 1),
             (Kind::Usage, 2),
