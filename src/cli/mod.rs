@@ -3,6 +3,7 @@
 mod account;
 mod auth;
 mod brand;
+mod checks;
 pub mod completions;
 mod config_cmd;
 mod dashboard;
