@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Ctx;
 use super::checks::{record, target};
-use super::session::NetArgs;
+use super::connect::NetArgs;
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::health::{self, CheckResult, EngineConfig, SessionKey, Tally, Target};

@@ -3,7 +3,7 @@
 
 use super::Ctx;
 use super::checks::{record, target};
-use super::session::NetArgs;
+use super::connect::NetArgs;
 use crate::error::{Error, Kind, Result};
 use crate::health::{self, CheckResult, Target};
 use crate::model::{Country, EntityId, HealthStatus, InstanceStatus};
