@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use super::Ctx;
-use super::session::NetArgs;
+use super::connect::NetArgs;
 use super::weblogin::{Attempt, Callback, authorize_base, open_browser, wait_for_code};
 use crate::amc::{CachedToken, Credentials, NoTokenCache};
 use crate::config::parse_duration;

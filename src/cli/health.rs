@@ -10,11 +10,12 @@ use comfy_table::Cell;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Ctx;
-use super::session::NetArgs;
+use super::checks::{record, target};
+use super::connect::NetArgs;
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::health::{self, CheckResult, EngineConfig, SessionKey, Tally, Target};
-use crate::model::{Country, EntityId, HealthStatus, InstanceStatus, RowId};
+use crate::model::{HealthStatus, InstanceStatus, RowId};
 use crate::output::{Format, Tabular, health_cell};
 use crate::store::{
     HealthFleet, HealthRecord, HealthSummary, HistoryRow, Instance, InstanceFilter, User,
@@ -305,26 +306,6 @@ pub(super) fn shows_bar(ctx: &Ctx, machine_line: bool) -> bool {
         && (!format.is_machine() || ctx.out.stdout_tty)
 }
 
-/// The engine's view of an instance, served by its owner's `profile`.
-pub(super) fn target(i: &Instance, profile: String) -> Result<Target> {
-    let entity = EntityId::parse(&i.account.account_id)?;
-    let country = Country::parse(&i.account.country_code)?;
-    Ok(Target {
-        id: i.id,
-        instance_id: i.instance_id.clone(),
-        name: i.name.clone(),
-        owner: i.owner.clone(),
-        user_id: i.user_id,
-        profile,
-        advertiser: crate::amc::Advertiser {
-            entity_id: entity,
-            marketplace_id: country.marketplace_id().to_owned(),
-            region: i.region,
-        },
-        api_endpoint: i.api_endpoint.clone(),
-    })
-}
-
 /// Checks the engine runs at once for each place among the requests in
 /// flight: enough that a quarter of the fleet backing off does not starve
 /// the rest, few enough that memory stays proportional to `--concurrency`.
@@ -378,7 +359,7 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<ExitStatus> {
                     // The reader went away; keep checking and saving, stop printing.
                 }
             }
-            pending.push(super::validate::record(&result));
+            pending.push(record(&result));
             if pending.len() >= BATCH || last_flush.elapsed() >= BATCH_AGE {
                 ctx.store()?.record_health(&pending)?;
                 pending.clear();

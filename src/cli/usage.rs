@@ -13,10 +13,11 @@ use comfy_table::Cell;
 use serde::Serialize;
 
 use super::Ctx;
+use super::checks::target;
+use super::connect::NetArgs;
 use super::health::{
-    Selection, ago, drive, progress_bar, runtime, select, sessions_for, shows_bar, target,
+    Selection, ago, drive, progress_bar, runtime, select, sessions_for, shows_bar,
 };
-use super::session::NetArgs;
 use crate::amc::{ExecutionStatus, LinkedAdvertiser, UsageSnapshot};
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;

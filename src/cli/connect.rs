@@ -1,5 +1,7 @@
-//! What commands that talk to AMC share: the key, the client of the run, and
-//! one session per user with credentials from the store or the environment.
+//! Connecting to AMC for the acting user: the run's client from flags over
+//! config over defaults, the profile a user's commands use, and one session
+//! per user's profile, with credentials from the store (opened with the
+//! key, whose loading lives here too) or the environment.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
