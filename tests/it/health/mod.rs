@@ -1,0 +1,7 @@
+//! `health` and `dashboard`: bulk checks, history, reports, progress, and
+//! the network faults a check meets.
+
+mod dashboard;
+mod e2e;
+mod faults;
+mod progress_pty;

@@ -1,0 +1,3 @@
+//! `usage` and `schedule`: syncing executions and reporting on them.
+
+mod e2e;
