@@ -146,7 +146,7 @@ fn committed_scripts_are_up_to_date() {
     assert!(
         stale.is_empty(),
         "completions/{{{}}} differ from `amcctl completions SHELL`; regenerate them with \
-         `UPDATE_COMPLETIONS=1 cargo test --test completions` and commit the result",
+         `UPDATE_COMPLETIONS=1 cargo test --test it completions` and commit the result",
         stale.join(",")
     );
 }

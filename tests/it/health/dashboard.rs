@@ -2,7 +2,7 @@
 //! console message, no network request and no dialog; its numbers are those
 //! of `health report` and `usage report`; hostile names stay text.
 //!
-//! Chromium is driven over the DevTools protocol (tests/cdp). Without a
+//! Chromium is driven over the DevTools protocol (tests/it/support/cdp.rs). Without a
 //! `chromium` on PATH these tests print a note and pass, unless `CI=true`.
 
 use std::path::{Path, PathBuf};

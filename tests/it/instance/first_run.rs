@@ -1,7 +1,7 @@
 //! What a new user meets first: the hint of a failed `instance test` is
 //! about testing (not create's `--skip-validation`), and a call that gets no
 //! answer names the proxy and CA settings. The interactive create flow is
-//! driven in a pseudo-terminal in tests/prompts_pty.rs.
+//! driven in a pseudo-terminal in tests/it/cli/prompts_pty.rs.
 
 use crate::support::TestEnv;
 use crate::support::amc::Amc;
