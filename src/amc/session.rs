@@ -338,7 +338,7 @@ impl Session {
     /// callers wait for a single refresh.
     pub async fn access_token(&self) -> Result<CachedToken, AmcError> {
         let mut state = self.inner.token.lock().await;
-        let now = Utc::now();
+        let now = crate::clock::now();
         if let Some((token, use_until)) = &state.current
             && now < *use_until
         {
@@ -696,7 +696,7 @@ impl Session {
         let first_sent = Instant::now();
         loop {
             attempts += 1;
-            let requested_at = Utc::now();
+            let requested_at = crate::clock::now();
             let sent = Instant::now();
             let builder = client
                 .http
