@@ -41,7 +41,7 @@ fn login_proves_the_credentials_and_stores_them_encrypted() {
     }
 
     // Stored as Fernet tokens, never as the values themselves.
-    let rows = amc.env.sql_rows(
+    let rows = amc.env.probe().rows(
         "SELECT client_id, client_secret_enc, refresh_token_enc, access_token_enc, region FROM credentials",
     );
     assert_eq!(rows.len(), 1);
@@ -142,7 +142,7 @@ fn logout_forgets_the_credentials() {
     let amc = Amc::logged_in();
     amc.instances(&["amclogout01"]);
     amc.env.run(&["auth", "logout"]).ok();
-    assert_eq!(amc.env.sql_count("SELECT count(*) FROM credentials"), 0);
+    assert_eq!(amc.env.probe().count("credentials"), 0);
     amc.env
         .run(&["auth", "status"])
         .fails(7, &["not logged in"]);
@@ -682,7 +682,7 @@ fn a_bulk_check_with_credentials_from_the_environment_refreshes_once() {
     );
     assert_eq!(access_tokens_seen(&amc.fake).len(), 1);
     // Nothing was stored: environment credentials are not a login.
-    assert_eq!(amc.env.sql_count("SELECT count(*) FROM credentials"), 0);
+    assert_eq!(amc.env.probe().count("credentials"), 0);
 }
 
 #[test]
@@ -1140,9 +1140,7 @@ fn key_rotate_reencrypts_every_secret() {
     amc.instances(&["amcrotate01"]);
     let key = amc.env.home().join("key");
     let old_key = std::fs::read_to_string(&key).unwrap();
-    let before = amc
-        .env
-        .sql_rows("SELECT client_secret_enc, refresh_token_enc, access_token_enc FROM credentials");
+    let before = amc.env.probe().credential_ciphertexts();
 
     amc.env.run(&["key", "rotate"]).fails(2, &["--yes"]);
     assert_eq!(
@@ -1163,9 +1161,7 @@ fn key_rotate_reencrypts_every_secret() {
         std::fs::read_to_string(amc.env.home().join("key.old")).unwrap(),
         old_key
     );
-    let after = amc
-        .env
-        .sql_rows("SELECT client_secret_enc, refresh_token_enc, access_token_enc FROM credentials");
+    let after = amc.env.probe().credential_ciphertexts();
     assert_eq!(after.len(), 1);
     for (b, a) in before[0].iter().zip(&after[0]) {
         assert_ne!(b, a, "every secret re-encrypted");

@@ -91,7 +91,7 @@ fn agency() -> (FakeAmc, TestEnv) {
 fn a_bulk_check_uses_each_accounts_own_grant_and_refreshes_once_per_profile() {
     let (fake, env) = agency();
     // No cached access token: the run must refresh, once per profile.
-    env.sql_exec("UPDATE credentials SET access_token_enc = NULL, access_token_expires = NULL");
+    env.probe().forget_access_tokens();
     let before: Vec<usize> = GRANTS.iter().map(|g| fake.token_grants_for(g.3)).collect();
     fake.clear_requests();
     let out = env
@@ -299,12 +299,10 @@ fn version_2_store(env: &TestEnv, fake: &FakeAmc) {
     std::fs::write(&key_file, format!("{key}\n")).unwrap();
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let f = fernet::Fernet::new(&key).unwrap();
-    let conn = rusqlite::Connection::open(env.db_path()).unwrap();
-    conn.execute_batch(include_str!("../../../migrations/0001_init.sql"))
-        .unwrap();
-    conn.execute_batch(include_str!("../../../migrations/0002_usage.sql"))
-        .unwrap();
-    conn.pragma_update(None, "user_version", 2).unwrap();
+    let probe = env.probe();
+    probe.exec_batch(include_str!("../../../migrations/0001_init.sql"));
+    probe.exec_batch(include_str!("../../../migrations/0002_usage.sql"));
+    probe.set_user_version(2);
     let (_, client, secret, refresh, entity) = GRANTS[0];
     fake.add_client(client, secret, refresh);
     fake.add_account(entity, "Acme", US);
@@ -312,29 +310,19 @@ fn version_2_store(env: &TestEnv, fake: &FakeAmc) {
     let at = "2026-11-01T00:00:00Z";
     let user = "0b7d8a0e-3c1f-4a55-9d7e-2f6c1b0a9e11";
     let account = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
-    conn.execute(
-        "INSERT INTO users (id, name, created_at) VALUES (?1, 'alice', ?2)",
-        [user, at],
-    )
-    .unwrap();
-    conn.execute(
-        "INSERT INTO amc_accounts (id, account_id, account_name, country_code, marketplace_id, created_at, updated_at)
-         VALUES (?1, ?2, 'Acme', 'US', ?3, ?4, ?4)",
-        [account, entity, US, at],
-    )
-    .unwrap();
-    conn.execute(
-        "INSERT INTO amc_instances (id, user_id, instance_id, name, region, account_id, status, created_at, updated_at)
-         VALUES ('2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f60', ?1, 'amcoldstore', 'old', 'na', ?2, 'ACTIVE', ?3, ?3)",
-        [user, account, at],
-    )
-    .unwrap();
-    conn.execute(
-        "INSERT INTO credentials (user_id, client_id, client_secret_enc, refresh_token_enc, region, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'na', ?5, ?5)",
-        [user, client, &f.encrypt(secret.as_bytes()), &f.encrypt(refresh.as_bytes()), at],
-    )
-    .unwrap();
+    // Every value is a fixed id, a grant of this file or a Fernet token
+    // (url-safe base64): none holds a quote.
+    probe.exec_batch(&format!(
+        "INSERT INTO users (id, name, created_at) VALUES ('{user}', 'alice', '{at}');
+         INSERT INTO amc_accounts (id, account_id, account_name, country_code, marketplace_id, created_at, updated_at)
+         VALUES ('{account}', '{entity}', 'Acme', 'US', '{US}', '{at}', '{at}');
+         INSERT INTO amc_instances (id, user_id, instance_id, name, region, account_id, status, created_at, updated_at)
+         VALUES ('2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f60', '{user}', 'amcoldstore', 'old', 'na', '{account}', 'ACTIVE', '{at}', '{at}');
+         INSERT INTO credentials (user_id, client_id, client_secret_enc, refresh_token_enc, region, created_at, updated_at)
+         VALUES ('{user}', '{client}', '{secret_enc}', '{refresh_enc}', 'na', '{at}', '{at}');",
+        secret_enc = f.encrypt(secret.as_bytes()),
+        refresh_enc = f.encrypt(refresh.as_bytes()),
+    ));
 }
 
 #[test]
@@ -349,9 +337,8 @@ fn a_store_of_version_2_upgrades_with_its_login_as_default() {
     assert_eq!(list[0]["default"], true);
     assert_eq!(list[0]["client_id"], GRANTS[0].1);
     assert_eq!(
-        env.sql_count(
-            "SELECT count(*) FROM pragma_table_info('credentials') WHERE name = 'profile'"
-        ),
+        env.probe()
+            .scalar("SELECT count(*) FROM pragma_table_info('credentials') WHERE name = 'profile'"),
         1
     );
 
@@ -380,7 +367,7 @@ fn a_store_of_version_2_upgrades_with_its_login_as_default() {
 fn key_rotate_covers_every_profile() {
     let (fake, env) = agency();
     env.run(&["key", "rotate", "--yes"]).ok();
-    env.sql_exec("UPDATE credentials SET access_token_enc = NULL, access_token_expires = NULL");
+    env.probe().forget_access_tokens();
     for (profile, _, _, refresh, _) in GRANTS {
         let token = env.run(&["auth", "token", "--profile", profile]).ok();
         assert_eq!(fake.grant_of(token.stdout.trim()).as_deref(), Some(refresh));

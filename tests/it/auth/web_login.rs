@@ -123,7 +123,7 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 }
 
 fn credentials_rows(env: &TestEnv) -> i64 {
-    env.sql_count("SELECT count(*) FROM credentials")
+    env.probe().count("credentials")
 }
 
 #[test]
@@ -178,8 +178,7 @@ fn browser_login_stores_a_refresh_token_that_works() {
 
     // The stored refresh token works: a fresh access token comes from it.
     assert_eq!(credentials_rows(&amc.env), 1);
-    amc.env
-        .sql_exec("UPDATE credentials SET access_token_enc = NULL, access_token_expires = NULL");
+    amc.env.probe().forget_access_tokens();
     let grants = amc.fake.token_grants();
     let token = amc.env.run(&["auth", "token"]).ok();
     assert_eq!(

@@ -115,7 +115,9 @@ fn secrets_echoed_by_the_token_endpoint_never_leak_in_any_form() {
         outputs.push((format!("stderr of {args:?}"), out.stderr.into_bytes()));
     }
     // The echoes did reach amcctl: the results say the refresh was refused.
-    let stored = env.sql_rows("SELECT error FROM health_checks WHERE error IS NOT NULL");
+    let stored = env
+        .probe()
+        .rows("SELECT error FROM health_checks WHERE error IS NOT NULL");
     assert!(!stored.is_empty(), "the refused refreshes were recorded");
     eprintln!("stored errors: {stored:?}");
     assert!(
@@ -334,7 +336,7 @@ fn hostile_server_texts_never_reach_stdout_or_stderr_raw() {
         }
     }
     // Nothing hostile was stored either.
-    for row in env.sql_rows(
+    for row in env.probe().rows(
         "SELECT coalesce(error, '') FROM health_checks
          UNION ALL SELECT coalesce(health_error, '') FROM amc_instances",
     ) {
@@ -546,7 +548,7 @@ fn the_brand_count_rule_comes_before_anything_else() {
 // ------------------------------------------- 6. deleted secrets are gone
 
 fn ciphertexts(env: &TestEnv) -> Vec<String> {
-    env.sql_rows(
+    env.probe().rows(
         "SELECT client_secret_enc FROM credentials UNION ALL SELECT refresh_token_enc FROM credentials
          UNION ALL SELECT access_token_enc FROM credentials WHERE access_token_enc IS NOT NULL",
     )
@@ -606,30 +608,15 @@ fn db_check_names_rows_that_break_the_rules() {
         })
         .collect();
     env.run(&["db", "check"]).ok();
-    let conn = env.sql();
-    conn.execute_batch("PRAGMA ignore_check_constraints = ON")
-        .unwrap();
-    conn.execute(
-        "UPDATE amc_instances SET status = 'BOGUS' WHERE id = ?1",
-        [&ids[0]],
-    )
-    .unwrap();
-    conn.execute(
-        "UPDATE amc_instances SET region = 'xx' WHERE id = ?1",
-        [&ids[1]],
-    )
-    .unwrap();
-    conn.execute(
-        "UPDATE amc_instances SET name = x'00ff1b' WHERE id = ?1",
-        [&ids[2]],
-    )
-    .unwrap();
-    conn.execute(
-        "UPDATE amc_instances SET instance_id = 'NOT AN ID' WHERE id = ?1",
-        [&ids[3]],
-    )
-    .unwrap();
-    drop(conn);
+    // The ids are UUIDs the store made, safe to quote as they are.
+    env.probe().exec_batch(&format!(
+        "PRAGMA ignore_check_constraints = ON;
+         UPDATE amc_instances SET status = 'BOGUS' WHERE id = '{}';
+         UPDATE amc_instances SET region = 'xx' WHERE id = '{}';
+         UPDATE amc_instances SET name = x'00ff1b' WHERE id = '{}';
+         UPDATE amc_instances SET instance_id = 'NOT AN ID' WHERE id = '{}';",
+        ids[0], ids[1], ids[2], ids[3]
+    ));
     let out = env.run(&["db", "check", "-o", "json"]).code(8);
     let report = out.json();
     let problems = report["problems"].to_string();
@@ -827,7 +814,7 @@ fn uuid_shaped_names_are_refused_and_uuids_resolve_first() {
     .fails(2, &["UUID"]);
     // A row named like that from an older store: the UUID still picks its own row.
     let b = env.create_instance("amcuuid0003", "second", ENTITY, &[]);
-    env.sql_exec(&format!(
+    env.probe().exec(&format!(
         "UPDATE amc_instances SET name = '{uuid}' WHERE id = '{}'",
         b["id"].as_str().unwrap()
     ));

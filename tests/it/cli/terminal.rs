@@ -840,16 +840,12 @@ fn db_path_check_and_backup() {
     assert_eq!(copied[0]["instance_id"], "amcibersblt");
 
     // Problems: exit 8, each listed.
-    {
-        let conn = rusqlite::Connection::open(&backup).expect("open backup");
-        conn.execute_batch(
-            "PRAGMA foreign_keys = OFF;
-             INSERT INTO instance_brands (instance_id, brand_name, created_at)
-                 VALUES ('no-such-instance', 'Ghost', '2026-01-01T00:00:00Z');
-             PRAGMA user_version = 99;",
-        )
-        .expect("break the copy");
-    }
+    crate::support::Probe::new(&backup).exec_batch(
+        "PRAGMA foreign_keys = OFF;
+         INSERT INTO instance_brands (instance_id, brand_name, created_at)
+             VALUES ('no-such-instance', 'Ghost', '2026-01-01T00:00:00Z');
+         PRAGMA user_version = 99;",
+    );
     let r = env.run(&["--db", b, "db", "check"]);
     assert_eq!(r.code, 8, "{r:?}");
     assert!(

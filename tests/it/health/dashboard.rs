@@ -444,7 +444,7 @@ fn hostile_names_are_shown_as_text() {
     // A name with a right-to-left override, as an older store or another
     // tool could have left it, and errors from AMC with markup in them.
     let rtl = "evil\u{202e}lmth.exe";
-    env.sql_exec(&format!(
+    env.probe().exec(&format!(
         "UPDATE amc_instances SET name = '{rtl}' WHERE instance_id = 'amchostile00'"
     ));
     let mut store = Store::open(&env.db_path()).expect("open the store");

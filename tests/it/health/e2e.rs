@@ -200,7 +200,7 @@ fn a_mixed_fleet_gets_the_right_verdict_for_each_instance() {
         };
         assert_eq!(s["status"], want, "{s}");
     }
-    assert_eq!(amc.env.sql_count("SELECT count(*) FROM health_checks"), 8);
+    assert_eq!(amc.env.probe().count("health_checks"), 8);
 }
 
 #[test]
@@ -440,7 +440,7 @@ fn checks_move_instances_through_the_states_of_section_5() {
     assert_eq!(report["fleet"]["uptime_pct"], 64.29, "9 healthy of 14");
 
     // Prune: make the first run's rows old, then cut them.
-    let old = amc.env.sql_exec(
+    let old = amc.env.probe().exec(
         "UPDATE health_checks SET checked_at = '2026-01-01T00:00:00Z'
          WHERE id IN (SELECT id FROM health_checks ORDER BY id LIMIT 4)",
     );
@@ -457,7 +457,7 @@ fn checks_move_instances_through_the_states_of_section_5() {
     );
     let pruned = amc.env.json(&["health", "prune", "--older-than", "30d"]);
     assert_eq!(pruned["deleted"], 4);
-    assert_eq!(amc.env.sql_count("SELECT count(*) FROM health_checks"), 10);
+    assert_eq!(amc.env.probe().count("health_checks"), 10);
     assert_eq!(
         amc.env.json(&["health", "prune", "--older-than", "30d"])["deleted"],
         0
@@ -723,28 +723,22 @@ fn big_fleet(n: usize, latency: Duration) -> (Amc, Vec<String>) {
 /// The store's own consistency after an abrupt end.
 #[track_caller]
 fn assert_consistent(amc: &Amc) {
-    let conn = amc.env.sql();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
-    let fk: i64 = conn
-        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(fk, 0, "foreign keys hold");
-    let orphans = amc.env.sql_count(
+    let problems = amc.env.probe().problems();
+    assert!(
+        problems.is_empty(),
+        "integrity and foreign keys hold: {problems:?}"
+    );
+    let orphans = amc.env.probe().scalar(
         "SELECT count(*) FROM health_checks h LEFT JOIN amc_instances i ON i.id = h.instance_id
          WHERE i.id IS NULL",
     );
     assert_eq!(orphans, 0, "every history row's instance exists");
-    let unchecked_with_history = amc.env.sql_count(
+    let unchecked_with_history = amc.env.probe().scalar(
         "SELECT count(*) FROM amc_instances i WHERE i.last_health_check IS NULL
          AND EXISTS (SELECT 1 FROM health_checks h WHERE h.instance_id = i.id)",
     );
     assert_eq!(unchecked_with_history, 0, "no history without a last state");
-    let mismatched = amc.env.sql_count(
+    let mismatched = amc.env.probe().scalar(
         "SELECT count(*) FROM amc_instances i WHERE i.last_health_check IS NOT NULL AND NOT EXISTS
          (SELECT 1 FROM health_checks h WHERE h.instance_id = i.id
           AND h.checked_at = i.last_health_check AND h.status = i.health_status)",
@@ -758,7 +752,8 @@ fn assert_consistent(amc: &Amc) {
 /// Stored `(instance_id, status, checked_at)` of every history row.
 fn stored_results(amc: &Amc) -> BTreeSet<(String, String, String)> {
     amc.env
-        .sql_rows(
+        .probe()
+        .rows(
             "SELECT i.instance_id, h.status, h.checked_at FROM health_checks h
              JOIN amc_instances i ON i.id = h.instance_id",
         )
@@ -817,10 +812,11 @@ fn a_run_killed_midway_leaves_a_consistent_store() {
     );
 
     assert_consistent(&amc);
-    let rows = amc.env.sql_count("SELECT count(*) FROM health_checks");
+    let rows = amc.env.probe().count("health_checks");
     let checked = amc
         .env
-        .sql_count("SELECT count(*) FROM amc_instances WHERE last_health_check IS NOT NULL");
+        .probe()
+        .scalar("SELECT count(*) FROM amc_instances WHERE last_health_check IS NOT NULL");
     assert_eq!(
         rows, checked,
         "one history row for each instance whose last check is set"
@@ -850,7 +846,7 @@ fn a_run_killed_midway_leaves_a_consistent_store() {
     assert_eq!(doc["summary"]["healthy"], 200);
     assert_consistent(&amc);
     assert_eq!(
-        amc.env.sql_count("SELECT count(*) FROM health_checks"),
+        amc.env.probe().count("health_checks"),
         200 + stored.len() as i64
     );
 }
@@ -1005,10 +1001,7 @@ fn a_reader_that_goes_away_does_not_stop_the_checks() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(
-        amc.env.sql_count("SELECT count(*) FROM health_checks"),
-        ids.len() as i64
-    );
+    assert_eq!(amc.env.probe().count("health_checks"), ids.len() as i64);
     assert_consistent(&amc);
 }
 

@@ -426,7 +426,7 @@ fn env_for(amc: &FakeAmc, ids: &[String]) -> TestEnv {
 }
 
 fn history(env: &TestEnv, id: &str) -> Vec<Vec<String>> {
-    env.sql_rows(&format!(
+    env.probe().rows(&format!(
         "SELECT h.status, h.attempts FROM health_checks h JOIN amc_instances i ON i.id = h.instance_id
          WHERE i.instance_id = '{id}' ORDER BY h.id"
     ))
@@ -525,7 +525,7 @@ fn every_fault_gets_its_documented_verdict_in_bounded_time() {
     });
     // A check's verdict moves the instance's status.
     for (case, id) in cases.iter().zip(&ids) {
-        let status = env.sql_rows(&format!(
+        let status = env.probe().rows(&format!(
             "SELECT status, health_status FROM amc_instances WHERE instance_id = '{id}'"
         ));
         let want = if case.verdict == "HEALTHY" {

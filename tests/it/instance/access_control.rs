@@ -72,7 +72,7 @@ fn world() -> World {
     env.create_instance_as("bob", "amcsharedaa", "Bob Shared", "Acme", &[]);
     // A history row and a last health for alice's instance, so that a
     // leaked check or prune would show in the dump.
-    env.sql_exec(&format!(
+    env.probe().exec(&format!(
         "INSERT INTO health_checks (instance_id, checked_at, status, http_status, latency_ms, attempts)
          VALUES ('{}', '2026-01-01T00:00:00Z', 'HEALTHY', 200, 12, 1)",
         alice["id"].as_str().expect("id")

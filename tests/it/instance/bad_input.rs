@@ -947,7 +947,7 @@ fn text_that_only_looks_dangerous_is_valid_and_stored_verbatim() {
         assert_eq!(i["description"], *text);
         assert_eq!(i["brands"], json!([text]));
         assert_eq!(
-            env.sql_rows(&format!(
+            env.probe().rows(&format!(
                 "SELECT name, description FROM amc_instances WHERE instance_id = '{iid}'"
             )),
             [[format!("{text:?}"), format!("{text:?}")]]
@@ -961,11 +961,8 @@ fn text_that_only_looks_dangerous_is_valid_and_stored_verbatim() {
     env.run(&["instance", "edit", "amcvalid000", "--name", cases[0]])
         .ok();
     // Every table is still there, with the rows it had.
-    assert_eq!(env.sql_count("SELECT count(*) FROM users"), 2);
-    assert_eq!(
-        env.sql_count("SELECT count(*) FROM amc_instances"),
-        3 + cases.len() as i64
-    );
+    assert_eq!(env.probe().count("users"), 2);
+    assert_eq!(env.probe().count("amc_instances"), 3 + cases.len() as i64);
     // An instance can be found by such a name, too.
     let found = env.json(&["instance", "show", cases[0]]);
     assert_eq!(found["instance_id"], "amcvalid000");

@@ -405,11 +405,11 @@ fn a_rejected_change_leaves_the_store_byte_identical() {
                 if let Some(sql) = stored {
                     if field == 2 && value.trim().is_empty() {
                         // `--description ""` clears the description.
-                        prop_assert_eq!(env.sql_rows(&sql), vec![vec!["NULL".to_owned()]]);
+                        prop_assert_eq!(env.probe().rows(&sql), vec![vec!["NULL".to_owned()]]);
                     } else {
                         prop_assert!(!must_refuse(value.trim()), "accepted {:?}", value);
                         prop_assert_eq!(
-                            env.sql_rows(&sql),
+                            env.probe().rows(&sql),
                             vec![vec![format!("{:?}", value.trim())]]
                         );
                     }
@@ -481,15 +481,13 @@ fn assert_import_stored(env: &TestEnv, file: &std::path::Path) {
 }
 
 fn reset_seeded(env: &TestEnv, seed_dump: &str) {
-    env.sql()
-        .execute_batch(
-            "DELETE FROM amc_instances WHERE instance_id NOT IN ('amcaaaaaaaa', 'amcbbbbbbbb');
+    env.probe().exec_batch(
+        "DELETE FROM amc_instances WHERE instance_id NOT IN ('amcaaaaaaaa', 'amcbbbbbbbb');
              DELETE FROM amc_accounts WHERE account_id <> 'ENTITY1AA1AA11AAA1';
              DELETE FROM users WHERE name NOT IN ('alice', 'bob');
              UPDATE amc_accounts SET account_name = 'Acme';
              UPDATE amc_instances SET description = NULL;",
-        )
-        .expect("reset");
+    );
     env.run(&["instance", "edit", "amcaaaaaaaa", "--name", "Alice Main"])
         .ok();
     env.run(&["brand", "set", "amcaaaaaaaa", "Acme"]).ok();
@@ -829,7 +827,7 @@ fn a_corpus_of_bad_inputs_is_refused_untouched_or_stored_verbatim() {
                                 } else {
                                     format!("{:?}", v.trim())
                                 };
-                                assert_eq!(env.sql_rows(&sql(i)), [[want]], "{ctx}: stored");
+                                assert_eq!(env.probe().rows(&sql(i)), [[want]], "{ctx}: stored");
                             }
                         } else {
                             refused += 1;
@@ -971,10 +969,11 @@ fn hostile_import_files_are_refused_untouched_or_imported_exactly() {
         env.assert_unchanged(&before, path);
     }
     // Rows naming another user's row id must not take it over.
-    let bob_id = env.sql_rows("SELECT id FROM amc_instances WHERE instance_id = 'amcbbbbbbbb'")[0]
-        [0]
-    .trim_matches('"')
-    .to_owned();
+    let bob_id = env
+        .probe()
+        .rows("SELECT id FROM amc_instances WHERE instance_id = 'amcbbbbbbbb'")[0][0]
+        .trim_matches('"')
+        .to_owned();
     let before = env.dump();
     let stolen = format!(
         r#"[{{"id":"{bob_id}","instance_id":"amcstolen01","name":"Mine now","region":"na","account":{{"account_id":"{ACME}"}}}}]"#

@@ -621,7 +621,7 @@ fn instance_delete_removes_brands_and_history() {
         (id(&f.a), "2026-11-21T10:00:00Z"),
         (id(&f.b), "2026-11-21T10:00:00Z"),
     ] {
-        env.sql_exec(&format!(
+        env.probe().exec(&format!(
             "INSERT INTO health_checks (instance_id, checked_at, status, http_status, latency_ms)
              VALUES ('{inst}', '{at}', 'HEALTHY', 200, 80)"
         ));
@@ -632,7 +632,7 @@ fn instance_delete_removes_brands_and_history() {
         } else {
             "instance_id"
         };
-        env.sql_count(&format!(
+        env.probe().scalar(&format!(
             "SELECT count(*) FROM {table} WHERE {column} = '{}'",
             id(inst)
         ))
@@ -679,7 +679,7 @@ fn deactivate_and_activate() {
         (Some("INACTIVE"), Some(false))
     );
     assert_eq!(
-        env.sql_rows(&format!(
+        env.probe().rows(&format!(
             "SELECT status, is_active FROM amc_instances WHERE id = '{}'",
             id(&f.a)
         )),
@@ -817,7 +817,7 @@ fn brand_set_add_remove_clear_and_list() {
         Vec::<String>::new()
     );
     assert_eq!(
-        env.sql_count(&format!(
+        env.probe().scalar(&format!(
             "SELECT count(*) FROM instance_brands WHERE instance_id = '{}'",
             id(&f.a)
         )),
@@ -948,7 +948,7 @@ fn usage_errors_from_the_command_line_exit_2() {
 fn a_store_newer_than_the_binary_is_refused_with_exit_8() {
     let f = fleet();
     let newer = amcctl::store::schema_version() as i64 + 1;
-    f.env.set_user_version(newer);
+    f.env.probe().set_user_version(newer);
     let before = f.env.dump();
     assert!(before.starts_with(&format!("user_version = {newer}\n")));
     for args in [
@@ -1024,7 +1024,7 @@ fn varied_fleet() -> Fleet {
         ],
     );
     env.run(&["instance", "deactivate", "amcbbbbbbbb"]).ok();
-    env.sql_exec(&format!(
+    env.probe().exec(&format!(
         "UPDATE amc_instances SET health_status = 'UNHEALTHY', last_health_check = '2026-11-20T08:00:00Z',
              health_latency_ms = 412, health_error = 'HTTP 403: forbidden',
              api_endpoint = 'https://amc-api.example.test/v1'
@@ -1075,8 +1075,7 @@ fn round_trip(format: &str) {
     fresh.run(&["instance", "list"]).ok();
     let empty = fresh.dump();
     assert_eq!(
-        fresh.sql_count("SELECT count(*) FROM amc_instances")
-            + fresh.sql_count("SELECT count(*) FROM amc_accounts"),
+        fresh.probe().count("amc_instances") + fresh.probe().count("amc_accounts"),
         0
     );
     let first = fresh.run(&["instance", "import", path, "-o", "json"]).ok();
@@ -1340,14 +1339,15 @@ fn sql_looking_text_is_stored_verbatim() {
     );
     assert_eq!(env.json(&["instance", "show", name]), i);
     assert_eq!(
-        env.sql_rows("SELECT name, description FROM amc_instances"),
+        env.probe()
+            .rows("SELECT name, description FROM amc_instances"),
         [[
             format!("{name:?}"),
             "\"'; DELETE FROM amc_instances; --\"".to_owned()
         ]]
     );
-    assert_eq!(env.sql_rows("SELECT name FROM users"), [["\"alice\""]]);
-    assert_eq!(env.sql_count("SELECT count(*) FROM instance_brands"), 1);
+    assert_eq!(env.probe().rows("SELECT name FROM users"), [["\"alice\""]]);
+    assert_eq!(env.probe().count("instance_brands"), 1);
     // It survives the CSV round trip too.
     let csv = env
         .run(&["instance", "export", "--format", "csv"])

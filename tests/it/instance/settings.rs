@@ -28,13 +28,7 @@ fn world() -> TestEnv {
 
 /// The settings token as stored (`None`: NULL).
 fn token(env: &TestEnv) -> Option<String> {
-    env.sql()
-        .query_row(
-            "SELECT encrypted_config FROM amc_instances WHERE instance_id = ?1",
-            [INST],
-            |r| r.get(0),
-        )
-        .expect("read encrypted_config")
+    env.probe().settings_token(INST)
 }
 
 fn key_text(env: &TestEnv) -> String {
@@ -415,12 +409,7 @@ fn python_reads_amcctl_settings_and_amcctl_reads_pythons() {
     // Either way the spec reference opens amcctl's token to json.dumps text.
     assert_eq!(reference_decrypt(&key, &stored), dumps.as_bytes());
 
-    env.sql()
-        .execute(
-            "UPDATE amc_instances SET encrypted_config = ?1 WHERE instance_id = ?2",
-            [&python_token, INST],
-        )
-        .expect("store Python's token");
+    env.probe().set_settings_token(INST, &python_token);
     let listed = env.json(&["instance", "config", "list", INST, "--reveal"]);
     assert_eq!(
         listed,
@@ -460,12 +449,7 @@ fn settings_that_do_not_open_are_exit_8_and_show_nothing() {
     let key = key_text(&env);
     // A JSON array, not an object: refused without quoting it.
     let not_object = reference_encrypt(&key, br#"["v-LEAKY"]"#);
-    env.sql()
-        .execute(
-            "UPDATE amc_instances SET encrypted_config = ?1 WHERE instance_id = ?2",
-            [&not_object, INST],
-        )
-        .expect("store the token");
+    env.probe().set_settings_token(INST, &not_object);
     let before = env.dump();
     for args in [
         &["instance", "config", "list", INST][..],
@@ -478,12 +462,7 @@ fn settings_that_do_not_open_are_exit_8_and_show_nothing() {
     env.assert_unchanged(&before, "unreadable settings");
     // Another key's token: the wrong-key error, nothing more.
     let other = reference_encrypt(&URL_SAFE.encode([7u8; 32]), br#"{"k": "v-LEAKY"}"#);
-    env.sql()
-        .execute(
-            "UPDATE amc_instances SET encrypted_config = ?1 WHERE instance_id = ?2",
-            [&other, INST],
-        )
-        .expect("store the token");
+    env.probe().set_settings_token(INST, &other);
     let out = env
         .run(&["instance", "config", "get", INST, "k"])
         .fails(8, &["cannot decrypt"]);

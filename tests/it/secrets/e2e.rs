@@ -193,10 +193,7 @@ fn the_store_files_hold_only_ciphertext_while_logged_in() {
     amc.instances(&["amcstored01"]);
     // A reader held open keeps the WAL from being folded into the database
     // and removed when amcctl closes the store, so there is a WAL to read.
-    let keeper = amc.env.sql();
-    keeper
-        .query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))
-        .expect("read the store");
+    let keeper = amc.env.probe().hold_open();
     for _ in 0..3 {
         amc.fake.expire_tokens();
         amc.env.run(&["instance", "test", "amcstored01"]).ok();
@@ -207,19 +204,14 @@ fn the_store_files_hold_only_ciphertext_while_logged_in() {
     let wal = std::fs::read(home.join("amcctl.db-wal")).expect("the WAL of a store in use");
     assert!(!wal.is_empty(), "the refreshed tokens went through the WAL");
     assert_clean("the WAL", &wal, &needles);
-    keeper
-        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
-        .unwrap();
-    drop(keeper);
+    keeper.checkpoint();
     assert_clean(
         "the database",
         &std::fs::read(home.join("amcctl.db")).unwrap(),
         &needles,
     );
     // The credentials are there, as Fernet tokens.
-    let rows = amc
-        .env
-        .sql_rows("SELECT client_secret_enc, refresh_token_enc, access_token_enc FROM credentials");
+    let rows = amc.env.probe().credential_ciphertexts();
     assert!(
         rows[0].iter().all(|v| v.starts_with("\"gAAAAA")),
         "{rows:?}"

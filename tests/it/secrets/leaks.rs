@@ -151,10 +151,7 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
     let (amc, env) = world();
     // A reader held open for the whole test keeps the WAL file from being
     // checkpointed away, so every frame ever written can be searched.
-    let wal_keeper = rusqlite::Connection::open(env.db_path()).expect("open the store");
-    wal_keeper
-        .query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))
-        .expect("read the store");
+    let wal_keeper = env.probe().hold_open();
 
     let mut outputs: Vec<Output> = Vec::new();
     let run = |user: &str, args: &[&str], extra: &[(&str, &str)]| env.run_env(user, args, extra);
@@ -413,7 +410,7 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
     assert!(wal.exists(), "the WAL is kept while a reader is open");
     assert!(files >= 3, "store, WAL and key were searched");
     // Stored secrets are Fernet tokens (version byte 0x80 → "gAAAAA").
-    for row in env.sql_rows(
+    for row in env.probe().rows(
         "SELECT client_secret_enc, refresh_token_enc, coalesce(access_token_enc, 'gAAAAA') FROM credentials",
     ) {
         for cell in row {
@@ -421,7 +418,8 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
         }
     }
     for row in env
-        .sql_rows("SELECT encrypted_config FROM amc_instances WHERE encrypted_config IS NOT NULL")
+        .probe()
+        .rows("SELECT encrypted_config FROM amc_instances WHERE encrypted_config IS NOT NULL")
     {
         assert!(
             row[0].starts_with("\"gAAAAA"),
@@ -430,7 +428,8 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
         );
     }
     assert_eq!(
-        env.sql_count("SELECT count(*) FROM amc_instances WHERE encrypted_config IS NOT NULL"),
+        env.probe()
+            .scalar("SELECT count(*) FROM amc_instances WHERE encrypted_config IS NOT NULL"),
         1,
         "alice's settings are stored"
     );
@@ -486,10 +485,7 @@ fn files_are_private_and_a_readable_key_is_refused_untouched() {
     let home = env.home();
     let key = home.join("key");
     // Hold the store open so the WAL and shared-memory files exist.
-    let keeper = rusqlite::Connection::open(env.db_path()).expect("open");
-    keeper
-        .query_row("SELECT count(*) FROM users", [], |r| r.get::<_, i64>(0))
-        .expect("read");
+    let keeper = env.probe().hold_open();
     env.run(&["instance", "edit", "amcaaaaaaaa", "--name", "Renamed"])
         .ok();
     assert_eq!(mode(home), 0o700, "the home folder");
@@ -636,7 +632,7 @@ fn only_auth_token_prints_an_access_token() {
     markers.assert_absent("the stderr of auth token -vv", printed.stderr.as_bytes());
     // An expired token is refreshed: the new one is printed, the old never again.
     amc.expire_tokens();
-    env.sql_exec("UPDATE credentials SET access_token_expires = '2000-01-01T00:00:00Z'");
+    env.probe().expire_access_tokens();
     let fresh = env.run(&["auth", "token"]).ok().stdout.trim().to_owned();
     assert_ne!(fresh, token, "refreshed when expired");
     let markers = Markers(vec![

@@ -17,6 +17,7 @@
 
 pub mod amc;
 pub mod cdp;
+pub mod probe;
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -26,9 +27,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
+
+pub use probe::Probe;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_amcctl");
@@ -148,6 +149,17 @@ impl TestEnv {
         self.home.join("amcctl.db")
     }
 
+    /// The rows of the store, to arrange states the commands cannot reach
+    /// and to look at what they left.
+    pub fn probe(&self) -> Probe {
+        Probe::new(self.db_path())
+    }
+
+    /// A deterministic text dump of the whole store (see [`Probe::dump`]).
+    pub fn dump(&self) -> String {
+        self.probe().dump()
+    }
+
     /// A scratch folder outside the home, for import files and exports;
     /// also the working directory of every command.
     pub fn scratch(&self) -> &Path {
@@ -234,49 +246,10 @@ impl TestEnv {
         )
     }
 
-    /// What SQLite's `PRAGMA integrity_check` and `PRAGMA foreign_key_check`
-    /// find wrong with the store (empty when it is sound), read with
-    /// rusqlite directly so the check does not depend on amcctl.
-    pub fn store_problems(&self) -> Vec<String> {
-        let Some(conn) = self.open_read_only() else {
-            return vec!["no store".to_owned()];
-        };
-        let mut problems = Vec::new();
-        let mut stmt = conn
-            .prepare("PRAGMA integrity_check")
-            .expect("integrity_check");
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .expect("integrity_check");
-        for row in rows {
-            let line = row.expect("integrity_check row");
-            if line != "ok" {
-                problems.push(line);
-            }
-        }
-        let mut stmt = conn
-            .prepare("PRAGMA foreign_key_check")
-            .expect("foreign_key_check");
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(format!(
-                    "foreign key violation: {} rowid {:?} -> {}",
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<i64>>(1)?,
-                    r.get::<_, String>(2)?
-                ))
-            })
-            .expect("foreign_key_check");
-        for row in rows {
-            problems.push(row.expect("foreign_key_check row"));
-        }
-        problems
-    }
-
     /// Asserts the store passes the integrity and foreign-key checks.
     #[track_caller]
     pub fn assert_store_sound(&self, context: impl std::fmt::Display) {
-        let problems = self.store_problems();
+        let problems = self.probe().problems();
         assert!(
             problems.is_empty(),
             "the store is damaged ({context}):\n{}",
@@ -327,135 +300,6 @@ impl TestEnv {
         args.extend(owned.iter().map(String::as_str));
         self.run_as(user, &args).ok().json()
     }
-
-    /// Opens the store read-write with rusqlite, to arrange states the
-    /// commands under test cannot reach (health history, a newer schema).
-    pub fn sql(&self) -> Connection {
-        let conn = Connection::open(self.db_path()).expect("open the store");
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .expect("foreign keys on");
-        conn
-    }
-
-    /// Runs one SQL statement on the store and returns the number of rows changed.
-    pub fn sql_exec(&self, sql: &str) -> usize {
-        self.sql()
-            .execute(sql, [])
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-    }
-
-    /// The rows of a query, every value rendered as in [`TestEnv::dump`].
-    pub fn sql_rows(&self, sql: &str) -> Vec<Vec<String>> {
-        let conn = self.open_read_only().expect("the store exists");
-        let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let n = stmt.column_count();
-        let rows = stmt
-            .query_map([], |r| {
-                (0..n)
-                    .map(|i| r.get_ref(i).map(render))
-                    .collect::<rusqlite::Result<Vec<String>>>()
-            })
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        rows.collect::<rusqlite::Result<_>>()
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-    }
-
-    /// A single integer from a query such as `SELECT count(*) FROM users`.
-    pub fn sql_count(&self, sql: &str) -> i64 {
-        let conn = self.open_read_only().expect("the store exists");
-        conn.query_row(sql, [], |r| r.get(0))
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-    }
-
-    /// Sets `PRAGMA user_version` of the store (to fake a newer schema).
-    pub fn set_user_version(&self, version: i64) {
-        self.sql()
-            .pragma_update(None, "user_version", version)
-            .expect("set user_version");
-    }
-
-    fn open_read_only(&self) -> Option<Connection> {
-        let path = self.db_path();
-        if !path.exists() {
-            return None;
-        }
-        let conn = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .expect("open the store read-only");
-        Some(conn)
-    }
-
-    /// A deterministic text dump of the whole store: `PRAGMA user_version`,
-    /// the schema, then every row of every table sorted by all its columns.
-    /// Two dumps are equal exactly when the store's content is; compare one
-    /// taken before a command with one taken after it.
-    pub fn dump(&self) -> String {
-        let Some(conn) = self.open_read_only() else {
-            return "no store\n".to_owned();
-        };
-        let mut out = String::new();
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .expect("user_version");
-        writeln!(out, "user_version = {version}").unwrap();
-        let schema: Vec<(String, String, String)> = {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT type, name, coalesce(sql, '') FROM sqlite_schema
-                     WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
-                )
-                .expect("read the schema");
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .expect("read the schema")
-                .collect::<rusqlite::Result<_>>()
-                .expect("read the schema")
-        };
-        for (kind, name, sql) in &schema {
-            writeln!(out, "{kind} {name}: {sql}").unwrap();
-        }
-        for (_, table, _) in schema.iter().filter(|(kind, _, _)| kind == "table") {
-            let columns: Vec<String> = {
-                let mut stmt = conn
-                    .prepare(&format!(
-                        "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
-                    ))
-                    .expect("table info");
-                stmt.query_map([], |r| r.get(0))
-                    .expect("table info")
-                    .collect::<rusqlite::Result<_>>()
-                    .expect("table info")
-            };
-            let quoted: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
-            let sql = format!(
-                "SELECT {cols} FROM \"{table}\" ORDER BY {cols}",
-                cols = quoted.join(", ")
-            );
-            let mut stmt = conn.prepare(&sql).expect("select a table");
-            let rows: Vec<String> = stmt
-                .query_map([], |r| {
-                    let cells = (0..columns.len())
-                        .map(|i| r.get_ref(i).map(render))
-                        .collect::<rusqlite::Result<Vec<String>>>()?;
-                    Ok(cells.join(" | "))
-                })
-                .expect("select a table")
-                .collect::<rusqlite::Result<_>>()
-                .expect("select a table");
-            writeln!(
-                out,
-                "\n[{table}] {} row(s): {}",
-                rows.len(),
-                columns.join(" | ")
-            )
-            .unwrap();
-            for row in rows {
-                writeln!(out, "{row}").unwrap();
-            }
-        }
-        out
-    }
 }
 
 impl TestEnv {
@@ -493,21 +337,6 @@ pub fn assert_lines_eq(expected: &str, got: &str, context: impl std::fmt::Displa
         diff.push_str("(the same lines, in another order or number)\n");
     }
     panic!("{context}\n{diff}");
-}
-
-/// One value of a row, unambiguously: NULL, numbers as such, text quoted
-/// with every control character escaped, blobs in hex.
-fn render(v: ValueRef<'_>) -> String {
-    match v {
-        ValueRef::Null => "NULL".to_owned(),
-        ValueRef::Integer(i) => i.to_string(),
-        ValueRef::Real(f) => format!("{f:?}"),
-        ValueRef::Text(t) => format!("{:?}", String::from_utf8_lossy(t)),
-        ValueRef::Blob(b) => {
-            let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            format!("x'{hex}'")
-        }
-    }
 }
 
 /// The longest any one command of a test may run: a hang fails its test,

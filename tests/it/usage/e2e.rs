@@ -356,11 +356,7 @@ fn every_report_figure_is_exact_on_a_varied_fleet_of_55() {
     assert_eq!(fleet["instances_with_failures"], failing);
 
     // The store holds exactly the fixture's rows, and the report used no network.
-    assert_eq!(
-        amc.env
-            .sql_count("SELECT count(*) FROM workflow_executions") as usize,
-        total
-    );
+    assert_eq!(amc.env.probe().count("workflow_executions") as usize, total);
     amc.fake.clear_requests();
     amc.env.run(&["usage", "report", "-o", "csv"]).ok();
     amc.env.run(&["usage", "report"]).ok();
@@ -370,17 +366,17 @@ fn every_report_figure_is_exact_on_a_varied_fleet_of_55() {
 /// Rows of the usage tables keyed by AMC's IDs, without the sync times, so
 /// two stores can be compared.
 fn usage_rows(env: &TestEnv) -> Vec<Vec<String>> {
-    let mut rows = env.sql_rows(
+    let mut rows = env.probe().rows(
         "SELECT 'e', i.instance_id, e.execution_id, coalesce(e.workflow_id, ''), e.status,
                 coalesce(e.execution_category, ''), e.created_at, coalesce(e.updated_at, ''),
                 coalesce(e.duration_s, ''), coalesce(e.error, '')
          FROM workflow_executions e JOIN amc_instances i ON i.id = e.instance_id",
     );
-    rows.extend(env.sql_rows(
+    rows.extend(env.probe().rows(
         "SELECT 'w', i.instance_id, w.workflow_id, coalesce(w.sql_query, '')
          FROM workflows w JOIN amc_instances i ON i.id = w.instance_id",
     ));
-    rows.extend(env.sql_rows(
+    rows.extend(env.probe().rows(
         "SELECT 's', i.instance_id, s.schedule_id, coalesce(s.workflow_id, ''), s.enabled
          FROM workflow_schedules s JOIN amc_instances i ON i.id = s.instance_id",
     ));
@@ -449,7 +445,8 @@ fn a_second_sync_fetches_only_the_new_window_and_equals_a_fresh_full_sync() {
     sync(&amc.env, &[]).ok();
     let first_sync: String = amc
         .env
-        .sql_rows("SELECT min(synced_at) FROM usage_syncs")
+        .probe()
+        .rows("SELECT min(synced_at) FROM usage_syncs")
         .remove(0)
         .remove(0);
     let first_sync = DateTime::parse_from_rfc3339(first_sync.trim_matches('"'))
@@ -610,7 +607,7 @@ fn eleven_pages_are_all_stored_and_a_repeated_token_stops_the_instance() {
     assert_eq!(looped, 3, "pages 0, 1 and the one repeating its token");
 
     let count = |sql: &str, id: &str| {
-        amc.env.sql_count(&format!(
+        amc.env.probe().scalar(&format!(
             "SELECT count(*) FROM {sql} x JOIN amc_instances i ON i.id = x.instance_id
              WHERE i.instance_id = '{id}'"
         ))
@@ -701,7 +698,7 @@ fn bad_answers_fail_their_instance_clearly_and_write_nothing_of_it() {
         }
     }
     let stored = |id: &str| {
-        amc.env.sql_count(&format!(
+        amc.env.probe().scalar(&format!(
             "SELECT (SELECT count(*) FROM workflow_executions x JOIN amc_instances i ON i.id = x.instance_id WHERE i.instance_id = '{id}')
                   + (SELECT count(*) FROM workflows x JOIN amc_instances i ON i.id = x.instance_id WHERE i.instance_id = '{id}')
                   + (SELECT count(*) FROM workflow_schedules x JOIN amc_instances i ON i.id = x.instance_id WHERE i.instance_id = '{id}')
@@ -716,14 +713,14 @@ fn bad_answers_fail_their_instance_clearly_and_write_nothing_of_it() {
 
     // An instance synced once, then answering badly, keeps its earlier rows.
     let kept = usage_rows(&amc.env);
-    let mark = amc.env.sql_rows("SELECT * FROM usage_syncs");
+    let mark = amc.env.probe().rows("SELECT * FROM usage_syncs");
     amc.fake.update_usage("amcbadgood1", |u| {
         u.executions[0]["status"] = json!("WHATEVER");
         u.workflows.clear();
     });
     sync(&amc.env, &["amcbadgood1"]).fails(6, &["1 of 1"]);
     assert_eq!(usage_rows(&amc.env), kept);
-    assert_eq!(amc.env.sql_rows("SELECT * FROM usage_syncs"), mark);
+    assert_eq!(amc.env.probe().rows("SELECT * FROM usage_syncs"), mark);
 }
 
 #[test]
@@ -978,17 +975,16 @@ fn ctrl_c_keeps_the_instances_already_synced_whole() {
     assert_eq!(code, Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     let reported = 1 + rest.len();
-    let synced = amc.env.sql_count("SELECT count(*) FROM usage_syncs") as usize;
+    let synced = amc.env.probe().count("usage_syncs") as usize;
     assert_eq!(synced, reported, "every instance reported is saved");
     assert!(synced < 40, "the run stopped scheduling");
     // Each saved instance is whole: all five executions and its workflow.
     assert_eq!(
-        amc.env
-            .sql_count("SELECT count(*) FROM workflow_executions") as usize,
+        amc.env.probe().count("workflow_executions") as usize,
         5 * synced
     );
     assert_eq!(
-        amc.env.sql_count(
+        amc.env.probe().scalar(
             "SELECT count(*) FROM workflow_executions e
              WHERE NOT EXISTS (SELECT 1 FROM usage_syncs u WHERE u.instance_id = e.instance_id)"
         ),

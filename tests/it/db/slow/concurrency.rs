@@ -385,23 +385,10 @@ fn a_dozen_processes_at_once_lose_nothing_and_never_see_a_lock() {
     let backups = backups.into_inner().expect("backups");
     assert!(!backups.is_empty(), "backups were taken");
     for file in &backups {
-        let conn =
-            rusqlite::Connection::open_with_flags(file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .expect("open a backup");
-        let check: String = conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-            .expect("check a backup");
-        assert_eq!(check, "ok", "{}", file.display());
-        let fk: i64 = conn
-            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
-                r.get(0)
-            })
-            .expect("foreign keys of a backup");
-        assert_eq!(fk, 0, "{}", file.display());
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .expect("journal mode");
-        assert_eq!(mode, "delete", "a backup is one file");
+        let backup = Probe::new(file);
+        let problems = backup.problems();
+        assert!(problems.is_empty(), "{}: {problems:?}", file.display());
+        assert_eq!(backup.journal_mode(), "delete", "a backup is one file");
     }
     // Bob's acknowledged creates are there, his acknowledged deletes are not.
     let bobs: BTreeSet<String> = strings_of(
@@ -415,7 +402,7 @@ fn a_dozen_processes_at_once_lose_nothing_and_never_see_a_lock() {
     assert_eq!(bobs, expected, "bob's instances");
     // Every instance keeps its last acknowledged name and brand set.
     for (id, name) in names.into_inner().expect("names") {
-        let got = env.sql_rows(&format!(
+        let got = env.probe().rows(&format!(
             "SELECT name FROM amc_instances WHERE instance_id = '{id}'"
         ));
         assert_eq!(got, [[format!("{name:?}")]], "the name of {id}");
@@ -432,7 +419,8 @@ fn a_dozen_processes_at_once_lose_nothing_and_never_see_a_lock() {
     }
     let imported = imported.into_inner().expect("imported");
     let carols: HashMap<String, String> = env
-        .sql_rows(
+        .probe()
+        .rows(
             "SELECT i.instance_id, i.name FROM amc_instances i JOIN users u ON u.id = i.user_id
              WHERE u.name = 'carol'",
         )
@@ -444,13 +432,13 @@ fn a_dozen_processes_at_once_lose_nothing_and_never_see_a_lock() {
         assert_eq!(carols.get(id), Some(name), "imported {id}");
     }
     for (entity, name) in accounts.into_inner().expect("accounts") {
-        let got = env.sql_rows(&format!(
+        let got = env.probe().rows(&format!(
             "SELECT account_name FROM amc_accounts WHERE account_id = '{entity}'"
         ));
         assert_eq!(got, [[format!("{name:?}")]], "account {entity}");
     }
     // Every acknowledged check is in the history, exactly once.
-    let history = env.sql_count("SELECT count(*) FROM health_checks") as usize;
+    let history = env.probe().count("health_checks") as usize;
     assert_eq!(
         history,
         results_recorded.load(Ordering::SeqCst),
@@ -459,7 +447,7 @@ fn a_dozen_processes_at_once_lose_nothing_and_never_see_a_lock() {
     // A check never changes an INACTIVE status, and the last deactivate or
     // activate of each instance holds.
     for id in ["amcfleet020", "amcfleet021"] {
-        let status = env.sql_rows(&format!(
+        let status = env.probe().rows(&format!(
             "SELECT status, is_active FROM amc_instances WHERE instance_id = '{id}'"
         ));
         assert!(
@@ -474,7 +462,8 @@ fn unquote(s: &str) -> String {
 }
 
 fn strings_of(env: &TestEnv, sql: &str) -> BTreeSet<String> {
-    env.sql_rows(sql)
+    env.probe()
+        .rows(sql)
         .into_iter()
         .map(|r| unquote(&r[0]))
         .collect()
@@ -486,8 +475,7 @@ fn assert_secrets_open(env: &TestEnv, context: &str) {
     let path = env.home().join("key");
     let text = std::fs::read_to_string(&path).expect("the key file");
     let key = Keyring::from_key(&text, KeySource::File(path)).expect("a key");
-    let rows = env
-        .sql_rows("SELECT client_secret_enc, refresh_token_enc, access_token_enc FROM credentials");
+    let rows = env.probe().credential_ciphertexts();
     assert!(!rows.is_empty());
     for row in rows {
         for cell in row.iter().filter(|c| *c != "NULL") {

@@ -262,15 +262,15 @@ fn killing_a_bulk_health_check_loses_nothing_committed() {
     let mut kills = Kills::new("health check", timed(&env, &args), KILLS);
     // Killed runs that had recorded some of the fleet's 120 results, but not all.
     let mut partial = 0;
-    let mut history = env.sql_count("SELECT count(*) FROM health_checks");
+    let mut history = env.probe().count("health_checks");
     while kills.more(partial > 0) {
-        let before = env.sql_count("SELECT count(*) FROM health_checks");
+        let before = env.probe().count("health_checks");
         let (delay, killed) = kills.strike_looking(spawn(&env, &args), || ());
         let ctx = format!("health check killed after {delay:?} (run {})", kills.runs());
         assert_recovered(&env, &ctx);
         // Recorded results are only ever added; each names a live instance
         // (the foreign-key check) and updated its instance's last health.
-        let now = env.sql_count("SELECT count(*) FROM health_checks");
+        let now = env.probe().count("health_checks");
         assert!(
             now >= history,
             "{ctx}: history shrank from {history} to {now}"
@@ -280,7 +280,7 @@ fn killing_a_bulk_health_check_loses_nothing_committed() {
             partial += 1;
         }
         assert_eq!(
-            env.sql_count(
+            env.probe().scalar(
                 "SELECT count(*) FROM amc_instances i WHERE EXISTS
                    (SELECT 1 FROM health_checks h WHERE h.instance_id = i.id)
                  AND i.last_health_check IS NULL"
@@ -330,11 +330,13 @@ fn killing_an_import_of_5000_rows_keeps_all_or_none() {
         "SELECT count(*) FROM instance_brands b JOIN amc_instances i ON i.id = b.instance_id
                   WHERE i.instance_id LIKE 'amci%'";
     let forget = |env: &TestEnv| {
-        env.sql_exec("DELETE FROM amc_instances WHERE instance_id LIKE 'amci%'");
-        env.sql_exec("DELETE FROM amc_accounts WHERE account_id = 'ENTITY9IMPORT01'");
+        env.probe()
+            .exec("DELETE FROM amc_instances WHERE instance_id LIKE 'amci%'");
+        env.probe()
+            .exec("DELETE FROM amc_accounts WHERE account_id = 'ENTITY9IMPORT01'");
     };
     let mut kills = Kills::new("import", timed(&env, &args), KILLS);
-    assert_eq!(env.sql_count(imported), 5000);
+    assert_eq!(env.probe().scalar(imported), 5000);
     forget(&env);
     let baseline = env.dump();
     let db = env.db_path();
@@ -348,9 +350,9 @@ fn killing_an_import_of_5000_rows_keeps_all_or_none() {
         let ctx = format!("import killed after {delay:?} (run {})", kills.runs());
         assert_recovered(&env, &ctx);
         match (
-            env.sql_count(imported),
-            env.sql_count(account),
-            env.sql_count(brands),
+            env.probe().scalar(imported),
+            env.probe().scalar(account),
+            env.probe().scalar(brands),
         ) {
             (0, 0, 0) => {
                 none += 1;
@@ -382,7 +384,7 @@ fn killing_an_import_of_5000_rows_keeps_all_or_none() {
 /// Every secret in the store, with the plaintext expected where the test knows it.
 fn stored_secrets(env: &TestEnv) -> Vec<(String, Option<String>)> {
     let mut out = Vec::new();
-    for row in env.sql_rows(
+    for row in env.probe().rows(
         "SELECT c.client_secret_enc, c.refresh_token_enc, c.access_token_enc, u.name
          FROM credentials c JOIN users u ON u.id = c.user_id",
     ) {
@@ -398,7 +400,7 @@ fn stored_secrets(env: &TestEnv) -> Vec<(String, Option<String>)> {
             out.push((unquote(&row[2]), None));
         }
     }
-    for row in env.sql_rows(
+    for row in env.probe().rows(
         "SELECT encrypted_config, instance_id FROM amc_instances WHERE encrypted_config IS NOT NULL",
     ) {
         let id = row[1].trim_matches('"');
@@ -458,23 +460,11 @@ fn killing_a_key_rotation_never_strands_a_secret() {
     // secrets to re-encrypt and its transaction lasts long enough to be hit.
     {
         let keyring = key_file(&home.join("key")).expect("the key file");
-        let conn = env.sql();
-        let ids: Vec<String> = {
-            let mut stmt = conn
-                .prepare("SELECT instance_id FROM amc_instances")
-                .expect("select");
-            stmt.query_map([], |r| r.get(0))
-                .expect("query")
-                .collect::<rusqlite::Result<_>>()
-                .expect("rows")
-        };
-        for id in ids {
+        let probe = env.probe();
+        for row in probe.rows("SELECT instance_id FROM amc_instances") {
+            let id: String = serde_json::from_str(&row[0]).expect("a text instance_id");
             let enc = keyring.encrypt(&format!("{{\"config\":\"{id}\"}}"));
-            conn.execute(
-                "UPDATE amc_instances SET encrypted_config = ?1 WHERE instance_id = ?2",
-                [enc, id],
-            )
-            .expect("set encrypted_config");
+            probe.set_settings_token(&id, &enc);
         }
     }
     // A cached access token for each user, so that is re-encrypted too.
@@ -521,7 +511,7 @@ fn killing_a_key_rotation_never_strands_a_secret() {
         // The credentials still authenticate: force a refresh now and then.
         if kills.runs().is_multiple_of(4) {
             amc.expire_tokens();
-            env.sql_exec("UPDATE credentials SET access_token_expires = '2000-01-01T00:00:00Z'");
+            env.probe().expire_access_tokens();
         }
         env.run(&["health", "check", "amcf0000001"]).ok();
     }
@@ -572,7 +562,7 @@ fn killing_the_first_command_never_leaves_a_store_that_will_not_open() {
         assert_recovered(&env, &ctx);
         // The account is there exactly when the command got that far;
         // either way the command can be repeated or is a clean conflict.
-        let accounts = env.sql_count("SELECT count(*) FROM amc_accounts");
+        let accounts = env.probe().count("amc_accounts");
         let again = env.run(&args);
         match accounts {
             0 => assert_eq!(again.code, 0, "{ctx}: {}", again.stderr),
