@@ -3,5 +3,6 @@
 
 mod completions;
 mod hardening;
+mod help;
 mod prompts_pty;
 mod terminal;

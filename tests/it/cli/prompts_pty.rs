@@ -6,12 +6,15 @@
 //! Synchronisation is by what the program prints (expect), never by sleeping;
 //! timeouts are generous for a busy two-core machine.
 
+use std::cell::Cell;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use expectrl::process::unix::WaitStatus;
 use expectrl::{ControlCode, Eof, Expect, Session};
 use serde_json::Value;
+
+use crate::support::{FIXED_NOW, assert_snapshot};
 
 const ENTITY: &str = "ENTITY1AA1AA11AAA1";
 const SPARE: &str = "ENTITY2BB2BB22BBB2";
@@ -30,12 +33,25 @@ type Pty = expectrl::session::OsSession;
 /// and inspect) or in a pseudo-terminal (to be driven).
 struct Env {
     dir: tempfile::TempDir,
+    /// The seed of the next command, when the clock is fixed.
+    seed: Option<Cell<u64>>,
 }
 
 impl Env {
     fn new() -> Env {
+        Env::started(None)
+    }
+
+    /// The same with the clock stopped at [`FIXED_NOW`] and the row ids
+    /// seeded, a seed for each command.
+    fn with_fixed_clock() -> Env {
+        Env::started(Some(Cell::new(0)))
+    }
+
+    fn started(seed: Option<Cell<u64>>) -> Env {
         let env = Env {
             dir: tempfile::tempdir().expect("temp dir"),
+            seed,
         };
         env.ok(&[
             "account",
@@ -75,6 +91,10 @@ impl Env {
             .env("TERM", "xterm-256color")
             .env("LANG", "C.UTF-8")
             .current_dir(self.dir.path());
+        if let Some(seed) = &self.seed {
+            c.env("AMCCTL_TEST_NOW", FIXED_NOW)
+                .env("AMCCTL_TEST_SEED", seed.replace(seed.get() + 1).to_string());
+        }
         c
     }
 
@@ -652,4 +672,27 @@ fn a_secret_setting_is_read_without_echo() {
         .output()
         .expect("run");
     assert_eq!(String::from_utf8_lossy(&got.stdout), "hunter2-setting\n");
+}
+
+#[test]
+fn tables_on_a_terminal_byte_for_byte() {
+    let env = Env::with_fixed_clock();
+    env.instance("amcibersblt", "Berlin");
+    env.instance("amcparis001", "Paris");
+    // Headers, alignment and the 80 columns of the terminal, with the
+    // times (and, in a show, the ids) the fixed clock and seed made.
+    for (name, args) in [
+        ("terminal_instance_list", &["instance", "list"][..]),
+        ("terminal_account_list", &["account", "list"]),
+        ("terminal_user_list", &["user", "list"]),
+        (
+            "terminal_instance_show",
+            &["instance", "show", "amcparis001"],
+        ),
+    ] {
+        let (text, code) = finish(env.pty(args));
+        assert_eq!(code, 0, "{text}");
+        // The closing line keeps the blanks that end the last row.
+        assert_snapshot!(name, format!("{}--- end", text.replace("\r\n", "\n")));
+    }
 }

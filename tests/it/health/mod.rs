@@ -4,4 +4,5 @@
 mod dashboard;
 mod e2e;
 mod faults;
+mod human;
 mod progress_pty;

@@ -5,5 +5,6 @@ mod access_control;
 mod bad_input;
 mod first_run;
 mod hostile;
+mod human;
 mod registry;
 mod settings;

@@ -24,6 +24,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -102,7 +103,12 @@ pub struct TestEnv {
     home: PathBuf,
     user: String,
     vars: Vec<(OsString, OsString)>,
+    fixed_clock: bool,
+    commands: AtomicU64,
 }
+
+/// The instant the commands of a [`TestEnv::with_fixed_clock`] see.
+pub const FIXED_NOW: &str = "2026-11-24T18:00:00Z";
 
 impl Default for TestEnv {
     fn default() -> Self {
@@ -124,7 +130,18 @@ impl TestEnv {
             home,
             user: DEFAULT_USER.to_owned(),
             vars: Vec::new(),
+            fixed_clock: false,
+            commands: AtomicU64::new(0),
         }
+    }
+
+    /// The same with the clock stopped at [`FIXED_NOW`] and the row ids
+    /// seeded, so that tables show the same ids, times and ages on every
+    /// run. Each command gets the next seed (as jj's tests number their
+    /// commands), so two commands never make the same id.
+    pub fn with_fixed_clock(mut self) -> TestEnv {
+        self.fixed_clock = true;
+        self
     }
 
     /// Adds an environment variable to every command of this environment.
@@ -174,8 +191,8 @@ impl TestEnv {
     }
 
     /// A `Command` for the binary with only this environment's variables:
-    /// PATH, AMCCTL_HOME, USER, AMCCTL_NO_INPUT=1, NO_COLOR=1 and those added
-    /// with [`TestEnv::with_env`]. Stdin is null.
+    /// PATH, AMCCTL_HOME, USER, AMCCTL_NO_INPUT=1, NO_COLOR=1, the fixed clock
+    /// if asked for, and those added with [`TestEnv::with_env`]. Stdin is null.
     pub fn command(&self, user: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
@@ -189,6 +206,11 @@ impl TestEnv {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if self.fixed_clock {
+            let seed = self.commands.fetch_add(1, Ordering::Relaxed);
+            cmd.env("AMCCTL_TEST_NOW", FIXED_NOW)
+                .env("AMCCTL_TEST_SEED", seed.to_string());
+        }
         for (k, v) in &self.vars {
             cmd.env(k, v);
         }
@@ -414,6 +436,16 @@ impl Output {
         )
     }
 
+    /// What a person sees, for a snapshot: the exit code, stdout and
+    /// stderr, closed by a line of its own so that the snapshot keeps every
+    /// byte (trailing blanks and newlines included).
+    pub fn human(&self) -> String {
+        format!(
+            "exit {}\n--- stdout\n{}--- stderr\n{}--- end",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
     /// Asserts exit 0.
     #[track_caller]
     pub fn ok(self) -> Output {
@@ -514,6 +546,21 @@ impl Output {
         err
     }
 }
+
+/// Asserts that `$text` is the snapshot `$name` committed under
+/// tests/it/snapshots/; a change shows as a diff (`cargo insta review`, or
+/// `INSTA_UPDATE=always`, accepts it).
+macro_rules! assert_snapshot {
+    ($name:expr, $text:expr) => {
+        insta::with_settings!({
+            snapshot_path => concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/snapshots"),
+            omit_expression => true,
+        }, {
+            insta::assert_snapshot!($name, $text);
+        })
+    };
+}
+pub(crate) use assert_snapshot;
 
 /// Asserts that `v` is an object with exactly `keys` (in any order).
 #[track_caller]
