@@ -3,9 +3,9 @@
 //! the harness in `support` (the real binary in a hermetic home, a fake AMC
 //! server, a probe of the store's rows).
 //!
-//! The slow stress tests live in modules named `slow`: `cargo test -- --skip
-//! slow` (or `cargo nextest run --profile quick`) leaves them out while
-//! developing; `cargo test --workspace` runs everything.
+//! The slow stress tests live in modules named `slow`: `cargo test --test it
+//! -- --skip ::slow::` (or `cargo nextest run --profile quick`) leaves them
+//! out while developing; `cargo test --workspace` runs everything.
 
 mod amc;
 mod auth;
