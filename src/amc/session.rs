@@ -152,7 +152,7 @@ impl Session {
     /// callers wait for a single refresh.
     pub async fn access_token(&self) -> Result<CachedToken, AmcError> {
         let mut state = self.inner.token.lock().await;
-        let now = Utc::now();
+        let now = crate::clock::now();
         if let Some((token, use_until)) = &state.current
             && now < *use_until
         {
@@ -286,7 +286,7 @@ impl Session {
         match sent.outcome {
             Ok(raw) if raw.is_success() => {
                 // When the token was asked for: its lifetime counts from then.
-                let requested_at = Utc::now() - margin(sent.latency);
+                let requested_at = crate::clock::now() - margin(sent.latency);
                 self.token_from(&raw, requested_at, attempts)
             }
             Ok(raw) if !is_retryable(raw.status) => Err(self.token_refusal(&raw)),

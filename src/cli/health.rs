@@ -150,7 +150,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: HealthCmd) -> Result<ExitStatus> {
 pub(super) fn ago(d: Duration) -> Result<chrono::DateTime<Utc>> {
     chrono::Duration::from_std(d)
         .ok()
-        .and_then(|d| Utc::now().checked_sub_signed(d))
+        .and_then(|d| crate::clock::now().checked_sub_signed(d))
         .ok_or_else(|| Error::usage("that duration reaches too far back"))
 }
 

@@ -447,7 +447,7 @@ fn report(ctx: &mut Ctx, refs: &[String], since: Duration, all_users: bool) -> R
         .into_iter()
         .map(|i| (i.id, i.instance_id.to_string(), i.name))
         .collect();
-    let (rows, fleet) = ctx.store()?.usage_report(&ids, from, Utc::now())?;
+    let (rows, fleet) = ctx.store()?.usage_report(&ids, from, crate::clock::now())?;
     match ctx.out.format {
         Format::Json => ctx
             .out

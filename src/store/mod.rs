@@ -509,7 +509,7 @@ pub(crate) fn canonical_id(reference: &str) -> String {
 
 /// The current time, at the store's precision.
 pub fn now() -> DateTime<Utc> {
-    let t = Utc::now();
+    let t = crate::clock::now();
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
