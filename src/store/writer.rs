@@ -109,7 +109,14 @@ mod tests {
         drop(Store::open(&path).unwrap());
         let instance = RowId::new();
         let other = rusqlite::Connection::open(&path).unwrap();
-        // Foreign keys are off on this connection: the instance needs no owner.
+        other
+            .execute_batch(
+                "INSERT INTO users (id, name, created_at) VALUES ('u', 'n', 't');
+                 INSERT INTO amc_accounts (id, account_id, account_name, marketplace_id,
+                     created_at, updated_at)
+                 VALUES ('a', 'ENTITY1', 'n', 'm', 't', 't');",
+            )
+            .unwrap();
         other
             .execute(
                 "INSERT INTO amc_instances (id, user_id, instance_id, name, region, account_id,
