@@ -18,7 +18,7 @@ use crate::health::{self, CheckResult, EngineConfig, SessionKey, Tally, Target};
 use crate::model::{HealthStatus, InstanceStatus, RowId};
 use crate::output::{Format, Tabular, health_cell};
 use crate::store::{
-    HealthFleet, HealthRecord, HealthSummary, HistoryRow, Instance, InstanceFilter, User,
+    HealthFleet, HealthRecord, HealthSummary, HistoryRow, Instance, InstanceFilter, User, Writer,
     percentile, worst_first,
 };
 
@@ -337,6 +337,7 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<ExitStatus> {
     let bar = progress_bar(total as u64, shows_bar(ctx, a.nagios));
     let started = Instant::now();
     let runtime = runtime()?;
+    let mut writer = Writer::start(ctx.store()?.path())?;
     let outcome = runtime.block_on(async {
         let (rx, cancel) = health::start(targets, sessions, config);
         let mut results: Vec<CheckResult> = Vec::with_capacity(total);
@@ -361,15 +362,14 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<ExitStatus> {
             }
             pending.push(record(&result));
             if pending.len() >= BATCH || last_flush.elapsed() >= BATCH_AGE {
-                ctx.store()?.record_health(&pending)?;
-                pending.clear();
+                writer.offer(&mut pending)?;
                 last_flush = Instant::now();
             }
             results.push(result);
             Ok(())
         })
         .await?;
-        ctx.store()?.record_health(&pending)?;
+        writer.finish_with(pending)?;
         Ok::<_, Error>((results, tally, interrupted))
     });
     bar.finish_and_clear();

@@ -17,6 +17,7 @@ mod instances;
 mod settings;
 mod usage;
 mod users;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -42,6 +43,7 @@ pub use usage::{
     UsageFleet, UsageRow,
 };
 pub use users::{User, validate_name};
+pub use writer::Writer;
 
 /// The schema, one numbered file per version. Never edit or remove an entry:
 /// released stores were migrated with it.
