@@ -4,9 +4,10 @@
 //! below takes its variables from that value, so a test that runs a command
 //! in-process hands it an environment of its own. Only the test clock
 //! ([`crate::clock`]) and the completion engine, which run before or
-//! outside of a command, read the process's directly, through here. (The global flags' own
-//! variables, `AMCCTL_HOME` to `AMCCTL_CA_BUNDLE`, are also read by clap
-//! while it parses: their names show in `--help`.)
+//! outside of a command, read the process's directly, through here.
+//!
+//! The global flags' own variables ([`HOME`] to [`CA_BUNDLE`]) are read by
+//! clap as it parses, so that `--help` names them; [`Env`] holds them too.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -22,6 +23,10 @@ pub const CONFIG: &str = "AMCCTL_CONFIG";
 pub const USER: &str = "AMCCTL_USER";
 /// The output format.
 pub const OUTPUT: &str = "AMCCTL_OUTPUT";
+/// Never prompt.
+pub const NO_INPUT: &str = "AMCCTL_NO_INPUT";
+/// Extra CA certificates to trust.
+pub const CA_BUNDLE: &str = "AMCCTL_CA_BUNDLE";
 /// The login profile.
 pub const PROFILE: &str = "AMCCTL_PROFILE";
 /// The Fernet key itself, instead of the key file.
@@ -53,12 +58,14 @@ pub const BROWSER: &str = "BROWSER";
 pub const LOGIN_NAMES: [&str; 2] = ["USER", "LOGNAME"];
 
 /// Every variable read, so that nothing else of the environment is kept.
-const HONOURED: [&str; 20] = [
+const HONOURED: [&str; 22] = [
     HOME,
     DB,
     CONFIG,
     USER,
     OUTPUT,
+    NO_INPUT,
+    CA_BUNDLE,
     PROFILE,
     KEY,
     CLIENT_ID,

@@ -60,23 +60,23 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// One folder for store, config and key (tests, cron, containers)
-    #[arg(long, global = true, env = "AMCCTL_HOME", value_name = "DIR")]
+    #[arg(long, global = true, env = crate::env::HOME, value_name = "DIR")]
     pub home: Option<PathBuf>,
     /// The SQLite store [default: <data dir>/amcctl.db]
-    #[arg(long, global = true, env = "AMCCTL_DB", value_name = "PATH")]
+    #[arg(long, global = true, env = crate::env::DB, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// The config file [default: <config dir>/config.toml]
-    #[arg(long, global = true, env = "AMCCTL_CONFIG", value_name = "PATH")]
+    #[arg(long, global = true, env = crate::env::CONFIG, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// The acting user [default: config `user`, else the OS login name]
-    #[arg(long, global = true, env = "AMCCTL_USER", value_name = "NAME")]
+    #[arg(long, global = true, env = crate::env::USER, value_name = "NAME")]
     pub user: Option<String>,
     /// Output format [default: config `output`, else table]
     #[arg(
         short = 'o',
         long,
         global = true,
-        env = "AMCCTL_OUTPUT",
+        env = crate::env::OUTPUT,
         value_enum,
         value_name = "FMT"
     )]
@@ -85,7 +85,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, conflicts_with = "output")]
     pub json: bool,
     /// Never prompt (implied when stdin or stderr is not a terminal)
-    #[arg(long, global = true, env = "AMCCTL_NO_INPUT", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, global = true, env = crate::env::NO_INPUT, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_input: bool,
     /// Only results and errors on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
@@ -106,10 +106,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "EXPR")]
     pub jq: Option<String>,
     /// The login profile to use [default: the one `auth switch` chose, else `default`]
-    #[arg(long, global = true, env = "AMCCTL_PROFILE", value_name = "NAME")]
+    #[arg(long, global = true, env = crate::env::PROFILE, value_name = "NAME")]
     pub profile: Option<String>,
     /// Extra CA certificates (PEM) to trust, e.g. a proxy that inspects TLS [default: config `ca_bundle`]
-    #[arg(long, global = true, env = "AMCCTL_CA_BUNDLE", value_name = "FILE")]
+    #[arg(long, global = true, env = crate::env::CA_BUNDLE, value_name = "FILE")]
     pub ca_bundle: Option<PathBuf>,
 }
 
