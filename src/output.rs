@@ -1,6 +1,8 @@
 //! Rendering results: tables for people, JSON / NDJSON / CSV for programs.
 //!
-//! Results go to stdout and nothing else does; messages go to stderr. Tables
+//! Results go to stdout and nothing else does; messages go to stderr. Both
+//! streams belong to [`Output`] ([`Streams`]): no command writes to the
+//! process's own, so a test can run a command over buffers instead. Tables
 //! get headers and colour only on a terminal; piped, they become plain
 //! tab-separated lines that `cut` and `awk` can take apart.
 
