@@ -3,4 +3,5 @@
 //! no terminal. The command handlers in `cli` turn arguments into these
 //! inputs and render the outcomes.
 
+pub mod import;
 pub mod rotate;
