@@ -3,5 +3,6 @@
 //! no terminal. The command handlers in `cli` turn arguments into these
 //! inputs and render the outcomes.
 
+pub mod discover;
 pub mod import;
 pub mod rotate;
