@@ -11,14 +11,15 @@ use serde::Serialize;
 
 use super::Ctx;
 use super::session::NetArgs;
-use super::weblogin::{Attempt, Callback, authorize_base, open_browser, wait_for_code};
 use crate::amc::{CachedToken, Credentials, NoTokenCache};
 use crate::config::parse_duration;
 use crate::error::{Error, Kind, Result};
 use crate::model::Region;
-use crate::output::Tabular;
+use crate::ops::login::{self, BrowserSettings, Event};
+use crate::ops::weblogin::Callback;
+use crate::output::{Output, Tabular};
 use crate::secrets::redact;
-use crate::store::{StoredCredentials, fmt_time, validate_profile};
+use crate::store::{fmt_time, validate_profile};
 
 /// Auth commands. Each takes the global `--profile NAME` (or
 /// `AMCCTL_PROFILE`): the login profile it acts on.
@@ -174,14 +175,6 @@ fn client_id(ctx: &mut Ctx, flag: Option<String>) -> Result<String> {
     Ok(client_id)
 }
 
-/// Login flags that only the browser login takes.
-struct WebFlags {
-    port: Option<u16>,
-    redirect_uri: Option<String>,
-    no_browser: bool,
-    wait: Duration,
-}
-
 pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
     match cmd {
         AuthCmd::Login {
@@ -216,13 +209,11 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
             };
             let region = region.or(ctx.config.region).unwrap_or(Region::Na);
             let client = ctx.amc_client(&net)?;
-            let runtime = runtime()?;
             let (refresh_token, token) = if web {
-                let flags = WebFlags {
-                    port,
-                    redirect_uri,
-                    no_browser,
+                let settings = BrowserSettings {
+                    callback: Callback::from_flags(port, redirect_uri.as_deref())?,
                     wait,
+                    no_browser,
                 };
                 drop(stdin);
                 let credentials = Credentials {
@@ -232,7 +223,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                     region,
                 };
                 let session = client.session(credentials, Arc::new(NoTokenCache));
-                web_login(ctx, &runtime, &session, region, &flags)?
+                web_login(ctx, &session, region, settings)?
             } else {
                 let refresh_token = if refresh_token_stdin {
                     read_secret_line(&mut stdin, "refresh token")?
@@ -250,26 +241,24 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                 };
                 // Prove the credentials before saving anything.
                 let session = client.session(credentials, Arc::new(NoTokenCache));
-                let token = runtime.block_on(session.access_token())?;
+                let token = login::refresh(&session)?;
                 (refresh_token, token)
             };
             let keyring = ctx.keyring_to_store(user.id, &profile)?;
-            let stored = StoredCredentials {
+            let proved = login::Proved {
                 profile: profile.clone(),
                 client_id,
-                client_secret_enc: keyring.encrypt(client_secret.expose_secret()),
-                refresh_token_enc: keyring.encrypt(refresh_token.expose_secret()),
+                client_secret,
+                refresh_token,
                 region,
-                access_token_enc: Some(keyring.encrypt(token.access_token.expose_secret())),
-                access_token_expires: Some(fmt_time(&token.expires_at)),
-                updated_at: String::new(),
+                token,
             };
-            ctx.store()?.save_credentials(user.id, &stored)?;
+            let stored = login::save(ctx.store()?, &keyring, user.id, proved)?;
             ctx.out.info(format!(
                 "Logged in as {} (profile {profile}) with client {} ({region}); access token valid until {}",
                 user.name,
                 stored.client_id,
-                fmt_time(&token.expires_at)
+                stored.access_token_expires.as_deref().unwrap_or_default()
             ));
             Ok(())
         }
@@ -379,65 +368,42 @@ fn not_logged_in(ctx: &mut Ctx, user: &crate::store::User, profile: &str) -> Res
     ctx.no_profile(user, profile)
 }
 
-/// The browser login: listens for the return (unless `--no-browser`),
-/// opens or prints the authorize URL, takes the code and trades it for a
-/// refresh token. Nothing is stored here, and nothing secret is printed.
+/// Shows the browser login's events on stderr.
+fn show_login(out: &Output, event: Event<'_>) {
+    match event {
+        Event::Visit { url, redirect_uri } => {
+            eprintln!("Open this URL in a browser, sign in and allow access:\n\n  {url}\n");
+            eprintln!(
+                "The browser then goes to {redirect_uri} (the page may not load on this host): copy that address, or just its code, and paste it here."
+            );
+        }
+        Event::Opened { url, wait } => out.info(format!(
+            "Opened the browser to log in; waiting up to {} for it (Ctrl-C to stop). If it did not open, visit:\n  {url}",
+            humantime::format_duration(wait)
+        )),
+        Event::CannotOpen { url, why } => out.warn(format!(
+            "cannot open a browser ({why}); visit this URL to log in:\n  {url}"
+        )),
+    }
+}
+
+/// The browser login; with `--no-browser` the return is pasted back at the
+/// prompt, or read from stdin when there is none.
 fn web_login(
     ctx: &mut Ctx,
-    runtime: &tokio::runtime::Runtime,
     session: &crate::amc::Session,
     region: Region,
-    flags: &WebFlags,
+    settings: BrowserSettings,
 ) -> Result<(SecretString, CachedToken)> {
-    let mut callback = Callback::from_flags(flags.port, flags.redirect_uri.as_deref())?;
-    let base = authorize_base(region);
-    let client_id = session.credentials().client_id.clone();
-    let (attempt, code) = if flags.no_browser {
-        let attempt = Attempt::new(callback.redirect_uri.clone())?;
-        let url = attempt.authorize_url(&base, &client_id)?;
-        eprintln!("Open this URL in a browser, sign in and allow access:\n\n  {url}\n");
-        eprintln!(
-            "The browser then goes to {} (the page may not load on this host): copy that address, or just its code, and paste it here.",
-            attempt.redirect_uri
-        );
-        let pasted = if ctx.interactive {
-            ctx.prompt().secret("Return URL or code", "--no-browser")?
+    let out = ctx.out.clone();
+    let paste = || {
+        if ctx.interactive {
+            ctx.prompt().secret("Return URL or code", "--no-browser")
         } else {
-            read_secret_line(&mut std::io::stdin().lock(), "return URL or code")?
-        };
-        let code = attempt.code_from_paste(pasted.expose_secret())?;
-        (attempt, code)
-    } else {
-        runtime.block_on(async {
-            let listener = callback.bind().await?;
-            let attempt = Attempt::new(callback.redirect_uri.clone())?;
-            let url = attempt.authorize_url(&base, &client_id)?;
-            match open_browser(&url) {
-                Ok(()) => ctx.out.info(format!(
-                    "Opened the browser to log in; waiting up to {} for it (Ctrl-C to stop). If it did not open, visit:\n  {url}",
-                    humantime::format_duration(flags.wait)
-                )),
-                Err(why) => ctx.out.warn(format!(
-                    "cannot open a browser ({why}); visit this URL to log in:\n  {url}"
-                )),
-            }
-            let code = wait_for_code(&listener, &callback.path, &attempt, flags.wait).await?;
-            Ok::<_, Error>((attempt, code))
-        })?
-    };
-    let exchanged =
-        runtime.block_on(session.exchange_code(&code, &attempt.verifier, &attempt.redirect_uri));
-    exchanged.map_err(|e| {
-        let e = Error::from(e);
-        if e.kind == Kind::Auth {
-            let message = format!("{}; nothing was saved", e.message);
-            Error { message, ..e }.with_hint(
-                "codes are good once and for a few minutes: run `amcctl auth login --web` again",
-            )
-        } else {
-            e
+            read_secret_line(&mut std::io::stdin().lock(), "return URL or code")
         }
-    })
+    };
+    login::browser(session, region, settings, |e| show_login(&out, e), paste)
 }
 
 /// Longest secret read from stdin or typed at the prompt: LwA's secrets and

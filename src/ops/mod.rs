@@ -5,4 +5,6 @@
 
 pub mod discover;
 pub mod import;
+pub mod login;
 pub mod rotate;
+pub mod weblogin;
