@@ -16,7 +16,7 @@
 //! navigation to the load event, from the page's Navigation Timing), with
 //! the requests, console messages and dialogs the page caused (none).
 
-#[path = "../tests/cdp/mod.rs"]
+#[path = "../tests/it/support/cdp.rs"]
 mod cdp;
 
 use std::path::{Path, PathBuf};

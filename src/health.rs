@@ -196,7 +196,7 @@ pub async fn check(
         latency_ms: None,
         attempts: 0,
         error: None,
-        checked_at: Utc::now(),
+        checked_at: crate::clock::now(),
         user_id: target.user_id,
         auth_failure: false,
         hint: None,
@@ -274,7 +274,7 @@ pub async fn check(
             }
         }
     }
-    result.checked_at = Utc::now();
+    result.checked_at = crate::clock::now();
     result
 }
 

@@ -127,7 +127,7 @@ mod tests {
 
         let (t, _) = filter(v, Some("error"));
         assert!(
-            allows(&t, "amcctl::amc::session", Level::DEBUG),
+            allows(&t, "amcctl::amc::client", Level::DEBUG),
             "-v beats AMCCTL_LOG"
         );
         assert!(!allows(&t, "amcctl", Level::TRACE));

@@ -37,9 +37,9 @@ impl InvalidValue {
 pub struct RowId(pub Uuid);
 
 impl RowId {
-    /// A fresh random id.
+    /// A fresh random id (seeded under test: see [`crate::clock`]).
     pub fn new() -> Self {
-        Self(Uuid::new_v4())
+        Self(crate::clock::uuid_v4())
     }
 }
 

@@ -1,14 +1,14 @@
 //! The run-wide client: configuration, the HTTP connection pool, the shared
-//! limiter, and the retry policy every call follows.
+//! limiter, and the one retrying send every call goes through.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use secrecy::SecretString;
 
 use super::error::AmcError;
 use super::limiter::Limiter;
-use super::session::{Credentials, Session, TokenCache};
 use crate::model::Region;
 
 /// Largest response body read; anything longer is a decode error on
@@ -18,10 +18,10 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_PAGES: usize = 1_000;
 /// Longest a listing runs by default, over all its pages.
 pub const MAX_LISTING_TIME: Duration = Duration::from_secs(300);
-/// What every AMC call accepts: JSON first, and anything else rather than a
+/// What every call accepts: JSON first, and anything else rather than a
 /// 415, since AMC's documents declare vendor types such as
 /// `application/vnd.amcinstances.v1+json`.
-pub(crate) const ACCEPT_VALUE: &str = "application/json, */*;q=0.8";
+const ACCEPT_VALUE: &str = "application/json, */*;q=0.8";
 
 /// How the client talks to AMC; one per run.
 #[derive(Debug, Clone)]
@@ -101,18 +101,18 @@ pub struct Reply<T> {
 }
 
 /// The AMC client of one run: a connection pool and one limiter shared by
-/// every [`Session`]. Cheap to clone.
+/// every [`Session`](super::Session). Cheap to clone.
 #[derive(Clone)]
 pub struct AmcClient {
-    pub(crate) inner: Arc<ClientInner>,
+    inner: Arc<ClientInner>,
 }
 
-pub(crate) struct ClientInner {
-    pub(crate) http: reqwest::Client,
-    pub(crate) config: ClientConfig,
-    pub(crate) limiter: Limiter,
+struct ClientInner {
+    http: reqwest::Client,
+    config: ClientConfig,
+    limiter: Limiter,
     /// Places for requests in flight ([`ClientConfig::max_in_flight`]).
-    pub(crate) in_flight: Option<Arc<tokio::sync::Semaphore>>,
+    in_flight: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl std::fmt::Debug for AmcClient {
@@ -171,14 +171,6 @@ impl AmcClient {
         &self.inner.config
     }
 
-    /// A session for one user's credentials, sharing this client's pool and
-    /// limiter. `cache` keeps the access token across processes.
-    pub fn session(&self, credentials: Credentials, cache: Arc<dyn TokenCache>) -> Session {
-        Session::new(self.clone(), credentials, cache)
-    }
-}
-
-impl ClientInner {
     /// The base URL of a call: a trusted `apiEndpoint`, else the override,
     /// else the region's host. No trailing slash.
     pub(crate) fn api_base(&self, region: Region, api_endpoint: Option<&str>) -> String {
@@ -191,7 +183,7 @@ impl ClientInner {
                 "ignoring an apiEndpoint outside Amazon's https hosts and the configured API URL"
             );
         }
-        self.config
+        self.config()
             .api_url
             .as_deref()
             .unwrap_or(region.api_url())
@@ -207,7 +199,7 @@ impl ClientInner {
             return false;
         };
         let same_origin = self
-            .config
+            .config()
             .api_url
             .as_deref()
             .and_then(|o| reqwest::Url::parse(o).ok())
@@ -223,12 +215,214 @@ impl ClientInner {
 
     /// The token endpoint for credentials of `region`.
     pub(crate) fn token_url(&self, region: Region) -> &str {
-        self.config
+        self.config()
             .auth_url
             .as_deref()
             .unwrap_or(region.token_url())
     }
 
+    /// Sends `call` under the one retry policy of the run (see the module
+    /// doc of [`crate::amc`]) and logs every attempt. Retried: 429, 5xx,
+    /// timeouts and connection errors, within [`ClientConfig::retries`] and
+    /// [`ClientConfig::max_elapsed`]; a 401 to a presented bearer token
+    /// makes `auth` forget it and the call is repeated once. What comes
+    /// back is the final answer or failure, for the caller to read; an
+    /// error only when `auth` has nothing to present.
+    pub(crate) async fn send(
+        &self,
+        call: &Call<'_>,
+        auth: &impl Authorize,
+    ) -> Result<Sent, AmcError> {
+        let inner = &*self.inner;
+        let config = &inner.config;
+        let limited = call.service == Service::Amc;
+        let (mut attempts, mut retries, mut refreshed) = (0u32, 0u32, false);
+        let mut first_sent: Option<Instant> = None;
+        loop {
+            // A place among the requests in flight, held until the answer
+            // is read and given back before any backoff sleep. Taken before
+            // the token, so no one waits for a place holding a token that a
+            // 401 meanwhile showed to be stale.
+            let place = match &inner.in_flight {
+                Some(places) if limited => places.acquire().await.ok(),
+                _ => None,
+            };
+            let (headers, bearer) = auth.present().await?;
+            if limited {
+                inner.limiter.acquire().await;
+            }
+            attempts += 1;
+            let sent = Instant::now();
+            let first_sent = *first_sent.get_or_insert(sent);
+            let mut request = inner
+                .http
+                .request(call.method.clone(), call.url.clone())
+                .query(call.query)
+                .headers(headers)
+                .header(ACCEPT, ACCEPT_VALUE)
+                .timeout(config.timeout);
+            if let Some(form) = call.form {
+                request = request.form(form);
+            }
+            let outcome = execute(request).await;
+            drop(place);
+            let latency = sent.elapsed();
+            let status = outcome.as_ref().ok().map(|r| r.status);
+            let (retryable, retry_after) = match &outcome {
+                Ok(raw) if raw.is_success() => {
+                    if limited {
+                        inner.limiter.answered();
+                    }
+                    log_attempt(call, status, attempts, latency, None);
+                    return Ok(Sent {
+                        outcome,
+                        attempts,
+                        latency,
+                        bearer,
+                    });
+                }
+                Ok(raw) if raw.status == 401 && !refreshed && bearer.is_some() => {
+                    if limited {
+                        inner.limiter.answered();
+                    }
+                    log_attempt(call, status, attempts, latency, Some(Duration::ZERO));
+                    refreshed = true;
+                    if let Some(token) = &bearer {
+                        auth.refused(token).await;
+                    }
+                    continue;
+                }
+                Ok(raw) => {
+                    if limited && raw.status != 429 {
+                        inner.limiter.answered();
+                    }
+                    (is_retryable(raw.status), raw.retry_after)
+                }
+                Err(Failure::Timeout) => (true, None),
+                // An untrusted certificate stays untrusted: no retry.
+                Err(Failure::Network(_, tls)) => (!tls, None),
+            };
+            let delay = inner.backoff(retries).max(retry_after.unwrap_or_default());
+            let give_up = !retryable
+                || retries >= config.retries
+                || first_sent.elapsed() + delay > config.max_elapsed;
+            if limited && status == Some(429) {
+                if retry_after.is_none() {
+                    inner.limiter.throttled_unannounced();
+                } else {
+                    // Everyone waits as long as this caller is about to; one
+                    // that gives up (say, on `Retry-After: 3600`) holds no
+                    // one up, or a bulk check would stall on a pause nobody
+                    // takes part in.
+                    inner
+                        .limiter
+                        .throttled(if give_up { Duration::ZERO } else { delay });
+                }
+            }
+            log_attempt(call, status, attempts, latency, (!give_up).then_some(delay));
+            if give_up {
+                return Ok(Sent {
+                    outcome,
+                    attempts,
+                    latency,
+                    bearer,
+                });
+            }
+            retries += 1;
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
+
+/// The service a call goes to: it decides whether the call passes the
+/// run's limiter and how its attempts are logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Service {
+    /// AMC's API: every request passes the limiter and takes a place
+    /// among the requests in flight.
+    Amc,
+    /// Login with Amazon's token endpoint: another service with its own
+    /// limits, outside ours. It must be, too: a refresh runs while other
+    /// callers of the session hold places and wait for its token, so a
+    /// refresh waiting for a place could wait forever.
+    LoginWithAmazon,
+}
+
+/// One request to send: what [`AmcClient::send`] needs besides the
+/// headers that [`Authorize`] presents per attempt.
+pub(crate) struct Call<'a> {
+    /// Where it goes, which decides limits and log line.
+    pub service: Service,
+    pub method: reqwest::Method,
+    pub url: reqwest::Url,
+    /// The path as errors and logs name the request (never the host or
+    /// the query, which may carry a pagination token).
+    pub path: &'a str,
+    pub query: &'a [(&'a str, &'a str)],
+    /// A form body (the token requests).
+    pub form: Option<&'a [(&'a str, &'a str)]>,
+}
+
+/// What a call presents on each attempt: asked again before every attempt,
+/// so a retry after a 401 carries a fresh token.
+pub(crate) trait Authorize {
+    /// The headers of the next attempt, and the bearer token among them
+    /// (`None`: the call has no token a 401 could be about).
+    async fn present(&self) -> Result<(HeaderMap, Option<SecretString>), AmcError>;
+    /// The server refused `token` with 401: it must not be presented again.
+    async fn refused(&self, token: &SecretString);
+}
+
+/// A call that presents nothing: the token requests, whose credentials
+/// are in the form.
+pub(crate) struct NoBearer;
+
+impl Authorize for NoBearer {
+    async fn present(&self) -> Result<(HeaderMap, Option<SecretString>), AmcError> {
+        Ok((HeaderMap::new(), None))
+    }
+    async fn refused(&self, _token: &SecretString) {}
+}
+
+/// How a sent call ended, and what it cost.
+pub(crate) struct Sent {
+    /// The final answer (a success, an error status not retried, or the
+    /// last one retried), or why the last attempt got none.
+    pub outcome: Result<Raw, Failure>,
+    /// Requests sent.
+    pub attempts: u32,
+    /// Duration of the final attempt.
+    pub latency: Duration,
+    /// The bearer token the final attempt presented, to be cut out of
+    /// anything the server echoed.
+    pub bearer: Option<SecretString>,
+}
+
+/// The debug line of one attempt; `retry_in` is the sleep before the next
+/// one, if there is one.
+fn log_attempt(
+    call: &Call<'_>,
+    status: Option<u16>,
+    attempt: u32,
+    latency: Duration,
+    retry_in: Option<Duration>,
+) {
+    let (path, message) = match call.service {
+        Service::Amc => (Some(call.path), "AMC request"),
+        Service::LoginWithAmazon => (None, "Login with Amazon token refresh"),
+    };
+    tracing::debug!(
+        method = call.method.as_str(),
+        path,
+        status,
+        attempt,
+        latency_ms = latency.as_millis() as u64,
+        retry_in_ms = retry_in.map(|d| d.as_millis() as u64),
+        "{message}"
+    );
+}
+
+impl ClientInner {
     /// The sleep before retry number `retry` (0-based): full jitter, but
     /// at least the floor.
     pub(crate) fn backoff(&self, retry: u32) -> Duration {
@@ -294,7 +488,7 @@ pub(crate) enum Failure {
 }
 
 /// Sends a request and reads its body, at most `MAX_BODY_BYTES` of it.
-pub(crate) async fn execute(request: reqwest::RequestBuilder) -> Result<Raw, Failure> {
+async fn execute(request: reqwest::RequestBuilder) -> Result<Raw, Failure> {
     let mut response = request.send().await.map_err(failure)?;
     let status = response.status().as_u16();
     let header = |name| {
@@ -361,6 +555,8 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    // The server dates this on its real clock, so it is measured against
+    // the real one, not a test's fixed clock.
     let delta = when.with_timezone(&chrono::Utc) - chrono::Utc::now();
     Some(delta.to_std().unwrap_or(Duration::ZERO))
 }
@@ -409,12 +605,11 @@ mod tests {
     fn base_url_choice() {
         let c = inner(None);
         assert_eq!(
-            c.inner.api_base(Region::Eu, None),
+            c.api_base(Region::Eu, None),
             "https://advertising-api-eu.amazon.com"
         );
         assert_eq!(
-            c.inner
-                .api_base(Region::Na, Some("https://advertising-api-fe.amazon.com/")),
+            c.api_base(Region::Na, Some("https://advertising-api-fe.amazon.com/")),
             "https://advertising-api-fe.amazon.com"
         );
         // Tokens never go to a host that is not Amazon's.
@@ -426,18 +621,18 @@ mod tests {
             "not a url",
         ] {
             assert_eq!(
-                c.inner.api_base(Region::Na, Some(evil)),
+                c.api_base(Region::Na, Some(evil)),
                 "https://advertising-api.amazon.com"
             );
         }
         let c = inner(Some("http://127.0.0.1:9999/"));
-        assert_eq!(c.inner.api_base(Region::Na, None), "http://127.0.0.1:9999");
+        assert_eq!(c.api_base(Region::Na, None), "http://127.0.0.1:9999");
         assert_eq!(
-            c.inner.api_base(Region::Na, Some("http://127.0.0.1:9999")),
+            c.api_base(Region::Na, Some("http://127.0.0.1:9999")),
             "http://127.0.0.1:9999"
         );
         assert_eq!(
-            c.inner.api_base(Region::Na, Some("http://127.0.0.1:1")),
+            c.api_base(Region::Na, Some("http://127.0.0.1:1")),
             "http://127.0.0.1:9999"
         );
     }

@@ -5,6 +5,11 @@
 //! [`AmcClient`] (one connection pool, one rate limiter) and asks it for a
 //! [`Session`] per user; the store plugs in through [`TokenCache`].
 //!
+//! Every request, to AMC or to Login with Amazon, goes through the
+//! client's one retrying send, which decides retries and logs each
+//! attempt; a session keeps only the tokens, and the calls (`api`, `usage`)
+//! say what to send and how to read the answer.
+//!
 //! Policy, in one place:
 //! * **Base URL** of a call: the instance's `apiEndpoint` when known and
 //!   trusted (Amazon's https hosts, or the origin of the API URL override),
@@ -15,8 +20,8 @@
 //!   [`ClientConfig::max_elapsed`]. Other 4xx and undecodable answers are final.
 //! * **401**: the token is dropped, refreshed once, and the call repeated
 //!   once; a second 401 is final.
-//! * **Rate**: every request of the run, whatever its session, passes one
-//!   limiter: evenly spaced at [`ClientConfig::rate`] per second (burst 1),
+//! * **Rate**: every AMC request of the run, whatever its session, passes
+//!   one limiter (token requests go to Login with Amazon, outside it): evenly spaced at [`ClientConfig::rate`] per second (burst 1),
 //!   so a server bucket of the same rate never throttles us. After a 429,
 //!   all callers pause until the throttled caller's retry delay (at least
 //!   `Retry-After`) has passed, and each request costs more of the rate
@@ -25,6 +30,7 @@
 //! * **Secrets**: tokens and client secrets never appear in errors, logs or
 //!   `Debug` output; server texts pass through [`crate::secrets::scrub`].
 
+mod api;
 mod client;
 mod error;
 mod limiter;
@@ -32,13 +38,11 @@ mod session;
 mod types;
 mod usage;
 
+pub use api::{Advertiser, PAGE_LIMIT};
 pub use client::{AmcClient, ClientConfig, MAX_BODY_BYTES, MAX_LISTING_TIME, MAX_PAGES, Reply};
 pub use error::{AmcError, AuthError};
 pub use limiter::{DECAY_AFTER, MAX_MULTIPLIER};
-pub use session::{
-    Advertiser, CachedToken, Credentials, NoTokenCache, PAGE_LIMIT, Session, TOKEN_MARGIN,
-    TokenCache,
-};
+pub use session::{CachedToken, Credentials, NoTokenCache, Session, TOKEN_MARGIN, TokenCache};
 pub use types::{AmcAccount, AmcInstance, Workflow};
 pub use usage::{
     Execution, ExecutionStatus, LinkedAdvertiser, Schedule, UsageSnapshot, WorkflowInfo,

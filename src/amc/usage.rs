@@ -12,9 +12,10 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::api::{Advertiser, Listing, PAGE_LIMIT, decode_error};
 use super::client::Reply;
 use super::error::AmcError;
-use super::session::{Advertiser, Listing, PAGE_LIMIT, Session, decode_error};
+use super::session::Session;
 use super::types::Page;
 use crate::model::InstanceId;
 

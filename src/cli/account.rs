@@ -35,7 +35,7 @@ pub enum AccountCmd {
         #[arg(long)]
         dry_run: bool,
         #[command(flatten)]
-        net: super::session::NetArgs,
+        net: super::connect::NetArgs,
     },
     /// Delete an account no instance links to
     Delete {

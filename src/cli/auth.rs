@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
 use super::Ctx;
-use super::session::NetArgs;
+use super::connect::NetArgs;
 use crate::amc::{CachedToken, Credentials, NoTokenCache};
 use crate::config::parse_duration;
 use crate::error::{Error, Kind, Result};
@@ -135,13 +135,6 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
-}
-
 /// The client ID: the flag, else `AMCCTL_CLIENT_ID`, else asked.
 fn client_id(ctx: &mut Ctx, flag: Option<String>) -> Result<String> {
     let client_id = match flag.or_else(|| env("AMCCTL_CLIENT_ID")) {
@@ -241,7 +234,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                 };
                 // Prove the credentials before saving anything.
                 let session = client.session(credentials, Arc::new(NoTokenCache));
-                let token = login::refresh(&session)?;
+                let token = login::access_token(&session)?;
                 (refresh_token, token)
             };
             let keyring = ctx.keyring_to_store(user.id, &profile)?;
@@ -301,7 +294,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
             let profile = ctx.profile_of(&user)?;
             let client = ctx.amc_client(&net)?;
             let session = ctx.session(&client, &user, &profile, true)?;
-            let token = runtime()?.block_on(session.access_token())?;
+            let token = login::access_token(&session)?;
             if ctx.out.format.is_machine() {
                 ctx.out.one(&serde_json::json!({
                     "profile": profile,

@@ -9,7 +9,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::Utc;
 use clap::Args;
 
 use super::Ctx;
@@ -60,7 +59,7 @@ fn window_text(d: Duration) -> String {
 pub(super) fn run(ctx: &mut Ctx, a: DashboardArgs) -> Result<()> {
     let user = ctx.user()?;
     let from = ago(a.since)?;
-    let now = Utc::now();
+    let now = crate::clock::now();
     let owner = (!a.all_users).then_some(user.id);
     let mut filters = Vec::new();
     let account = match &a.account {

@@ -1,7 +1,7 @@
 //! `account discover` and `instance discover`: what AMC knows, into the store.
 
 use super::Ctx;
-use super::session::NetArgs;
+use super::connect::NetArgs;
 use crate::amc::{AmcClient, Session};
 use crate::error::{Error, Result};
 use crate::ops::discover::{self, Discovered, Env, Event};

@@ -10,14 +10,15 @@ use comfy_table::Cell;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Ctx;
-use super::session::NetArgs;
+use super::checks::{record, target};
+use super::connect::NetArgs;
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::health::{self, CheckResult, EngineConfig, SessionKey, Tally, Target};
-use crate::model::{Country, EntityId, HealthStatus, InstanceStatus, RowId};
+use crate::model::{HealthStatus, InstanceStatus, RowId};
 use crate::output::{Format, Tabular, health_cell};
 use crate::store::{
-    HealthFleet, HealthRecord, HealthSummary, HistoryRow, Instance, InstanceFilter, User,
+    HealthFleet, HealthRecord, HealthSummary, HistoryRow, Instance, InstanceFilter, User, Writer,
     percentile, worst_first,
 };
 
@@ -149,7 +150,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: HealthCmd) -> Result<ExitStatus> {
 pub(super) fn ago(d: Duration) -> Result<chrono::DateTime<Utc>> {
     chrono::Duration::from_std(d)
         .ok()
-        .and_then(|d| Utc::now().checked_sub_signed(d))
+        .and_then(|d| crate::clock::now().checked_sub_signed(d))
         .ok_or_else(|| Error::usage("that duration reaches too far back"))
 }
 
@@ -305,26 +306,6 @@ pub(super) fn shows_bar(ctx: &Ctx, machine_line: bool) -> bool {
         && (!format.is_machine() || ctx.out.stdout_tty)
 }
 
-/// The engine's view of an instance, served by its owner's `profile`.
-pub(super) fn target(i: &Instance, profile: String) -> Result<Target> {
-    let entity = EntityId::parse(&i.account.account_id)?;
-    let country = Country::parse(&i.account.country_code)?;
-    Ok(Target {
-        id: i.id,
-        instance_id: i.instance_id.clone(),
-        name: i.name.clone(),
-        owner: i.owner.clone(),
-        user_id: i.user_id,
-        profile,
-        advertiser: crate::amc::Advertiser {
-            entity_id: entity,
-            marketplace_id: country.marketplace_id().to_owned(),
-            region: i.region,
-        },
-        api_endpoint: i.api_endpoint.clone(),
-    })
-}
-
 /// Checks the engine runs at once for each place among the requests in
 /// flight: enough that a quarter of the fleet backing off does not starve
 /// the rest, few enough that memory stays proportional to `--concurrency`.
@@ -356,6 +337,7 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<ExitStatus> {
     let bar = progress_bar(total as u64, shows_bar(ctx, a.nagios));
     let started = Instant::now();
     let runtime = runtime()?;
+    let mut writer = Writer::start(ctx.store()?.path())?;
     let outcome = runtime.block_on(async {
         let (rx, cancel) = health::start(targets, sessions, config);
         let mut results: Vec<CheckResult> = Vec::with_capacity(total);
@@ -378,17 +360,16 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<ExitStatus> {
                     // The reader went away; keep checking and saving, stop printing.
                 }
             }
-            pending.push(super::validate::record(&result));
+            pending.push(record(&result));
             if pending.len() >= BATCH || last_flush.elapsed() >= BATCH_AGE {
-                ctx.store()?.record_health(&pending)?;
-                pending.clear();
+                writer.offer(&mut pending)?;
                 last_flush = Instant::now();
             }
             results.push(result);
             Ok(())
         })
         .await?;
-        ctx.store()?.record_health(&pending)?;
+        writer.finish_with(pending)?;
         Ok::<_, Error>((results, tally, interrupted))
     });
     bar.finish_and_clear();

@@ -67,14 +67,14 @@ pub enum InstanceCmd {
         /// UUID, AMC instance ID or exact name
         instance: Option<String>,
         #[command(flatten)]
-        net: super::session::NetArgs,
+        net: super::connect::NetArgs,
     },
     /// List the advertisers linked to an instance (asks AMC now)
     Advertisers {
         /// UUID, AMC instance ID or exact name
         instance: Option<String>,
         #[command(flatten)]
-        net: super::session::NetArgs,
+        net: super::connect::NetArgs,
     },
     /// Find your AMC instances through the API and add them to the store
     Discover {
@@ -85,7 +85,7 @@ pub enum InstanceCmd {
         #[arg(long)]
         dry_run: bool,
         #[command(flatten)]
-        net: super::session::NetArgs,
+        net: super::connect::NetArgs,
     },
     /// Write instances to stdout as JSON or CSV, for `instance import`
     Export {

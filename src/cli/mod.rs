@@ -3,8 +3,10 @@
 mod account;
 mod auth;
 mod brand;
+mod checks;
 pub mod completions;
 mod config_cmd;
+mod connect;
 mod dashboard;
 mod db;
 mod discover;
@@ -14,7 +16,6 @@ mod key;
 pub mod man;
 mod refs;
 mod schedule;
-mod session;
 mod settings;
 mod usage;
 mod user;

@@ -13,10 +13,11 @@ use comfy_table::Cell;
 use serde::Serialize;
 
 use super::Ctx;
+use super::checks::target;
+use super::connect::NetArgs;
 use super::health::{
-    Selection, ago, drive, progress_bar, runtime, select, sessions_for, shows_bar, target,
+    Selection, ago, drive, progress_bar, runtime, select, sessions_for, shows_bar,
 };
-use super::session::NetArgs;
 use crate::amc::{ExecutionStatus, LinkedAdvertiser, UsageSnapshot};
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
@@ -446,7 +447,7 @@ fn report(ctx: &mut Ctx, refs: &[String], since: Duration, all_users: bool) -> R
         .into_iter()
         .map(|i| (i.id, i.instance_id.to_string(), i.name))
         .collect();
-    let (rows, fleet) = ctx.store()?.usage_report(&ids, from, Utc::now())?;
+    let (rows, fleet) = ctx.store()?.usage_report(&ids, from, crate::clock::now())?;
     match ctx.out.format {
         Format::Json => ctx
             .out

@@ -2,12 +2,12 @@
 //! when re-activating it, and on demand (`instance test`).
 
 use super::Ctx;
-use super::health::target;
-use super::session::NetArgs;
+use super::checks::{record, target};
+use super::connect::NetArgs;
 use crate::error::{Error, Kind, Result};
 use crate::health::{self, CheckResult, Target};
 use crate::model::{Country, EntityId, HealthStatus, InstanceStatus};
-use crate::store::{Account, HealthRecord, Instance, NewInstance, User};
+use crate::store::{Account, Instance, NewInstance, User};
 
 /// Runs one check of `t` with `user`'s credentials.
 fn check_one(ctx: &mut Ctx, user: &User, t: &Target, net: &NetArgs) -> Result<CheckResult> {
@@ -154,18 +154,5 @@ pub(super) fn test(ctx: &mut Ctx, reference: Option<&str>, net: &NetArgs) -> Res
         Ok(())
     } else {
         Err(failure(&r, Purpose::Test))
-    }
-}
-
-/// The store's record of a check result.
-pub(super) fn record(r: &CheckResult) -> HealthRecord {
-    HealthRecord {
-        instance: r.id,
-        checked_at: r.checked_at,
-        status: r.status,
-        http_status: r.http_status,
-        latency_ms: r.latency_ms,
-        attempts: r.attempts,
-        error: r.error.clone(),
     }
 }

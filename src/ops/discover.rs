@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
+use super::runtime;
 use crate::amc::{Advertiser, Session};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Country, EntityId, InstanceId, parse_name};
 use crate::store::{Account, DiscoveredInstance, NewAccount, Store, UpsertCounts};
 
@@ -42,13 +43,6 @@ pub trait Env {
     fn default_profile(&mut self) -> Result<String>;
     /// A session with the credentials of `profile`.
     fn session(&mut self, profile: &str) -> Result<Session>;
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
 }
 
 /// `GET /amc/accounts` with `session`, and every account upserted by entity

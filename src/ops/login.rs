@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::runtime;
 use super::weblogin::{Attempt, Callback, authorize_base, open_browser, wait_for_code};
 use crate::amc::{CachedToken, Session};
 use crate::error::{Error, Kind, Result};
@@ -12,16 +13,9 @@ use crate::model::{Region, RowId};
 use crate::secrets::Keyring;
 use crate::store::{Store, StoredCredentials, fmt_time};
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
-}
-
-/// Proves `session`'s credentials (a pasted refresh token) with one token
-/// refresh, returning the access token it gave.
-pub fn refresh(session: &Session) -> Result<CachedToken> {
+/// A usable access token for `session`: with no token cache behind it,
+/// one refresh, which is how `auth login` proves pasted credentials.
+pub fn access_token(session: &Session) -> Result<CachedToken> {
     Ok(runtime()?.block_on(session.access_token())?)
 }
 

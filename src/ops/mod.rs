@@ -8,3 +8,13 @@ pub mod import;
 pub mod login;
 pub mod rotate;
 pub mod weblogin;
+
+use crate::error::{Error, Result};
+
+/// A runtime for an operation that awaits one call at a time.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
+}

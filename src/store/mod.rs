@@ -17,6 +17,7 @@ mod instances;
 mod settings;
 mod usage;
 mod users;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -42,6 +43,7 @@ pub use usage::{
     UsageFleet, UsageRow,
 };
 pub use users::{User, validate_name};
+pub use writer::Writer;
 
 /// The schema, one numbered file per version. Never edit or remove an entry:
 /// released stores were migrated with it.
@@ -509,7 +511,7 @@ pub(crate) fn canonical_id(reference: &str) -> String {
 
 /// The current time, at the store's precision.
 pub fn now() -> DateTime<Utc> {
-    let t = Utc::now();
+    let t = crate::clock::now();
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 

@@ -1,0 +1,8 @@
+//! The command line as a shell and a terminal meet it: completions,
+//! config, `db`, `man`, prompts, and hardening against hostile peers.
+
+mod completions;
+mod hardening;
+mod help;
+mod prompts_pty;
+mod terminal;

@@ -1,0 +1,6 @@
+//! `key` and the secrets at rest: no secret in clear anywhere, and Fernet
+//! compatibility.
+
+mod e2e;
+mod fernet_vectors;
+mod leaks;

@@ -1,0 +1,4 @@
+//! `usage` and `schedule`: syncing executions and reporting on them.
+
+mod e2e;
+mod human;
