@@ -3,16 +3,19 @@
 //! no terminal. The command handlers in `cli` turn arguments into these
 //! inputs and render the outcomes.
 
+mod bulk;
+pub mod check;
 pub mod discover;
 pub mod import;
 pub mod login;
 pub mod rotate;
+pub mod sync;
 pub mod weblogin;
 
 use crate::error::{Error, Result};
 
 /// A runtime for an operation that awaits one call at a time.
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
