@@ -46,6 +46,10 @@ pub struct Target {
 /// refreshed at most once per run.
 pub type SessionKey = (RowId, String);
 
+/// The sessions of a bulk run, by key; an error text for a key whose
+/// credentials are unusable, so that its targets fail one by one.
+pub type Sessions = HashMap<SessionKey, Result<Session, String>>;
+
 impl Target {
     /// The session this target is worked on with.
     pub fn session_key(&self) -> SessionKey {
@@ -119,7 +123,7 @@ impl Cancel {
 /// result. Must be called inside a tokio runtime.
 pub fn start(
     targets: Vec<Target>,
-    sessions: HashMap<SessionKey, Result<Session, String>>,
+    sessions: Sessions,
     config: EngineConfig,
 ) -> (mpsc::Receiver<CheckResult>, Cancel) {
     let deep = config.deep;
@@ -140,7 +144,7 @@ pub fn start(
 /// tokio runtime.
 pub fn run<R, F, Fut>(
     targets: Vec<Target>,
-    sessions: HashMap<SessionKey, Result<Session, String>>,
+    sessions: Sessions,
     concurrency: usize,
     job: F,
 ) -> (mpsc::Receiver<R>, Cancel)

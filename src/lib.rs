@@ -16,6 +16,7 @@ pub mod health;
 pub mod jq;
 pub mod logging;
 pub mod model;
+pub mod ops;
 pub mod output;
 pub mod prompt;
 pub mod secrets;

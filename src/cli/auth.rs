@@ -11,15 +11,16 @@ use serde::Serialize;
 
 use super::Ctx;
 use super::connect::NetArgs;
-use super::weblogin::{Attempt, Callback, authorize_base, open_browser, wait_for_code};
 use crate::amc::{CachedToken, Credentials, NoTokenCache};
 use crate::config::parse_duration;
 use crate::env;
 use crate::error::{Error, Kind, Result};
 use crate::model::Region;
-use crate::output::Tabular;
+use crate::ops::login::{self, BrowserSettings, Event};
+use crate::ops::weblogin::Callback;
+use crate::output::{Output, Tabular};
 use crate::secrets::redact;
-use crate::store::{StoredCredentials, fmt_time, validate_profile};
+use crate::store::{fmt_time, validate_profile};
 
 /// Auth commands. Each takes the global `--profile NAME` (or
 /// `AMCCTL_PROFILE`): the login profile it acts on.
@@ -131,13 +132,6 @@ impl Tabular for ProfileRow {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
-}
-
 /// The client ID: the flag, else `AMCCTL_CLIENT_ID`, else asked.
 fn client_id(ctx: &mut Ctx, flag: Option<String>) -> Result<String> {
     let client_id = match flag.or_else(|| ctx.env.non_blank(env::CLIENT_ID).map(str::to_owned)) {
@@ -169,14 +163,6 @@ fn client_id(ctx: &mut Ctx, flag: Option<String>) -> Result<String> {
         ));
     }
     Ok(client_id)
-}
-
-/// Login flags that only the browser login takes.
-struct WebFlags {
-    port: Option<u16>,
-    redirect_uri: Option<String>,
-    no_browser: bool,
-    wait: Duration,
 }
 
 pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
@@ -213,13 +199,11 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
             };
             let region = region.or(ctx.config.region).unwrap_or(Region::Na);
             let client = ctx.amc_client(&net)?;
-            let runtime = runtime()?;
             let (refresh_token, token) = if web {
-                let flags = WebFlags {
-                    port,
-                    redirect_uri,
-                    no_browser,
+                let settings = BrowserSettings {
+                    callback: Callback::from_flags(port, redirect_uri.as_deref())?,
                     wait,
+                    no_browser,
                 };
                 drop(stdin);
                 let credentials = Credentials {
@@ -229,7 +213,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                     region,
                 };
                 let session = client.session(credentials, Arc::new(NoTokenCache));
-                web_login(ctx, &runtime, &session, region, &flags)?
+                web_login(ctx, &session, region, settings)?
             } else {
                 let refresh_token = if refresh_token_stdin {
                     read_secret_line(&mut stdin, "refresh token")?
@@ -247,26 +231,24 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                 };
                 // Prove the credentials before saving anything.
                 let session = client.session(credentials, Arc::new(NoTokenCache));
-                let token = runtime.block_on(session.access_token())?;
+                let token = login::access_token(&session)?;
                 (refresh_token, token)
             };
             let keyring = ctx.keyring_to_store(user.id, &profile)?;
-            let stored = StoredCredentials {
+            let proved = login::Proved {
                 profile: profile.clone(),
                 client_id,
-                client_secret_enc: keyring.encrypt(client_secret.expose_secret()),
-                refresh_token_enc: keyring.encrypt(refresh_token.expose_secret()),
+                client_secret,
+                refresh_token,
                 region,
-                access_token_enc: Some(keyring.encrypt(token.access_token.expose_secret())),
-                access_token_expires: Some(fmt_time(&token.expires_at)),
-                updated_at: String::new(),
+                token,
             };
-            ctx.store()?.save_credentials(user.id, &stored)?;
+            let stored = login::save(ctx.store()?, &keyring, user.id, proved)?;
             ctx.out.info(format!(
                 "Logged in as {} (profile {profile}) with client {} ({region}); access token valid until {}",
                 user.name,
                 stored.client_id,
-                fmt_time(&token.expires_at)
+                stored.access_token_expires.as_deref().unwrap_or_default()
             ));
             Ok(())
         }
@@ -309,7 +291,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
             let profile = ctx.profile_of(&user)?;
             let client = ctx.amc_client(&net)?;
             let session = ctx.session(&client, &user, &profile, true)?;
-            let token = runtime()?.block_on(session.access_token())?;
+            let token = login::access_token(&session)?;
             if ctx.out.format.is_machine() {
                 ctx.out.one(&serde_json::json!({
                     "profile": profile,
@@ -373,65 +355,48 @@ fn not_logged_in(ctx: &mut Ctx, user: &crate::store::User, profile: &str) -> Res
     ctx.no_profile(user, profile)
 }
 
-/// The browser login: listens for the return (unless `--no-browser`),
-/// opens or prints the authorize URL, takes the code and trades it for a
-/// refresh token. Nothing is stored here, and nothing secret is printed.
+/// Shows the browser login's events on stderr.
+fn show_login(out: &Output, event: Event<'_>) {
+    match event {
+        Event::Visit { url, redirect_uri } => out.tell(format!(
+            "Open this URL in a browser, sign in and allow access:\n\n  {url}\n\n\
+             The browser then goes to {redirect_uri} (the page may not load on this host): copy that address, or just its code, and paste it here."
+        )),
+        Event::Opened { url, wait } => out.info(format!(
+            "Opened the browser to log in; waiting up to {} for it (Ctrl-C to stop). If it did not open, visit:\n  {url}",
+            humantime::format_duration(wait)
+        )),
+        Event::CannotOpen { url, why } => out.warn(format!(
+            "cannot open a browser ({why}); visit this URL to log in:\n  {url}"
+        )),
+    }
+}
+
+/// The browser login; with `--no-browser` the return is pasted back at the
+/// prompt, or read from stdin when there is none.
 fn web_login(
     ctx: &mut Ctx,
-    runtime: &tokio::runtime::Runtime,
     session: &crate::amc::Session,
     region: Region,
-    flags: &WebFlags,
+    settings: BrowserSettings,
 ) -> Result<(SecretString, CachedToken)> {
-    let mut callback = Callback::from_flags(flags.port, flags.redirect_uri.as_deref())?;
-    let base = authorize_base(&ctx.env, region);
-    let client_id = session.credentials().client_id.clone();
-    let (attempt, code) = if flags.no_browser {
-        let attempt = Attempt::new(callback.redirect_uri.clone())?;
-        let url = attempt.authorize_url(&base, &client_id)?;
-        ctx.out.tell(format!(
-            "Open this URL in a browser, sign in and allow access:\n\n  {url}\n\n\
-             The browser then goes to {} (the page may not load on this host): copy that address, or just its code, and paste it here.",
-            attempt.redirect_uri
-        ));
-        let pasted = if ctx.interactive {
-            ctx.prompt().secret("Return URL or code", "--no-browser")?
+    let out = ctx.out.clone();
+    let env = ctx.env.clone();
+    let paste = || {
+        if ctx.interactive {
+            ctx.prompt().secret("Return URL or code", "--no-browser")
         } else {
-            read_secret_line(&mut std::io::stdin().lock(), "return URL or code")?
-        };
-        let code = attempt.code_from_paste(pasted.expose_secret())?;
-        (attempt, code)
-    } else {
-        runtime.block_on(async {
-            let listener = callback.bind().await?;
-            let attempt = Attempt::new(callback.redirect_uri.clone())?;
-            let url = attempt.authorize_url(&base, &client_id)?;
-            match open_browser(&ctx.env, &url) {
-                Ok(()) => ctx.out.info(format!(
-                    "Opened the browser to log in; waiting up to {} for it (Ctrl-C to stop). If it did not open, visit:\n  {url}",
-                    humantime::format_duration(flags.wait)
-                )),
-                Err(why) => ctx.out.warn(format!(
-                    "cannot open a browser ({why}); visit this URL to log in:\n  {url}"
-                )),
-            }
-            let code = wait_for_code(&listener, &callback.path, &attempt, flags.wait).await?;
-            Ok::<_, Error>((attempt, code))
-        })?
-    };
-    let exchanged =
-        runtime.block_on(session.exchange_code(&code, &attempt.verifier, &attempt.redirect_uri));
-    exchanged.map_err(|e| {
-        let e = Error::from(e);
-        if e.kind == Kind::Auth {
-            let message = format!("{}; nothing was saved", e.message);
-            Error { message, ..e }.with_hint(
-                "codes are good once and for a few minutes: run `amcctl auth login --web` again",
-            )
-        } else {
-            e
+            read_secret_line(&mut std::io::stdin().lock(), "return URL or code")
         }
-    })
+    };
+    login::browser(
+        session,
+        &env,
+        region,
+        settings,
+        |e| show_login(&out, e),
+        paste,
+    )
 }
 
 /// Longest secret read from stdin or typed at the prompt: LwA's secrets and

@@ -1,12 +1,13 @@
-//! The conversions between the store's rows and the health engine's types,
-//! shared by the bulk commands (`health check`, `usage sync`) and the
-//! one-instance checks (`instance create`, `activate`, `test`).
+//! The health engine's view of the store's instances, shared by the bulk
+//! commands (`health check`, `usage sync`) and the one-instance checks
+//! (`instance create`, `activate`, `test`). The way back, a result into
+//! the store's record, is [`crate::ops::check::record`].
 
 use crate::amc::Advertiser;
 use crate::error::Result;
-use crate::health::{CheckResult, Target};
+use crate::health::Target;
 use crate::model::{Country, EntityId};
-use crate::store::{HealthRecord, Instance};
+use crate::store::Instance;
 
 /// The engine's view of an instance, served by its owner's `profile`.
 pub(super) fn target(i: &Instance, profile: String) -> Result<Target> {
@@ -24,17 +25,4 @@ pub(super) fn target(i: &Instance, profile: String) -> Result<Target> {
         ),
         api_endpoint: i.api_endpoint.clone(),
     })
-}
-
-/// The store's record of a check result.
-pub(super) fn record(r: &CheckResult) -> HealthRecord {
-    HealthRecord {
-        instance: r.id,
-        checked_at: r.checked_at,
-        status: r.status,
-        http_status: r.http_status,
-        latency_ms: r.latency_ms,
-        attempts: r.attempts,
-        error: r.error.clone(),
-    }
 }

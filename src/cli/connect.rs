@@ -65,7 +65,7 @@ impl Ctx {
         if !create && !path.exists() && !staged.exists() && !KeyLock::path(&path).exists() {
             return Err(SecretsError::Missing { path }.into());
         }
-        self.settle_rotation()?;
+        crate::ops::rotate::settle_interrupted(&path, || self.store()?.sample_secret())?;
         let lock = KeyLock::shared(&path, KEY_LOCK_PATIENCE)?;
         let key = if create {
             let (keyring, origin) = Keyring::load_or_create(None, &path)?;
@@ -80,39 +80,6 @@ impl Ctx {
             Keyring::load(None, &path)?
         };
         Ok(Arc::new(key.with_lock(lock)))
-    }
-
-    /// Settles a rotation that was interrupted (its `key.new` is left),
-    /// under the exclusive key lock: a rotation still running holds that
-    /// lock, so its staged key is never mistaken for a stale one. Waits
-    /// while a rotation runs; returns as soon as no `key.new` is left.
-    pub(super) fn settle_rotation(&mut self) -> Result<()> {
-        let path = self.paths.key.clone();
-        let staged = Keyring::new_key_path(&path);
-        let started = std::time::Instant::now();
-        while staged.exists() {
-            if let Some(_lock) = KeyLock::try_exclusive(&path)? {
-                if staged.exists() {
-                    let sample = self.store()?.sample_secret()?;
-                    let outcome = Keyring::recover_rotation(&path, sample.as_deref())?;
-                    tracing::info!("settled an interrupted key rotation: {outcome:?}");
-                }
-                break;
-            }
-            if started.elapsed() >= KEY_LOCK_PATIENCE {
-                return Err(SecretsError::Busy { path }.into());
-            }
-            std::thread::sleep(Duration::from_millis(fastrand::u64(5..25)));
-        }
-        // A rotation killed while writing its new key leaves a temporary
-        // file holding that (never used) key. Removed when no rotation is
-        // running; if one is, the next command does it.
-        if !Keyring::staging_leftovers(&path)?.is_empty()
-            && let Some(_lock) = KeyLock::try_exclusive(&path)?
-        {
-            Keyring::remove_staging_leftovers(&path)?;
-        }
-        Ok(())
     }
 
     /// The key to store `user`'s new credentials with. While the store holds

@@ -2,19 +2,14 @@
 
 use super::Ctx;
 use super::connect::NetArgs;
-use crate::amc::Advertiser;
+use crate::amc::{AmcClient, Session};
 use crate::error::{Error, Result};
-use crate::model::{Country, EntityId, InstanceId, parse_name};
-use crate::store::{Account, DiscoveredInstance, NewAccount, UpsertCounts};
+use crate::ops::discover::{self, Discovered, Env, Event};
+use crate::output::Output;
+use crate::store::{Account, Store, User};
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
-}
-
-fn report(ctx: &Ctx, what: &str, c: UpsertCounts, dry_run: bool) -> Result<()> {
+fn report(ctx: &Ctx, what: &str, d: &Discovered, dry_run: bool) -> Result<()> {
+    let c = d.counts;
     ctx.out.info(format!(
         "{}{what}: {} created, {} updated, {} unchanged",
         if dry_run {
@@ -34,52 +29,57 @@ fn report(ctx: &Ctx, what: &str, c: UpsertCounts, dry_run: bool) -> Result<()> {
     Ok(())
 }
 
+/// Shows discovery's events as they come: skipped records as warnings, each
+/// account's instances as a line.
+fn show(out: &Output, event: Event<'_>) {
+    match event {
+        Event::Skipped(why) => out.warn(why),
+        Event::AccountDone {
+            account,
+            found,
+            counts,
+        } => out.info(format!(
+            "{} ({}): {found} instance(s), {} new, {} updated",
+            account.account_name, account.account_id, counts.created, counts.updated
+        )),
+    }
+}
+
 /// `GET /amc/accounts` and upsert every account by entity ID.
 pub(super) fn accounts(ctx: &mut Ctx, net: &NetArgs, dry_run: bool) -> Result<()> {
     let user = ctx.user()?;
     let profile = ctx.profile_of(&user)?;
     let client = ctx.amc_client(net)?;
     let session = ctx.session(&client, &user, &profile, true)?;
-    let reply = runtime()?.block_on(session.list_accounts())?;
-    let mut found = Vec::new();
-    for a in reply.value {
-        let entity = match a.entity_id() {
-            Ok(e) => e,
-            Err(e) => {
-                ctx.out
-                    .warn(format!("skipping account {:?}: {e}", shown(&a.account_id)));
-                continue;
-            }
-        };
-        let market = a.marketplace_id.as_deref().unwrap_or_default();
-        let Some(country) = Country::from_marketplace(market) else {
-            ctx.out.warn(format!(
-                "skipping account {entity}: unknown marketplace {:?}",
-                shown(market)
-            ));
-            continue;
-        };
-        let name = a
-            .account_name
-            .as_deref()
-            .and_then(|n| parse_name("account_name", n).ok())
-            .unwrap_or_else(|| entity.to_string());
-        found.push(NewAccount {
-            id: None,
-            account_id: entity,
-            account_name: name,
-            advertiser_id: None,
-            country,
-            profile: Some(profile.clone()),
-        });
-    }
-    let counts = ctx.store()?.upsert_accounts(&found, dry_run)?;
+    let out = ctx.out.clone();
+    let found = discover::accounts(ctx.store()?, &session, &profile, dry_run, |e| show(&out, e))?;
     report(
         ctx,
-        &format!("{} account(s) found", found.len()),
-        counts,
+        &format!("{} account(s) found", found.found),
+        &found,
         dry_run,
     )
+}
+
+/// Instance discovery's view of the command's context.
+struct CtxEnv<'a> {
+    ctx: &'a mut Ctx,
+    client: AmcClient,
+    user: User,
+}
+
+impl Env for CtxEnv<'_> {
+    fn store(&mut self) -> Result<&mut Store> {
+        self.ctx.store()
+    }
+
+    fn default_profile(&mut self) -> Result<String> {
+        self.ctx.profile_of(&self.user)
+    }
+
+    fn session(&mut self, profile: &str) -> Result<Session> {
+        self.ctx.session(&self.client, &self.user, profile, true)
+    }
 }
 
 /// `GET /amc/instances` (every page) for one account or all, and upsert the
@@ -102,92 +102,18 @@ pub(super) fn instances(
         );
     }
     let client = ctx.amc_client(net)?;
-    // Each account's instances are listed with the profile that serves it.
-    let mut sessions: std::collections::HashMap<String, crate::amc::Session> =
-        std::collections::HashMap::new();
-    let rt = runtime()?;
-    let mut total = UpsertCounts::default();
-    let mut found_total = 0;
-    for account in &accounts {
-        let country = Country::parse(&account.country_code)?;
-        let region = country.region();
-        let advertiser = Advertiser::new(EntityId::parse(&account.account_id)?, country, region);
-        let profile = match &account.profile {
-            Some(p) => p.clone(),
-            None => ctx.profile_of(&user)?,
-        };
-        let session = match sessions.get(&profile) {
-            Some(s) => s.clone(),
-            None => {
-                let s = ctx.session(&client, &user, &profile, true)?;
-                sessions.insert(profile, s.clone());
-                s
-            }
-        };
-        let reply = rt.block_on(session.list_instances(&advertiser))?;
-        let mut found = Vec::with_capacity(reply.value.len());
-        for i in reply.value {
-            let id = match InstanceId::parse(&i.instance_id) {
-                Ok(id) => id,
-                Err(e) => {
-                    ctx.out.warn(format!(
-                        "skipping instance {:?}: {e}",
-                        shown(&i.instance_id)
-                    ));
-                    continue;
-                }
-            };
-            let detail = |v: &Option<String>| {
-                v.as_deref()
-                    .map(str::trim)
-                    .filter(|v| !v.is_empty() && v.len() <= 256)
-                    .map(str::to_owned)
-            };
-            found.push(DiscoveredInstance {
-                completed: i.is_completed(),
-                instance_type: detail(&i.instance_type).map(|t| t.to_ascii_uppercase()),
-                customer_canonical_name: detail(&i.customer_canonical_name),
-                data_upload_account_id: detail(&i.data_upload_account_id),
-                name: i
-                    .instance_name
-                    .as_deref()
-                    .and_then(|n| parse_name("name", n).ok()),
-                api_endpoint: i
-                    .api_endpoint
-                    .as_deref()
-                    .and_then(|e| crate::transfer::parse_endpoint(e).ok()),
-                instance_id: id,
-            });
-        }
-        found_total += found.len();
-        let c = ctx
-            .store()?
-            .upsert_discovered(user.id, account.id, region, &found, dry_run)?;
-        ctx.out.info(format!(
-            "{} ({}): {} instance(s), {} new, {} updated",
-            account.account_name,
-            account.account_id,
-            found.len(),
-            c.created,
-            c.updated
-        ));
-        total.created += c.created;
-        total.updated += c.updated;
-        total.unchanged += c.unchanged;
-    }
+    let out = ctx.out.clone();
+    let owner = user.id;
+    let mut env = CtxEnv {
+        ctx: &mut *ctx,
+        client,
+        user,
+    };
+    let found = discover::instances(&mut env, owner, &accounts, dry_run, |e| show(&out, e))?;
     report(
         ctx,
-        &format!("{found_total} instance(s) found"),
-        total,
+        &format!("{} instance(s) found", found.found),
+        &found,
         dry_run,
     )
-}
-
-/// An identifier AMC sent that failed validation, cut to a length a
-/// warning can quote (the warning escapes what it quotes).
-fn shown(id: &str) -> String {
-    match id.char_indices().nth(80) {
-        Some((i, _)) => format!("{}…", &id[..i]),
-        None => id.to_owned(),
-    }
 }

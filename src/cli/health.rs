@@ -1,7 +1,7 @@
 //! `amcctl health`: bulk checks with progress, history, reports and pruning.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use clap::{Args, Subcommand};
@@ -9,16 +9,16 @@ use comfy_table::Cell;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Ctx;
-use super::checks::{record, target};
+use super::checks::target;
 use super::connect::NetArgs;
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
-use crate::health::{self, CheckResult, EngineConfig, SessionKey, Tally, Target};
+use crate::health::{CheckResult, SessionKey, Sessions, Tally, Target};
 use crate::model::{HealthStatus, InstanceStatus, RowId};
+use crate::ops;
 use crate::output::{Format, Output, Tabular, health_cell};
 use crate::store::{
-    HealthFleet, HealthRecord, HealthSummary, HistoryRow, Instance, InstanceFilter, User, Writer,
-    percentile, worst_first,
+    HealthFleet, HealthSummary, HistoryRow, Instance, InstanceFilter, User, percentile, worst_first,
 };
 
 /// Health commands.
@@ -90,11 +90,6 @@ pub struct CheckArgs {
     nagios: bool,
 }
 
-/// Results are saved in batches of this size, or after this long, whichever comes first.
-const BATCH: usize = 64;
-const BATCH_AGE: Duration = Duration::from_millis(250);
-/// After Ctrl-C, how long checks in flight may take to finish.
-const GRACE: Duration = Duration::from_secs(5);
 /// A summary table lists every result up to this many; beyond, only the unhealthy ones.
 const FULL_TABLE_MAX: usize = 50;
 
@@ -215,10 +210,6 @@ pub(super) fn select(ctx: &mut Ctx, a: &Selection<'_>, verb: &str) -> Result<Vec
     Ok(list)
 }
 
-/// The sessions of a bulk run, one per (owner, profile), and the engine's
-/// targets, each naming its session.
-pub(super) type Sessions = HashMap<SessionKey, std::result::Result<crate::amc::Session, String>>;
-
 /// One session per (owner, profile) of `instances`: each instance is worked
 /// on with its owner's grant under the profile its account is bound to
 /// (else the owner's default profile), so every profile's token is
@@ -267,41 +258,6 @@ pub(super) fn sessions_for(
     Ok((sessions, targets))
 }
 
-/// Receives a bulk run's outcomes until the engine is done, handing each to
-/// `on_result` and advancing `bar`. Ctrl-C stops scheduling; outcomes in
-/// flight are still received for a grace period. Returns whether the run
-/// was interrupted.
-pub(super) async fn drive<R>(
-    mut rx: tokio::sync::mpsc::Receiver<R>,
-    cancel: health::Cancel,
-    bar: &ProgressBar,
-    mut on_result: impl FnMut(R) -> Result<()>,
-) -> Result<bool> {
-    let mut interrupted = false;
-    let mut grace_until: Option<tokio::time::Instant> = None;
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| Error::internal(format!("cannot watch for Ctrl-C: {e}")))?;
-    loop {
-        let deadline = grace_until
-            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
-        let next = tokio::select! {
-            r = rx.recv() => r,
-            _ = sigint.recv(), if !interrupted => {
-                interrupted = true;
-                cancel.cancel();
-                grace_until = Some(tokio::time::Instant::now() + GRACE);
-                bar.set_message("interrupted: finishing work in flight…");
-                continue;
-            }
-            _ = tokio::time::sleep_until(deadline) => None,
-        };
-        let Some(result) = next else { break };
-        bar.inc(1);
-        on_result(result)?;
-    }
-    Ok(interrupted)
-}
-
 /// Whether a bulk command shows a progress bar.
 pub(super) fn shows_bar(ctx: &Ctx, machine_line: bool) -> bool {
     let format = ctx.out.format;
@@ -311,11 +267,6 @@ pub(super) fn shows_bar(ctx: &Ctx, machine_line: bool) -> bool {
         && (!format.is_machine() || ctx.out.stdout_tty)
 }
 
-/// Checks the engine runs at once for each place among the requests in
-/// flight: enough that a quarter of the fleet backing off does not starve
-/// the rest, few enough that memory stays proportional to `--concurrency`.
-const CHECKS_PER_PLACE: usize = 4;
-
 fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<ExitStatus> {
     let concurrency = ctx.concurrency(a.concurrency)?;
     let instances = targets(ctx, &a)?;
@@ -323,60 +274,51 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<ExitStatus> {
         return Err(Error::not_found("no instances to check")
             .with_hint("add some with `amcctl instance create`"));
     }
-    // `--concurrency` bounds the requests in flight, in the client; the
-    // engine may run more checks than that, so that checks sleeping before
-    // a retry (a throttled instance backs off for seconds) leave their
-    // place to others instead of holding up the fleet.
     let client = ctx.amc_client_bounded(&a.net, Some(concurrency))?;
     let (sessions, targets) = sessions_for(ctx, &client, &instances, a.all_users)?;
     // The rows are not needed any more; on a big fleet they are a fair share
     // of the peak, which comes at the end with every result held.
     drop(instances);
     let total = targets.len();
-    let config = EngineConfig {
-        concurrency: concurrency.saturating_mul(CHECKS_PER_PLACE),
+    let settings = ops::check::Settings {
+        concurrency,
         deep: a.deep,
     };
 
     let format = ctx.out.format;
     let bar = progress_bar(total as u64, shows_bar(ctx, a.nagios));
-    let started = Instant::now();
-    let runtime = runtime()?;
-    let mut writer = Writer::start(ctx.store()?.path())?;
-    let outcome = runtime.block_on(async {
-        let (rx, cancel) = health::start(targets, sessions, config);
-        let mut results: Vec<CheckResult> = Vec::with_capacity(total);
-        let mut pending: Vec<HealthRecord> = Vec::with_capacity(BATCH);
-        let mut last_flush = Instant::now();
-        let mut tally = Tally::default();
-        let out = &ctx.out;
-        let interrupted = drive(rx, cancel, &bar, |result: CheckResult| {
-            tally.add(result.status);
-            bar.set_message(format!(
-                "✔ {}  ✖ {}  ⚠ {}",
-                tally.healthy, tally.unhealthy, tally.error
-            ));
-            if format == Format::Ndjson && !a.nagios {
-                let line = crate::output::json_string(&result);
-                // A reader that went away stops the printing, not the checks
-                // and their saving.
-                let _ = out.print(format!("{line}\n"));
+    let out = ctx.out.clone();
+    let outcome = ops::check::run(
+        ctx.store()?,
+        targets,
+        sessions,
+        settings,
+        |event| match event {
+            ops::check::Event::Interrupted => {
+                bar.set_message("interrupted: finishing work in flight…")
             }
-            pending.push(record(&result));
-            if pending.len() >= BATCH || last_flush.elapsed() >= BATCH_AGE {
-                writer.offer(&mut pending)?;
-                last_flush = Instant::now();
+            ops::check::Event::Checked { result, tally } => {
+                bar.inc(1);
+                bar.set_message(format!(
+                    "✔ {}  ✖ {}  ⚠ {}",
+                    tally.healthy, tally.unhealthy, tally.error
+                ));
+                if format == Format::Ndjson && !a.nagios {
+                    let line = crate::output::json_string(result);
+                    // A reader that went away stops the printing, not the
+                    // checks and their saving.
+                    let _ = out.print(format!("{line}\n"));
+                }
             }
-            results.push(result);
-            Ok(())
-        })
-        .await?;
-        writer.finish_with(pending)?;
-        Ok::<_, Error>((results, tally, interrupted))
-    });
+        },
+    );
     bar.finish_and_clear();
-    let (mut results, tally, interrupted) = outcome?;
-    let elapsed = started.elapsed();
+    let ops::check::Checked {
+        mut results,
+        tally,
+        interrupted,
+        elapsed,
+    } = outcome?;
 
     if a.nagios {
         return nagios(&ctx.out, &results, total);
@@ -449,13 +391,6 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<ExitStatus> {
 struct CheckReport<'a> {
     summary: serde_json::Value,
     results: &'a [CheckResult],
-}
-
-pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))
 }
 
 fn rank(s: HealthStatus) -> u8 {

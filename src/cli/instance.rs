@@ -1,6 +1,5 @@
 //! `amcctl instance`: the registry of AMC instances.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -13,6 +12,7 @@ use crate::model::{
     Country, HealthStatus, InstanceId, InstanceStatus, InvalidValue, Region, parse_brands,
     parse_description, parse_name,
 };
+use crate::ops::import;
 use crate::output::{Format, Tabular, health_cell, status_cell, write_csv};
 use crate::store::{Account, Instance, InstanceFilter, InstancePatch, NewInstance};
 use crate::transfer::{self, CSV_COLUMNS, FileFormat, csv_record};
@@ -674,44 +674,20 @@ fn import(
             FileFormat::Json
         }
     });
-    let problems = |kind: Kind, problems: Vec<String>| {
+    let rejected = |r: import::Rejected| {
         Error::new(
-            kind,
+            r.kind,
             format!(
                 "{} has {} problem(s); nothing was imported",
                 file.display(),
-                problems.len()
+                r.problems.len()
             ),
         )
-        .with_problems(problems)
+        .with_problems(r.problems)
     };
-    let rows = transfer::parse(&text, format).map_err(|e| problems(Kind::Usage, e))?;
+    let rows = import::parse(&text, format).map_err(rejected)?;
     let user = ctx.user()?;
-    let store = ctx.store()?;
-    // Each account is looked up once, however many rows name it.
-    let mut known: HashMap<&str, bool> = HashMap::new();
-    let mut unknown = Vec::new();
-    for r in rows.iter().filter(|r| r.new_account.is_none()) {
-        let entity = r.account_entity.as_str();
-        let exists = match known.get(entity) {
-            Some(&exists) => exists,
-            None => {
-                let exists = store.account_by_entity(entity)?.is_some();
-                known.insert(entity, exists);
-                exists
-            }
-        };
-        if !exists {
-            unknown.push(format!(
-                "{}: unknown account {entity}: instance {} has no account_name to create it",
-                r.position, r.instance.instance_id
-            ));
-        }
-    }
-    if !unknown.is_empty() {
-        return Err(problems(Kind::NotFound, unknown));
-    }
-    let outcome = store.import(user.id, &rows, dry_run)?;
+    let outcome = import::apply(ctx.store()?, user.id, &rows, dry_run)?.map_err(rejected)?;
     ctx.out.info(format!(
         "{}{} created, {} updated, {} unchanged, {} account(s) created",
         if dry_run {

@@ -1,11 +1,10 @@
 //! `amcctl key`: the Fernet key that encrypts stored secrets.
 
 use clap::Subcommand;
-use secrecy::ExposeSecret;
 
 use super::Ctx;
 use crate::error::{Error, Result};
-use crate::secrets::{KEY_ENV, KEY_LOCK_PATIENCE, KeyLock, Keyring};
+use crate::secrets::KEY_ENV;
 
 /// Key commands.
 #[derive(Debug, Subcommand)]
@@ -44,34 +43,11 @@ pub(super) fn run(ctx: &mut Ctx, cmd: KeyCmd) -> Result<()> {
                 return Ok(());
             }
             let key_path = ctx.paths.key.clone();
-            // Exclusive: waits until no other amcctl uses the key, and keeps
-            // them waiting until the new key is in place.
-            let _lock = KeyLock::exclusive(&key_path, KEY_LOCK_PATIENCE)?;
-            if Keyring::new_key_path(&key_path).exists() {
-                // A rotation died between our first look and the lock.
-                let sample = ctx.store()?.sample_secret()?;
-                Keyring::recover_rotation(&key_path, sample.as_deref())?;
-            }
-            Keyring::remove_staging_leftovers(&key_path)?;
-            let old = Keyring::load(None, &key_path)?;
-            let new = Keyring::stage_rotation(&key_path)?;
-            let result = ctx.store()?.reencrypt_secrets(&|token: &str| {
-                let plain = old.decrypt(token)?;
-                Ok(new.encrypt(plain.expose_secret()))
-            });
-            let count = match result {
-                Ok(n) => n,
-                Err(e) => {
-                    // Nothing was committed: the staged key is stale.
-                    let sample = ctx.store()?.sample_secret()?;
-                    Keyring::recover_rotation(&key_path, sample.as_deref())?;
-                    return Err(e);
-                }
-            };
-            Keyring::promote_rotation(&key_path)?;
+            let rotated = crate::ops::rotate::rotate(&key_path, ctx.store()?)?;
             ctx.out.info(format!(
-                "Rotated the key: {count} secret(s) re-encrypted; the previous key is kept as {}",
-                Keyring::old_key_path(&key_path).display()
+                "Rotated the key: {} secret(s) re-encrypted; the previous key is kept as {}",
+                rotated.reencrypted,
+                rotated.old_key.display()
             ));
             Ok(())
         }

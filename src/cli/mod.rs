@@ -21,7 +21,6 @@ mod settings;
 mod usage;
 mod user;
 mod validate;
-mod weblogin;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

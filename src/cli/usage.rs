@@ -2,34 +2,23 @@
 //! the store (`sync`, through the same engine as `health check`), and report
 //! on them from the store (`report`, `executions`); `instance advertisers`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use clap::{Args, Subcommand};
 use comfy_table::Cell;
-use serde::Serialize;
 
 use super::Ctx;
 use super::checks::target;
 use super::connect::NetArgs;
-use super::health::{
-    Selection, ago, drive, progress_bar, runtime, select, sessions_for, shows_bar,
-};
-use crate::amc::{ExecutionStatus, LinkedAdvertiser, UsageSnapshot};
-use crate::error::{Error, Kind, Result};
+use super::health::{Selection, ago, progress_bar, select, sessions_for, shows_bar};
+use crate::amc::{ExecutionStatus, LinkedAdvertiser};
+use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
-use crate::health::{self, Target};
 use crate::model::RowId;
+use crate::ops::{self, sync::SyncResult};
 use crate::output::{Format, Tabular};
-use crate::store::{ExecutionRow, InstanceFilter, UsageRow, fmt_time};
-
-/// How far back a first sync (or `usage report`) looks by default.
-const DEFAULT_WINDOW: Duration = Duration::from_secs(30 * 86_400);
-/// A later sync starts this long before the previous one did, so executions
-/// AMC listed late are not missed.
-pub const SYNC_OVERLAP: Duration = Duration::from_secs(3600);
+use crate::store::{ExecutionRow, InstanceFilter, UsageRow};
 
 /// Usage commands.
 #[derive(Debug, Subcommand)]
@@ -103,62 +92,6 @@ pub(super) fn run(ctx: &mut Ctx, cmd: UsageCmd) -> Result<ExitStatus> {
     .map(|()| ExitStatus::Success)
 }
 
-/// The outcome of syncing one instance.
-#[derive(Debug, Clone, Serialize)]
-pub struct SyncResult {
-    /// Row id.
-    pub id: RowId,
-    /// AMC's instance ID.
-    pub instance_id: String,
-    /// Display name.
-    pub name: String,
-    /// Owner's name.
-    pub owner: String,
-    /// `OK` or `ERROR`.
-    pub status: &'static str,
-    /// Workflows stored.
-    pub workflows: Option<usize>,
-    /// Executions fetched (new or updated).
-    pub executions: Option<usize>,
-    /// Schedules stored.
-    pub schedules: Option<usize>,
-    /// Pages read.
-    pub pages: u32,
-    /// Requests sent, retries included.
-    pub attempts: u32,
-    /// The `minCreationTime` asked for.
-    pub since: String,
-    /// Why it failed.
-    pub error: Option<String>,
-    #[serde(skip)]
-    snapshot: Option<UsageSnapshot>,
-    #[serde(skip)]
-    window: DateTime<Utc>,
-}
-
-/// Where a sync of an instance starts: `--since` when given; else the last
-/// sync's start less [`SYNC_OVERLAP`], or the oldest execution then still in
-/// flight if older (so executions that finished since are updated); else
-/// the default window.
-fn window_start(
-    now: DateTime<Utc>,
-    since: Option<Duration>,
-    mark: Option<&crate::store::SyncMark>,
-) -> DateTime<Utc> {
-    let back = |d: Duration| now - TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX);
-    if let Some(d) = since {
-        return back(d);
-    }
-    match mark {
-        None => back(DEFAULT_WINDOW),
-        Some(m) => {
-            let from_last = m.synced_at - TimeDelta::from_std(SYNC_OVERLAP).unwrap_or_default();
-            m.oldest_in_flight
-                .map_or(from_last, |oldest| oldest.min(from_last))
-        }
-    }
-}
-
 fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<ExitStatus> {
     let concurrency = ctx.concurrency(a.concurrency)?;
     if a.since.is_some_and(|d| TimeDelta::from_std(d).is_err()) {
@@ -181,68 +114,41 @@ fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<ExitStatus> {
     let client = ctx.amc_client(&a.net)?;
     let (sessions, targets) = sessions_for(ctx, &client, &instances, a.all_users)?;
     drop(instances);
-    let started_at = crate::store::now();
-    let marks = ctx.store()?.sync_marks()?;
-    let windows: Arc<HashMap<RowId, DateTime<Utc>>> = Arc::new(
-        targets
-            .iter()
-            .map(|t| (t.id, window_start(started_at, a.since, marks.get(&t.id))))
-            .collect(),
-    );
     let total = targets.len();
+    let settings = ops::sync::Settings {
+        concurrency,
+        since: a.since,
+    };
     let format = ctx.out.format;
     let bar = progress_bar(total as u64, shows_bar(ctx, false));
-    let started = Instant::now();
-    let runtime = runtime()?;
-    let outcome = runtime.block_on(async {
-        let job_windows = windows.clone();
-        let (rx, cancel) = health::run(targets, sessions, concurrency, move |t, session| {
-            let window = job_windows
-                .get(&t.id)
-                .copied()
-                .unwrap_or(started_at - TimeDelta::days(30));
-            async move { sync_one(t, session, window).await }
-        });
-        let mut results: Vec<SyncResult> = Vec::with_capacity(total);
-        let (mut ok, mut failed) = (0usize, 0usize);
-        let out = ctx.out.clone();
-        let interrupted = drive(rx, cancel, &bar, |mut r: SyncResult| {
-            if let Some(snap) = r.snapshot.take() {
-                // One transaction per instance: all of it is kept, or none.
-                match ctx.store()?.save_usage(r.id, started_at, r.window, &snap) {
-                    Ok(_) => {}
-                    Err(e) if e.kind == Kind::Store => return Err(e),
-                    Err(e) => {
-                        r.status = "ERROR";
-                        r.error = Some(e.message);
-                    }
+    let out = ctx.out.clone();
+    let outcome = ops::sync::run(ctx.store()?, targets, sessions, settings, |event| {
+        match event {
+            ops::sync::Event::Interrupted => {
+                bar.set_message("interrupted: finishing work in flight…");
+            }
+            ops::sync::Event::Synced { result, ok, failed } => {
+                bar.inc(1);
+                bar.set_message(format!("✔ {ok}  ✖ {failed}"));
+                // The program's own type always serialises.
+                if format == Format::Ndjson
+                    && let Ok(line) = serde_json::to_string(result)
+                {
+                    // A reader that went away stops the printing, not the sync.
+                    let _ = out.print(format!("{line}\n"));
                 }
             }
-            if r.status == "OK" {
-                ok += 1;
-            } else {
-                failed += 1;
-            }
-            bar.set_message(format!("✔ {ok}  ✖ {failed}"));
-            if format == Format::Ndjson {
-                let line = serde_json::to_string(&r)?;
-                // A reader that went away stops the printing, not the sync.
-                let _ = out.print(format!("{line}\n"));
-            }
-            results.push(r);
-            Ok(())
-        })
-        .await?;
-        Ok::<_, Error>((results, ok, failed, interrupted))
+        }
     });
     bar.finish_and_clear();
-    let (mut results, ok, failed, interrupted) = outcome?;
-    let elapsed = started.elapsed();
-    results.sort_by(|x, y| {
-        (x.status == "OK")
-            .cmp(&(y.status == "OK"))
-            .then_with(|| x.name.cmp(&y.name))
-    });
+    let ops::sync::Synced {
+        mut results,
+        ok,
+        failed,
+        interrupted,
+        elapsed,
+    } = outcome?;
+    results.sort_by(|x, y| x.ok().cmp(&y.ok()).then_with(|| x.name.cmp(&y.name)));
     let executions: usize = results.iter().filter_map(|r| r.executions).sum();
     let pages: u32 = results.iter().map(|r| r.pages).sum();
     match format {
@@ -262,11 +168,7 @@ fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<ExitStatus> {
             let shown: Vec<SyncResult> = if results.len() <= 50 {
                 results.clone()
             } else {
-                results
-                    .iter()
-                    .filter(|r| r.status != "OK")
-                    .cloned()
-                    .collect()
+                results.iter().filter(|r| !r.ok()).cloned().collect()
             };
             if !shown.is_empty() {
                 ctx.out.list(&shown)?;
@@ -290,64 +192,6 @@ fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<ExitStatus> {
         )));
     }
     Ok(ExitStatus::Success)
-}
-
-async fn sync_one(
-    t: Target,
-    session: Option<std::result::Result<crate::amc::Session, String>>,
-    window: DateTime<Utc>,
-) -> SyncResult {
-    let mut r = SyncResult {
-        id: t.id,
-        instance_id: t.instance_id.to_string(),
-        name: t.name.clone(),
-        owner: t.owner.clone(),
-        status: "ERROR",
-        workflows: None,
-        executions: None,
-        schedules: None,
-        pages: 0,
-        attempts: 0,
-        since: fmt_time(&window),
-        error: None,
-        snapshot: None,
-        window,
-    };
-    let session = match session {
-        Some(Ok(s)) => s,
-        Some(Err(why)) => {
-            r.error = Some(why);
-            return r;
-        }
-        None => {
-            r.error = Some(format!("no credentials for user {}", t.owner));
-            return r;
-        }
-    };
-    match session
-        .fetch_usage(
-            &t.advertiser,
-            &t.instance_id,
-            t.api_endpoint.as_deref(),
-            window,
-        )
-        .await
-    {
-        Ok(snap) => {
-            r.status = "OK";
-            r.workflows = Some(snap.workflows.len());
-            r.executions = Some(snap.executions.len());
-            r.schedules = Some(snap.schedules.len());
-            r.pages = snap.pages;
-            r.attempts = snap.attempts;
-            r.snapshot = Some(snap);
-        }
-        Err(e) => {
-            r.attempts = e.attempts();
-            r.error = Some(e.to_string());
-        }
-    }
-    r
 }
 
 impl Tabular for SyncResult {
@@ -638,7 +482,7 @@ pub(super) fn advertisers(ctx: &mut Ctx, reference: Option<&str>, net: &NetArgs)
     let client = ctx.amc_client(net)?;
     let owner = ctx.owner_of(&inst)?;
     let session = ctx.session(&client, &owner, &t.profile, owner.id == user.id)?;
-    let rt = runtime()?;
+    let rt = ops::runtime()?;
     let reply = rt.block_on(session.list_advertisers(&t.advertiser, &t.instance_id))?;
     ctx.out.list(&reply.value)?;
     ctx.out.info(format!(
@@ -647,38 +491,4 @@ pub(super) fn advertisers(ctx: &mut Ctx, reference: Option<&str>, net: &NetArgs)
         inst.instance_id
     ));
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::SyncMark;
-
-    #[test]
-    fn the_window_starts_where_the_last_sync_did_or_at_the_oldest_run_in_flight() {
-        let now = DateTime::parse_from_rfc3339("2026-11-24T18:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let h = |n: i64| now - TimeDelta::hours(n);
-        assert_eq!(window_start(now, None, None), now - TimeDelta::days(30));
-        assert_eq!(
-            window_start(now, Some(Duration::from_secs(7200)), None),
-            h(2)
-        );
-        let mark = SyncMark {
-            synced_at: h(5),
-            oldest_in_flight: None,
-        };
-        assert_eq!(window_start(now, None, Some(&mark)), h(6));
-        let mark = SyncMark {
-            synced_at: h(5),
-            oldest_in_flight: Some(h(9)),
-        };
-        assert_eq!(window_start(now, None, Some(&mark)), h(9));
-        let mark = SyncMark {
-            synced_at: h(5),
-            oldest_in_flight: Some(h(5)),
-        };
-        assert_eq!(window_start(now, None, Some(&mark)), h(6));
-    }
 }

@@ -2,7 +2,7 @@
 //! when re-activating it, and on demand (`instance test`).
 
 use super::Ctx;
-use super::checks::{record, target};
+use super::checks::target;
 use super::connect::NetArgs;
 use crate::error::{Error, Kind, Result};
 use crate::health::{self, CheckResult, Target};
@@ -13,11 +13,7 @@ use crate::store::{Account, Instance, NewInstance, User};
 fn check_one(ctx: &mut Ctx, user: &User, t: &Target, net: &NetArgs) -> Result<CheckResult> {
     let client = ctx.amc_client(net)?;
     let session = ctx.session(&client, user, &t.profile, true)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the async runtime: {e}")))?;
-    Ok(runtime.block_on(health::check(t, Some(&Ok(session)), false)))
+    Ok(crate::ops::runtime()?.block_on(health::check(t, Some(&Ok(session)), false)))
 }
 
 /// Which command a check ran for: each failure hint names what that
@@ -124,7 +120,7 @@ pub(super) fn recheck(ctx: &mut Ctx, user: &User, inst: &Instance) -> Result<Ins
     let r = check_one(ctx, user, &target(inst, profile)?, &NetArgs::default())?;
     let store = ctx.store()?;
     store.set_status(inst.id, InstanceStatus::Pending)?;
-    store.record_health(&[record(&r)])?;
+    store.record_health(&[crate::ops::check::record(&r)])?;
     let updated = store
         .instance(inst.id)?
         .ok_or_else(|| Error::not_found("the instance no longer exists"))?;
