@@ -220,7 +220,7 @@ impl Ctx {
         {
             return Ok(validate_profile(&p)?.to_owned());
         }
-        self.store()?.default_profile(user.id)
+        Ok(self.store()?.default_profile(user.id)?)
     }
 
     /// The profile that serves `instance`: its account's, else its
@@ -408,7 +408,10 @@ impl TokenCache for StoreTokenCache {
         if let Err(e) =
             store.save_access_token(self.user, &self.profile, &enc, &fmt_time(&token.expires_at))
         {
-            tracing::warn!("could not cache the access token: {}", e.message);
+            tracing::warn!(
+                "could not cache the access token: {}",
+                Error::from(e).message
+            );
         }
     }
 }

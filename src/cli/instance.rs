@@ -351,7 +351,7 @@ fn choose_account(ctx: &mut Ctx) -> Result<Account> {
                 country: None,
             };
             let new = new_account(ctx, &fields)?;
-            ctx.store()?.create_account(&new)
+            Ok(ctx.store()?.create_account(&new)?)
         }
     }
 }

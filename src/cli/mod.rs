@@ -262,7 +262,14 @@ impl Ctx {
             })?,
             None => {
                 let login = os_login_name()?;
-                self.store()?.ensure_user(&login)?
+                let store = self.store()?;
+                match store.user(&login)? {
+                    Some(user) => user,
+                    None => {
+                        crate::store::validate_name(&login)?;
+                        store.ensure_user(&login)?
+                    }
+                }
             }
         };
         self.acting = Some(user.clone());

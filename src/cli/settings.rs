@@ -225,7 +225,7 @@ fn set(ctx: &mut Ctx, a: SetArgs) -> Result<()> {
             None => Settings::new(),
         };
         map.insert(key.clone(), Value::String(value.clone()));
-        Ok((Some(settings::encrypt(&keyring, &map)), map.len()))
+        Ok::<_, Error>((Some(settings::encrypt(&keyring, &map)), map.len()))
     })?;
     ctx.out
         .info(format!("Set {} on {}", a.key, inst.instance_id));
@@ -279,7 +279,7 @@ fn unset(ctx: &mut Ctx, reference: &str, key: &str) -> Result<()> {
             return Err(unknown_key(&inst, key));
         }
         let token = (!map.is_empty()).then(|| settings::encrypt(&keyring, &map));
-        Ok((token, map.len()))
+        Ok::<_, Error>((token, map.len()))
     })?;
     ctx.out
         .info(format!("Removed {key} from {}", inst.instance_id));

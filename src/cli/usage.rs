@@ -210,7 +210,8 @@ fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<ExitStatus> {
         let interrupted = drive(rx, cancel, &bar, |mut r: SyncResult| {
             if let Some(snap) = r.snapshot.take() {
                 // One transaction per instance: all of it is kept, or none.
-                match ctx.store()?.save_usage(r.id, started_at, r.window, &snap) {
+                let saved = ctx.store()?.save_usage(r.id, started_at, r.window, &snap);
+                match saved.map_err(Error::from) {
                     Ok(_) => {}
                     Err(e) if e.kind == Kind::Store => return Err(e),
                     Err(e) => {

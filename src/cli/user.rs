@@ -60,6 +60,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: UserCmd) -> Result<()> {
             ctx.out.list(&users)
         }
         UserCmd::Add { name } => {
+            crate::store::validate_name(&name)?;
             let user = ctx.store()?.add_user(&name)?;
             ctx.out.info(format!("Added user {}", user.name));
             ctx.out.changed(&user)

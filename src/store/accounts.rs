@@ -4,8 +4,7 @@
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 use serde::Serialize;
 
-use super::{Store, db_err, fmt_time, is_unique_violation, now};
-use crate::error::{Error, Result};
+use super::{Clash, Missing, Store, StoreError, StoreResult, fmt_time, is_unique_violation, now};
 use crate::model::{Country, EntityId, RowId};
 
 /// An account as stored, in the JSON shape `account show -o json` prints.
@@ -98,18 +97,16 @@ fn row(r: &Row) -> rusqlite::Result<Account> {
     })
 }
 
-fn conflict_or_db(e: rusqlite::Error, account_id: &str) -> Error {
+fn conflict_or_db(e: rusqlite::Error, account_id: &str) -> StoreError {
     if is_unique_violation(&e) {
-        Error::conflict(format!(
-            "an account with entity ID {account_id} already exists"
-        ))
+        StoreError::Conflict(Clash::Account(account_id.to_owned()))
     } else {
-        db_err(e)
+        e.into()
     }
 }
 
 /// Inserts `new` inside `tx`; used by create and by import.
-pub(super) fn insert(tx: &Transaction, new: &NewAccount, at: &str) -> Result<RowId> {
+pub(super) fn insert(tx: &Transaction, new: &NewAccount, at: &str) -> StoreResult<RowId> {
     let id = new.id.unwrap_or_default();
     tx.execute(
         "INSERT INTO amc_accounts (id, account_id, account_name, advertiser_id, country_code,
@@ -130,84 +127,75 @@ pub(super) fn insert(tx: &Transaction, new: &NewAccount, at: &str) -> Result<Row
     Ok(id)
 }
 
-pub(super) fn by_entity(tx: &rusqlite::Connection, entity: &str) -> Result<Option<Account>> {
+pub(super) fn by_entity(tx: &rusqlite::Connection, entity: &str) -> StoreResult<Option<Account>> {
     tx.query_row(&format!("{SELECT} WHERE a.account_id = ?1"), [entity], row)
         .optional()
-        .map_err(db_err)
+        .map_err(StoreError::from)
 }
 
 /// The row id of the account with this entity ID, without the counts
 /// [`by_entity`] computes.
-pub(super) fn id_by_entity(tx: &rusqlite::Connection, entity: &str) -> Result<Option<RowId>> {
+pub(super) fn id_by_entity(tx: &rusqlite::Connection, entity: &str) -> StoreResult<Option<RowId>> {
     tx.query_row(
         "SELECT id FROM amc_accounts WHERE account_id = ?1",
         [entity],
         |r| r.get(0),
     )
     .optional()
-    .map_err(db_err)
+    .map_err(StoreError::from)
 }
 
 impl Store {
     /// Every account, by name.
-    pub fn accounts(&self) -> Result<Vec<Account>> {
+    pub fn accounts(&self) -> StoreResult<Vec<Account>> {
         let mut stmt = self
             .read()
-            .prepare(&format!("{SELECT} ORDER BY a.account_name, a.account_id"))
-            .map_err(db_err)?;
-        let rows = stmt.query_map([], row).map_err(db_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+            .prepare(&format!("{SELECT} ORDER BY a.account_name, a.account_id"))?;
+        let rows = stmt.query_map([], row)?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(StoreError::from)
     }
 
     /// The account with this row id.
-    pub fn account(&self, id: RowId) -> Result<Option<Account>> {
+    pub fn account(&self, id: RowId) -> StoreResult<Option<Account>> {
         self.read()
             .query_row(&format!("{SELECT} WHERE a.id = ?1"), [id], row)
             .optional()
-            .map_err(db_err)
+            .map_err(StoreError::from)
     }
 
     /// Accounts matching a reference: the row UUID, the entity ID, or the exact name.
     /// A reference shaped like a UUID is a row id first, as for instances.
-    pub fn find_accounts(&self, reference: &str) -> Result<Vec<Account>> {
+    pub fn find_accounts(&self, reference: &str) -> StoreResult<Vec<Account>> {
         let reference = reference.trim();
         if reference.parse::<crate::model::RowId>().is_ok() {
-            let mut stmt = self
-                .read()
-                .prepare(&format!("{SELECT} WHERE a.id = ?1"))
-                .map_err(db_err)?;
+            let mut stmt = self.read().prepare(&format!("{SELECT} WHERE a.id = ?1"))?;
             let by_id: Vec<Account> = stmt
-                .query_map([super::canonical_id(reference)], row)
-                .map_err(db_err)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db_err)?;
+                .query_map([super::canonical_id(reference)], row)?
+                .collect::<rusqlite::Result<_>>()?;
             if !by_id.is_empty() {
                 return Ok(by_id);
             }
         }
-        let mut stmt = self
-            .read()
-            .prepare(&format!(
-                "{SELECT} WHERE a.id = ?2 OR a.account_id = ?1 OR a.account_name = ?1
+        let mut stmt = self.read().prepare(&format!(
+            "{SELECT} WHERE a.id = ?2 OR a.account_id = ?1 OR a.account_name = ?1
                  ORDER BY a.account_name"
-            ))
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([reference, &super::canonical_id(reference)], row)
-            .map_err(db_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+        ))?;
+        let rows = stmt.query_map([reference, &super::canonical_id(reference)], row)?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(StoreError::from)
     }
 
     /// Creates an account; exit 5 if the entity ID is already registered.
-    pub fn create_account(&mut self, new: &NewAccount) -> Result<Account> {
+    pub fn create_account(&mut self, new: &NewAccount) -> StoreResult<Account> {
         let at = fmt_time(&now());
         let id = self.write(|tx| insert(tx, new, &at))?;
         self.account(id)?
-            .ok_or_else(|| Error::internal("account vanished after insert"))
+            .ok_or_else(|| StoreError::Vanished("account"))
     }
 
     /// Applies `patch` to the account `id`.
-    pub fn update_account(&mut self, id: RowId, patch: &AccountPatch) -> Result<Account> {
+    pub fn update_account(&mut self, id: RowId, patch: &AccountPatch) -> StoreResult<Account> {
         let at = fmt_time(&now());
         // One statement: a NULL parameter keeps the column (COALESCE); the
         // advertiser ID, which may be cleared, says with ?4 whether to set it.
@@ -238,44 +226,36 @@ impl Store {
                 )
                 .map_err(|e| conflict_or_db(e, entity.as_deref().unwrap_or_default()))?;
             if n == 0 {
-                return Err(Error::not_found("the account no longer exists"));
+                return Err(StoreError::NotFound(Missing::Account));
             }
             Ok(())
         })?;
         self.account(id)?
-            .ok_or_else(|| Error::not_found("the account no longer exists"))
+            .ok_or_else(|| StoreError::NotFound(Missing::Account))
     }
 
     /// Deletes an account; exit 5, naming them, while instances link to it.
-    pub fn delete_account(&mut self, id: RowId) -> Result<()> {
+    pub fn delete_account(&mut self, id: RowId) -> StoreResult<()> {
         self.write(|tx| {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT i.instance_id, u.name FROM amc_instances i JOIN users u ON u.id = i.user_id
+            let mut stmt = tx.prepare(
+                "SELECT i.instance_id, u.name FROM amc_instances i JOIN users u ON u.id = i.user_id
                      WHERE i.account_id = ?1 ORDER BY i.instance_id",
-                )
-                .map_err(db_err)?;
+            )?;
             let linked: Vec<String> = stmt
-                .query_map([id], |r| Ok(format!("{} ({})", r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-                .map_err(db_err)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db_err)?;
+                .query_map([id], |r| {
+                    Ok(format!(
+                        "{} ({})",
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?
+                    ))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
             if !linked.is_empty() {
-                let shown: Vec<&str> = linked.iter().take(20).map(String::as_str).collect();
-                let more = linked.len().saturating_sub(shown.len());
-                let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
-                return Err(Error::conflict(format!(
-                    "the account is still linked to {} instance(s): {}{tail}",
-                    linked.len(),
-                    shown.join(", ")
-                ))
-                .with_hint("delete those instances or link them to another account first"));
+                return Err(StoreError::Conflict(Clash::AccountInUse(linked)));
             }
-            let n = tx
-                .execute("DELETE FROM amc_accounts WHERE id = ?1", [id])
-                .map_err(db_err)?;
+            let n = tx.execute("DELETE FROM amc_accounts WHERE id = ?1", [id])?;
             if n == 0 {
-                return Err(Error::not_found("the account no longer exists"));
+                return Err(StoreError::NotFound(Missing::Account));
             }
             Ok(())
         })

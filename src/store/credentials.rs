@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, db_err, fmt_time, now};
+use super::{Store, StoreError, StoreResult, fmt_time, now};
 use crate::error::{Error, Result};
 use crate::model::{Region, RowId};
 
@@ -69,7 +69,11 @@ fn cred_row(r: &rusqlite::Row) -> rusqlite::Result<StoredCredentials> {
 
 impl Store {
     /// The credentials of `user` under `profile`, if logged in there.
-    pub fn credentials(&self, user: RowId, profile: &str) -> Result<Option<StoredCredentials>> {
+    pub fn credentials(
+        &self,
+        user: RowId,
+        profile: &str,
+    ) -> StoreResult<Option<StoredCredentials>> {
         self.read()
             .query_row(
                 &format!("{SELECT} WHERE user_id = ?1 AND profile = ?2"),
@@ -77,21 +81,21 @@ impl Store {
                 cred_row,
             )
             .optional()
-            .map_err(db_err)
+            .map_err(StoreError::from)
     }
 
     /// Every profile of `user`, by name.
-    pub fn profiles(&self, user: RowId) -> Result<Vec<StoredCredentials>> {
+    pub fn profiles(&self, user: RowId) -> StoreResult<Vec<StoredCredentials>> {
         let mut stmt = self
             .read()
-            .prepare(&format!("{SELECT} WHERE user_id = ?1 ORDER BY profile"))
-            .map_err(db_err)?;
-        let rows = stmt.query_map([user], cred_row).map_err(db_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+            .prepare(&format!("{SELECT} WHERE user_id = ?1 ORDER BY profile"))?;
+        let rows = stmt.query_map([user], cred_row)?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(StoreError::from)
     }
 
     /// The profile `user`'s commands use when none is named.
-    pub fn default_profile(&self, user: RowId) -> Result<String> {
+    pub fn default_profile(&self, user: RowId) -> StoreResult<String> {
         let stored: Option<Option<String>> = self
             .read()
             .query_row(
@@ -99,28 +103,26 @@ impl Store {
                 [user],
                 |r| r.get(0),
             )
-            .optional()
-            .map_err(db_err)?;
+            .optional()?;
         Ok(stored
             .flatten()
             .unwrap_or_else(|| DEFAULT_PROFILE.to_owned()))
     }
 
     /// Makes `profile` the one `user`'s commands use when none is named.
-    pub fn set_default_profile(&mut self, user: RowId, profile: &str) -> Result<()> {
+    pub fn set_default_profile(&mut self, user: RowId, profile: &str) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE users SET default_profile = ?2 WHERE id = ?1",
                 params![user, profile],
-            )
-            .map_err(db_err)?;
+            )?;
             Ok(())
         })
     }
 
     /// Saves (replacing) the credentials of `user` under `c.profile`; a
     /// cached access token is kept only when given.
-    pub fn save_credentials(&mut self, user: RowId, c: &StoredCredentials) -> Result<()> {
+    pub fn save_credentials(&mut self, user: RowId, c: &StoredCredentials) -> StoreResult<()> {
         let at = fmt_time(&now());
         self.write(|tx| {
             tx.execute(
@@ -142,7 +144,7 @@ impl Store {
                     c.profile
                 ],
             )
-            .map_err(db_err)?;
+            ?;
             Ok(())
         })
     }
@@ -154,33 +156,32 @@ impl Store {
         profile: &str,
         token_enc: &str,
         expires: &str,
-    ) -> Result<()> {
+    ) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE credentials SET access_token_enc = ?3, access_token_expires = ?4
                  WHERE user_id = ?1 AND profile = ?2",
                 params![user, profile, token_enc, expires],
-            )
-            .map_err(db_err)?;
+            )?;
             Ok(())
         })
     }
 
     /// Removes the credentials of `user`'s `profile`; returns whether there
     /// were any.
-    pub fn delete_credentials(&mut self, user: RowId, profile: &str) -> Result<bool> {
+    pub fn delete_credentials(&mut self, user: RowId, profile: &str) -> StoreResult<bool> {
         self.write(|tx| {
             tx.execute(
                 "DELETE FROM credentials WHERE user_id = ?1 AND profile = ?2",
                 params![user, profile],
             )
             .map(|n| n > 0)
-            .map_err(db_err)
+            .map_err(StoreError::from)
         })
     }
 
     /// One stored secret, if any: rotation uses it to tell which key the store is under.
-    pub fn sample_secret(&self) -> Result<Option<String>> {
+    pub fn sample_secret(&self) -> StoreResult<Option<String>> {
         self.read()
             .query_row(
                 "SELECT client_secret_enc FROM credentials
@@ -190,13 +191,13 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(db_err)
+            .map_err(StoreError::from)
     }
 
     /// One stored secret that is not the credentials of `user`'s `profile`,
     /// if any: the key that stores new credentials there must open it, so
     /// that one store never holds ciphertexts of two keys.
-    pub fn sample_secret_except(&self, user: RowId, profile: &str) -> Result<Option<String>> {
+    pub fn sample_secret_except(&self, user: RowId, profile: &str) -> StoreResult<Option<String>> {
         self.read()
             .query_row(
                 "SELECT client_secret_enc FROM credentials WHERE NOT (user_id = ?1 AND profile = ?2)
@@ -206,17 +207,17 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(db_err)
+            .map_err(StoreError::from)
     }
 
     /// Rewrites every stored secret through `reencrypt` in one transaction;
     /// returns how many secrets were rewritten. If `reencrypt` fails for any
     /// secret, nothing changes.
-    pub fn reencrypt_secrets(
+    pub fn reencrypt_secrets<E: From<StoreError>>(
         &mut self,
-        reencrypt: &dyn Fn(&str) -> Result<String>,
-    ) -> Result<usize> {
-        self.write(|tx| {
+        reencrypt: &dyn Fn(&str) -> Result<String, E>,
+    ) -> Result<usize, E> {
+        self.write_with(|tx| {
             let mut count = 0;
             type Row = (RowId, String, String, String, Option<String>);
             let creds: Vec<Row> = {
@@ -225,13 +226,13 @@ impl Store {
                         "SELECT user_id, profile, client_secret_enc, refresh_token_enc, access_token_enc
                          FROM credentials",
                     )
-                    .map_err(db_err)?;
+                    .map_err(StoreError::from)?;
                 let rows = stmt
                     .query_map([], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                     })
-                    .map_err(db_err)?;
-                rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
+                    .map_err(StoreError::from)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(StoreError::from)?
             };
             // Every profile of every user: one key for the whole store.
             for (user, profile, secret, refresh, access) in creds {
@@ -241,22 +242,24 @@ impl Store {
                      WHERE user_id = ?1 AND profile = ?2",
                     params![user, profile, reencrypt(&secret)?, reencrypt(&refresh)?, access],
                 )
-                .map_err(db_err)?;
+                .map_err(StoreError::from)?;
                 count += 2 + usize::from(access.is_some());
             }
             let configs: Vec<(RowId, String)> = {
                 let mut stmt = tx
                     .prepare("SELECT id, encrypted_config FROM amc_instances WHERE encrypted_config IS NOT NULL")
-                    .map_err(db_err)?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
-                rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
+                    .map_err(StoreError::from)?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(StoreError::from)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(StoreError::from)?
             };
             for (id, config) in configs {
                 tx.execute(
                     "UPDATE amc_instances SET encrypted_config = ?2 WHERE id = ?1",
                     params![id, reencrypt(&config)?],
                 )
-                .map_err(db_err)?;
+                .map_err(StoreError::from)?;
                 count += 1;
             }
             Ok(count)

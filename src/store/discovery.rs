@@ -5,8 +5,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::accounts::NewAccount;
-use super::{Store, db_err, fmt_time, now};
-use crate::error::Result;
+use super::{Store, StoreResult, fmt_time, now};
 use crate::model::{InstanceId, InstanceStatus, Region, RowId};
 
 /// Counts of a discovery upsert.
@@ -41,7 +40,11 @@ pub struct DiscoveredInstance {
 
 impl Store {
     /// Creates missing accounts and renames/re-homes changed ones.
-    pub fn upsert_accounts(&mut self, found: &[NewAccount], dry_run: bool) -> Result<UpsertCounts> {
+    pub fn upsert_accounts(
+        &mut self,
+        found: &[NewAccount],
+        dry_run: bool,
+    ) -> StoreResult<UpsertCounts> {
         let at = fmt_time(&now());
         let body = |tx: &Transaction| {
             let mut counts = UpsertCounts::default();
@@ -53,7 +56,7 @@ impl Store {
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
                     .optional()
-                    .map_err(db_err)?;
+                    ?;
                 // The first profile that finds an account serves it, until
                 // `account edit --profile` says otherwise.
                 if current.is_some() && a.profile.is_some() {
@@ -61,7 +64,7 @@ impl Store {
                         "UPDATE amc_accounts SET profile = ?2 WHERE account_id = ?1 AND profile IS NULL",
                         params![a.account_id.as_str(), a.profile],
                     )
-                    .map_err(db_err)?;
+                    ?;
                 }
                 match current {
                     None => {
@@ -85,7 +88,7 @@ impl Store {
                                 at
                             ],
                         )
-                        .map_err(db_err)?;
+                        ?;
                         counts.updated += 1;
                     }
                 }
@@ -107,7 +110,7 @@ impl Store {
         region: Region,
         found: &[DiscoveredInstance],
         dry_run: bool,
-    ) -> Result<UpsertCounts> {
+    ) -> StoreResult<UpsertCounts> {
         let at = fmt_time(&now());
         let body = |tx: &Transaction| {
             let mut counts = UpsertCounts::default();
@@ -122,7 +125,7 @@ impl Store {
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, [r.get(3)?, r.get(4)?, r.get(5)?])),
                     )
                     .optional()
-                    .map_err(db_err)?;
+                    ?;
                 match current {
                     None => {
                         let status = if d.completed {
@@ -151,7 +154,7 @@ impl Store {
                                 d.data_upload_account_id
                             ],
                         )
-                        .map_err(db_err)?;
+                        ?;
                         counts.created += 1;
                     }
                     Some((id, acc, endpoint, details)) => {
@@ -184,7 +187,7 @@ impl Store {
                                 d.data_upload_account_id
                             ],
                         )
-                        .map_err(db_err)?;
+                        ?;
                         counts.updated += 1;
                     }
                 }

@@ -6,8 +6,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, db_err, fmt_time};
-use crate::error::Result;
+use super::{Store, StoreError, StoreResult, fmt_time};
 use crate::model::{HealthStatus, InstanceStatus, RowId};
 
 /// The outcome of one check of one instance, as the store keeps it.
@@ -143,37 +142,37 @@ impl Store {
     /// instance's last health and status updated (see
     /// [`InstanceStatus::after_check`]). Results for
     /// instances deleted meanwhile are skipped.
-    pub fn record_health(&mut self, batch: &[HealthRecord]) -> Result<()> {
+    pub fn record_health(&mut self, batch: &[HealthRecord]) -> StoreResult<()> {
         if batch.is_empty() {
             return Ok(());
         }
         self.write(|tx| {
             let mut status_of = tx
                 .prepare_cached("SELECT status FROM amc_instances WHERE id = ?1")
-                .map_err(db_err)?;
+                ?;
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO health_checks (instance_id, checked_at, status, http_status, latency_ms, attempts, error)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
-                .map_err(db_err)?;
+                ?;
             let mut update = tx
                 .prepare_cached(
                     "UPDATE amc_instances SET health_status = ?2, last_health_check = ?3, health_error = ?4,
                          health_latency_ms = ?5, status = ?6 WHERE id = ?1",
                 )
-                .map_err(db_err)?;
+                ?;
             for r in batch {
                 let current: Option<String> = status_of
                     .query_row([r.instance], |row| row.get(0))
                     .optional()
-                    .map_err(db_err)?;
+                    ?;
                 let Some(current) = current else { continue };
                 let current: InstanceStatus = current.parse().unwrap_or(InstanceStatus::Error);
                 let at = fmt_time(&r.checked_at);
                 insert
                     .execute(params![r.instance, at, r.status.as_str(), r.http_status, r.latency_ms, r.attempts, r.error])
-                    .map_err(db_err)?;
+                    ?;
                 update
                     .execute(params![
                         r.instance,
@@ -183,7 +182,7 @@ impl Store {
                         r.latency_ms,
                         current.after_check(r.status).as_str()
                     ])
-                    .map_err(db_err)?;
+                    ?;
             }
             Ok(())
         })
@@ -195,7 +194,7 @@ impl Store {
         instance: RowId,
         since: Option<DateTime<Utc>>,
         limit: usize,
-    ) -> Result<Vec<HistoryRow>> {
+    ) -> StoreResult<Vec<HistoryRow>> {
         let since = since.map(|t| fmt_time(&t)).unwrap_or_default();
         let mut stmt = self
             .read()
@@ -203,23 +202,22 @@ impl Store {
                 "SELECT checked_at, status, http_status, latency_ms, attempts, error FROM health_checks
                  WHERE instance_id = ?1 AND checked_at >= ?2 ORDER BY checked_at DESC, id DESC LIMIT ?3",
             )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map(params![instance, since, limit as i64], |r| {
-                Ok(HistoryRow {
-                    checked_at: r.get(0)?,
-                    status: r
-                        .get::<_, String>(1)?
-                        .parse()
-                        .unwrap_or(HealthStatus::Error),
-                    http_status: r.get(2)?,
-                    latency_ms: r.get(3)?,
-                    attempts: r.get(4)?,
-                    error: r.get(5)?,
-                })
+            ?;
+        let rows = stmt.query_map(params![instance, since, limit as i64], |r| {
+            Ok(HistoryRow {
+                checked_at: r.get(0)?,
+                status: r
+                    .get::<_, String>(1)?
+                    .parse()
+                    .unwrap_or(HealthStatus::Error),
+                http_status: r.get(2)?,
+                latency_ms: r.get(3)?,
+                attempts: r.get(4)?,
+                error: r.get(5)?,
             })
-            .map_err(db_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+        })?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(StoreError::from)
     }
 
     /// Per-instance uptime, error rate and latency percentiles since `since`,
@@ -228,11 +226,9 @@ impl Store {
         &self,
         owner: Option<RowId>,
         since: DateTime<Utc>,
-    ) -> Result<Vec<HealthSummary>> {
-        let mut stmt = self
-            .read()
-            .prepare(
-                "SELECT i.id, i.instance_id, i.name, u.name, a.account_id,
+    ) -> StoreResult<Vec<HealthSummary>> {
+        let mut stmt = self.read().prepare(
+            "SELECT i.id, i.instance_id, i.name, u.name, a.account_id,
                         h.status, h.latency_ms, h.error, h.checked_at
                  FROM amc_instances i
                  JOIN users u ON u.id = i.user_id
@@ -240,11 +236,8 @@ impl Store {
                  LEFT JOIN health_checks h ON h.instance_id = i.id AND h.checked_at >= ?2
                  WHERE ?1 IS NULL OR i.user_id = ?1
                  ORDER BY i.name, i.instance_id, i.id, h.checked_at, h.id",
-            )
-            .map_err(db_err)?;
-        let mut rows = stmt
-            .query(params![owner, fmt_time(&since)])
-            .map_err(db_err)?;
+        )?;
+        let mut rows = stmt.query(params![owner, fmt_time(&since)])?;
         let mut out: Vec<HealthSummary> = Vec::new();
         let mut latencies: Vec<u64> = Vec::new();
         let mut errors = 0u64;
@@ -258,8 +251,8 @@ impl Store {
             }
             lat.clear();
         };
-        while let Some(r) = rows.next().map_err(db_err)? {
-            let id: RowId = r.get(0).map_err(db_err)?;
+        while let Some(r) = rows.next()? {
+            let id: RowId = r.get(0)?;
             if out.last().map(|s| s.id) != Some(id) {
                 if let Some(prev) = out.last_mut() {
                     finish(prev, &mut latencies, errors);
@@ -267,10 +260,10 @@ impl Store {
                 errors = 0;
                 out.push(HealthSummary {
                     id,
-                    instance_id: r.get(1).map_err(db_err)?,
-                    name: r.get(2).map_err(db_err)?,
-                    owner: r.get(3).map_err(db_err)?,
-                    account_id: r.get(4).map_err(db_err)?,
+                    instance_id: r.get(1)?,
+                    name: r.get(2)?,
+                    owner: r.get(3)?,
+                    account_id: r.get(4)?,
                     checks: 0,
                     healthy: 0,
                     uptime_pct: None,
@@ -282,7 +275,7 @@ impl Store {
                 });
             }
             let Some(s) = out.last_mut() else { continue };
-            let status: Option<String> = r.get(5).map_err(db_err)?;
+            let status: Option<String> = r.get(5)?;
             let Some(status) = status else { continue };
             s.checks += 1;
             match status.as_str() {
@@ -290,13 +283,13 @@ impl Store {
                 "ERROR" => errors += 1,
                 _ => {}
             }
-            if let Some(l) = r.get::<_, Option<u64>>(6).map_err(db_err)? {
+            if let Some(l) = r.get::<_, Option<u64>>(6)? {
                 latencies.push(l);
             }
-            if let Some(e) = r.get::<_, Option<String>>(7).map_err(db_err)? {
+            if let Some(e) = r.get::<_, Option<String>>(7)? {
                 s.last_error = Some(e);
             }
-            s.last_checked_at = r.get(8).map_err(db_err)?;
+            s.last_checked_at = r.get(8)?;
         }
         if let Some(last) = out.last_mut() {
             finish(last, &mut latencies, errors);
@@ -312,15 +305,12 @@ impl Store {
         instances: Option<&HashSet<RowId>>,
         since: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<DayLatency>> {
-        let mut stmt = self
-            .read()
-            .prepare(
-                "SELECT instance_id, substr(checked_at, 1, 10), status, latency_ms
+    ) -> StoreResult<Vec<DayLatency>> {
+        let mut stmt = self.read().prepare(
+            "SELECT instance_id, substr(checked_at, 1, 10), status, latency_ms
                  FROM health_checks WHERE checked_at >= ?1",
-            )
-            .map_err(db_err)?;
-        let mut rows = stmt.query([fmt_time(&since)]).map_err(db_err)?;
+        )?;
+        let mut rows = stmt.query([fmt_time(&since)])?;
         let mut days: BTreeMap<String, (u64, u64, Vec<u64>)> = BTreeMap::new();
         let mut day = since.date_naive();
         while day <= now.date_naive() {
@@ -330,20 +320,20 @@ impl Store {
                 None => break,
             }
         }
-        while let Some(r) = rows.next().map_err(db_err)? {
+        while let Some(r) = rows.next()? {
             if let Some(set) = instances {
-                let id: RowId = r.get(0).map_err(db_err)?;
+                let id: RowId = r.get(0)?;
                 if !set.contains(&id) {
                     continue;
                 }
             }
-            let day: String = r.get(1).map_err(db_err)?;
+            let day: String = r.get(1)?;
             let entry = days.entry(day).or_default();
             entry.0 += 1;
-            if r.get::<_, String>(2).map_err(db_err)? == "HEALTHY" {
+            if r.get::<_, String>(2)? == "HEALTHY" {
                 entry.1 += 1;
             }
-            if let Some(l) = r.get::<_, Option<u64>>(3).map_err(db_err)? {
+            if let Some(l) = r.get::<_, Option<u64>>(3)? {
                 entry.2.push(l);
             }
         }
@@ -363,11 +353,11 @@ impl Store {
     }
 
     /// Deletes history rows older than `before`; returns how many.
-    pub fn prune_history(&mut self, before: DateTime<Utc>) -> Result<usize> {
+    pub fn prune_history(&mut self, before: DateTime<Utc>) -> StoreResult<usize> {
         let before = fmt_time(&before);
         self.write(|tx| {
             tx.execute("DELETE FROM health_checks WHERE checked_at < ?1", [&before])
-                .map_err(db_err)
+                .map_err(StoreError::from)
         })
     }
 }

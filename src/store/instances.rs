@@ -7,8 +7,9 @@ use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde::Serialize;
 
 use super::accounts::{self, Account, NewAccount};
-use super::{Store, db_err, fmt_time, is_unique_violation, now};
-use crate::error::{Error, Result};
+use super::{
+    Clash, Missing, Rule, Store, StoreError, StoreResult, fmt_time, is_unique_violation, now,
+};
 use crate::model::{HealthStatus, InstanceId, InstanceStatus, Region, RowId};
 
 /// The last known health of an instance.
@@ -261,39 +262,41 @@ fn row(r: &Row) -> rusqlite::Result<Instance> {
     })
 }
 
-fn query(conn: &rusqlite::Connection, where_sql: &str, args: Vec<Value>) -> Result<Vec<Instance>> {
+fn query(
+    conn: &rusqlite::Connection,
+    where_sql: &str,
+    args: Vec<Value>,
+) -> StoreResult<Vec<Instance>> {
     let sql = format!("{SELECT} {where_sql} ORDER BY i.name, i.instance_id, u.name");
-    let mut stmt = conn.prepare(&sql).map_err(db_err)?;
-    let rows = stmt
-        .query_map(params_from_iter(args), row)
-        .map_err(db_err)?;
-    rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), row)?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(StoreError::from)
 }
 
-fn get(conn: &rusqlite::Connection, id: RowId) -> Result<Option<Instance>> {
+fn get(conn: &rusqlite::Connection, id: RowId) -> StoreResult<Option<Instance>> {
     Ok(query(conn, "WHERE i.id = ?1", vec![Value::Text(id.to_string())])?.pop())
 }
 
-fn insert_brands(tx: &Transaction, id: RowId, brands: &[String], at: &str) -> Result<()> {
+fn insert_brands(tx: &Transaction, id: RowId, brands: &[String], at: &str) -> StoreResult<()> {
     let mut stmt = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO instance_brands (instance_id, brand_name, created_at) VALUES (?1, ?2, ?3)",
         )
-        .map_err(db_err)?;
+        ?;
     for b in brands {
-        stmt.execute(params![id, b, at]).map_err(db_err)?;
+        stmt.execute(params![id, b, at])?;
     }
     Ok(())
 }
 
-fn duplicate(instance_id: &InstanceId) -> Error {
-    Error::conflict(format!("you already have an instance {instance_id}"))
-        .with_hint("use `amcctl instance edit` to change it")
+fn duplicate(instance_id: &InstanceId) -> StoreError {
+    StoreError::Conflict(Clash::Instance(instance_id.to_string()))
 }
 
 impl Store {
     /// Instances matching `filter`, sorted by name.
-    pub fn instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>> {
+    pub fn instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<Instance>> {
         // One statement for every filter: an unset filter is a NULL parameter
         // that lets every row through.
         let text = |v: Option<String>| v.map_or(Value::Null, Value::Text);
@@ -323,7 +326,7 @@ impl Store {
     }
 
     /// The instance with this row id.
-    pub fn instance(&self, id: RowId) -> Result<Option<Instance>> {
+    pub fn instance(&self, id: RowId) -> StoreResult<Option<Instance>> {
         get(self.read(), id)
     }
 
@@ -331,7 +334,7 @@ impl Store {
     /// instance ID, or the exact name.
     /// A reference shaped like a UUID is a row id first: if a row has it,
     /// that row is the only match, whatever names other rows carry.
-    pub fn find_instances(&self, reference: &str) -> Result<Vec<Instance>> {
+    pub fn find_instances(&self, reference: &str) -> StoreResult<Vec<Instance>> {
         let reference = reference.trim();
         if let Ok(id) = reference.parse::<RowId>()
             && let Some(inst) = self.instance(id)?
@@ -349,7 +352,7 @@ impl Store {
     }
 
     /// Creates an instance owned by `owner`; exit 5 if the owner already has that instance ID.
-    pub fn create_instance(&mut self, owner: RowId, new: &NewInstance) -> Result<Instance> {
+    pub fn create_instance(&mut self, owner: RowId, new: &NewInstance) -> StoreResult<Instance> {
         let at = fmt_time(&now());
         let id = new.id.unwrap_or_default();
         self.write(|tx| {
@@ -375,17 +378,17 @@ impl Store {
                 if is_unique_violation(&e) {
                     duplicate(&new.instance_id)
                 } else {
-                    db_err(e)
+                    e.into()
                 }
             })?;
             insert_brands(tx, id, &new.brands, &at)
         })?;
         self.instance(id)?
-            .ok_or_else(|| Error::internal("instance vanished after insert"))
+            .ok_or_else(|| StoreError::Vanished("instance"))
     }
 
     /// Applies `patch` to the instance `id`.
-    pub fn update_instance(&mut self, id: RowId, patch: &InstancePatch) -> Result<Instance> {
+    pub fn update_instance(&mut self, id: RowId, patch: &InstancePatch) -> StoreResult<Instance> {
         // One statement: a NULL parameter keeps the column (COALESCE); the
         // description, which may be cleared, says with ?3 whether to set it.
         self.change_instance(id, |tx, _| {
@@ -404,79 +407,69 @@ impl Store {
                     patch.region.map(|r| r.as_str()),
                     patch.account
                 ],
-            )
-            .map_err(db_err)?;
+            )?;
             Ok(())
         })
     }
 
     /// Sets the lifecycle state (`is_active` follows: false only for INACTIVE).
-    pub fn set_status(&mut self, id: RowId, status: InstanceStatus) -> Result<Instance> {
+    pub fn set_status(&mut self, id: RowId, status: InstanceStatus) -> StoreResult<Instance> {
         self.change_instance(id, |tx, _| {
             tx.execute(
                 "UPDATE amc_instances SET status = ?2, is_active = ?3 WHERE id = ?1",
                 params![id, status.as_str(), status != InstanceStatus::Inactive],
-            )
-            .map_err(db_err)?;
+            )?;
             Ok(())
         })
     }
 
     /// Deletes an instance with its brands and health history.
-    pub fn delete_instance(&mut self, id: RowId) -> Result<()> {
+    pub fn delete_instance(&mut self, id: RowId) -> StoreResult<()> {
         self.write(|tx| {
-            let n = tx
-                .execute("DELETE FROM amc_instances WHERE id = ?1", [id])
-                .map_err(db_err)?;
+            let n = tx.execute("DELETE FROM amc_instances WHERE id = ?1", [id])?;
             if n == 0 {
-                return Err(Error::not_found("the instance no longer exists"));
+                return Err(StoreError::NotFound(Missing::Instance));
             }
             Ok(())
         })
     }
 
     /// Replaces the brand set of an instance in one transaction.
-    pub fn set_brands(&mut self, id: RowId, brands: &[String]) -> Result<Instance> {
+    pub fn set_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
         self.change_instance(id, |tx, at| {
-            tx.execute("DELETE FROM instance_brands WHERE instance_id = ?1", [id])
-                .map_err(db_err)?;
+            tx.execute("DELETE FROM instance_brands WHERE instance_id = ?1", [id])?;
             insert_brands(tx, id, brands, at)
         })
     }
 
     /// Adds brands to an instance (present ones are kept once).
-    pub fn add_brands(&mut self, id: RowId, brands: &[String]) -> Result<Instance> {
+    pub fn add_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
         self.change_instance(id, |tx, at| {
             insert_brands(tx, id, brands, at)?;
-            let count: i64 = tx
-                .query_row(
-                    "SELECT count(*) FROM instance_brands WHERE instance_id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )
-                .map_err(db_err)?;
+            let count: i64 = tx.query_row(
+                "SELECT count(*) FROM instance_brands WHERE instance_id = ?1",
+                [id],
+                |r| r.get(0),
+            )?;
             if count as usize > crate::model::MAX_BRANDS {
-                return Err(Error::usage(format!(
-                    "invalid brand: at most {} brands per instance",
-                    crate::model::MAX_BRANDS
-                )));
+                return Err(StoreError::Constraint(Rule::TooManyBrands {
+                    max: crate::model::MAX_BRANDS,
+                }));
             }
             Ok(())
         })
     }
 
     /// Removes brands from an instance; exit 3 naming a brand it does not carry.
-    pub fn remove_brands(&mut self, id: RowId, brands: &[String]) -> Result<Instance> {
+    pub fn remove_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
         self.change_instance(id, |tx, _| {
             for b in brands {
-                let n = tx
-                    .execute(
-                        "DELETE FROM instance_brands WHERE instance_id = ?1 AND brand_name = ?2",
-                        params![id, b],
-                    )
-                    .map_err(db_err)?;
+                let n = tx.execute(
+                    "DELETE FROM instance_brands WHERE instance_id = ?1 AND brand_name = ?2",
+                    params![id, b],
+                )?;
                 if n == 0 {
-                    return Err(Error::not_found(format!("the instance has no brand {b:?}")));
+                    return Err(StoreError::NotFound(Missing::Brand(b.clone())));
                 }
             }
             Ok(())
@@ -489,45 +482,38 @@ impl Store {
     fn change_instance(
         &mut self,
         id: RowId,
-        mut change: impl FnMut(&Transaction, &str) -> Result<()>,
-    ) -> Result<Instance> {
+        mut change: impl FnMut(&Transaction, &str) -> StoreResult<()>,
+    ) -> StoreResult<Instance> {
         let at = fmt_time(&now());
         self.write(|tx| {
             change(tx, &at)?;
-            let n = tx
-                .execute(
-                    "UPDATE amc_instances SET updated_at = ?2 WHERE id = ?1",
-                    params![id, at],
-                )
-                .map_err(db_err)?;
+            let n = tx.execute(
+                "UPDATE amc_instances SET updated_at = ?2 WHERE id = ?1",
+                params![id, at],
+            )?;
             if n == 0 {
-                return Err(Error::not_found("the instance no longer exists"));
+                return Err(StoreError::NotFound(Missing::Instance));
             }
             Ok(())
         })?;
         self.instance(id)?
-            .ok_or_else(|| Error::not_found("the instance no longer exists"))
+            .ok_or_else(|| StoreError::NotFound(Missing::Instance))
     }
 
     /// Every brand with the AMC instance IDs that carry it, limited to `owner` when given.
-    pub fn brand_index(&self, owner: Option<RowId>) -> Result<Vec<(String, Vec<String>)>> {
-        let mut stmt = self
-            .read()
-            .prepare(
-                "SELECT b.brand_name, i.instance_id FROM instance_brands b
+    pub fn brand_index(&self, owner: Option<RowId>) -> StoreResult<Vec<(String, Vec<String>)>> {
+        let mut stmt = self.read().prepare(
+            "SELECT b.brand_name, i.instance_id FROM instance_brands b
                  JOIN amc_instances i ON i.id = b.instance_id
                  WHERE ?1 IS NULL OR i.user_id = ?1
                  ORDER BY b.brand_name, i.instance_id",
-            )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([owner], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(db_err)?;
+        )?;
+        let rows = stmt.query_map([owner], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
         let mut index: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for row in rows {
-            let (brand, instance) = row.map_err(db_err)?;
+            let (brand, instance) = row?;
             let list = index.entry(brand).or_default();
             if list.last() != Some(&instance) {
                 list.push(instance);
@@ -544,7 +530,7 @@ impl Store {
         owner: RowId,
         rows: &[ImportRow],
         dry_run: bool,
-    ) -> Result<ImportOutcome> {
+    ) -> StoreResult<ImportOutcome> {
         let now_s = fmt_time(&now());
         let body = |tx: &Transaction| {
             let mut out = ImportOutcome {
@@ -567,10 +553,10 @@ impl Store {
                                     accounts::insert(tx, new, &now_s)?
                                 }
                                 None => {
-                                    return Err(Error::not_found(format!(
-                                        "unknown account {entity} for instance {}",
-                                        r.instance.instance_id
-                                    )));
+                                    return Err(StoreError::NotFound(Missing::ImportAccount {
+                                        entity: entity.to_owned(),
+                                        instance_id: r.instance.instance_id.to_string(),
+                                    }));
                                 }
                             },
                         };
@@ -596,7 +582,7 @@ fn upsert_import_row(
     account: RowId,
     r: &ImportRow,
     now_s: &str,
-) -> Result<UpsertResult> {
+) -> StoreResult<UpsertResult> {
     let new = &r.instance;
     let existing: Option<Instance> = {
         let found: Option<RowId> = tx
@@ -604,8 +590,7 @@ fn upsert_import_row(
             .and_then(|mut stmt| {
                 stmt.query_row(params![owner, new.instance_id.as_str()], |row| row.get(0))
                     .optional()
-            })
-            .map_err(db_err)?;
+            })?;
         match found {
             Some(id) => get(tx, id)?,
             None => None,
@@ -648,12 +633,12 @@ fn upsert_import_row(
             })
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    Error::conflict(format!(
-                        "instance {} has id {id}, which another instance already uses",
-                        new.instance_id
-                    ))
+                    StoreError::Conflict(Clash::ImportRowId {
+                        instance_id: new.instance_id.to_string(),
+                        id: id.to_string(),
+                    })
                 } else {
-                    db_err(e)
+                    e.into()
                 }
             })?;
             insert_brands(tx, id, &new.brands, created)?;
@@ -688,13 +673,12 @@ fn upsert_import_row(
                     updated
                 ],
             )
-            .map_err(db_err)?;
+            ?;
             if cur.brands != brands {
                 tx.execute(
                     "DELETE FROM instance_brands WHERE instance_id = ?1",
                     [cur.id],
-                )
-                .map_err(db_err)?;
+                )?;
                 insert_brands(tx, cur.id, &brands, now_s)?;
             }
             Ok(UpsertResult::Updated)
@@ -705,7 +689,7 @@ fn upsert_import_row(
 /// Looks up an account by entity ID (for import validation outside a transaction).
 impl Store {
     /// The account with this entity ID.
-    pub fn account_by_entity(&self, entity: &str) -> Result<Option<Account>> {
+    pub fn account_by_entity(&self, entity: &str) -> StoreResult<Option<Account>> {
         accounts::by_entity(self.read(), entity)
     }
 }

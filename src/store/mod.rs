@@ -12,6 +12,7 @@
 mod accounts;
 mod credentials;
 mod discovery;
+mod error;
 mod health;
 mod instances;
 mod settings;
@@ -26,11 +27,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
-use crate::error::{Error, Kind, Result};
-
 pub use accounts::{Account, AccountPatch, NewAccount};
 pub use credentials::{DEFAULT_PROFILE, StoredCredentials, validate_profile};
 pub use discovery::{DiscoveredInstance, UpsertCounts};
+pub use error::{BackendError, BackupFailure, Clash, Missing, Rule, StoreError, StoreResult};
 pub use health::{
     DayLatency, HealthFleet, HealthRecord, HealthSummary, HistoryRow, percentile, worst_first,
 };
@@ -74,19 +74,20 @@ pub fn schema_version() -> usize {
 impl Store {
     /// Opens (creating if needed) the store at `path` and brings its schema up
     /// to date. The folder is created 0700 and the file 0600.
-    pub fn open(path: &Path) -> Result<Store> {
+    pub fn open(path: &Path) -> StoreResult<Store> {
         let fresh = !path.exists();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::fsutil::create_private_dir(dir).map_err(|e| {
-                Error::store(format!(
-                    "cannot create the store folder {}: {e}",
-                    dir.display()
-                ))
+            crate::fsutil::create_private_dir(dir).map_err(|source| StoreError::Create {
+                path: dir.to_owned(),
+                folder: true,
+                source,
             })?;
         }
         if fresh {
-            crate::fsutil::create_private_file(path).map_err(|e| {
-                Error::store(format!("cannot create the store {}: {e}", path.display()))
+            crate::fsutil::create_private_file(path).map_err(|source| StoreError::Create {
+                path: path.to_owned(),
+                folder: false,
+                source,
             })?;
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -114,17 +115,16 @@ impl Store {
             .try_into()
             .unwrap_or(usize::MAX);
         if version > schema_version() {
-            return Err(Error::store(format!(
-                "the store {} has schema version {version}, newer than this amcctl understands ({})",
-                path.display(),
-                schema_version()
-            ))
-            .with_hint("upgrade amcctl, or point --db at another store"));
+            return Err(StoreError::SchemaTooNew {
+                path: path.to_owned(),
+                found: version,
+                supported: schema_version(),
+            });
         }
         if version < schema_version() {
-            migrate(&mut conn).map_err(|e| {
-                Error::store(format!("cannot migrate the store {}: {e}", path.display()))
-                    .with_source(e)
+            migrate(&mut conn).map_err(|e| StoreError::Migrate {
+                path: path.to_owned(),
+                source: Box::new(e),
             })?;
         }
         Ok(Store {
@@ -137,12 +137,11 @@ impl Store {
     /// or written. For shell completion (which must never change anything and
     /// must never fail loudly) and for `db check`/`db backup`, which look at a
     /// store as it is. A missing file is exit 8.
-    pub fn open_read_only(path: &Path) -> Result<Store> {
+    pub fn open_read_only(path: &Path) -> StoreResult<Store> {
         if !path.is_file() {
-            return Err(Error::store(format!(
-                "there is no store at {}",
-                path.display()
-            )));
+            return Err(StoreError::NoStore {
+                path: path.to_owned(),
+            });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
@@ -165,7 +164,20 @@ impl Store {
 
     /// Runs `f` in one IMMEDIATE transaction, retrying the whole transaction
     /// while another process holds the write lock. `f` may run more than once.
-    pub(crate) fn write<T>(&mut self, f: impl FnMut(&Transaction) -> Result<T>) -> Result<T> {
+    pub(crate) fn write<T>(
+        &mut self,
+        f: impl FnMut(&Transaction) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.transact(true, f)
+    }
+
+    /// Like [`Store::write`], for a transaction that runs the caller's code
+    /// (a key rotation's re-encryption, a settings change): its errors, of
+    /// the caller's type, end the transaction as they are.
+    pub(crate) fn write_with<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnMut(&Transaction) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.transact(true, f)
     }
 
@@ -175,16 +187,16 @@ impl Store {
     pub(crate) fn write_or_rehearse<T>(
         &mut self,
         dry_run: bool,
-        f: impl FnMut(&Transaction) -> Result<T>,
-    ) -> Result<T> {
+        f: impl FnMut(&Transaction) -> StoreResult<T>,
+    ) -> StoreResult<T> {
         self.transact(!dry_run, f)
     }
 
-    fn transact<T>(
+    fn transact<T, E: From<StoreError>>(
         &mut self,
         commit: bool,
-        mut f: impl FnMut(&Transaction) -> Result<T>,
-    ) -> Result<T> {
+        mut f: impl FnMut(&Transaction) -> Result<T, E>,
+    ) -> Result<T, E> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
         loop {
@@ -209,10 +221,11 @@ impl Store {
                     pause = (pause * 2).min(Duration::from_millis(250));
                 }
                 Err(Retry::Busy(e)) => {
-                    return Err(Error::store(format!(
-                        "the store stayed locked by another amcctl for {}s: {e}",
-                        WRITE_LOCK_PATIENCE.as_secs()
-                    )));
+                    return Err(StoreError::Busy {
+                        waited: WRITE_LOCK_PATIENCE,
+                        source: Box::new(e),
+                    }
+                    .into());
                 }
                 Err(Retry::Fatal(e)) => return Err(e),
             }
@@ -225,43 +238,32 @@ impl Store {
     }
 
     /// Runs SQLite's integrity and foreign-key checks; returns the problems found.
-    pub fn check(&self) -> Result<Vec<String>> {
+    pub fn check(&self) -> StoreResult<Vec<String>> {
         let mut problems = Vec::new();
-        let mut stmt = self
-            .conn
-            .prepare("PRAGMA integrity_check")
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(db_err)?;
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         for row in rows {
-            let line = row.map_err(db_err)?;
+            let line = row?;
             if line != "ok" {
                 problems.push(line);
             }
         }
-        let mut stmt = self
-            .conn
-            .prepare("PRAGMA foreign_key_check")
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(format!(
-                    "foreign key violation in {} row {}",
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<i64>>(1)?
-                        .map_or("?".into(), |v| v.to_string())
-                ))
-            })
-            .map_err(db_err)?;
+        let mut stmt = self.conn.prepare("PRAGMA foreign_key_check")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(format!(
+                "foreign key violation in {} row {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?
+                    .map_or("?".into(), |v| v.to_string())
+            ))
+        })?;
         for row in rows {
-            problems.push(row.map_err(db_err)?);
+            problems.push(row?);
         }
         problems.extend(self.row_problems()?);
         let version: i64 = self
             .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(db_err)?;
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version as usize != schema_version() {
             problems.push(format!(
                 "schema version {version}, expected {}",
@@ -276,16 +278,14 @@ impl Store {
     /// that the commands reading them would fail on; each named by table
     /// and row id. SQLite's own checks report such rows without naming them,
     /// or (a BLOB in a text column) not at all.
-    fn row_problems(&self) -> Result<Vec<String>> {
+    fn row_problems(&self) -> StoreResult<Vec<String>> {
         let mut problems = Vec::new();
         for (table, key, rule, what) in ROW_RULES {
             let sql = format!("SELECT CAST({key} AS TEXT) FROM {table} WHERE NOT ({rule})");
-            let mut stmt = self.conn.prepare(&sql).map_err(db_err)?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, Option<String>>(0))
-                .map_err(db_err)?;
+            let mut stmt = self.conn.prepare(&sql)?;
+            let rows = stmt.query_map([], |r| r.get::<_, Option<String>>(0))?;
             for row in rows {
-                let id = row.map_err(db_err)?.unwrap_or_default();
+                let id = row?.unwrap_or_default();
                 problems.push(format!(
                     "{table} row {}: {what}",
                     crate::model::printable(&id)
@@ -297,10 +297,9 @@ impl Store {
         let ids: Vec<String> = {
             let mut stmt = self
                 .conn
-                .prepare("SELECT id FROM amc_instances WHERE typeof(id) = 'text'")
-                .map_err(db_err)?;
-            let rows = stmt.query_map([], |r| r.get(0)).map_err(db_err)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
+                .prepare("SELECT id FROM amc_instances WHERE typeof(id) = 'text'")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
         };
         for id in ids {
             let Ok(row_id) = id.parse::<crate::model::RowId>() else {
@@ -313,7 +312,7 @@ impl Store {
             if let Err(e) = self.instance(row_id) {
                 problems.push(format!(
                     "amc_instances row {id}: cannot be read: {}",
-                    e.message
+                    crate::error::Error::from(e).message
                 ));
             }
         }
@@ -325,16 +324,18 @@ impl Store {
     /// backup API, while other processes may keep writing. The file is
     /// created exclusively (never through a symlink, never over an existing
     /// file) and compacted, so it holds no deleted content.
-    pub fn backup(&self, dest: &Path) -> Result<()> {
+    pub fn backup(&self, dest: &Path) -> StoreResult<()> {
         match crate::fsutil::create_new_private_file(dest) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::conflict(format!(
-                    "{} already exists",
-                    dest.display()
-                )));
+                return Err(StoreError::Conflict(Clash::BackupExists(dest.to_owned())));
             }
-            Err(e) => return Err(Error::file("create the backup", dest, e)),
+            Err(e) => {
+                return Err(StoreError::Backup {
+                    dest: dest.to_owned(),
+                    reason: BackupFailure::Create(e),
+                });
+            }
         }
         let result = (|| {
             let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -353,7 +354,10 @@ impl Store {
         })();
         result.map_err(|e| {
             let _ = std::fs::remove_file(dest);
-            Error::store(format!("backup to {} failed: {e}", dest.display()))
+            StoreError::Backup {
+                dest: dest.to_owned(),
+                reason: BackupFailure::Copy(Box::new(e)),
+            }
         })
     }
 }
@@ -433,17 +437,17 @@ const ROW_RULES: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
-enum Retry {
+enum Retry<E> {
     Busy(rusqlite::Error),
-    Fatal(Error),
+    Fatal(E),
 }
 
-impl Retry {
+impl<E: From<StoreError>> Retry<E> {
     fn from_sqlite(e: rusqlite::Error) -> Self {
         if is_busy(&e) {
             Retry::Busy(e)
         } else {
-            Retry::Fatal(db_err(e))
+            Retry::Fatal(StoreError::from(e).into())
         }
     }
 }
@@ -484,13 +488,11 @@ fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result
     }
 }
 
-fn open_error(path: &Path, e: rusqlite::Error) -> Error {
-    Error::store(format!("cannot open the store {}: {e}", path.display())).with_source(e)
-}
-
-/// Maps an unexpected SQLite error to a store error (exit 8).
-pub(crate) fn db_err(e: rusqlite::Error) -> Error {
-    Error::new(Kind::Store, format!("store error: {e}")).with_source(e)
+fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    StoreError::Open {
+        path: path.to_owned(),
+        source: Box::new(e),
+    }
 }
 
 /// Whether `e` is a UNIQUE constraint violation.
@@ -552,7 +554,19 @@ mod tests {
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);
         let err = Store::open(&path).err().expect("refused");
-        assert_eq!(err.kind, Kind::Store);
+        assert!(
+            matches!(
+                err,
+                StoreError::SchemaTooNew {
+                    found: 99,
+                    supported,
+                    ..
+                } if supported == schema_version()
+            ),
+            "{err}"
+        );
+        let err = crate::error::Error::from(err);
+        assert_eq!(err.kind, crate::error::Kind::Store);
         assert!(err.message.contains("newer"), "{}", err.message);
     }
 }

@@ -11,9 +11,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, db_err, fmt_time, percentile};
+use super::{Store, StoreError, StoreResult, fmt_time, percentile};
 use crate::amc::{ExecutionStatus, UsageSnapshot};
-use crate::error::Result;
 use crate::model::RowId;
 
 /// Where an instance's last sync left off.
@@ -245,7 +244,7 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 
 impl Store {
     /// Where the last sync of every instance left off.
-    pub fn sync_marks(&self) -> Result<HashMap<RowId, SyncMark>> {
+    pub fn sync_marks(&self) -> StoreResult<HashMap<RowId, SyncMark>> {
         let mut stmt = self
             .read()
             .prepare(
@@ -254,19 +253,17 @@ impl Store {
                           WHERE e.instance_id = u.instance_id AND e.status IN ('PENDING', 'RUNNING'))
                  FROM usage_syncs u",
             )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, RowId>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                ))
-            })
-            .map_err(db_err)?;
+            ?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, RowId>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
         let mut marks = HashMap::new();
         for row in rows {
-            let (id, synced, oldest) = row.map_err(db_err)?;
+            let (id, synced, oldest) = row?;
             if let Some(synced_at) = parse_time(&synced) {
                 marks.insert(
                     id,
@@ -290,7 +287,7 @@ impl Store {
         started: DateTime<Utc>,
         window_start: DateTime<Utc>,
         snap: &UsageSnapshot,
-    ) -> Result<bool> {
+    ) -> StoreResult<bool> {
         let at = fmt_time(&started);
         let window = fmt_time(&window_start);
         self.write(|tx| {
@@ -299,29 +296,29 @@ impl Store {
                     r.get(0)
                 })
                 .optional()
-                .map_err(db_err)?;
+                ?;
             if exists.is_none() {
                 return Ok(false);
             }
             tx.execute("DELETE FROM workflows WHERE instance_id = ?1", [instance])
-                .map_err(db_err)?;
+                ?;
             {
                 let mut stmt = tx
                     .prepare_cached(
                         "INSERT OR REPLACE INTO workflows (instance_id, workflow_id, sql_query, synced_at)
                          VALUES (?1, ?2, ?3, ?4)",
                     )
-                    .map_err(db_err)?;
+                    ?;
                 for w in &snap.workflows {
                     stmt.execute(params![instance, w.workflow_id, w.sql_query, at])
-                        .map_err(db_err)?;
+                        ?;
                 }
             }
             tx.execute(
                 "DELETE FROM workflow_schedules WHERE instance_id = ?1",
                 [instance],
             )
-            .map_err(db_err)?;
+            ?;
             {
                 let mut stmt = tx
                     .prepare_cached(
@@ -329,7 +326,7 @@ impl Store {
                              aggregation_period, aggregation_hour_utc, enabled, synced_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )
-                    .map_err(db_err)?;
+                    ?;
                 for s in &snap.schedules {
                     stmt.execute(params![
                         instance,
@@ -340,7 +337,7 @@ impl Store {
                         s.enabled,
                         at
                     ])
-                    .map_err(db_err)?;
+                    ?;
                 }
             }
             {
@@ -356,7 +353,7 @@ impl Store {
                              duration_s = excluded.duration_s, error = excluded.error,
                              synced_at = excluded.synced_at",
                     )
-                    .map_err(db_err)?;
+                    ?;
                 for e in &snap.executions {
                     stmt.execute(params![
                         instance,
@@ -370,7 +367,7 @@ impl Store {
                         e.error,
                         at
                     ])
-                    .map_err(db_err)?;
+                    ?;
                 }
             }
             tx.execute(
@@ -379,7 +376,7 @@ impl Store {
                      window_start = excluded.window_start",
                 params![instance, at, window],
             )
-            .map_err(db_err)?;
+            ?;
             Ok(true)
         })
     }
@@ -392,22 +389,22 @@ impl Store {
         instances: &[(RowId, String, String)],
         since: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<UsageRow>, UsageFleet)> {
+    ) -> StoreResult<(Vec<UsageRow>, UsageFleet)> {
         let conn = self.read();
         let since_s = fmt_time(&since);
         let day_s = fmt_time(&(now - chrono::TimeDelta::hours(24)));
-        let counts = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<HashMap<RowId, u64>> {
-            let mut stmt = conn.prepare(sql).map_err(db_err)?;
-            let rows = stmt
-                .query_map(args, |r| Ok((r.get::<_, RowId>(0)?, r.get::<_, i64>(1)?)))
-                .map_err(db_err)?;
-            let mut map = HashMap::new();
-            for row in rows {
-                let (id, n) = row.map_err(db_err)?;
-                map.insert(id, n.max(0) as u64);
-            }
-            Ok(map)
-        };
+        let counts =
+            |sql: &str, args: &[&dyn rusqlite::ToSql]| -> StoreResult<HashMap<RowId, u64>> {
+                let mut stmt = conn.prepare(sql)?;
+                let rows =
+                    stmt.query_map(args, |r| Ok((r.get::<_, RowId>(0)?, r.get::<_, i64>(1)?)))?;
+                let mut map = HashMap::new();
+                for row in rows {
+                    let (id, n) = row?;
+                    map.insert(id, n.max(0) as u64);
+                }
+                Ok(map)
+            };
         let workflows = counts(
             "SELECT instance_id, count(*) FROM workflows GROUP BY instance_id",
             &[],
@@ -429,23 +426,19 @@ impl Store {
 
         let mut by_status: HashMap<RowId, StatusCounts> = HashMap::new();
         {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT instance_id, status, count(*) FROM workflow_executions
+            let mut stmt = conn.prepare(
+                "SELECT instance_id, status, count(*) FROM workflow_executions
                      WHERE created_at >= ?1 GROUP BY instance_id, status",
-                )
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map([&since_s], |r| {
-                    Ok((
-                        r.get::<_, RowId>(0)?,
-                        parse_status(1, r.get(1)?)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                })
-                .map_err(db_err)?;
+            )?;
+            let rows = stmt.query_map([&since_s], |r| {
+                Ok((
+                    r.get::<_, RowId>(0)?,
+                    parse_status(1, r.get(1)?)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
             for row in rows {
-                let (id, status, n) = row.map_err(db_err)?;
+                let (id, status, n) = row?;
                 by_status
                     .entry(id)
                     .or_default()
@@ -455,20 +448,16 @@ impl Store {
 
         let mut durations: HashMap<RowId, Vec<u64>> = HashMap::new();
         {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT instance_id, duration_s FROM workflow_executions
+            let mut stmt = conn.prepare(
+                "SELECT instance_id, duration_s FROM workflow_executions
                      WHERE created_at >= ?1 AND duration_s IS NOT NULL
                        AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED')",
-                )
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map([&since_s], |r| {
-                    Ok((r.get::<_, RowId>(0)?, r.get::<_, i64>(1)?))
-                })
-                .map_err(db_err)?;
+            )?;
+            let rows = stmt.query_map([&since_s], |r| {
+                Ok((r.get::<_, RowId>(0)?, r.get::<_, i64>(1)?))
+            })?;
             for row in rows {
-                let (id, d) = row.map_err(db_err)?;
+                let (id, d) = row?;
                 durations.entry(id).or_default().push(d.max(0) as u64);
             }
         }
@@ -483,36 +472,31 @@ impl Store {
                      FROM workflow_executions WHERE created_at >= ?1 AND status = 'FAILED'
                      ORDER BY instance_id, COALESCE(updated_at, created_at) DESC, execution_id DESC",
                 )
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map([&since_s], |r| {
-                    Ok((
-                        r.get::<_, RowId>(0)?,
-                        Failure {
-                            execution_id: r.get(1)?,
-                            workflow_id: r.get(2)?,
-                            failed_at: r.get(3)?,
-                            error: r.get(4)?,
-                        },
-                    ))
-                })
-                .map_err(db_err)?;
+                ?;
+            let rows = stmt.query_map([&since_s], |r| {
+                Ok((
+                    r.get::<_, RowId>(0)?,
+                    Failure {
+                        execution_id: r.get(1)?,
+                        workflow_id: r.get(2)?,
+                        failed_at: r.get(3)?,
+                        error: r.get(4)?,
+                    },
+                ))
+            })?;
             for row in rows {
-                let (id, f) = row.map_err(db_err)?;
+                let (id, f) = row?;
                 failures.entry(id).or_insert(f);
             }
         }
 
         let mut synced: HashMap<RowId, String> = HashMap::new();
         {
-            let mut stmt = conn
-                .prepare("SELECT instance_id, synced_at FROM usage_syncs")
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, RowId>(0)?, r.get::<_, String>(1)?)))
-                .map_err(db_err)?;
+            let mut stmt = conn.prepare("SELECT instance_id, synced_at FROM usage_syncs")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, RowId>(0)?, r.get::<_, String>(1)?)))?;
             for row in rows {
-                let (id, at) = row.map_err(db_err)?;
+                let (id, at) = row?;
                 synced.insert(id, at);
             }
         }
@@ -564,7 +548,7 @@ impl Store {
         instances: &HashSet<RowId>,
         since: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<DayExecutions>> {
+    ) -> StoreResult<Vec<DayExecutions>> {
         let mut days: BTreeMap<String, StatusCounts> = BTreeMap::new();
         let mut day = since.date_naive();
         while day <= now.date_naive() {
@@ -574,25 +558,20 @@ impl Store {
                 None => break,
             }
         }
-        let mut stmt = self
-            .read()
-            .prepare(
-                "SELECT instance_id, substr(created_at, 1, 10), status, count(*)
+        let mut stmt = self.read().prepare(
+            "SELECT instance_id, substr(created_at, 1, 10), status, count(*)
                  FROM workflow_executions WHERE created_at >= ?1 GROUP BY 1, 2, 3",
-            )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([fmt_time(&since)], |r| {
-                Ok((
-                    r.get::<_, RowId>(0)?,
-                    r.get::<_, String>(1)?,
-                    parse_status(2, r.get(2)?)?,
-                    r.get::<_, i64>(3)?,
-                ))
-            })
-            .map_err(db_err)?;
+        )?;
+        let rows = stmt.query_map([fmt_time(&since)], |r| {
+            Ok((
+                r.get::<_, RowId>(0)?,
+                r.get::<_, String>(1)?,
+                parse_status(2, r.get(2)?)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
         for row in rows {
-            let (id, day, status, n) = row.map_err(db_err)?;
+            let (id, day, status, n) = row?;
             if instances.contains(&id) {
                 days.entry(day).or_default().add(status, n.max(0) as u64);
             }
@@ -609,40 +588,36 @@ impl Store {
         instance: RowId,
         status: Option<ExecutionStatus>,
         since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<ExecutionRow>> {
-        let mut stmt = self
-            .read()
-            .prepare(
-                "SELECT execution_id, workflow_id, status, execution_category, created_at,
+    ) -> StoreResult<Vec<ExecutionRow>> {
+        let mut stmt = self.read().prepare(
+            "SELECT execution_id, workflow_id, status, execution_category, created_at,
                         updated_at, duration_s, error
                  FROM workflow_executions
                  WHERE instance_id = ?1 AND (?2 IS NULL OR status = ?2)
                    AND (?3 IS NULL OR created_at >= ?3)
                  ORDER BY created_at DESC, execution_id DESC",
-            )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map(
-                params![
-                    instance,
-                    status.map(|s| s.as_str()),
-                    since.as_ref().map(fmt_time)
-                ],
-                |r| {
-                    Ok(ExecutionRow {
-                        execution_id: r.get(0)?,
-                        workflow_id: r.get(1)?,
-                        status: parse_status(2, r.get(2)?)?,
-                        category: r.get(3)?,
-                        created_at: r.get(4)?,
-                        updated_at: r.get(5)?,
-                        duration_s: r.get::<_, Option<i64>>(6)?.map(|d| d.max(0) as u64),
-                        error: r.get(7)?,
-                    })
-                },
-            )
-            .map_err(db_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+        )?;
+        let rows = stmt.query_map(
+            params![
+                instance,
+                status.map(|s| s.as_str()),
+                since.as_ref().map(fmt_time)
+            ],
+            |r| {
+                Ok(ExecutionRow {
+                    execution_id: r.get(0)?,
+                    workflow_id: r.get(1)?,
+                    status: parse_status(2, r.get(2)?)?,
+                    category: r.get(3)?,
+                    created_at: r.get(4)?,
+                    updated_at: r.get(5)?,
+                    duration_s: r.get::<_, Option<i64>>(6)?.map(|d| d.max(0) as u64),
+                    error: r.get(7)?,
+                })
+            },
+        )?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(StoreError::from)
     }
 
     /// Stored schedules of one instance, or of every instance of `owner`
@@ -651,7 +626,7 @@ impl Store {
         &self,
         instance: Option<RowId>,
         owner: Option<RowId>,
-    ) -> Result<Vec<ScheduleRow>> {
+    ) -> StoreResult<Vec<ScheduleRow>> {
         let mut stmt = self
             .read()
             .prepare(
@@ -667,27 +642,26 @@ impl Store {
                  WHERE (?1 IS NULL OR s.instance_id = ?1) AND (?2 IS NULL OR i.user_id = ?2)
                  ORDER BY i.name, i.instance_id, s.schedule_id",
             )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map(params![instance, owner], |r| {
-                Ok(ScheduleRow {
-                    instance_id: r.get(0)?,
-                    instance_name: r.get(1)?,
-                    schedule_id: r.get(2)?,
-                    workflow_id: r.get(3)?,
-                    aggregation_period: r.get(4)?,
-                    aggregation_hour_utc: r
-                        .get::<_, Option<i64>>(5)?
-                        .and_then(|h| u8::try_from(h).ok()),
-                    enabled: r.get(6)?,
-                    last_status: r
-                        .get::<_, Option<String>>(7)?
-                        .map(|s| parse_status(7, s))
-                        .transpose()?,
-                    last_run_at: r.get(8)?,
-                })
+            ?;
+        let rows = stmt.query_map(params![instance, owner], |r| {
+            Ok(ScheduleRow {
+                instance_id: r.get(0)?,
+                instance_name: r.get(1)?,
+                schedule_id: r.get(2)?,
+                workflow_id: r.get(3)?,
+                aggregation_period: r.get(4)?,
+                aggregation_hour_utc: r
+                    .get::<_, Option<i64>>(5)?
+                    .and_then(|h| u8::try_from(h).ok()),
+                enabled: r.get(6)?,
+                last_status: r
+                    .get::<_, Option<String>>(7)?
+                    .map(|s| parse_status(7, s))
+                    .transpose()?,
+                last_run_at: r.get(8)?,
             })
-            .map_err(db_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+        })?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(StoreError::from)
     }
 }

@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use super::{Store, db_err, fmt_time, is_unique_violation, now};
+use super::{Clash, Missing, Store, StoreError, StoreResult, fmt_time, is_unique_violation, now};
 use crate::error::{Error, Result};
 use crate::model::RowId;
 
@@ -50,26 +50,24 @@ pub fn validate_name(name: &str) -> Result<&str> {
 
 impl Store {
     /// The user called `name`, if any.
-    pub fn user(&self, name: &str) -> Result<Option<User>> {
+    pub fn user(&self, name: &str) -> StoreResult<Option<User>> {
         self.read()
             .query_row(&format!("{SELECT} WHERE u.name = ?1"), [name], row)
             .optional()
-            .map_err(db_err)
+            .map_err(StoreError::from)
     }
 
     /// Every user, by name.
-    pub fn users(&self) -> Result<Vec<User>> {
-        let mut stmt = self
-            .read()
-            .prepare(&format!("{SELECT} ORDER BY u.name"))
-            .map_err(db_err)?;
-        let rows = stmt.query_map([], row).map_err(db_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+    pub fn users(&self) -> StoreResult<Vec<User>> {
+        let mut stmt = self.read().prepare(&format!("{SELECT} ORDER BY u.name"))?;
+        let rows = stmt.query_map([], row)?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(StoreError::from)
     }
 
-    /// Adds a user; exit 5 if the name is taken.
-    pub fn add_user(&mut self, name: &str) -> Result<User> {
-        validate_name(name)?;
+    /// Adds a user (its name checked by [`validate_name`]); a clash if the
+    /// name is taken.
+    pub fn add_user(&mut self, name: &str) -> StoreResult<User> {
         let id = RowId::new();
         let created = fmt_time(&now());
         self.write(|tx| {
@@ -79,60 +77,55 @@ impl Store {
             )
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    Error::conflict(format!("user {name:?} already exists"))
+                    StoreError::Conflict(Clash::User(name.to_owned()))
                 } else {
-                    db_err(e)
+                    e.into()
                 }
             })?;
             Ok(())
         })?;
-        self.user(name)?
-            .ok_or_else(|| Error::internal("user vanished after insert"))
+        self.user(name)?.ok_or_else(|| StoreError::Vanished("user"))
     }
 
-    /// The user called `name`, created if missing (the OS login user on first use).
-    pub fn ensure_user(&mut self, name: &str) -> Result<User> {
+    /// The user called `name` (checked by [`validate_name`]), created if
+    /// missing (the OS login user on first use).
+    pub fn ensure_user(&mut self, name: &str) -> StoreResult<User> {
         if let Some(u) = self.user(name)? {
             return Ok(u);
         }
-        validate_name(name)?;
         let id = RowId::new();
         let created = fmt_time(&now());
         self.write(|tx| {
             tx.execute(
                 "INSERT OR IGNORE INTO users (id, name, created_at) VALUES (?1, ?2, ?3)",
                 params![id, name, created],
-            )
-            .map_err(db_err)?;
+            )?;
             Ok(())
         })?;
-        self.user(name)?
-            .ok_or_else(|| Error::internal("user vanished after insert"))
+        self.user(name)?.ok_or_else(|| StoreError::Vanished("user"))
     }
 
     /// Removes a user; exit 3 if unknown, exit 5 while the user owns instances.
-    pub fn remove_user(&mut self, name: &str) -> Result<()> {
+    pub fn remove_user(&mut self, name: &str) -> StoreResult<()> {
         self.write(|tx| {
-            let found: Option<(String, i64)> = tx
+            let found: Option<(String, u64)> = tx
                 .query_row(
                     "SELECT id, (SELECT count(*) FROM amc_instances i WHERE i.user_id = u.id)
                      FROM users u WHERE name = ?1",
                     [name],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
-                .optional()
-                .map_err(db_err)?;
+                .optional()?;
             let Some((id, owned)) = found else {
-                return Err(Error::not_found(format!("no user {name:?}")));
+                return Err(StoreError::NotFound(Missing::User(name.to_owned())));
             };
             if owned > 0 {
-                return Err(Error::conflict(format!(
-                    "user {name:?} still owns {owned} instance(s)"
-                ))
-                .with_hint("delete them first, or export and import them as another user"));
+                return Err(StoreError::Conflict(Clash::UserOwns {
+                    name: name.to_owned(),
+                    instances: owned,
+                }));
             }
-            tx.execute("DELETE FROM users WHERE id = ?1", [id])
-                .map_err(db_err)?;
+            tx.execute("DELETE FROM users WHERE id = ?1", [id])?;
             Ok(())
         })
     }
