@@ -381,16 +381,15 @@ impl From<StoreError> for Error {
                 waited.as_secs()
             )),
             StoreError::SchemaTooNew {
-                path,
+                location,
                 found,
                 supported,
             } => Error::store(format!(
-                "the store {} has schema version {found}, newer than this amcctl understands ({supported})",
-                path.display()
+                "the store {location} has schema version {found}, newer than this amcctl understands ({supported})"
             ))
             .with_hint("upgrade amcctl, or point --db at another store"),
-            StoreError::NoStore { path } => {
-                Error::store(format!("there is no store at {}", path.display()))
+            StoreError::NoStore { location } => {
+                Error::store(format!("there is no store at {location}"))
             }
             StoreError::Create {
                 path,
@@ -401,15 +400,13 @@ impl From<StoreError> for Error {
                 if folder { " folder" } else { "" },
                 path.display()
             )),
-            StoreError::Open { path, source } => Error::store(format!(
-                "cannot open the store {}: {source}",
-                path.display()
-            ))
+            StoreError::Open { location, source } => {
+                Error::store(format!("cannot open the store {location}: {source}"))
+            }
             .with_source(source),
-            StoreError::Migrate { path, source } => Error::store(format!(
-                "cannot migrate the store {}: {source}",
-                path.display()
-            ))
+            StoreError::Migrate { location, source } => {
+                Error::store(format!("cannot migrate the store {location}: {source}"))
+            }
             .with_source(source),
             StoreError::Backup {
                 dest,

@@ -177,7 +177,8 @@ pub(super) fn run(ctx: &mut Ctx, a: DashboardArgs) -> Result<()> {
         None => Some(
             ctx.paths
                 .db
-                .parent()
+                .file()
+                .and_then(Path::parent)
                 .filter(|d| !d.as_os_str().is_empty())
                 .unwrap_or(Path::new("."))
                 .join(DEFAULT_FILE),

@@ -337,7 +337,7 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<ExitStatus> {
     let bar = progress_bar(total as u64, shows_bar(ctx, a.nagios));
     let started = Instant::now();
     let runtime = runtime()?;
-    let mut writer = Writer::start(ctx.store()?.path())?;
+    let mut writer = Writer::start(ctx.store()?.location())?;
     let outcome = runtime.block_on(async {
         let (rx, cancel) = health::start(targets, sessions, config);
         let mut results: Vec<CheckResult> = Vec::with_capacity(total);

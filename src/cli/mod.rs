@@ -179,7 +179,8 @@ pub struct Ctx {
 fn warn_if_world_writable(out: &Output, paths: &crate::config::Paths) {
     use std::os::unix::fs::PermissionsExt;
     let mut seen: Vec<&std::path::Path> = Vec::new();
-    for file in [&paths.db, &paths.key, &paths.config] {
+    let files = [paths.db.file(), Some(&paths.key), Some(&paths.config)];
+    for file in files.into_iter().flatten() {
         let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) else {
             continue;
         };

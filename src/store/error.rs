@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::Location;
+
 /// The error of a backend's driver, kept as the cause of a [`StoreError`].
 pub type BackendError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -32,20 +34,20 @@ pub enum StoreError {
     #[error("constraint: {0:?}")]
     Constraint(Rule),
     /// The store was written by a newer amcctl.
-    #[error("the store {} has schema version {found}, newer than {supported}", path.display())]
+    #[error("the store {location} has schema version {found}, newer than {supported}")]
     SchemaTooNew {
         /// Where the store is.
-        path: PathBuf,
+        location: Location,
         /// The store's schema version.
         found: usize,
         /// The newest version this build knows.
         supported: usize,
     },
     /// There is no store where one must already exist.
-    #[error("there is no store at {}", path.display())]
+    #[error("there is no store at {location}")]
     NoStore {
         /// Where it was looked for.
-        path: PathBuf,
+        location: Location,
     },
     /// The folder or the file of a new store cannot be created.
     #[error("cannot create {}: {source}", path.display())]
@@ -58,18 +60,18 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// The store exists but cannot be opened: not a database, unreadable.
-    #[error("cannot open the store {}: {source}", path.display())]
+    #[error("cannot open the store {location}: {source}")]
     Open {
         /// Where the store is.
-        path: PathBuf,
+        location: Location,
         /// The driver's error.
         source: BackendError,
     },
     /// The schema cannot be brought up to date.
-    #[error("cannot migrate the store {}: {source}", path.display())]
+    #[error("cannot migrate the store {location}: {source}")]
     Migrate {
         /// Where the store is.
-        path: PathBuf,
+        location: Location,
         /// The migration's error.
         source: BackendError,
     },

@@ -56,10 +56,39 @@ const MIGRATIONS: &[&str] = &[
 /// How long a writer waits for another process's write lock, all retries included.
 const WRITE_LOCK_PATIENCE: Duration = Duration::from_secs(60);
 
+/// Where a store lives: parsed once from `--db`, `AMCCTL_DB` or the
+/// default, and handed to [`Store::open`], the one place a store is opened.
+/// Today every store is a SQLite file; a PostgreSQL URL joins this enum with
+/// that backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+}
+
+impl Location {
+    /// The file the store is kept in, for what only a file has (a folder
+    /// next to it, its permissions).
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Location::Sqlite(path) => Some(path),
+        }
+    }
+}
+
+/// As users name it: the file's path.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => path.display().fmt(f),
+        }
+    }
+}
+
 /// An open store.
 pub struct Store {
     conn: Connection,
-    path: PathBuf,
+    location: Location,
 }
 
 fn migrations() -> Migrations<'static> {
@@ -72,9 +101,26 @@ pub fn schema_version() -> usize {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path` and brings its schema up
-    /// to date. The folder is created 0700 and the file 0600.
-    pub fn open(path: &Path) -> StoreResult<Store> {
+    /// Opens (creating if needed) the store at `location` and brings its
+    /// schema up to date. A SQLite store's folder is created 0700 and its
+    /// file 0600.
+    pub fn open(location: &Location) -> StoreResult<Store> {
+        match location {
+            Location::Sqlite(path) => Self::open_sqlite(path, location),
+        }
+    }
+
+    /// Opens an existing store for reading only: nothing is created, migrated
+    /// or written. For shell completion (which must never change anything and
+    /// must never fail loudly) and for `db check`/`db backup`, which look at a
+    /// store as it is. A missing store is exit 8.
+    pub fn open_read_only(location: &Location) -> StoreResult<Store> {
+        match location {
+            Location::Sqlite(path) => Self::open_sqlite_read_only(path, location),
+        }
+    }
+
+    fn open_sqlite(path: &Path, location: &Location) -> StoreResult<Store> {
         let fresh = !path.exists();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::fsutil::create_private_dir(dir).map_err(|source| StoreError::Create {
@@ -91,75 +137,72 @@ impl Store {
             })?;
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
+        let mut conn =
+            Connection::open_with_flags(path, flags).map_err(|e| open_error(location, e))?;
         conn.busy_timeout(Duration::from_secs(5))
             .and_then(|_| conn.pragma_update(None, "foreign_keys", "ON"))
-            .map_err(|e| open_error(path, e))?;
+            .map_err(|e| open_error(location, e))?;
         // WAL is a property of the file; switching needs the write lock, which
         // another process may hold right now, so retry like a writer.
         retry_busy(|| {
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
         })
-        .map_err(|e| open_error(path, e))?;
+        .map_err(|e| open_error(location, e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| open_error(path, e))?;
+            .map_err(|e| open_error(location, e))?;
         // Deleted and overwritten content (a logged-out user's credentials,
         // the ciphertext a key rotation replaced) is zeroed, not left in free
         // pages where the key would still decrypt it and a backup would copy it.
         conn.pragma_update(None, "secure_delete", "ON")
-            .map_err(|e| open_error(path, e))?;
+            .map_err(|e| open_error(location, e))?;
 
         let version: usize = conn
             .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
-            .map_err(|e| open_error(path, e))?
+            .map_err(|e| open_error(location, e))?
             .try_into()
             .unwrap_or(usize::MAX);
         if version > schema_version() {
             return Err(StoreError::SchemaTooNew {
-                path: path.to_owned(),
+                location: location.clone(),
                 found: version,
                 supported: schema_version(),
             });
         }
         if version < schema_version() {
             migrate(&mut conn).map_err(|e| StoreError::Migrate {
-                path: path.to_owned(),
+                location: location.clone(),
                 source: Box::new(e),
             })?;
         }
         Ok(Store {
             conn,
-            path: path.to_owned(),
+            location: location.clone(),
         })
     }
 
-    /// Opens an existing store for reading only: nothing is created, migrated
-    /// or written. For shell completion (which must never change anything and
-    /// must never fail loudly) and for `db check`/`db backup`, which look at a
-    /// store as it is. A missing file is exit 8.
-    pub fn open_read_only(path: &Path) -> StoreResult<Store> {
+    fn open_sqlite_read_only(path: &Path, location: &Location) -> StoreResult<Store> {
         if !path.is_file() {
             return Err(StoreError::NoStore {
-                path: path.to_owned(),
+                location: location.clone(),
             });
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(location, e))?;
         conn.busy_timeout(Duration::from_secs(5))
-            .map_err(|e| open_error(path, e))?;
+            .map_err(|e| open_error(location, e))?;
         // Reading the schema proves the file is a database at all, so "not a
         // database" surfaces here rather than in the first query.
         conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
-            .map_err(|e| open_error(path, e))?;
+            .map_err(|e| open_error(location, e))?;
         Ok(Store {
             conn,
-            path: path.to_owned(),
+            location: location.clone(),
         })
     }
 
     /// Where the store lives.
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     /// Runs `f` in one IMMEDIATE transaction, retrying the whole transaction
@@ -488,9 +531,9 @@ fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result
     }
 }
 
-fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
+fn open_error(location: &Location, e: rusqlite::Error) -> StoreError {
     StoreError::Open {
-        path: path.to_owned(),
+        location: location.clone(),
         source: Box::new(e),
     }
 }
@@ -549,11 +592,12 @@ mod tests {
     fn newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
-        drop(Store::open(&path).unwrap());
+        let location = Location::Sqlite(path.clone());
+        drop(Store::open(&location).unwrap());
         let conn = Connection::open(&path).unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);
-        let err = Store::open(&path).err().expect("refused");
+        let err = Store::open(&location).err().expect("refused");
         assert!(
             matches!(
                 err,
