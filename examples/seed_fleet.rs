@@ -319,8 +319,9 @@ fn run(args: &Args) -> Result<(), String> {
 /// a pattern of `n` and the day. Recording twice doubles the checks.
 fn history(args: &Args) -> Result<(), String> {
     use amcctl::amc::{Execution, ExecutionStatus, Schedule, UsageSnapshot, WorkflowInfo};
-    use amcctl::model::HealthStatus;
-    use amcctl::store::{HealthRecord, InstanceFilter, Store, StoreError};
+    use amcctl::domain::HealthStatus;
+    use amcctl::domain::{HealthRecord, InstanceFilter};
+    use amcctl::store::{Store, StoreError};
     use chrono::TimeDelta;
     // What amcctl itself would say about a store failure.
     let say = |e: StoreError| amcctl::error::Error::from(e).message;
@@ -332,7 +333,7 @@ fn history(args: &Args) -> Result<(), String> {
     let mut store = Store::open(&db).map_err(say)?;
     let mut instances = store.instances(&InstanceFilter::default()).map_err(say)?;
     instances.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
-    let now = amcctl::store::now();
+    let now = amcctl::domain::now();
     let days = i64::from(args.history_days);
     let mut batch: Vec<HealthRecord> = Vec::with_capacity(8192);
     let (mut checks, mut executions) = (0usize, 0usize);

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Region;
 use crate::error::{Error, Result};
-use crate::model::Region;
 use crate::output::Format;
 use crate::store::Location;
 
@@ -80,7 +80,7 @@ impl Config {
 
     fn validate(&self) -> std::result::Result<(), String> {
         if let Some(u) = &self.user {
-            crate::store::validate_name(u).map_err(|e| e.message)?;
+            crate::domain::validate_name(u).map_err(|e| e.message)?;
         }
         if let Some(c) = self.concurrency {
             check_concurrency(c)?;

@@ -6,7 +6,7 @@
 use std::fmt;
 
 use crate::amc::AmcError;
-use crate::model::InvalidValue;
+use crate::domain::InvalidValue;
 use crate::secrets::SecretsError;
 use crate::store::{BackupFailure, Clash, Missing, Rule, StoreError};
 

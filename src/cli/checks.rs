@@ -3,10 +3,10 @@
 //! one-instance checks (`instance create`, `activate`, `test`).
 
 use crate::amc::Advertiser;
+use crate::domain::{Country, EntityId};
+use crate::domain::{HealthRecord, Instance};
 use crate::error::Result;
 use crate::health::{CheckResult, Target};
-use crate::model::{Country, EntityId};
-use crate::store::{HealthRecord, Instance};
 
 /// The engine's view of an instance, served by its owner's `profile`.
 pub(super) fn target(i: &Instance, profile: String) -> Result<Target> {

@@ -12,10 +12,12 @@ use secrecy::{ExposeSecret, SecretString};
 use super::Ctx;
 use crate::amc::{AmcClient, CachedToken, ClientConfig, Credentials, Session, TokenCache};
 use crate::config::{check_concurrency, check_rate, parse_duration};
+use crate::domain::fmt_time;
+use crate::domain::{Instance, User, validate_profile};
+use crate::domain::{Region, RowId};
 use crate::error::{Error, Kind, Result};
-use crate::model::{Region, RowId};
 use crate::secrets::{KEY_ENV, KEY_LOCK_PATIENCE, KeyLock, Keyring, SecretsError};
-use crate::store::{Instance, Store, User, fmt_time, validate_profile};
+use crate::store::Store;
 
 /// Retries of a failed request when `--retries` is not given.
 pub const DEFAULT_RETRIES: u32 = 4;

@@ -3,9 +3,9 @@
 use super::Ctx;
 use super::connect::NetArgs;
 use crate::amc::Advertiser;
+use crate::domain::{Account, DiscoveredInstance, NewAccount, UpsertCounts};
+use crate::domain::{Country, EntityId, InstanceId, parse_name};
 use crate::error::{Error, Result};
-use crate::model::{Country, EntityId, InstanceId, parse_name};
-use crate::store::{Account, DiscoveredInstance, NewAccount, UpsertCounts};
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()

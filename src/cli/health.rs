@@ -12,15 +12,16 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::Ctx;
 use super::checks::{record, target};
 use super::connect::NetArgs;
+use crate::domain::{
+    HealthFleet, HealthRecord, HealthSummary, HistoryRow, Instance, InstanceFilter, User,
+    percentile, worst_first,
+};
+use crate::domain::{HealthStatus, InstanceStatus, RowId};
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::health::{self, CheckResult, EngineConfig, SessionKey, Tally, Target};
-use crate::model::{HealthStatus, InstanceStatus, RowId};
 use crate::output::{Format, Tabular, health_cell};
-use crate::store::{
-    HealthFleet, HealthRecord, HealthSummary, HistoryRow, Instance, InstanceFilter, User, Writer,
-    percentile, worst_first,
-};
+use crate::store::Writer;
 
 /// Health commands.
 #[derive(Debug, Subcommand)]
@@ -541,7 +542,7 @@ fn nagios_unknown(e: Error) -> Result<ExitStatus> {
     writeln!(
         out,
         "AMC UNKNOWN - {}",
-        crate::model::printable(e.message.lines().next().unwrap_or_default())
+        crate::domain::printable(e.message.lines().next().unwrap_or_default())
     )?;
     Ok(ExitStatus::Plugin(3))
 }
@@ -601,7 +602,7 @@ impl Tabular for CheckResult {
             self.latency_ms.map(|s| s.to_string()).unwrap_or_default(),
             self.attempts.to_string(),
             self.error.clone().unwrap_or_default(),
-            crate::store::fmt_time(&self.checked_at),
+            crate::domain::fmt_time(&self.checked_at),
         ]
     }
 }
@@ -609,12 +610,12 @@ impl Tabular for CheckResult {
 /// One line of `health status`.
 #[derive(Debug, serde::Serialize)]
 struct StatusRow {
-    id: crate::model::RowId,
+    id: crate::domain::RowId,
     instance_id: String,
     name: String,
     owner: String,
     status: InstanceStatus,
-    health: crate::store::Health,
+    health: crate::domain::Health,
 }
 
 impl From<Instance> for StatusRow {

@@ -28,11 +28,12 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Paths};
+use crate::domain::User;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::output::{ColorWhen, Format, Output};
 use crate::prompt::{Console, NoInput, Prompter};
-use crate::store::{Store, User};
+use crate::store::Store;
 
 pub use auth::MAX_SECRET_BYTES;
 pub use refs::{resolve_account, resolve_instance};
@@ -267,7 +268,7 @@ impl Ctx {
                 match store.user(&login)? {
                     Some(user) => user,
                     None => {
-                        crate::store::validate_name(&login)?;
+                        crate::domain::validate_name(&login)?;
                         store.ensure_user(&login)?
                     }
                 }

@@ -17,12 +17,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Ctx;
+use crate::domain::Instance;
+use crate::domain::printable;
 use crate::error::{Error, Result};
-use crate::model::printable;
 use crate::output::{Format, Tabular};
 use crate::secrets::{Keyring, redact};
 use crate::settings::{self, MAX_VALUE_BYTES, Settings, SettingsError};
-use crate::store::Instance;
 
 /// Settings commands.
 #[derive(Debug, Subcommand)]

@@ -19,12 +19,13 @@ use super::health::{
     Selection, ago, drive, progress_bar, runtime, select, sessions_for, shows_bar,
 };
 use crate::amc::{ExecutionStatus, LinkedAdvertiser, UsageSnapshot};
+use crate::domain::RowId;
+use crate::domain::fmt_time;
+use crate::domain::{ExecutionRow, InstanceFilter, UsageRow};
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::health::{self, Target};
-use crate::model::RowId;
 use crate::output::{Format, Tabular};
-use crate::store::{ExecutionRow, InstanceFilter, UsageRow, fmt_time};
 
 /// How far back a first sync (or `usage report`) looks by default.
 const DEFAULT_WINDOW: Duration = Duration::from_secs(30 * 86_400);
@@ -144,7 +145,7 @@ pub struct SyncResult {
 fn window_start(
     now: DateTime<Utc>,
     since: Option<Duration>,
-    mark: Option<&crate::store::SyncMark>,
+    mark: Option<&crate::domain::SyncMark>,
 ) -> DateTime<Utc> {
     let back = |d: Duration| now - TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX);
     if let Some(d) = since {
@@ -182,7 +183,7 @@ fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<ExitStatus> {
     let client = ctx.amc_client(&a.net)?;
     let (sessions, targets) = sessions_for(ctx, &client, &instances, a.all_users)?;
     drop(instances);
-    let started_at = crate::store::now();
+    let started_at = crate::domain::now();
     let marks = ctx.store()?.sync_marks()?;
     let windows: Arc<HashMap<RowId, DateTime<Utc>>> = Arc::new(
         targets
@@ -654,7 +655,7 @@ pub(super) fn advertisers(ctx: &mut Ctx, reference: Option<&str>, net: &NetArgs)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SyncMark;
+    use crate::domain::SyncMark;
 
     #[test]
     fn the_window_starts_where_the_last_sync_did_or_at_the_oldest_run_in_flight() {

@@ -1,43 +1,12 @@
 //! Upserting what AMC discovery reports: accounts by entity ID, instances by
 //! (owner, instance ID). Each call is one transaction; a dry run rolls back.
 
+use crate::domain::NewAccount;
 use rusqlite::{OptionalExtension, Transaction, params};
-use serde::Serialize;
 
-use super::accounts::NewAccount;
 use super::{Store, StoreResult, fmt_time, now};
-use crate::model::{InstanceId, InstanceStatus, Region, RowId};
-
-/// Counts of a discovery upsert.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct UpsertCounts {
-    /// New rows.
-    pub created: usize,
-    /// Rows that changed.
-    pub updated: usize,
-    /// Rows that already matched.
-    pub unchanged: usize,
-}
-
-/// An instance as AMC's listing reports it.
-#[derive(Debug, Clone)]
-pub struct DiscoveredInstance {
-    /// AMC's instance ID.
-    pub instance_id: InstanceId,
-    /// AMC's name for it, if any.
-    pub name: Option<String>,
-    /// Its own API endpoint, if AMC gave one.
-    pub api_endpoint: Option<String>,
-    /// Whether AMC reports it COMPLETED (usable).
-    pub completed: bool,
-    /// `instanceType`, if AMC gave one.
-    pub instance_type: Option<String>,
-    /// `customerCanonicalName`, if AMC gave one.
-    pub customer_canonical_name: Option<String>,
-    /// The data-upload AWS account, if AMC gave one.
-    pub data_upload_account_id: Option<String>,
-}
-
+use crate::domain::{DiscoveredInstance, UpsertCounts};
+use crate::domain::{InstanceStatus, Region, RowId};
 impl Store {
     /// Creates missing accounts and renames/re-homes changed ones.
     pub fn upsert_accounts(

@@ -23,27 +23,13 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
 
-pub use accounts::{Account, AccountPatch, NewAccount};
-pub use credentials::{DEFAULT_PROFILE, StoredCredentials, validate_profile};
-pub use discovery::{DiscoveredInstance, UpsertCounts};
 pub use error::{BackendError, BackupFailure, Clash, Missing, Rule, StoreError, StoreResult};
-pub use health::{
-    DayLatency, HealthFleet, HealthRecord, HealthSummary, HistoryRow, percentile, worst_first,
-};
-pub use instances::{
-    Health, ImportOutcome, ImportRow, Instance, InstanceFilter, InstancePatch, NewInstance,
-    UpsertResult,
-};
-pub use usage::{
-    DayExecutions, Durations, ExecutionRow, Failure, ScheduleRow, StatusCounts, SyncMark,
-    UsageFleet, UsageRow,
-};
-pub use users::{User, validate_name};
 pub use writer::Writer;
+
+use crate::domain::{fmt_time, now};
 
 /// The schema, one numbered file per version. Never edit or remove an entry:
 /// released stores were migrated with it.
@@ -331,7 +317,7 @@ impl Store {
                 let id = row?.unwrap_or_default();
                 problems.push(format!(
                     "{table} row {}: {what}",
-                    crate::model::printable(&id)
+                    crate::domain::printable(&id)
                 ));
             }
         }
@@ -345,10 +331,10 @@ impl Store {
             rows.collect::<rusqlite::Result<_>>()?
         };
         for id in ids {
-            let Ok(row_id) = id.parse::<crate::model::RowId>() else {
+            let Ok(row_id) = id.parse::<crate::domain::RowId>() else {
                 problems.push(format!(
                     "amc_instances row {}: the id is not a UUID",
-                    crate::model::printable(&id)
+                    crate::domain::printable(&id)
                 ));
                 continue;
             };
@@ -550,28 +536,17 @@ pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
 /// hyphenated text of the `id` columns; anything else is kept as it is.
 pub(crate) fn canonical_id(reference: &str) -> String {
     reference
-        .parse::<crate::model::RowId>()
+        .parse::<crate::domain::RowId>()
         .map_or_else(|_| reference.to_owned(), |id| id.to_string())
 }
 
-/// The current time, at the store's precision.
-pub fn now() -> DateTime<Utc> {
-    let t = crate::clock::now();
-    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
-}
-
-/// The store's and the JSON output's timestamp format.
-pub fn fmt_time(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-impl rusqlite::types::ToSql for crate::model::RowId {
+impl rusqlite::types::ToSql for crate::domain::RowId {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         Ok(rusqlite::types::ToSqlOutput::from(self.to_string()))
     }
 }
 
-impl rusqlite::types::FromSql for crate::model::RowId {
+impl rusqlite::types::FromSql for crate::domain::RowId {
     fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
         let s = v.as_str()?;
         s.parse()

@@ -5,7 +5,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Missing, Store, StoreError, StoreResult, fmt_time, now};
-use crate::model::RowId;
+use crate::domain::RowId;
 
 impl Store {
     /// The settings token of instance `id` (`None`: no settings).

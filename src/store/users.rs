@@ -1,24 +1,10 @@
 //! Users: the owners of instances and credentials.
 
 use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
 
 use super::{Clash, Missing, Store, StoreError, StoreResult, fmt_time, is_unique_violation, now};
-use crate::error::{Error, Result};
-use crate::model::RowId;
-
-/// A user of the registry.
-#[derive(Debug, Clone, Serialize)]
-pub struct User {
-    /// Row id.
-    pub id: RowId,
-    /// Login name.
-    pub name: String,
-    /// How many instances the user owns.
-    pub instance_count: u64,
-    /// When the user was added.
-    pub created_at: String,
-}
+use crate::domain::RowId;
+use crate::domain::User;
 
 const SELECT: &str = "SELECT u.id, u.name, u.created_at,
     (SELECT count(*) FROM amc_instances i WHERE i.user_id = u.id)
@@ -31,21 +17,6 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<User> {
         created_at: r.get(2)?,
         instance_count: r.get(3)?,
     })
-}
-
-/// Checks a user name: 1-64 characters, letters, digits, `.`, `_`, `-`, `@`.
-pub fn validate_name(name: &str) -> Result<&str> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if ok {
-        Ok(name)
-    } else {
-        Err(Error::usage(format!(
-            "invalid user name {name:?}: use 1-64 letters, digits, '.', '_', '-' or '@'"
-        )))
-    }
 }
 
 impl Store {

@@ -5,7 +5,8 @@
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
-use super::{HealthRecord, Location, Store};
+use super::{Location, Store};
+use crate::domain::HealthRecord;
 use crate::error::{Error, Result};
 
 /// Batches waiting for the writer before [`Writer::offer`] keeps them with
@@ -99,7 +100,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::model::{HealthStatus, RowId};
+    use crate::domain::{HealthStatus, RowId};
 
     #[test]
     fn offers_do_not_wait_for_a_locked_store_and_all_is_saved() {

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use crate::support::TestEnv;
 use amcctl::amc::{Execution, ExecutionStatus, Schedule, UsageSnapshot, WorkflowInfo};
-use amcctl::model::{HealthStatus, RowId};
-use amcctl::store::{HealthRecord, Location, Store};
+use amcctl::domain::HealthRecord;
+use amcctl::domain::{HealthStatus, RowId};
+use amcctl::store::{Location, Store};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
@@ -27,7 +28,7 @@ fn row_id(v: &Value) -> RowId {
 }
 
 fn at(hours_ago: i64) -> DateTime<Utc> {
-    let now = amcctl::store::now();
+    let now = amcctl::domain::now();
     now - TimeDelta::hours(hours_ago)
 }
 
@@ -123,7 +124,7 @@ fn usage(
         attempts: 1,
     };
     store
-        .save_usage(id, amcctl::store::now(), at(24 * 40), &snap)
+        .save_usage(id, amcctl::domain::now(), at(24 * 40), &snap)
         .expect("save usage");
 }
 
