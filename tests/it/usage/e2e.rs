@@ -630,11 +630,13 @@ fn eleven_pages_are_all_stored_and_a_repeated_token_stops_the_instance() {
 #[test]
 fn bad_answers_fail_their_instance_clearly_and_write_nothing_of_it() {
     let now = now_s();
+    // The newest execution is half an hour old, well inside the overlap a
+    // second sync fetches again, whatever second the first sync started in.
     let ok_ex = |k: usize| Ex {
         id: format!("e{k:04}"),
         workflow: "wf".into(),
         status: "SUCCEEDED",
-        created: now - TimeDelta::hours(k as i64 + 1),
+        created: now - TimeDelta::hours(k as i64) - TimeDelta::minutes(30),
         updated: now - TimeDelta::hours(k as i64),
         category: "AD_HOC",
     };
