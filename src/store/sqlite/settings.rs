@@ -4,12 +4,12 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Missing, Store, StoreError, StoreResult, fmt_time, now};
+use super::{Db, Missing, StoreError, StoreResult, fmt_time, now};
 use crate::domain::RowId;
 
-impl Store {
+impl Db {
     /// The settings token of instance `id` (`None`: no settings).
-    pub fn settings_token(&self, id: RowId) -> StoreResult<Option<String>> {
+    pub(crate) fn settings_token(&self, id: RowId) -> StoreResult<Option<String>> {
         self.read()
             .query_row(
                 "SELECT encrypted_config FROM amc_instances WHERE id = ?1",
@@ -24,7 +24,7 @@ impl Store {
     /// `change` makes of it (`None`: no settings left), in one transaction,
     /// so that two processes changing settings at once lose neither change.
     /// If `change` fails, nothing is written.
-    pub fn change_settings<T, E: From<StoreError>>(
+    pub(crate) fn change_settings<T, E: From<StoreError>>(
         &mut self,
         id: RowId,
         mut change: impl FnMut(Option<&str>) -> Result<(Option<String>, T), E>,

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::{Clash, Missing, Store, StoreError, StoreResult, fmt_time, is_unique_violation, now};
+use super::{Clash, Db, Missing, StoreError, StoreResult, fmt_time, is_unique_violation, now};
 use crate::domain::RowId;
 use crate::domain::{Account, AccountPatch, NewAccount};
 
@@ -75,9 +75,9 @@ pub(super) fn id_by_entity(tx: &rusqlite::Connection, entity: &str) -> StoreResu
     .map_err(StoreError::from)
 }
 
-impl Store {
+impl Db {
     /// Every account, by name.
-    pub fn accounts(&self) -> StoreResult<Vec<Account>> {
+    pub(crate) fn accounts(&self) -> StoreResult<Vec<Account>> {
         let mut stmt = self
             .read()
             .prepare(&format!("{SELECT} ORDER BY a.account_name, a.account_id"))?;
@@ -87,7 +87,7 @@ impl Store {
     }
 
     /// The account with this row id.
-    pub fn account(&self, id: RowId) -> StoreResult<Option<Account>> {
+    pub(crate) fn account(&self, id: RowId) -> StoreResult<Option<Account>> {
         self.read()
             .query_row(&format!("{SELECT} WHERE a.id = ?1"), [id], row)
             .optional()
@@ -96,7 +96,7 @@ impl Store {
 
     /// Accounts matching a reference: the row UUID, the entity ID, or the exact name.
     /// A reference shaped like a UUID is a row id first, as for instances.
-    pub fn find_accounts(&self, reference: &str) -> StoreResult<Vec<Account>> {
+    pub(crate) fn find_accounts(&self, reference: &str) -> StoreResult<Vec<Account>> {
         let reference = reference.trim();
         if reference.parse::<crate::domain::RowId>().is_ok() {
             let mut stmt = self.read().prepare(&format!("{SELECT} WHERE a.id = ?1"))?;
@@ -117,7 +117,7 @@ impl Store {
     }
 
     /// Creates an account; exit 5 if the entity ID is already registered.
-    pub fn create_account(&mut self, new: &NewAccount) -> StoreResult<Account> {
+    pub(crate) fn create_account(&mut self, new: &NewAccount) -> StoreResult<Account> {
         let at = fmt_time(&now());
         let id = self.write(|tx| insert(tx, new, &at))?;
         self.account(id)?
@@ -125,7 +125,11 @@ impl Store {
     }
 
     /// Applies `patch` to the account `id`.
-    pub fn update_account(&mut self, id: RowId, patch: &AccountPatch) -> StoreResult<Account> {
+    pub(crate) fn update_account(
+        &mut self,
+        id: RowId,
+        patch: &AccountPatch,
+    ) -> StoreResult<Account> {
         let at = fmt_time(&now());
         // One statement: a NULL parameter keeps the column (COALESCE); the
         // advertiser ID, which may be cleared, says with ?4 whether to set it.
@@ -165,7 +169,7 @@ impl Store {
     }
 
     /// Deletes an account; exit 5, naming them, while instances link to it.
-    pub fn delete_account(&mut self, id: RowId) -> StoreResult<()> {
+    pub(crate) fn delete_account(&mut self, id: RowId) -> StoreResult<()> {
         self.write(|tx| {
             let mut stmt = tx.prepare(
                 "SELECT i.instance_id, u.name FROM amc_instances i JOIN users u ON u.id = i.user_id

@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use super::accounts;
 use super::{
-    Clash, Missing, Rule, Store, StoreError, StoreResult, fmt_time, is_unique_violation, now,
+    Clash, Db, Missing, Rule, StoreError, StoreResult, fmt_time, is_unique_violation, now,
 };
 use crate::domain::{
     AccountBrief, Health, ImportOutcome, ImportRow, Instance, InstanceFilter, InstancePatch,
@@ -109,9 +109,9 @@ fn duplicate(instance_id: &InstanceId) -> StoreError {
     StoreError::Conflict(Clash::Instance(instance_id.to_string()))
 }
 
-impl Store {
+impl Db {
     /// Instances matching `filter`, sorted by name.
-    pub fn instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<Instance>> {
+    pub(crate) fn instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<Instance>> {
         // One statement for every filter: an unset filter is a NULL parameter
         // that lets every row through.
         let text = |v: Option<String>| v.map_or(Value::Null, Value::Text);
@@ -141,7 +141,7 @@ impl Store {
     }
 
     /// The instance with this row id.
-    pub fn instance(&self, id: RowId) -> StoreResult<Option<Instance>> {
+    pub(crate) fn instance(&self, id: RowId) -> StoreResult<Option<Instance>> {
         get(self.read(), id)
     }
 
@@ -149,7 +149,7 @@ impl Store {
     /// instance ID, or the exact name.
     /// A reference shaped like a UUID is a row id first: if a row has it,
     /// that row is the only match, whatever names other rows carry.
-    pub fn find_instances(&self, reference: &str) -> StoreResult<Vec<Instance>> {
+    pub(crate) fn find_instances(&self, reference: &str) -> StoreResult<Vec<Instance>> {
         let reference = reference.trim();
         if let Ok(id) = reference.parse::<RowId>()
             && let Some(inst) = self.instance(id)?
@@ -167,7 +167,11 @@ impl Store {
     }
 
     /// Creates an instance owned by `owner`; exit 5 if the owner already has that instance ID.
-    pub fn create_instance(&mut self, owner: RowId, new: &NewInstance) -> StoreResult<Instance> {
+    pub(crate) fn create_instance(
+        &mut self,
+        owner: RowId,
+        new: &NewInstance,
+    ) -> StoreResult<Instance> {
         let at = fmt_time(&now());
         let id = new.id.unwrap_or_default();
         self.write(|tx| {
@@ -203,7 +207,11 @@ impl Store {
     }
 
     /// Applies `patch` to the instance `id`.
-    pub fn update_instance(&mut self, id: RowId, patch: &InstancePatch) -> StoreResult<Instance> {
+    pub(crate) fn update_instance(
+        &mut self,
+        id: RowId,
+        patch: &InstancePatch,
+    ) -> StoreResult<Instance> {
         // One statement: a NULL parameter keeps the column (COALESCE); the
         // description, which may be cleared, says with ?3 whether to set it.
         self.change_instance(id, |tx, _| {
@@ -228,7 +236,11 @@ impl Store {
     }
 
     /// Sets the lifecycle state (`is_active` follows: false only for INACTIVE).
-    pub fn set_status(&mut self, id: RowId, status: InstanceStatus) -> StoreResult<Instance> {
+    pub(crate) fn set_status(
+        &mut self,
+        id: RowId,
+        status: InstanceStatus,
+    ) -> StoreResult<Instance> {
         self.change_instance(id, |tx, _| {
             tx.execute(
                 "UPDATE amc_instances SET status = ?2, is_active = ?3 WHERE id = ?1",
@@ -239,7 +251,7 @@ impl Store {
     }
 
     /// Deletes an instance with its brands and health history.
-    pub fn delete_instance(&mut self, id: RowId) -> StoreResult<()> {
+    pub(crate) fn delete_instance(&mut self, id: RowId) -> StoreResult<()> {
         self.write(|tx| {
             let n = tx.execute("DELETE FROM amc_instances WHERE id = ?1", [id])?;
             if n == 0 {
@@ -250,7 +262,7 @@ impl Store {
     }
 
     /// Replaces the brand set of an instance in one transaction.
-    pub fn set_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
+    pub(crate) fn set_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
         self.change_instance(id, |tx, at| {
             tx.execute("DELETE FROM instance_brands WHERE instance_id = ?1", [id])?;
             insert_brands(tx, id, brands, at)
@@ -258,7 +270,7 @@ impl Store {
     }
 
     /// Adds brands to an instance (present ones are kept once).
-    pub fn add_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
+    pub(crate) fn add_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
         self.change_instance(id, |tx, at| {
             insert_brands(tx, id, brands, at)?;
             let count: i64 = tx.query_row(
@@ -276,7 +288,7 @@ impl Store {
     }
 
     /// Removes brands from an instance; exit 3 naming a brand it does not carry.
-    pub fn remove_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
+    pub(crate) fn remove_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
         self.change_instance(id, |tx, _| {
             for b in brands {
                 let n = tx.execute(
@@ -316,7 +328,10 @@ impl Store {
     }
 
     /// Every brand with the AMC instance IDs that carry it, limited to `owner` when given.
-    pub fn brand_index(&self, owner: Option<RowId>) -> StoreResult<Vec<(String, Vec<String>)>> {
+    pub(crate) fn brand_index(
+        &self,
+        owner: Option<RowId>,
+    ) -> StoreResult<Vec<(String, Vec<String>)>> {
         let mut stmt = self.read().prepare(
             "SELECT b.brand_name, i.instance_id FROM instance_brands b
                  JOIN amc_instances i ON i.id = b.instance_id
@@ -340,7 +355,7 @@ impl Store {
     /// Imports `rows` for `owner` in one transaction: upsert on (owner,
     /// instance_id), accounts created when missing. With `dry_run` the
     /// transaction is rolled back and only the counts are returned.
-    pub fn import(
+    pub(crate) fn import(
         &mut self,
         owner: RowId,
         rows: &[ImportRow],
@@ -502,9 +517,9 @@ fn upsert_import_row(
 }
 
 /// Looks up an account by entity ID (for import validation outside a transaction).
-impl Store {
+impl Db {
     /// The account with this entity ID.
-    pub fn account_by_entity(&self, entity: &str) -> StoreResult<Option<Account>> {
+    pub(crate) fn account_by_entity(&self, entity: &str) -> StoreResult<Option<Account>> {
         accounts::by_entity(self.read(), entity)
     }
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, StoreResult, fmt_time};
+use super::{Db, StoreError, StoreResult, fmt_time};
 use crate::amc::{ExecutionStatus, UsageSnapshot};
 use crate::domain::RowId;
 use crate::domain::{
@@ -33,9 +33,9 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-impl Store {
+impl Db {
     /// Where the last sync of every instance left off.
-    pub fn sync_marks(&self) -> StoreResult<HashMap<RowId, SyncMark>> {
+    pub(crate) fn sync_marks(&self) -> StoreResult<HashMap<RowId, SyncMark>> {
         let mut stmt = self
             .read()
             .prepare(
@@ -72,7 +72,7 @@ impl Store {
     /// replaced by the fetched lists, executions upserted by AMC's ID, and
     /// the sync mark set to `started`. An instance deleted meanwhile is
     /// skipped (`false`).
-    pub fn save_usage(
+    pub(crate) fn save_usage(
         &mut self,
         instance: RowId,
         started: DateTime<Utc>,
@@ -175,7 +175,7 @@ impl Store {
     /// The usage figures of `instances` (row id, AMC ID, name) over the
     /// executions created since `since`; ad hoc counts look at the 24 hours
     /// before `now`. Rows come in the order given.
-    pub fn usage_report(
+    pub(crate) fn usage_report(
         &self,
         instances: &[(RowId, String, String)],
         since: DateTime<Utc>,
@@ -334,7 +334,7 @@ impl Store {
 
     /// Executions of `instances` created since `since`, per UTC day (every
     /// day up to `now`, oldest first, empty ones included).
-    pub fn executions_by_day(
+    pub(crate) fn executions_by_day(
         &self,
         instances: &HashSet<RowId>,
         since: DateTime<Utc>,
@@ -374,7 +374,7 @@ impl Store {
     }
 
     /// The stored executions of one instance, newest first.
-    pub fn executions(
+    pub(crate) fn executions(
         &self,
         instance: RowId,
         status: Option<ExecutionStatus>,
@@ -413,7 +413,7 @@ impl Store {
 
     /// Stored schedules of one instance, or of every instance of `owner`
     /// (`None`: everyone's), with the state of each one's latest scheduled run.
-    pub fn schedules(
+    pub(crate) fn schedules(
         &self,
         instance: Option<RowId>,
         owner: Option<RowId>,

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, StoreResult, fmt_time, now};
+use super::{Db, StoreError, StoreResult, fmt_time, now};
 use crate::domain::{DEFAULT_PROFILE, StoredCredentials};
 use crate::domain::{Region, RowId};
 use crate::error::Result;
@@ -23,9 +23,9 @@ fn cred_row(r: &rusqlite::Row) -> rusqlite::Result<StoredCredentials> {
     })
 }
 
-impl Store {
+impl Db {
     /// The credentials of `user` under `profile`, if logged in there.
-    pub fn credentials(
+    pub(crate) fn credentials(
         &self,
         user: RowId,
         profile: &str,
@@ -41,7 +41,7 @@ impl Store {
     }
 
     /// Every profile of `user`, by name.
-    pub fn profiles(&self, user: RowId) -> StoreResult<Vec<StoredCredentials>> {
+    pub(crate) fn profiles(&self, user: RowId) -> StoreResult<Vec<StoredCredentials>> {
         let mut stmt = self
             .read()
             .prepare(&format!("{SELECT} WHERE user_id = ?1 ORDER BY profile"))?;
@@ -51,7 +51,7 @@ impl Store {
     }
 
     /// The profile `user`'s commands use when none is named.
-    pub fn default_profile(&self, user: RowId) -> StoreResult<String> {
+    pub(crate) fn default_profile(&self, user: RowId) -> StoreResult<String> {
         let stored: Option<Option<String>> = self
             .read()
             .query_row(
@@ -66,7 +66,7 @@ impl Store {
     }
 
     /// Makes `profile` the one `user`'s commands use when none is named.
-    pub fn set_default_profile(&mut self, user: RowId, profile: &str) -> StoreResult<()> {
+    pub(crate) fn set_default_profile(&mut self, user: RowId, profile: &str) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE users SET default_profile = ?2 WHERE id = ?1",
@@ -78,7 +78,11 @@ impl Store {
 
     /// Saves (replacing) the credentials of `user` under `c.profile`; a
     /// cached access token is kept only when given.
-    pub fn save_credentials(&mut self, user: RowId, c: &StoredCredentials) -> StoreResult<()> {
+    pub(crate) fn save_credentials(
+        &mut self,
+        user: RowId,
+        c: &StoredCredentials,
+    ) -> StoreResult<()> {
         let at = fmt_time(&now());
         self.write(|tx| {
             tx.execute(
@@ -106,7 +110,7 @@ impl Store {
     }
 
     /// Caches an access token (encrypted) for `user`'s `profile`.
-    pub fn save_access_token(
+    pub(crate) fn save_access_token(
         &mut self,
         user: RowId,
         profile: &str,
@@ -125,7 +129,7 @@ impl Store {
 
     /// Removes the credentials of `user`'s `profile`; returns whether there
     /// were any.
-    pub fn delete_credentials(&mut self, user: RowId, profile: &str) -> StoreResult<bool> {
+    pub(crate) fn delete_credentials(&mut self, user: RowId, profile: &str) -> StoreResult<bool> {
         self.write(|tx| {
             tx.execute(
                 "DELETE FROM credentials WHERE user_id = ?1 AND profile = ?2",
@@ -137,7 +141,7 @@ impl Store {
     }
 
     /// One stored secret, if any: rotation uses it to tell which key the store is under.
-    pub fn sample_secret(&self) -> StoreResult<Option<String>> {
+    pub(crate) fn sample_secret(&self) -> StoreResult<Option<String>> {
         self.read()
             .query_row(
                 "SELECT client_secret_enc FROM credentials
@@ -153,7 +157,11 @@ impl Store {
     /// One stored secret that is not the credentials of `user`'s `profile`,
     /// if any: the key that stores new credentials there must open it, so
     /// that one store never holds ciphertexts of two keys.
-    pub fn sample_secret_except(&self, user: RowId, profile: &str) -> StoreResult<Option<String>> {
+    pub(crate) fn sample_secret_except(
+        &self,
+        user: RowId,
+        profile: &str,
+    ) -> StoreResult<Option<String>> {
         self.read()
             .query_row(
                 "SELECT client_secret_enc FROM credentials WHERE NOT (user_id = ?1 AND profile = ?2)
@@ -169,7 +177,7 @@ impl Store {
     /// Rewrites every stored secret through `reencrypt` in one transaction;
     /// returns how many secrets were rewritten. If `reencrypt` fails for any
     /// secret, nothing changes.
-    pub fn reencrypt_secrets<E: From<StoreError>>(
+    pub(crate) fn reencrypt_secrets<E: From<StoreError>>(
         &mut self,
         reencrypt: &dyn Fn(&str) -> Result<String, E>,
     ) -> Result<usize, E> {

@@ -6,15 +6,15 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError, StoreResult, fmt_time};
+use super::{Db, StoreError, StoreResult, fmt_time};
 use crate::domain::{DayLatency, HealthRecord, HealthSummary, HistoryRow, percentile};
 use crate::domain::{HealthStatus, InstanceStatus, RowId};
-impl Store {
+impl Db {
     /// Saves a batch of results in one transaction: a history row each, and the
     /// instance's last health and status updated (see
     /// [`InstanceStatus::after_check`]). Results for
     /// instances deleted meanwhile are skipped.
-    pub fn record_health(&mut self, batch: &[HealthRecord]) -> StoreResult<()> {
+    pub(crate) fn record_health(&mut self, batch: &[HealthRecord]) -> StoreResult<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -61,7 +61,7 @@ impl Store {
     }
 
     /// The checks of one instance, newest first.
-    pub fn history(
+    pub(crate) fn history(
         &self,
         instance: RowId,
         since: Option<DateTime<Utc>>,
@@ -94,7 +94,7 @@ impl Store {
 
     /// Per-instance uptime, error rate and latency percentiles since `since`,
     /// for `owner`'s instances (every user's with `None`), sorted by name.
-    pub fn health_report(
+    pub(crate) fn health_report(
         &self,
         owner: Option<RowId>,
         since: DateTime<Utc>,
@@ -172,7 +172,7 @@ impl Store {
     /// Checks per UTC day since `since` (every day of the period, oldest
     /// first, empty ones included), with their latency percentiles; only
     /// the checks of `instances` when given.
-    pub fn latency_by_day(
+    pub(crate) fn latency_by_day(
         &self,
         instances: Option<&HashSet<RowId>>,
         since: DateTime<Utc>,
@@ -225,7 +225,7 @@ impl Store {
     }
 
     /// Deletes history rows older than `before`; returns how many.
-    pub fn prune_history(&mut self, before: DateTime<Utc>) -> StoreResult<usize> {
+    pub(crate) fn prune_history(&mut self, before: DateTime<Utc>) -> StoreResult<usize> {
         let before = fmt_time(&before);
         self.write(|tx| {
             tx.execute("DELETE FROM health_checks WHERE checked_at < ?1", [&before])

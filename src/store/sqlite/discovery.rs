@@ -4,12 +4,12 @@
 use crate::domain::NewAccount;
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{Store, StoreResult, fmt_time, now};
+use super::{Db, StoreResult, fmt_time, now};
 use crate::domain::{DiscoveredInstance, UpsertCounts};
 use crate::domain::{InstanceStatus, Region, RowId};
-impl Store {
+impl Db {
     /// Creates missing accounts and renames/re-homes changed ones.
-    pub fn upsert_accounts(
+    pub(crate) fn upsert_accounts(
         &mut self,
         found: &[NewAccount],
         dry_run: bool,
@@ -72,7 +72,7 @@ impl Store {
     /// keep their name, status and brands, and get the endpoint, account and
     /// details (type, canonical name, data-upload account) AMC reports; a
     /// detail AMC leaves out keeps its stored value.
-    pub fn upsert_discovered(
+    pub(crate) fn upsert_discovered(
         &mut self,
         owner: RowId,
         account: RowId,

@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Clash, Missing, Store, StoreError, StoreResult, fmt_time, is_unique_violation, now};
+use super::{Clash, Db, Missing, StoreError, StoreResult, fmt_time, is_unique_violation, now};
 use crate::domain::RowId;
 use crate::domain::User;
 
@@ -19,9 +19,9 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<User> {
     })
 }
 
-impl Store {
+impl Db {
     /// The user called `name`, if any.
-    pub fn user(&self, name: &str) -> StoreResult<Option<User>> {
+    pub(crate) fn user(&self, name: &str) -> StoreResult<Option<User>> {
         self.read()
             .query_row(&format!("{SELECT} WHERE u.name = ?1"), [name], row)
             .optional()
@@ -29,7 +29,7 @@ impl Store {
     }
 
     /// Every user, by name.
-    pub fn users(&self) -> StoreResult<Vec<User>> {
+    pub(crate) fn users(&self) -> StoreResult<Vec<User>> {
         let mut stmt = self.read().prepare(&format!("{SELECT} ORDER BY u.name"))?;
         let rows = stmt.query_map([], row)?;
         rows.collect::<rusqlite::Result<_>>()
@@ -38,7 +38,7 @@ impl Store {
 
     /// Adds a user (its name checked by [`validate_name`]); a clash if the
     /// name is taken.
-    pub fn add_user(&mut self, name: &str) -> StoreResult<User> {
+    pub(crate) fn add_user(&mut self, name: &str) -> StoreResult<User> {
         let id = RowId::new();
         let created = fmt_time(&now());
         self.write(|tx| {
@@ -60,7 +60,7 @@ impl Store {
 
     /// The user called `name` (checked by [`validate_name`]), created if
     /// missing (the OS login user on first use).
-    pub fn ensure_user(&mut self, name: &str) -> StoreResult<User> {
+    pub(crate) fn ensure_user(&mut self, name: &str) -> StoreResult<User> {
         if let Some(u) = self.user(name)? {
             return Ok(u);
         }
@@ -77,7 +77,7 @@ impl Store {
     }
 
     /// Removes a user; exit 3 if unknown, exit 5 while the user owns instances.
-    pub fn remove_user(&mut self, name: &str) -> StoreResult<()> {
+    pub(crate) fn remove_user(&mut self, name: &str) -> StoreResult<()> {
         self.write(|tx| {
             let found: Option<(String, u64)> = tx
                 .query_row(
