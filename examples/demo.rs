@@ -16,7 +16,6 @@
 
 use std::time::Duration;
 
-use clap::Parser;
 use fake_amc::{FakeAmc, Fault, Route, Usage, advertiser, execution, schedule, workflow};
 
 const CLIENT_ID: &str = "amzn1.application-oa2-client.demo";
@@ -88,8 +87,9 @@ fn usage(n: usize) -> Usage {
 
 fn amcctl(args: &[&str]) -> i32 {
     eprintln!("\n\x1b[1m$ amcctl {}\x1b[0m", args.join(" "));
-    let cli = amcctl::cli::Cli::parse_from(std::iter::once("amcctl").chain(args.iter().copied()));
-    amcctl::main_with(cli)
+    let streams = std::sync::Arc::new(amcctl::output::Streams::process());
+    let argv = std::iter::once("amcctl").chain(args.iter().copied());
+    amcctl::run(argv, amcctl::env::Env::from_process(), streams)
 }
 
 fn main() {

@@ -13,17 +13,14 @@ use std::sync::{Mutex, OnceLock};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// The variable that fixes the wall clock.
-const NOW_VAR: &str = "AMCCTL_TEST_NOW";
-/// The variable that seeds the row ids.
-const SEED_VAR: &str = "AMCCTL_TEST_SEED";
+use crate::env::{Env, TEST_NOW, TEST_SEED};
 
 /// The current time: `AMCCTL_TEST_NOW` when a test set it, else the system's.
 pub fn now() -> DateTime<Utc> {
     static FIXED: OnceLock<Option<DateTime<Utc>>> = OnceLock::new();
     FIXED
         .get_or_init(|| {
-            let value = std::env::var(NOW_VAR).ok()?;
+            let value = Env::from_process().get(TEST_NOW)?.to_owned();
             DateTime::parse_from_rfc3339(&value)
                 .ok()
                 .map(|t| t.with_timezone(&Utc))
@@ -36,7 +33,7 @@ pub fn now() -> DateTime<Utc> {
 pub fn uuid_v4() -> Uuid {
     static SEEDED: OnceLock<Option<Mutex<fastrand::Rng>>> = OnceLock::new();
     let seeded = SEEDED.get_or_init(|| {
-        let seed = std::env::var(SEED_VAR).ok()?.parse::<u64>().ok()?;
+        let seed = Env::from_process().get(TEST_SEED)?.parse::<u64>().ok()?;
         Some(Mutex::new(fastrand::Rng::with_seed(seed)))
     });
     match seeded {

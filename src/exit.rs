@@ -5,7 +5,7 @@
 //! saving what it had: these are results, not errors. The command did its
 //! work and says how it went with an [`ExitStatus`]; an
 //! [`Error`](crate::error::Error) is for a command that could not do its
-//! work. Both end as an exit code in [`crate::main_with`] (the README lists
+//! work. Both end as an exit code in [`crate::run`] (the README lists
 //! the codes).
 
 use crate::error::Kind;

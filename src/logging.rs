@@ -14,7 +14,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// The environment variable that sets the log level (or per-target levels).
-pub const LOG_ENV: &str = "AMCCTL_LOG";
+pub const LOG_ENV: &str = crate::env::LOG;
 
 /// How chatty stderr should be, from the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,9 +68,8 @@ pub fn filter(v: Verbosity, env: Option<&str>) -> (Targets, Option<String>) {
 
 /// Installs the stderr logger for this process. `color` says whether stderr
 /// may get ANSI colour. Calling it twice (tests, examples) keeps the first.
-pub fn init(v: Verbosity, color: bool) {
-    let env = std::env::var(LOG_ENV).ok();
-    let (targets, warning) = filter(v, env.as_deref());
+pub fn init(v: Verbosity, color: bool, env: &crate::env::Env) {
+    let (targets, warning) = filter(v, env.get(LOG_ENV));
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(color && std::io::stderr().is_terminal())

@@ -1,10 +1,13 @@
 //! Rendering results: tables for people, JSON / NDJSON / CSV for programs.
 //!
-//! Results go to stdout and nothing else does; messages go to stderr. Tables
+//! Results go to stdout and nothing else does; messages go to stderr. Both
+//! streams belong to [`Output`] ([`Streams`]): no command writes to the
+//! process's own, so a test can run a command over buffers instead. Tables
 //! get headers and colour only on a terminal; piped, they become plain
 //! tab-separated lines that `cut` and `awk` can take apart.
 
 use std::io::{self, IsTerminal, Write};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 use serde::Serialize;
@@ -63,9 +66,110 @@ pub trait Tabular {
     }
 }
 
+/// A writer one of the two streams goes to.
+pub type Writer = Box<dyn Write + Send>;
+
+/// The two streams every result and message goes to: the process's own
+/// stdout and stderr, or buffers a test reads back.
+pub struct Streams {
+    stdout: Mutex<Writer>,
+    stderr: Mutex<Writer>,
+    stdout_tty: bool,
+    stderr_tty: bool,
+    /// Whether these are the process's own streams, which clap may style.
+    process: bool,
+}
+
+impl Streams {
+    /// The process's stdout and stderr.
+    pub fn process() -> Self {
+        Self {
+            stdout: Mutex::new(Box::new(io::stdout())),
+            stderr: Mutex::new(Box::new(io::stderr())),
+            stdout_tty: io::stdout().is_terminal(),
+            stderr_tty: io::stderr().is_terminal(),
+            process: true,
+        }
+    }
+
+    /// Streams into `stdout` and `stderr`, neither of them a terminal.
+    pub fn new(stdout: Writer, stderr: Writer) -> Self {
+        Self {
+            stdout: Mutex::new(stdout),
+            stderr: Mutex::new(stderr),
+            stdout_tty: false,
+            stderr_tty: false,
+            process: false,
+        }
+    }
+
+    /// Whether stderr is a terminal.
+    pub fn stderr_tty(&self) -> bool {
+        self.stderr_tty
+    }
+
+    /// Prints what clap has to say about the command line: help and the
+    /// version on stdout, an error on stderr. On the process's streams clap
+    /// prints it, styled as clap decides; elsewhere it is plain text.
+    pub fn clap_message(&self, e: &clap::Error) {
+        if self.process {
+            let _ = e.print();
+            return;
+        }
+        let stream = if e.use_stderr() {
+            &self.stderr
+        } else {
+            &self.stdout
+        };
+        let mut w = stream.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = write!(w, "{}", e.render());
+    }
+
+    /// Streams into two fresh buffers, returned for reading back.
+    pub fn captured() -> (Self, Captured, Captured) {
+        let (stdout, stderr) = (Captured::default(), Captured::default());
+        let streams = Self::new(Box::new(stdout.clone()), Box::new(stderr.clone()));
+        (streams, stdout, stderr)
+    }
+}
+
+/// An in-memory stream that can be read back while it is written to: what
+/// a command printed, for a test that runs it in-process.
+#[derive(Debug, Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Everything written so far, as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Streams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streams")
+            .field("stdout_tty", &self.stdout_tty)
+            .field("stderr_tty", &self.stderr_tty)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Where and how results and messages are written.
 #[derive(Debug, Clone)]
 pub struct Output {
+    streams: Arc<Streams>,
     /// The chosen format.
     pub format: Format,
     /// Whether stdout is a terminal.
@@ -86,26 +190,34 @@ pub struct Output {
 
 /// Whether a stream gets colour: `always` and `never` are obeyed as given (a
 /// flag is an explicit request, so it beats `NO_COLOR`); `auto` colours a
-/// terminal unless `NO_COLOR` is set to anything non-empty (no-color.org).
-pub fn use_color(when: ColorWhen, is_terminal: bool) -> bool {
+/// terminal (the caller has already said no when `NO_COLOR` is set).
+fn use_color(when: ColorWhen, is_terminal: bool) -> bool {
     match when {
         ColorWhen::Always => true,
         ColorWhen::Never => false,
-        ColorWhen::Auto => is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        ColorWhen::Auto => is_terminal,
     }
 }
 
 impl Output {
-    /// Settings for this process.
-    pub fn new(format: Format, color: ColorWhen, quiet: bool) -> Self {
-        let stdout_tty = io::stdout().is_terminal();
-        let stderr_tty = io::stderr().is_terminal();
+    /// Output to `streams`. `no_color` is whether `NO_COLOR` asks `auto`
+    /// not to colour.
+    pub fn new(
+        streams: Arc<Streams>,
+        format: Format,
+        color: ColorWhen,
+        no_color: bool,
+        quiet: bool,
+    ) -> Self {
+        let (stdout_tty, stderr_tty) = (streams.stdout_tty, streams.stderr_tty);
+        let use_color = |tty| use_color(color, tty && !no_color);
         Self {
+            streams,
             format,
             stdout_tty,
             stderr_tty,
-            color: use_color(color, stdout_tty),
-            stderr_color: use_color(color, stderr_tty),
+            color: use_color(stdout_tty),
+            stderr_color: use_color(stderr_tty),
             quiet,
             verbose: false,
             jq: None,
@@ -114,17 +226,69 @@ impl Output {
 
     /// Settings from the global flags: `format` unless `--jq` asks for
     /// JSON; a `--jq` expression that does not compile is exit 2.
-    pub fn for_args(g: &crate::cli::GlobalArgs, format: Format) -> Result<Self> {
+    pub fn for_args(
+        streams: Arc<Streams>,
+        g: &crate::cli::GlobalArgs,
+        format: Format,
+        no_color: bool,
+    ) -> Result<Self> {
         let jq =
             g.jq.as_deref()
                 .map(crate::jq::Jq::compile)
                 .transpose()?
                 .map(std::sync::Arc::new);
         let format = if jq.is_some() { Format::Json } else { format };
-        let mut out = Output::new(format, g.color, g.quiet);
+        let mut out = Output::new(streams, format, g.color, no_color, g.quiet);
         out.verbose = g.verbose > 0;
         out.jq = jq;
         Ok(out)
+    }
+
+    /// The stdout writer, held until the guard is dropped. Results only:
+    /// stdout holds nothing else.
+    pub fn stdout(&self) -> MutexGuard<'_, Writer> {
+        // A writer poisoned by a panic elsewhere still writes.
+        self.streams
+            .stdout
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The stderr writer, held until the guard is dropped.
+    pub fn stderr(&self) -> MutexGuard<'_, Writer> {
+        self.streams
+            .stderr
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes `bytes` to stdout as they are, and flushes.
+    pub fn print(&self, bytes: impl AsRef<[u8]>) -> Result<()> {
+        let mut out = self.stdout();
+        out.write_all(bytes.as_ref())?;
+        out.flush()?;
+        Ok(())
+    }
+
+    /// Prints `value` alone on a line (for `$(amcctl …)`), or, in a machine
+    /// format, the object `{field: value}`.
+    pub fn value(&self, field: &str, value: &str) -> Result<()> {
+        if self.format.is_machine() {
+            let mut map = serde_json::Map::new();
+            map.insert(field.to_owned(), value.into());
+            self.one(&map)
+        } else {
+            self.print(format!("{value}\n"))
+        }
+    }
+
+    /// Prints `line` for people, or, in a machine format, `item`.
+    pub fn line_or<T: Serialize>(&self, line: &str, item: &T) -> Result<()> {
+        if self.format.is_machine() {
+            self.one(item)
+        } else {
+            self.print(format!("{line}\n"))
+        }
     }
 
     /// Writes one JSON document (indented, with a final newline), or what
@@ -143,7 +307,8 @@ impl Output {
     /// Prints a list in the chosen format.
     pub fn list<T: Serialize + Tabular>(&self, items: &[T]) -> Result<()> {
         // Buffered: a 10,000-row list is one write, not one per line.
-        let mut out = io::BufWriter::new(io::stdout().lock());
+        let mut stdout = self.stdout();
+        let mut out = io::BufWriter::new(&mut *stdout);
         match self.format {
             Format::Json => self.write_json(&mut out, items)?,
             Format::Ndjson => {
@@ -162,7 +327,8 @@ impl Output {
     /// Prints one object: a two-column field/value table, or the object in the machine format.
     pub fn one<T: Serialize>(&self, item: &T) -> Result<()> {
         // Buffered: a 10,000-row list is one write, not one per line.
-        let mut out = io::BufWriter::new(io::stdout().lock());
+        let mut stdout = self.stdout();
+        let mut out = io::BufWriter::new(&mut *stdout);
         match self.format {
             Format::Json => self.write_json(&mut out, item)?,
             Format::Ndjson => {
@@ -287,14 +453,20 @@ impl Output {
     /// A progress or status line on stderr (silenced by `-q`).
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            let _ = writeln!(io::stderr(), "{}", printable_lines(msg.as_ref()));
+            let _ = writeln!(self.stderr(), "{}", printable_lines(msg.as_ref()));
         }
+    }
+
+    /// Text on stderr that the user must act on, as it is: `-q` does not
+    /// silence it.
+    pub fn tell(&self, msg: impl AsRef<str>) {
+        let _ = writeln!(self.stderr(), "{}", msg.as_ref());
     }
 
     /// A warning on stderr (silenced by `-q`).
     pub fn warn(&self, msg: impl AsRef<str>) {
         if !self.quiet {
-            let _ = writeln!(io::stderr(), "warning: {}", printable_lines(msg.as_ref()));
+            let _ = writeln!(self.stderr(), "warning: {}", printable_lines(msg.as_ref()));
         }
     }
 
@@ -315,7 +487,7 @@ impl Output {
     /// `message`, and what else the error `e` carries. With `-v`, a text
     /// error ends with the errors it was caused by, one per line.
     fn report(&self, code: &str, message: &str, e: Option<&Error>) {
-        self.write_report(&mut io::stderr().lock(), code, message, e);
+        self.write_report(&mut *self.stderr(), code, message, e);
     }
 
     fn write_report(&self, err: &mut impl Write, code: &str, message: &str, e: Option<&Error>) {
@@ -558,9 +730,14 @@ pub fn unneutralise(cell: &str) -> &str {
 mod tests {
     use super::*;
 
+    fn quiet_output(format: Format) -> Output {
+        let streams = Streams::new(Box::new(io::sink()), Box::new(io::sink()));
+        Output::new(Arc::new(streams), format, ColorWhen::Never, false, false)
+    }
+
     /// An error with a chain of causes, as `Output::error` prints it.
     fn printed(e: &Error, verbose: bool) -> String {
-        let mut out = Output::new(Format::Table, ColorWhen::Never, false);
+        let mut out = quiet_output(Format::Table);
         out.verbose = verbose;
         let mut buf = Vec::new();
         out.write_report(&mut buf, e.kind.code(), &e.message, Some(e));
@@ -605,7 +782,7 @@ mod tests {
         );
 
         // Machine formats print the same object with -v as without.
-        let mut out = Output::new(Format::Json, ColorWhen::Never, false);
+        let mut out = quiet_output(Format::Json);
         out.verbose = true;
         let mut buf = Vec::new();
         let e = Error::store("cannot load the page").with_source(io::Error::other("deep"));

@@ -74,7 +74,7 @@ use fernet::Fernet;
 use secrecy::SecretString;
 
 /// The environment variable that may hold the key instead of the key file.
-pub const KEY_ENV: &str = "AMCCTL_KEY";
+pub const KEY_ENV: &str = crate::env::KEY;
 
 /// How long a process waits for the key lock ([`KeyLock`]) before giving up.
 pub const KEY_LOCK_PATIENCE: Duration = Duration::from_secs(60);

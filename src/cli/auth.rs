@@ -14,9 +14,8 @@ use super::connect::NetArgs;
 use super::weblogin::{Attempt, Callback, authorize_base, open_browser, wait_for_code};
 use crate::amc::{CachedToken, Credentials, NoTokenCache};
 use crate::config::parse_duration;
-use crate::domain::Region;
-use crate::domain::fmt_time;
-use crate::domain::{StoredCredentials, validate_profile};
+use crate::domain::{Region, StoredCredentials, fmt_time, validate_profile};
+use crate::env;
 use crate::error::{Error, Kind, Result};
 use crate::output::Tabular;
 use crate::secrets::redact;
@@ -131,10 +130,6 @@ impl Tabular for ProfileRow {
     }
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -144,7 +139,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// The client ID: the flag, else `AMCCTL_CLIENT_ID`, else asked.
 fn client_id(ctx: &mut Ctx, flag: Option<String>) -> Result<String> {
-    let client_id = match flag.or_else(|| env("AMCCTL_CLIENT_ID")) {
+    let client_id = match flag.or_else(|| ctx.env.non_blank(env::CLIENT_ID).map(str::to_owned)) {
         Some(c) => c,
         None => ctx.prompt().text(
             "LwA client ID",
@@ -209,8 +204,8 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
             let mut stdin = std::io::stdin().lock();
             let client_secret = if client_secret_stdin {
                 read_secret_line(&mut stdin, "client secret")?
-            } else if let Some(s) = env("AMCCTL_CLIENT_SECRET") {
-                SecretString::from(s)
+            } else if let Some(s) = ctx.env.non_blank(env::CLIENT_SECRET) {
+                SecretString::from(s.to_owned())
             } else {
                 ctx.prompt()
                     .secret("LwA client secret", "--client-secret-stdin")?
@@ -237,8 +232,8 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
             } else {
                 let refresh_token = if refresh_token_stdin {
                     read_secret_line(&mut stdin, "refresh token")?
-                } else if let Some(s) = env("AMCCTL_REFRESH_TOKEN") {
-                    SecretString::from(s)
+                } else if let Some(s) = ctx.env.non_blank(env::REFRESH_TOKEN) {
+                    SecretString::from(s.to_owned())
                 } else {
                     ctx.prompt()
                         .secret("Refresh token (Atzr|…)", "--refresh-token-stdin")?
@@ -321,11 +316,8 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                     "expires_at": fmt_time(&token.expires_at),
                 }))
             } else {
-                use std::io::Write;
-                let mut out = std::io::stdout().lock();
-                writeln!(out, "{}", token.access_token.expose_secret())?;
-                out.flush()?;
-                Ok(())
+                ctx.out
+                    .print(format!("{}\n", token.access_token.expose_secret()))
             }
         }
         AuthCmd::Status => {
@@ -391,16 +383,16 @@ fn web_login(
     flags: &WebFlags,
 ) -> Result<(SecretString, CachedToken)> {
     let mut callback = Callback::from_flags(flags.port, flags.redirect_uri.as_deref())?;
-    let base = authorize_base(region);
+    let base = authorize_base(&ctx.env, region);
     let client_id = session.credentials().client_id.clone();
     let (attempt, code) = if flags.no_browser {
         let attempt = Attempt::new(callback.redirect_uri.clone())?;
         let url = attempt.authorize_url(&base, &client_id)?;
-        eprintln!("Open this URL in a browser, sign in and allow access:\n\n  {url}\n");
-        eprintln!(
-            "The browser then goes to {} (the page may not load on this host): copy that address, or just its code, and paste it here.",
+        ctx.out.tell(format!(
+            "Open this URL in a browser, sign in and allow access:\n\n  {url}\n\n\
+             The browser then goes to {} (the page may not load on this host): copy that address, or just its code, and paste it here.",
             attempt.redirect_uri
-        );
+        ));
         let pasted = if ctx.interactive {
             ctx.prompt().secret("Return URL or code", "--no-browser")?
         } else {
@@ -413,7 +405,7 @@ fn web_login(
             let listener = callback.bind().await?;
             let attempt = Attempt::new(callback.redirect_uri.clone())?;
             let url = attempt.authorize_url(&base, &client_id)?;
-            match open_browser(&url) {
+            match open_browser(&ctx.env, &url) {
                 Ok(()) => ctx.out.info(format!(
                     "Opened the browser to log in; waiting up to {} for it (Ctrl-C to stop). If it did not open, visit:\n  {url}",
                     humantime::format_duration(flags.wait)

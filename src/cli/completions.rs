@@ -18,6 +18,7 @@ use clap_complete::{ArgValueCandidates, CompleteEnv, CompletionCandidate, Shell}
 
 use crate::config::{Config, Paths};
 use crate::domain::InstanceFilter;
+use crate::env::{self, Env};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -125,12 +126,8 @@ pub fn file_name(shell: Shell) -> &'static str {
 }
 
 /// Prints the completion script.
-pub(super) fn run(args: &CompletionsArgs) -> Result<()> {
-    let text = script(args.shell)?;
-    let mut out = std::io::stdout().lock();
-    std::io::Write::write_all(&mut out, &text)?;
-    std::io::Write::flush(&mut out)?;
-    Ok(())
+pub(super) fn run(args: &CompletionsArgs, out: &crate::output::Output) -> Result<()> {
+    out.print(script(args.shell)?)
 }
 
 /// What a completion needs to know to find the store and the acting user,
@@ -183,17 +180,15 @@ impl Typed {
             }
             i += 1;
         }
-        let env_path = |k: &str| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        typed.home = typed.home.or_else(|| env_path("AMCCTL_HOME"));
-        typed.db = typed.db.or_else(|| env_path("AMCCTL_DB"));
-        typed.config = typed.config.or_else(|| env_path("AMCCTL_CONFIG"));
+        // Completion runs outside of any command: the shell's environment
+        // is the one the command would get.
+        let vars = Env::from_process();
+        typed.home = typed.home.or_else(|| vars.path(env::HOME));
+        typed.db = typed.db.or_else(|| vars.path(env::DB));
+        typed.config = typed.config.or_else(|| vars.path(env::CONFIG));
         typed.user = typed
             .user
-            .or_else(|| std::env::var("AMCCTL_USER").ok().filter(|v| !v.is_empty()));
+            .or_else(|| vars.non_empty(env::USER).map(str::to_owned));
         typed
     }
 }
@@ -261,7 +256,7 @@ fn instance_candidates() -> Vec<CompletionCandidate> {
     let name = typed
         .user
         .or(config.user)
-        .or_else(|| super::os_login_name().ok());
+        .or_else(|| super::os_login_name(&Env::from_process()).ok());
     let Some(user) = name.and_then(|n| store.user(&n).ok().flatten()) else {
         return Vec::new();
     };

@@ -62,34 +62,16 @@ impl Tabular for Entry {
     }
 }
 
-/// Prints one line of text, or `{field: value}` in the machine formats.
-pub(super) fn print_value(ctx: &Ctx, field: &str, value: &str) -> Result<()> {
-    print_field(&ctx.out, field, value)
-}
-
 /// `config path`, which works without reading the config file.
 pub(super) fn print_path(out: &Output, path: &std::path::Path) -> Result<()> {
-    print_field(out, "path", &path.display().to_string())
-}
-
-fn print_field(out: &Output, field: &str, value: &str) -> Result<()> {
-    if out.format.is_machine() {
-        let mut map = serde_json::Map::new();
-        map.insert(field.to_owned(), value.into());
-        out.one(&map)
-    } else {
-        let mut out = std::io::stdout().lock();
-        std::io::Write::write_all(&mut out, format!("{value}\n").as_bytes())?;
-        std::io::Write::flush(&mut out)?;
-        Ok(())
-    }
+    out.value("path", &path.display().to_string())
 }
 
 pub(super) fn run(ctx: &mut Ctx, cmd: ConfigCmd) -> Result<()> {
     let file = ctx.paths.config.clone();
     match cmd {
         ConfigCmd::Get { key } => match ctx.config.get(&key)? {
-            Some(v) => print_value(ctx, "value", &v),
+            Some(v) => ctx.out.value("value", &v),
             None => Err(Error::not_found(format!(
                 "{key} is not set in {}",
                 file.display()

@@ -12,11 +12,11 @@ use secrecy::{ExposeSecret, SecretString};
 use super::Ctx;
 use crate::amc::{AmcClient, CachedToken, ClientConfig, Credentials, Session, TokenCache};
 use crate::config::{check_concurrency, check_rate, parse_duration};
-use crate::domain::fmt_time;
-use crate::domain::{Instance, User, validate_profile};
+use crate::domain::{Instance, User, fmt_time, validate_profile};
 use crate::domain::{Region, RowId};
+use crate::env::{self, Env};
 use crate::error::{Error, Kind, Result};
-use crate::secrets::{KEY_ENV, KEY_LOCK_PATIENCE, KeyLock, Keyring, SecretsError};
+use crate::secrets::{KEY_LOCK_PATIENCE, KeyLock, Keyring, SecretsError};
 use crate::store::Store;
 
 /// Retries of a failed request when `--retries` is not given.
@@ -55,9 +55,8 @@ impl Ctx {
     /// A key from the file comes with the shared key lock, held while the
     /// returned keyring lives, so no rotation replaces the key meanwhile.
     pub fn keyring(&mut self, create: bool) -> Result<Arc<Keyring>> {
-        let env = std::env::var(KEY_ENV).ok().filter(|k| !k.trim().is_empty());
-        if env.is_some() {
-            return Ok(Arc::new(Keyring::load(env.as_deref(), &self.paths.key)?));
+        if let Some(key) = self.env.non_blank(env::KEY) {
+            return Ok(Arc::new(Keyring::load(Some(key), &self.paths.key)?));
         }
         let path = self.paths.key.clone();
         let staged = Keyring::new_key_path(&path);
@@ -163,12 +162,8 @@ impl Ctx {
             net.retries
         );
         let config = ClientConfig {
-            api_url: std::env::var("AMCCTL_API_URL")
-                .ok()
-                .filter(|s| !s.is_empty()),
-            auth_url: std::env::var("AMCCTL_AUTH_URL")
-                .ok()
-                .filter(|s| !s.is_empty()),
+            api_url: self.env.non_empty(env::API_URL).map(str::to_owned),
+            auth_url: self.env.non_empty(env::AUTH_URL).map(str::to_owned),
             timeout,
             connect_timeout: timeout.min(Duration::from_secs(10)),
             retries: net.retries,
@@ -184,11 +179,7 @@ impl Ctx {
     /// `ca_bundle`, trusted besides the bundled and the system's roots. A
     /// file that cannot be read or holds no certificate is exit 2.
     fn ca_bundle(&self) -> Result<Vec<reqwest::Certificate>> {
-        let Some(path) = self
-            .ca_bundle
-            .clone()
-            .or_else(|| self.config.ca_bundle.clone())
-        else {
+        let Some(path) = self.ca_bundle.clone() else {
             return Ok(Vec::new());
         };
         let shown = path.display();
@@ -243,7 +234,7 @@ impl Ctx {
         let Some(p) = self.profile_flag.clone() else {
             return Ok(None);
         };
-        if std::env::var("AMCCTL_PROFILE").is_ok_and(|e| e == p) {
+        if self.env.get(env::PROFILE) == Some(p.as_str()) {
             return Ok(None);
         }
         validate_profile(&p)?;
@@ -293,7 +284,7 @@ impl Ctx {
         let keyring = self.keyring(false);
         let stored = self.store()?.credentials(user.id, profile)?;
         let from_env = if env_allowed {
-            env_credentials(self.config.region)
+            env_credentials(&self.env, self.config.region)
         } else {
             None
         };
@@ -369,12 +360,12 @@ fn layered<T>(flag: Option<T>, config: Option<T>, default: T) -> (T, &'static st
 }
 
 /// Credentials from the environment, when all three variables are set.
-pub fn env_credentials(region: Option<Region>) -> Option<Credentials> {
-    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+pub fn env_credentials(vars: &Env, region: Option<Region>) -> Option<Credentials> {
+    let get = |k: &str| vars.non_empty(k).map(str::to_owned);
     Some(Credentials {
-        client_id: get("AMCCTL_CLIENT_ID")?,
-        client_secret: SecretString::from(get("AMCCTL_CLIENT_SECRET")?),
-        refresh_token: SecretString::from(get("AMCCTL_REFRESH_TOKEN")?),
+        client_id: get(env::CLIENT_ID)?,
+        client_secret: SecretString::from(get(env::CLIENT_SECRET)?),
+        refresh_token: SecretString::from(get(env::REFRESH_TOKEN)?),
         region: region.unwrap_or(Region::Na),
     })
 }

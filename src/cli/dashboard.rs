@@ -185,10 +185,7 @@ pub(super) fn run(ctx: &mut Ctx, a: DashboardArgs) -> Result<()> {
         ),
     };
     let Some(path) = dest else {
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(page.as_bytes())?;
-        stdout.flush()?;
-        return Ok(());
+        return ctx.out.print(page);
     };
     write_atomically(&path, page.as_bytes())?;
     ctx.out.info(format!(

@@ -43,7 +43,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: DbCmd) -> Result<()> {
     match cmd {
         DbCmd::Path => {
             let path = ctx.paths.db.to_string();
-            super::config_cmd::print_value(ctx, "path", &path)
+            ctx.out.value("path", &path)
         }
         DbCmd::Check => check(ctx),
         DbCmd::Backup { file } => backup(ctx, &file),
@@ -56,27 +56,20 @@ fn check(ctx: &mut Ctx) -> Result<()> {
     let store = Store::open_read_only(&ctx.paths.db)?;
     let problems = store.check()?;
     let path = ctx.paths.db.to_string();
-    if ctx.out.format.is_machine() {
-        ctx.out.one(&CheckReport {
-            path: path.clone(),
-            ok: problems.is_empty(),
-            problems: problems.clone(),
-        })?;
-    }
+    let report = CheckReport {
+        path: path.clone(),
+        ok: problems.is_empty(),
+        problems: problems.clone(),
+    };
     if problems.is_empty() {
-        if !ctx.out.format.is_machine() {
-            let mut out = std::io::stdout().lock();
-            std::io::Write::write_all(
-                &mut out,
-                format!(
-                    "{path}: ok (integrity, foreign keys, schema version {})\n",
-                    schema_version()
-                )
-                .as_bytes(),
-            )?;
-            std::io::Write::flush(&mut out)?;
-        }
-        return Ok(());
+        let line = format!(
+            "{path}: ok (integrity, foreign keys, schema version {})",
+            schema_version()
+        );
+        return ctx.out.line_or(&line, &report);
+    }
+    if ctx.out.format.is_machine() {
+        ctx.out.one(&report)?;
     }
     Err(Error::store(format!(
         "the store {path} has {} problem(s):\n  {}",

@@ -1,7 +1,6 @@
 //! `amcctl health`: bulk checks with progress, history, reports and pruning.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -20,7 +19,7 @@ use crate::domain::{HealthStatus, InstanceStatus, RowId};
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::health::{self, CheckResult, EngineConfig, SessionKey, Tally, Target};
-use crate::output::{Format, Tabular, health_cell};
+use crate::output::{Format, Output, Tabular, health_cell};
 use crate::store::Writer;
 
 /// Health commands.
@@ -104,7 +103,13 @@ pub(super) fn run(ctx: &mut Ctx, cmd: HealthCmd) -> Result<ExitStatus> {
     match cmd {
         HealthCmd::Check(a) => {
             let nagios = a.nagios;
-            return check(ctx, a).or_else(|e| if nagios { nagios_unknown(e) } else { Err(e) });
+            return check(ctx, a).or_else(|e| {
+                if nagios {
+                    nagios_unknown(&ctx.out, e)
+                } else {
+                    Err(e)
+                }
+            });
         }
         HealthCmd::Status {
             unhealthy,
@@ -345,7 +350,7 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<ExitStatus> {
         let mut pending: Vec<HealthRecord> = Vec::with_capacity(BATCH);
         let mut last_flush = Instant::now();
         let mut tally = Tally::default();
-        let mut stdout = std::io::stdout();
+        let out = &ctx.out;
         let interrupted = drive(rx, cancel, &bar, |result: CheckResult| {
             tally.add(result.status);
             bar.set_message(format!(
@@ -354,12 +359,9 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<ExitStatus> {
             ));
             if format == Format::Ndjson && !a.nagios {
                 let line = crate::output::json_string(&result);
-                if writeln!(stdout, "{line}")
-                    .and_then(|_| stdout.flush())
-                    .is_err()
-                {
-                    // The reader went away; keep checking and saving, stop printing.
-                }
+                // A reader that went away stops the printing, not the checks
+                // and their saving.
+                let _ = out.print(format!("{line}\n"));
             }
             pending.push(record(&result));
             if pending.len() >= BATCH || last_flush.elapsed() >= BATCH_AGE {
@@ -378,7 +380,7 @@ fn check(ctx: &mut Ctx, a: CheckArgs) -> Result<ExitStatus> {
     let elapsed = started.elapsed();
 
     if a.nagios {
-        return nagios(&results, total);
+        return nagios(&ctx.out, &results, total);
     }
     results.sort_by(|x, y| {
         rank(x.status)
@@ -485,7 +487,7 @@ pub(super) fn progress_bar(total: u64, visible: bool) -> ProgressBar {
 }
 
 /// The monitoring-plugin line and exit code.
-fn nagios(results: &[CheckResult], total: usize) -> Result<ExitStatus> {
+fn nagios(out: &Output, results: &[CheckResult], total: usize) -> Result<ExitStatus> {
     let mut tally = Tally::default();
     let mut latencies: Vec<u64> = Vec::new();
     for r in results {
@@ -522,9 +524,7 @@ fn nagios(results: &[CheckResult], total: usize) -> Result<ExitStatus> {
         "AMC {state} - {}/{total} healthy{detail} | healthy={};;;0;{total} unhealthy={};;;0;{total} error={};;;0;{total} latency_p95={p95:.3}s",
         tally.healthy, tally.healthy, tally.unhealthy, tally.error
     );
-    let mut out = std::io::stdout();
-    writeln!(out, "{line}")?;
-    out.flush()?;
+    out.print(format!("{line}\n"))?;
     Ok(if code == 0 {
         ExitStatus::Success
     } else {
@@ -534,16 +534,14 @@ fn nagios(results: &[CheckResult], total: usize) -> Result<ExitStatus> {
 
 /// A check that could not run, as a plugin says it: UNKNOWN, with the
 /// reason. A closed stdout stays an error: there is no one to tell.
-fn nagios_unknown(e: Error) -> Result<ExitStatus> {
+fn nagios_unknown(out: &Output, e: Error) -> Result<ExitStatus> {
     if e.kind == Kind::ClosedPipe {
         return Err(e);
     }
-    let mut out = std::io::stdout();
-    writeln!(
-        out,
-        "AMC UNKNOWN - {}",
+    out.print(format!(
+        "AMC UNKNOWN - {}\n",
         crate::domain::printable(e.message.lines().next().unwrap_or_default())
-    )?;
+    ))?;
     Ok(ExitStatus::Plugin(3))
 }
 

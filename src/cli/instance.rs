@@ -643,12 +643,16 @@ fn export(ctx: &mut Ctx, refs: &[String], format: Option<FileFormat>) -> Result<
     } else {
         FileFormat::Json
     });
-    let mut out = std::io::stdout().lock();
-    match format {
-        FileFormat::Json => ctx.out.write_json(&mut out, &list)?,
-        FileFormat::Csv => write_csv(&mut out, CSV_COLUMNS.to_vec(), list.iter().map(csv_record))?,
+    {
+        let mut out = ctx.out.stdout();
+        match format {
+            FileFormat::Json => ctx.out.write_json(&mut *out, &list)?,
+            FileFormat::Csv => {
+                write_csv(&mut *out, CSV_COLUMNS.to_vec(), list.iter().map(csv_record))?
+            }
+        }
+        out.flush()?;
     }
-    std::io::Write::flush(&mut out)?;
     ctx.out.info(format!("Exported {} instance(s)", list.len()));
     Ok(())
 }

@@ -23,21 +23,15 @@ pub enum KeyCmd {
 pub(super) fn run(ctx: &mut Ctx, cmd: KeyCmd) -> Result<()> {
     match cmd {
         KeyCmd::Path => {
-            if std::env::var(KEY_ENV).is_ok_and(|k| !k.trim().is_empty()) {
+            if ctx.env.non_blank(KEY_ENV).is_some() {
                 ctx.out
                     .warn(format!("{KEY_ENV} is set: it is used instead of this file"));
             }
             let path = ctx.paths.key.display().to_string();
-            if ctx.out.format.is_machine() {
-                ctx.out.one(&serde_json::json!({ "path": path }))
-            } else {
-                let mut out = std::io::stdout();
-                std::io::Write::write_all(&mut out, format!("{path}\n").as_bytes())?;
-                Ok(())
-            }
+            ctx.out.value("path", &path)
         }
         KeyCmd::Rotate { yes } => {
-            if std::env::var(KEY_ENV).is_ok_and(|k| !k.trim().is_empty()) {
+            if ctx.env.non_blank(KEY_ENV).is_some() {
                 return Err(Error::usage(format!(
                     "the key comes from {KEY_ENV}: rotate it where it is kept, not here"
                 )));

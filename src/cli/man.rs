@@ -8,7 +8,6 @@
 //! `amcctl man instance create` one command's page, and `amcctl man --out DIR`
 //! writes every page for installing into a `man1` folder.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
@@ -195,9 +194,5 @@ pub(super) fn run(args: &ManArgs, out: &crate::output::Output) -> Result<()> {
         out.info(format!("Wrote {n} man pages to {}", dir.display()));
         return Ok(());
     }
-    let page = page(&args.command)?;
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(&page)?;
-    stdout.flush()?;
-    Ok(())
+    out.print(page(&args.command)?)
 }

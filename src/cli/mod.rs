@@ -10,6 +10,7 @@ mod connect;
 mod dashboard;
 mod db;
 mod discover;
+mod global;
 mod health;
 mod instance;
 mod key;
@@ -24,18 +25,21 @@ mod weblogin;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Paths};
 use crate::domain::User;
+use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
-use crate::output::{ColorWhen, Format, Output};
+use crate::output::{ColorWhen, Format, Output, Streams};
 use crate::prompt::{Console, NoInput, Prompter};
 use crate::store::Store;
 
 pub use auth::MAX_SECRET_BYTES;
+pub use global::Settings;
 pub use refs::{resolve_account, resolve_instance};
 
 /// amcctl — administer Amazon Marketing Cloud instances: registry, validation, discovery and health.
@@ -57,23 +61,23 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// One folder for store, config and key (tests, cron, containers)
-    #[arg(long, global = true, env = "AMCCTL_HOME", value_name = "DIR")]
+    #[arg(long, global = true, env = crate::env::HOME, value_name = "DIR")]
     pub home: Option<PathBuf>,
     /// The SQLite store [default: <data dir>/amcctl.db]
-    #[arg(long, global = true, env = "AMCCTL_DB", value_name = "PATH")]
+    #[arg(long, global = true, env = crate::env::DB, value_name = "PATH")]
     pub db: Option<PathBuf>,
     /// The config file [default: <config dir>/config.toml]
-    #[arg(long, global = true, env = "AMCCTL_CONFIG", value_name = "PATH")]
+    #[arg(long, global = true, env = crate::env::CONFIG, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// The acting user [default: config `user`, else the OS login name]
-    #[arg(long, global = true, env = "AMCCTL_USER", value_name = "NAME")]
+    #[arg(long, global = true, env = crate::env::USER, value_name = "NAME")]
     pub user: Option<String>,
     /// Output format [default: config `output`, else table]
     #[arg(
         short = 'o',
         long,
         global = true,
-        env = "AMCCTL_OUTPUT",
+        env = crate::env::OUTPUT,
         value_enum,
         value_name = "FMT"
     )]
@@ -82,7 +86,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, conflicts_with = "output")]
     pub json: bool,
     /// Never prompt (implied when stdin or stderr is not a terminal)
-    #[arg(long, global = true, env = "AMCCTL_NO_INPUT", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, global = true, env = crate::env::NO_INPUT, value_parser = clap::builder::BoolishValueParser::new())]
     pub no_input: bool,
     /// Only results and errors on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
@@ -103,10 +107,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "EXPR")]
     pub jq: Option<String>,
     /// The login profile to use [default: the one `auth switch` chose, else `default`]
-    #[arg(long, global = true, env = "AMCCTL_PROFILE", value_name = "NAME")]
+    #[arg(long, global = true, env = crate::env::PROFILE, value_name = "NAME")]
     pub profile: Option<String>,
     /// Extra CA certificates (PEM) to trust, e.g. a proxy that inspects TLS [default: config `ca_bundle`]
-    #[arg(long, global = true, env = "AMCCTL_CA_BUNDLE", value_name = "FILE")]
+    #[arg(long, global = true, env = crate::env::CA_BUNDLE, value_name = "FILE")]
     pub ca_bundle: Option<PathBuf>,
 }
 
@@ -164,7 +168,10 @@ pub struct Ctx {
     pub out: Output,
     /// Whether prompts may be shown.
     pub interactive: bool,
-    user_flag: Option<String>,
+    /// The environment of this run.
+    pub env: Env,
+    /// `--user`, `AMCCTL_USER` or config `user`.
+    user_name: Option<String>,
     profile_flag: Option<String>,
     ca_bundle: Option<PathBuf>,
     store: Option<Store>,
@@ -202,32 +209,28 @@ fn warn_if_world_writable(out: &Output, paths: &crate::config::Paths) {
 }
 
 impl Ctx {
-    /// Builds the context from the global flags (reads the config file).
-    pub fn new(g: &GlobalArgs) -> Result<Ctx> {
-        let paths = Paths::resolve(g.home.as_deref(), g.db.as_deref(), g.config.as_deref())?;
-        let config = Config::load(&paths.config)?;
-        let format = if g.json {
-            Format::Json
-        } else {
-            g.output.or(config.output).unwrap_or(Format::Table)
-        };
-        let out = Output::for_args(g, format)?;
-        warn_if_world_writable(&out, &paths);
-        let interactive =
-            !g.no_input && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    /// Builds the context from the global flags and `env` (reads the config
+    /// file), printing to `streams`.
+    pub fn new(g: &GlobalArgs, env: Env, streams: Arc<Streams>) -> Result<Ctx> {
+        let settings = Settings::resolve(g, env)?;
+        let stderr_tty = streams.stderr_tty();
+        let out = Output::for_args(streams, g, settings.format, settings.env.no_color())?;
+        warn_if_world_writable(&out, &settings.paths);
+        let interactive = !g.no_input && std::io::stdin().is_terminal() && stderr_tty;
         let prompter: Box<dyn Prompter> = if interactive {
             Box::new(Console::new())
         } else {
             Box::new(NoInput)
         };
         Ok(Ctx {
-            paths,
-            config,
+            paths: settings.paths,
+            config: settings.config,
             out,
             interactive,
-            user_flag: g.user.clone(),
-            profile_flag: g.profile.clone().filter(|p| !p.is_empty()),
-            ca_bundle: g.ca_bundle.clone(),
+            env: settings.env,
+            user_name: settings.user,
+            profile_flag: settings.profile,
+            ca_bundle: settings.ca_bundle,
             store: None,
             acting: None,
             prompter,
@@ -256,14 +259,13 @@ impl Ctx {
         if let Some(user) = &self.acting {
             return Ok(user.clone());
         }
-        let named = self.user_flag.clone().or_else(|| self.config.user.clone());
-        let user = match named {
+        let user = match self.user_name.clone() {
             Some(name) => self.store()?.user(&name)?.ok_or_else(|| {
                 Error::not_found(format!("no user {name:?} in this store"))
                     .with_hint(format!("add it with `amcctl user add {name}`"))
             })?,
             None => {
-                let login = os_login_name()?;
+                let login = os_login_name(&self.env)?;
                 let store = self.store()?;
                 match store.user(&login)? {
                     Some(user) => user,
@@ -289,13 +291,13 @@ impl Ctx {
 }
 
 /// The OS login name: `$USER`/`$LOGNAME`, else the passwd entry of our uid.
-fn os_login_name() -> Result<String> {
+fn os_login_name(env: &Env) -> Result<String> {
     use std::os::unix::fs::MetadataExt;
-    if let Some(name) = ["USER", "LOGNAME"]
+    if let Some(name) = crate::env::LOGIN_NAMES
         .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .find_map(|v| env.non_empty(v))
     {
-        return Ok(name);
+        return Ok(name.to_owned());
     }
     let uid = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
     let from_passwd = uid.and_then(|uid| {
@@ -318,7 +320,7 @@ fn os_login_name() -> Result<String> {
 /// where to fix it). `None`: the command needs a [`Ctx`]; use [`run`].
 pub fn run_without_ctx(cli: &Cli, out: &Output) -> Option<Result<ExitStatus>> {
     let done = match &cli.command {
-        Command::Completions(a) => Some(completions::run(a)),
+        Command::Completions(a) => Some(completions::run(a, out)),
         Command::Man(a) => Some(man::run(a, out)),
         Command::Config(config_cmd::ConfigCmd::Path) => Some(
             Paths::resolve(
@@ -342,7 +344,7 @@ pub fn run(cli: Cli, ctx: &mut Ctx) -> Result<ExitStatus> {
         Command::Usage(c) => return usage::run(ctx, c),
         Command::Db(c) => db::run(ctx, c),
         Command::Config(c) => config_cmd::run(ctx, c),
-        Command::Completions(a) => completions::run(&a),
+        Command::Completions(a) => completions::run(&a, &ctx.out),
         Command::Man(a) => man::run(&a, &ctx.out),
         Command::Instance(c) => instance::run(ctx, c),
         Command::Account(c) => account::run(ctx, c),

@@ -7,7 +7,7 @@
 //! reaches stdout only from `get` and `list --reveal`, and never a log or
 //! an error message.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::Read;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
@@ -253,14 +253,11 @@ fn get(ctx: &mut Ctx, reference: &str, key: &str) -> Result<()> {
     }
     // The value alone, for `$(amcctl instance config get …)`; on a terminal
     // with control characters escaped, so a value cannot drive the terminal.
-    let mut out = std::io::stdout().lock();
-    if out.is_terminal() {
-        writeln!(out, "{}", printable(&value))?;
+    if ctx.out.stdout_tty {
+        ctx.out.print(format!("{}\n", printable(&value)))
     } else {
-        writeln!(out, "{value}")?;
+        ctx.out.print(format!("{value}\n"))
     }
-    out.flush()?;
-    Ok(())
 }
 
 fn unset(ctx: &mut Ctx, reference: &str, key: &str) -> Result<()> {

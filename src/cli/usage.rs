@@ -3,7 +3,6 @@
 //! on them from the store (`report`, `executions`); `instance advertisers`.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -207,7 +206,7 @@ fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<ExitStatus> {
         });
         let mut results: Vec<SyncResult> = Vec::with_capacity(total);
         let (mut ok, mut failed) = (0usize, 0usize);
-        let mut stdout = std::io::stdout();
+        let out = ctx.out.clone();
         let interrupted = drive(rx, cancel, &bar, |mut r: SyncResult| {
             if let Some(snap) = r.snapshot.take() {
                 // One transaction per instance: all of it is kept, or none.
@@ -230,7 +229,7 @@ fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<ExitStatus> {
             if format == Format::Ndjson {
                 let line = serde_json::to_string(&r)?;
                 // A reader that went away stops the printing, not the sync.
-                let _ = writeln!(stdout, "{line}").and_then(|_| stdout.flush());
+                let _ = out.print(format!("{line}\n"));
             }
             results.push(r);
             Ok(())

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::domain::Region;
+use crate::env::Env;
 use crate::error::{Error, Kind, Result};
 
 /// The scope amcctl asks for: what the Amazon Ads API needs.
@@ -28,12 +29,9 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 const READ_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The region's authorize page, unless `AMCCTL_AUTHORIZE_URL` overrides it.
-pub fn authorize_base(region: Region) -> String {
-    if let Some(url) = std::env::var("AMCCTL_AUTHORIZE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-    {
-        return url;
+pub fn authorize_base(env: &Env, region: Region) -> String {
+    if let Some(url) = env.non_blank(crate::env::AUTHORIZE_URL) {
+        return url.to_owned();
     }
     match region {
         Region::Na => "https://www.amazon.com/ap/oa",
@@ -333,11 +331,8 @@ async fn respond(stream: &mut tokio::net::TcpStream, status: &str, body: &str) {
 
 /// Opens `url` in the browser: the `BROWSER` command when set (the URL as
 /// its argument, or in place of `%s`), else the platform's opener.
-pub fn open_browser(url: &str) -> std::result::Result<(), String> {
-    if let Some(browser) = std::env::var("BROWSER")
-        .ok()
-        .filter(|b| !b.trim().is_empty())
-    {
+pub fn open_browser(env: &Env, url: &str) -> std::result::Result<(), String> {
+    if let Some(browser) = env.non_blank(crate::env::BROWSER) {
         // BROWSER may list several commands separated by ':'; the first is used.
         let command = browser.split(':').next().unwrap_or_default().trim();
         let mut words = command.split_whitespace();

@@ -4,5 +4,6 @@
 mod completions;
 mod hardening;
 mod help;
+mod in_process;
 mod prompts_pty;
 mod terminal;
