@@ -34,8 +34,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use amcctl::amc::{Advertiser, AmcClient, ClientConfig, Credentials, NoTokenCache};
+use amcctl::domain::{Country, EntityId, HealthStatus, InstanceId, Region, RowId};
 use amcctl::health::{self, EngineConfig, Target};
-use amcctl::model::{Country, EntityId, HealthStatus, InstanceId, Region, RowId};
 use clap::{Parser, ValueEnum};
 use fake_amc::{FakeAmc, Fault};
 use secrecy::SecretString;

@@ -319,20 +319,21 @@ fn run(args: &Args) -> Result<(), String> {
 /// a pattern of `n` and the day. Recording twice doubles the checks.
 fn history(args: &Args) -> Result<(), String> {
     use amcctl::amc::{Execution, ExecutionStatus, Schedule, UsageSnapshot, WorkflowInfo};
-    use amcctl::model::HealthStatus;
-    use amcctl::store::{HealthRecord, InstanceFilter, Store};
+    use amcctl::domain::HealthStatus;
+    use amcctl::domain::{HealthRecord, InstanceFilter};
+    use amcctl::store::{Store, StoreError};
     use chrono::TimeDelta;
+    // What amcctl itself would say about a store failure.
+    let say = |e: StoreError| amcctl::error::Error::from(e).message;
 
     let started = Instant::now();
     let db = amcctl::config::Paths::resolve(Some(&args.home), None, None)
         .map_err(|e| e.message)?
         .db;
-    let mut store = Store::open(&db).map_err(|e| e.message)?;
-    let mut instances = store
-        .instances(&InstanceFilter::default())
-        .map_err(|e| e.message)?;
+    let mut store = Store::open(&db).map_err(say)?;
+    let mut instances = store.instances(&InstanceFilter::default()).map_err(say)?;
     instances.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
-    let now = amcctl::store::now();
+    let now = amcctl::domain::now();
     let days = i64::from(args.history_days);
     let mut batch: Vec<HealthRecord> = Vec::with_capacity(8192);
     let (mut checks, mut executions) = (0usize, 0usize);
@@ -388,7 +389,7 @@ fn history(args: &Args) -> Result<(), String> {
             });
         }
         if batch.len() >= 8000 {
-            store.record_health(&batch).map_err(|e| e.message)?;
+            store.record_health(&batch).map_err(say)?;
             checks += batch.len();
             batch.clear();
         }
@@ -411,9 +412,9 @@ fn history(args: &Args) -> Result<(), String> {
         };
         store
             .save_usage(inst.id, now, now - TimeDelta::days(days), &snap)
-            .map_err(|e| e.message)?;
+            .map_err(say)?;
     }
-    store.record_health(&batch).map_err(|e| e.message)?;
+    store.record_health(&batch).map_err(say)?;
     checks += batch.len();
     eprintln!(
         "recorded {checks} check(s) and {executions} execution(s) over {days} day(s) for {} instance(s) in {:.2?}",

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Region;
 use crate::error::{Error, Result};
-use crate::model::Region;
 use crate::output::Format;
+use crate::store::Location;
 
 /// The keys a config file may set.
 pub const KEYS: [&str; 7] = [
@@ -79,7 +80,7 @@ impl Config {
 
     fn validate(&self) -> std::result::Result<(), String> {
         if let Some(u) = &self.user {
-            crate::store::validate_name(u).map_err(|e| e.message)?;
+            crate::domain::validate_name(u).map_err(|e| e.message)?;
         }
         if let Some(c) = self.concurrency {
             check_concurrency(c)?;
@@ -203,8 +204,8 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 /// Where the store, config and key live.
 #[derive(Debug, Clone)]
 pub struct Paths {
-    /// The SQLite store.
-    pub db: PathBuf,
+    /// The store.
+    pub db: Location,
     /// The config file.
     pub config: PathBuf,
     /// The Fernet key file.
@@ -224,9 +225,10 @@ impl Paths {
             }
         };
         Ok(Paths {
-            db: db
-                .map(Path::to_owned)
-                .unwrap_or_else(|| data_dir.join("amcctl.db")),
+            db: Location::Sqlite(
+                db.map(Path::to_owned)
+                    .unwrap_or_else(|| data_dir.join("amcctl.db")),
+            ),
             config: config
                 .map(Path::to_owned)
                 .unwrap_or_else(|| config_dir.join("config.toml")),

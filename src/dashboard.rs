@@ -13,10 +13,10 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::model::{HealthStatus, InstanceStatus, RowId};
-use crate::store::{
+use crate::domain::{
     DayExecutions, DayLatency, HealthFleet, HealthSummary, ScheduleRow, UsageFleet, UsageRow,
 };
+use crate::domain::{HealthStatus, InstanceStatus, RowId};
 
 /// The per-instance table lists this many instances, worst first; the rest
 /// are summarised in one line (a 10,000-instance fleet stays a small page).

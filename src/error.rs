@@ -6,8 +6,9 @@
 use std::fmt;
 
 use crate::amc::AmcError;
-use crate::model::InvalidValue;
+use crate::domain::InvalidValue;
 use crate::secrets::SecretsError;
+use crate::store::{BackupFailure, Clash, Missing, Rule, StoreError};
 
 /// What kind of failure happened; each kind is one exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -319,6 +320,107 @@ impl From<csv::Error> for Error {
 impl From<SecretsError> for Error {
     fn from(e: SecretsError) -> Self {
         Error::new(Kind::Store, e.to_string()).with_source(e)
+    }
+}
+
+/// A store failure in the user's words: a missing row is exit 3, a clash
+/// exit 5, a broken rule exit 2, anything else about the store exit 8.
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(missing) => Error::not_found(match missing {
+                Missing::Instance => "the instance no longer exists".to_owned(),
+                Missing::Account => "the account no longer exists".to_owned(),
+                Missing::User(name) => format!("no user {name:?}"),
+                Missing::Brand(brand) => format!("the instance has no brand {brand:?}"),
+                Missing::ImportAccount {
+                    entity,
+                    instance_id,
+                } => format!("unknown account {entity} for instance {instance_id}"),
+            }),
+            StoreError::Conflict(clash) => match clash {
+                Clash::Account(entity) => Error::conflict(format!(
+                    "an account with entity ID {entity} already exists"
+                )),
+                Clash::Instance(instance_id) => {
+                    Error::conflict(format!("you already have an instance {instance_id}"))
+                        .with_hint("use `amcctl instance edit` to change it")
+                }
+                Clash::ImportRowId { instance_id, id } => Error::conflict(format!(
+                    "instance {instance_id} has id {id}, which another instance already uses"
+                )),
+                Clash::User(name) => Error::conflict(format!("user {name:?} already exists")),
+                Clash::AccountInUse(linked) => {
+                    let shown: Vec<&str> = linked.iter().take(20).map(String::as_str).collect();
+                    let more = linked.len() - shown.len();
+                    let tail = if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    };
+                    Error::conflict(format!(
+                        "the account is still linked to {} instance(s): {}{tail}",
+                        linked.len(),
+                        shown.join(", ")
+                    ))
+                    .with_hint("delete those instances or link them to another account first")
+                }
+                Clash::UserOwns { name, instances } => Error::conflict(format!(
+                    "user {name:?} still owns {instances} instance(s)"
+                ))
+                .with_hint("delete them first, or export and import them as another user"),
+                Clash::BackupExists(dest) => {
+                    Error::conflict(format!("{} already exists", dest.display()))
+                }
+            },
+            StoreError::Constraint(Rule::TooManyBrands { max }) => Error::usage(format!(
+                "invalid brand: at most {max} brands per instance"
+            )),
+            StoreError::Busy { waited, source } => Error::store(format!(
+                "the store stayed locked by another amcctl for {}s: {source}",
+                waited.as_secs()
+            )),
+            StoreError::SchemaTooNew {
+                location,
+                found,
+                supported,
+            } => Error::store(format!(
+                "the store {location} has schema version {found}, newer than this amcctl understands ({supported})"
+            ))
+            .with_hint("upgrade amcctl, or point --db at another store"),
+            StoreError::NoStore { location } => {
+                Error::store(format!("there is no store at {location}"))
+            }
+            StoreError::Create {
+                path,
+                folder,
+                source,
+            } => Error::store(format!(
+                "cannot create the store{} {}: {source}",
+                if folder { " folder" } else { "" },
+                path.display()
+            )),
+            StoreError::Open { location, source } => {
+                Error::store(format!("cannot open the store {location}: {source}"))
+            }
+            .with_source(source),
+            StoreError::Migrate { location, source } => {
+                Error::store(format!("cannot migrate the store {location}: {source}"))
+            }
+            .with_source(source),
+            StoreError::Backup {
+                dest,
+                reason: BackupFailure::Create(e),
+            } => Error::file("create the backup", &dest, e),
+            StoreError::Backup {
+                dest,
+                reason: BackupFailure::Copy(e),
+            } => Error::store(format!("backup to {} failed: {e}", dest.display())),
+            e @ StoreError::Vanished(_) => Error::internal(e.to_string()),
+            StoreError::Backend(source) => {
+                Error::store(format!("store error: {source}")).with_source(source)
+            }
+        }
     }
 }
 

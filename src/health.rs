@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::amc::{Advertiser, AmcError, Session};
-use crate::model::{HealthStatus, InstanceId, RowId};
+use crate::domain::{HealthStatus, InstanceId, RowId};
 
 /// One instance to check, with everything the check needs.
 #[derive(Debug, Clone)]
@@ -93,7 +93,7 @@ pub struct CheckResult {
 }
 
 fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::store::fmt_time(t))
+    s.serialize_str(&crate::domain::fmt_time(t))
 }
 
 /// How a bulk check runs.

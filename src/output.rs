@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
 use serde::Serialize;
 
+use crate::domain::{HealthStatus, is_hostile_char, printable, printable_lines};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
-use crate::model::{HealthStatus, is_hostile_char, printable, printable_lines};
 
 /// The output format (`-o`).
 #[derive(
@@ -772,7 +772,7 @@ mod tests {
             printed(&e, true),
             "error: cannot open f.csv: no such file\n"
         );
-        let e = Error::from(crate::model::InvalidValue {
+        let e = Error::from(crate::domain::InvalidValue {
             field: "region",
             reason: "must be na, eu or fe".into(),
         });

@@ -349,6 +349,6 @@ enum Escape {
 fn shown(items: &[String]) -> Vec<String> {
     items
         .iter()
-        .map(|i| crate::model::printable(i).into_owned())
+        .map(|i| crate::domain::printable(i).into_owned())
         .collect()
 }

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use crate::model::{
+use crate::domain::{
     Country, EntityId, HealthStatus, InstanceId, InstanceStatus, InvalidValue, Region, RowId,
     parse_brands, parse_description, parse_name,
 };
+use crate::domain::{Health, ImportRow, Instance, NewAccount, NewInstance};
 use crate::output::unneutralise;
-use crate::store::{Health, ImportRow, Instance, NewAccount, NewInstance};
 
 /// The largest import file accepted.
 pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
@@ -349,7 +349,7 @@ fn required(field: &'static str, v: Option<String>) -> Result<String, InvalidVal
 fn timestamp(field: &'static str, v: Option<String>) -> Result<Option<String>, InvalidValue> {
     v.map(|s| {
         chrono::DateTime::parse_from_rfc3339(&s)
-            .map(|t| crate::store::fmt_time(&t.with_timezone(&chrono::Utc)))
+            .map(|t| crate::domain::fmt_time(&t.with_timezone(&chrono::Utc)))
             .map_err(|_| {
                 InvalidValue::new(field, "must be an RFC 3339 time like 2026-11-24T18:00:00Z")
             })
@@ -391,7 +391,7 @@ fn validate(r: RawInstance) -> Result<ImportRow, InvalidValue> {
             advertiser_id: account
                 .advertiser_id
                 .as_deref()
-                .map(crate::model::parse_advertiser_id)
+                .map(crate::domain::parse_advertiser_id)
                 .transpose()?
                 .flatten(),
             country: account
@@ -429,7 +429,7 @@ fn validate(r: RawInstance) -> Result<ImportRow, InvalidValue> {
         latency_ms: h.latency_ms,
         error: h
             .error
-            .map(|e| crate::model::clean_text("health.error", &e, 2000))
+            .map(|e| crate::domain::clean_text("health.error", &e, 2000))
             .transpose()?,
     };
     Ok(ImportRow {

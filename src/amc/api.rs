@@ -16,7 +16,7 @@ use super::types::{
     AccountsPage, AmcAccount, AmcInstance, ErrorBody, InstanceEnvelope, InstancesPage, Page,
     Workflow, WorkflowsPage,
 };
-use crate::model::{Country, EntityId, InstanceId, Region};
+use crate::domain::{Country, EntityId, InstanceId, Region};
 use crate::secrets::scrub;
 
 /// Page size asked of `GET /amc/instances`.

@@ -9,7 +9,7 @@ use secrecy::SecretString;
 
 use super::error::AmcError;
 use super::limiter::Limiter;
-use crate::model::Region;
+use crate::domain::Region;
 
 /// Largest response body read; anything longer is a decode error on
 /// success and cut short on failure. AMC's pages are far smaller.

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::model::HealthStatus;
+use crate::domain::HealthStatus;
 
 /// A failed AMC or Login-with-Amazon call. Texts come from the server's
 /// error body after [`crate::secrets::scrub`] and are cut short; they never

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::client::{AmcClient, Call, Failure, NoBearer, Raw, Service, is_retryable};
 use super::error::{AmcError, AuthError, RequestName, shorten};
 use super::types::TokenBody;
-use crate::model::{Region, printable};
+use crate::domain::{Region, printable};
 use crate::secrets::{redact, redact_secrets, scrub};
 
 /// An access token is renewed this long before it expires.

@@ -7,7 +7,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{EntityId, InstanceId, InvalidValue};
+use crate::domain::{EntityId, InstanceId, InvalidValue};
 
 /// One AMC account (`GET /amc/accounts`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,7 +182,7 @@ const MAX_DISPLAY_TEXT: usize = 64;
 /// so that no answer can reach a terminal, a table or the store raw.
 fn display_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(lenient_string(d)?
-        .map(|s| super::error::shorten(&crate::model::printable(&s), MAX_DISPLAY_TEXT)))
+        .map(|s| super::error::shorten(&crate::domain::printable(&s), MAX_DISPLAY_TEXT)))
 }
 
 /// A string, or any other JSON scalar rendered as text; `null` is `None`.

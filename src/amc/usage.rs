@@ -17,7 +17,7 @@ use super::client::Reply;
 use super::error::AmcError;
 use super::session::Session;
 use super::types::Page;
-use crate::model::InstanceId;
+use crate::domain::InstanceId;
 
 /// What AMC says an execution is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -4,10 +4,10 @@ use clap::{Args, Subcommand};
 use comfy_table::Cell;
 
 use super::Ctx;
+use crate::domain::{Account, AccountPatch, NewAccount};
+use crate::domain::{Country, EntityId, InvalidValue, parse_advertiser_id, parse_name};
 use crate::error::{Error, Result};
-use crate::model::{Country, EntityId, InvalidValue, parse_advertiser_id, parse_name};
 use crate::output::Tabular;
-use crate::store::{Account, AccountPatch, NewAccount};
 
 /// Account commands.
 #[derive(Debug, Subcommand)]

@@ -13,14 +13,14 @@ use super::Ctx;
 use super::connect::NetArgs;
 use crate::amc::{CachedToken, Credentials, NoTokenCache};
 use crate::config::parse_duration;
+use crate::domain::Region;
+use crate::domain::{fmt_time, validate_profile};
 use crate::env;
 use crate::error::{Error, Kind, Result};
-use crate::model::Region;
 use crate::ops::login::{self, BrowserSettings, Event};
 use crate::ops::weblogin::Callback;
 use crate::output::{Output, Tabular};
 use crate::secrets::redact;
-use crate::store::{fmt_time, validate_profile};
 
 /// Auth commands. Each takes the global `--profile NAME` (or
 /// `AMCCTL_PROFILE`): the login profile it acts on.
@@ -345,7 +345,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
 
 /// `auth status` without a login: exit 7 when the user has none at all,
 /// else exit 3 naming the profiles there are.
-fn not_logged_in(ctx: &mut Ctx, user: &crate::store::User, profile: &str) -> Result<Error> {
+fn not_logged_in(ctx: &mut Ctx, user: &crate::domain::User, profile: &str) -> Result<Error> {
     if ctx.store()?.profiles(user.id)?.is_empty() {
         return Ok(
             Error::new(Kind::Auth, format!("{} is not logged in", user.name))

@@ -4,8 +4,8 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::Ctx;
+use crate::domain::parse_brands;
 use crate::error::Result;
-use crate::model::parse_brands;
 use crate::output::{Format, Tabular};
 
 /// Brand commands.

@@ -4,10 +4,10 @@
 //! the store's record, is [`crate::ops::check::record`].
 
 use crate::amc::Advertiser;
+use crate::domain::Instance;
+use crate::domain::{Country, EntityId};
 use crate::error::Result;
 use crate::health::Target;
-use crate::model::{Country, EntityId};
-use crate::store::Instance;
 
 /// The engine's view of an instance, served by its owner's `profile`.
 pub(super) fn target(i: &Instance, profile: String) -> Result<Target> {

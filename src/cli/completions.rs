@@ -17,9 +17,10 @@ use clap_complete::env::EnvCompleter;
 use clap_complete::{ArgValueCandidates, CompleteEnv, CompletionCandidate, Shell};
 
 use crate::config::{Config, Paths};
+use crate::domain::InstanceFilter;
 use crate::env::{self, Env};
 use crate::error::{Error, Result};
-use crate::store::{InstanceFilter, Store};
+use crate::store::Store;
 
 /// The environment variable that switches the binary into completion mode.
 pub const COMPLETE_ENV: &str = "COMPLETE";
@@ -243,7 +244,7 @@ fn shell_safe(s: &str) -> bool {
 /// A candidate's description, escaped: it comes from the store, which
 /// another tool may have written, and the shell prints it as it is.
 fn help(text: &str) -> Option<clap::builder::StyledStr> {
-    Some(crate::model::printable(text).into_owned().into())
+    Some(crate::domain::printable(text).into_owned().into())
 }
 
 /// The acting user's instances: AMC instance IDs (help: the name), and names

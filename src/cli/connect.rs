@@ -12,11 +12,12 @@ use secrecy::{ExposeSecret, SecretString};
 use super::Ctx;
 use crate::amc::{AmcClient, CachedToken, ClientConfig, Credentials, Session, TokenCache};
 use crate::config::{check_concurrency, check_rate, parse_duration};
+use crate::domain::{Instance, User, fmt_time, validate_profile};
+use crate::domain::{Region, RowId};
 use crate::env::{self, Env};
 use crate::error::{Error, Kind, Result};
-use crate::model::{Region, RowId};
 use crate::secrets::{KEY_LOCK_PATIENCE, KeyLock, Keyring, SecretsError};
-use crate::store::{Instance, Store, User, fmt_time, validate_profile};
+use crate::store::Store;
 
 /// Retries of a failed request when `--retries` is not given.
 pub const DEFAULT_RETRIES: u32 = 4;
@@ -65,7 +66,7 @@ impl Ctx {
         if !create && !path.exists() && !staged.exists() && !KeyLock::path(&path).exists() {
             return Err(SecretsError::Missing { path }.into());
         }
-        crate::ops::rotate::settle_interrupted(&path, || self.store()?.sample_secret())?;
+        crate::ops::rotate::settle_interrupted(&path, || Ok(self.store()?.sample_secret()?))?;
         let lock = KeyLock::shared(&path, KEY_LOCK_PATIENCE)?;
         let key = if create {
             let (keyring, origin) = Keyring::load_or_create(None, &path)?;
@@ -179,7 +180,7 @@ impl Ctx {
         {
             return Ok(validate_profile(&p)?.to_owned());
         }
-        self.store()?.default_profile(user.id)
+        Ok(self.store()?.default_profile(user.id)?)
     }
 
     /// The profile that serves `instance`: its account's, else its
@@ -367,7 +368,10 @@ impl TokenCache for StoreTokenCache {
         if let Err(e) =
             store.save_access_token(self.user, &self.profile, &enc, &fmt_time(&token.expires_at))
         {
-            tracing::warn!("could not cache the access token: {}", e.message);
+            tracing::warn!(
+                "could not cache the access token: {}",
+                Error::from(e).message
+            );
         }
     }
 }

@@ -14,9 +14,9 @@ use clap::Args;
 use super::Ctx;
 use super::health::{Selection, ago, select};
 use crate::dashboard::{Dashboard, render};
+use crate::domain::{HealthFleet, InstanceFilter, worst_first};
+use crate::domain::{HealthStatus, InstanceStatus, RowId};
 use crate::error::{Error, Result};
-use crate::model::{HealthStatus, InstanceStatus, RowId};
-use crate::store::{HealthFleet, InstanceFilter, worst_first};
 
 /// The file written when stdout is a terminal and no `--out` is given.
 const DEFAULT_FILE: &str = "dashboard.html";
@@ -110,7 +110,7 @@ pub(super) fn run(ctx: &mut Ctx, a: DashboardArgs) -> Result<()> {
         .map(|i| i.instance_id.to_string())
         .collect();
 
-    let count = |pick: &dyn Fn(&crate::store::Instance) -> bool| -> usize {
+    let count = |pick: &dyn Fn(&crate::domain::Instance) -> bool| -> usize {
         instances.iter().filter(|i| pick(i)).count()
     };
     let by_health: Vec<(HealthStatus, usize)> = [
@@ -154,7 +154,7 @@ pub(super) fn run(ctx: &mut Ctx, a: DashboardArgs) -> Result<()> {
         .collect();
 
     let page = render(&Dashboard {
-        generated_at: crate::store::fmt_time(&crate::store::now()),
+        generated_at: crate::domain::fmt_time(&crate::domain::now()),
         window: window_text(a.since),
         filters,
         by_health,
@@ -177,7 +177,8 @@ pub(super) fn run(ctx: &mut Ctx, a: DashboardArgs) -> Result<()> {
         None => Some(
             ctx.paths
                 .db
-                .parent()
+                .file()
+                .and_then(Path::parent)
                 .filter(|d| !d.as_os_str().is_empty())
                 .unwrap_or(Path::new("."))
                 .join(DEFAULT_FILE),

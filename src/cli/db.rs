@@ -42,7 +42,7 @@ struct BackupReport {
 pub(super) fn run(ctx: &mut Ctx, cmd: DbCmd) -> Result<()> {
     match cmd {
         DbCmd::Path => {
-            let path = ctx.paths.db.display().to_string();
+            let path = ctx.paths.db.to_string();
             ctx.out.value("path", &path)
         }
         DbCmd::Check => check(ctx),
@@ -55,7 +55,7 @@ fn check(ctx: &mut Ctx) -> Result<()> {
     // so an old schema is reported, not silently upgraded.
     let store = Store::open_read_only(&ctx.paths.db)?;
     let problems = store.check()?;
-    let path = ctx.paths.db.display().to_string();
+    let path = ctx.paths.db.to_string();
     let report = CheckReport {
         path: path.clone(),
         ok: problems.is_empty(),
@@ -92,12 +92,12 @@ fn backup(ctx: &mut Ctx, file: &std::path::Path) -> Result<()> {
     let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     ctx.out.info(format!(
         "Backed up {} to {} ({bytes} bytes)",
-        ctx.paths.db.display(),
+        ctx.paths.db,
         file.display()
     ));
     if ctx.out.format.is_machine() {
         ctx.out.one(&BackupReport {
-            source: ctx.paths.db.display().to_string(),
+            source: ctx.paths.db.to_string(),
             backup: file.display().to_string(),
             bytes,
         })?;

@@ -3,10 +3,11 @@
 use super::Ctx;
 use super::connect::NetArgs;
 use crate::amc::{AmcClient, Session};
+use crate::domain::{Account, User};
 use crate::error::{Error, Result};
 use crate::ops::discover::{self, Discovered, Env, Event};
 use crate::output::Output;
-use crate::store::{Account, Store, User};
+use crate::store::Store;
 
 fn report(ctx: &Ctx, what: &str, d: &Discovered, dry_run: bool) -> Result<()> {
     let c = d.counts;

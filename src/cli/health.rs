@@ -11,15 +11,15 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::Ctx;
 use super::checks::target;
 use super::connect::NetArgs;
+use crate::domain::{
+    HealthFleet, HealthSummary, HistoryRow, Instance, InstanceFilter, User, percentile, worst_first,
+};
+use crate::domain::{HealthStatus, InstanceStatus, RowId};
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::health::{CheckResult, SessionKey, Sessions, Tally, Target};
-use crate::model::{HealthStatus, InstanceStatus, RowId};
 use crate::ops;
 use crate::output::{Format, Output, Tabular, health_cell};
-use crate::store::{
-    HealthFleet, HealthSummary, HistoryRow, Instance, InstanceFilter, User, percentile, worst_first,
-};
 
 /// Health commands.
 #[derive(Debug, Subcommand)]
@@ -474,7 +474,7 @@ fn nagios_unknown(out: &Output, e: Error) -> Result<ExitStatus> {
     }
     out.print(format!(
         "AMC UNKNOWN - {}\n",
-        crate::model::printable(e.message.lines().next().unwrap_or_default())
+        crate::domain::printable(e.message.lines().next().unwrap_or_default())
     ))?;
     Ok(ExitStatus::Plugin(3))
 }
@@ -534,7 +534,7 @@ impl Tabular for CheckResult {
             self.latency_ms.map(|s| s.to_string()).unwrap_or_default(),
             self.attempts.to_string(),
             self.error.clone().unwrap_or_default(),
-            crate::store::fmt_time(&self.checked_at),
+            crate::domain::fmt_time(&self.checked_at),
         ]
     }
 }
@@ -542,12 +542,12 @@ impl Tabular for CheckResult {
 /// One line of `health status`.
 #[derive(Debug, serde::Serialize)]
 struct StatusRow {
-    id: crate::model::RowId,
+    id: crate::domain::RowId,
     instance_id: String,
     name: String,
     owner: String,
     status: InstanceStatus,
-    health: crate::store::Health,
+    health: crate::domain::Health,
 }
 
 impl From<Instance> for StatusRow {

@@ -7,14 +7,14 @@ use comfy_table::Cell;
 
 use super::Ctx;
 use super::account::{AccountFields, new_account};
-use crate::error::{Error, Kind, Result};
-use crate::model::{
+use crate::domain::{Account, Instance, InstanceFilter, InstancePatch, NewInstance};
+use crate::domain::{
     Country, HealthStatus, InstanceId, InstanceStatus, InvalidValue, Region, parse_brands,
     parse_description, parse_name,
 };
+use crate::error::{Error, Kind, Result};
 use crate::ops::import;
 use crate::output::{Format, Tabular, health_cell, status_cell, write_csv};
-use crate::store::{Account, Instance, InstanceFilter, InstancePatch, NewInstance};
 use crate::transfer::{self, CSV_COLUMNS, FileFormat, csv_record};
 
 /// Instance commands.
@@ -351,7 +351,7 @@ fn choose_account(ctx: &mut Ctx) -> Result<Account> {
                 country: None,
             };
             let new = new_account(ctx, &fields)?;
-            ctx.store()?.create_account(&new)
+            Ok(ctx.store()?.create_account(&new)?)
         }
     }
 }

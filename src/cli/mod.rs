@@ -29,12 +29,13 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Paths};
+use crate::domain::User;
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::output::{ColorWhen, Format, Output, Streams};
 use crate::prompt::{Console, NoInput, Prompter};
-use crate::store::{Store, User};
+use crate::store::Store;
 
 pub use auth::MAX_SECRET_BYTES;
 pub use global::Settings;
@@ -185,7 +186,8 @@ pub struct Ctx {
 fn warn_if_world_writable(out: &Output, paths: &crate::config::Paths) {
     use std::os::unix::fs::PermissionsExt;
     let mut seen: Vec<&std::path::Path> = Vec::new();
-    for file in [&paths.db, &paths.key, &paths.config] {
+    let files = [paths.db.file(), Some(&paths.key), Some(&paths.config)];
+    for file in files.into_iter().flatten() {
         let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) else {
             continue;
         };
@@ -263,7 +265,14 @@ impl Ctx {
             })?,
             None => {
                 let login = os_login_name(&self.env)?;
-                self.store()?.ensure_user(&login)?
+                let store = self.store()?;
+                match store.user(&login)? {
+                    Some(user) => user,
+                    None => {
+                        crate::domain::validate_name(&login)?;
+                        store.ensure_user(&login)?
+                    }
+                }
             }
         };
         self.acting = Some(user.clone());

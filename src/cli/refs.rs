@@ -1,8 +1,9 @@
 //! Turning an `INSTANCE` or `ACCOUNT` argument into exactly one row: a row UUID, an AMC ID, or an exact name.
 
 use super::Ctx;
+use crate::domain::{Account, Instance, InstanceFilter, User};
 use crate::error::{Error, Result};
-use crate::store::{Account, Instance, InstanceFilter, Store, User};
+use crate::store::Store;
 
 /// Resolves `reference` (row UUID, AMC instance ID or exact name) among the
 /// acting user's instances. Several matches: exit 2 listing them. None of

@@ -4,9 +4,9 @@ use clap::Subcommand;
 use comfy_table::Cell;
 
 use super::Ctx;
+use crate::domain::ScheduleRow;
 use crate::error::Result;
 use crate::output::Tabular;
-use crate::store::ScheduleRow;
 
 /// Schedule commands.
 #[derive(Debug, Subcommand)]

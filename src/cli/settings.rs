@@ -17,12 +17,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Ctx;
+use crate::domain::Instance;
+use crate::domain::printable;
 use crate::error::{Error, Result};
-use crate::model::printable;
 use crate::output::{Format, Tabular};
 use crate::secrets::{Keyring, redact};
 use crate::settings::{self, MAX_VALUE_BYTES, Settings, SettingsError};
-use crate::store::Instance;
 
 /// Settings commands.
 #[derive(Debug, Subcommand)]
@@ -225,7 +225,7 @@ fn set(ctx: &mut Ctx, a: SetArgs) -> Result<()> {
             None => Settings::new(),
         };
         map.insert(key.clone(), Value::String(value.clone()));
-        Ok((Some(settings::encrypt(&keyring, &map)), map.len()))
+        Ok::<_, Error>((Some(settings::encrypt(&keyring, &map)), map.len()))
     })?;
     ctx.out
         .info(format!("Set {} on {}", a.key, inst.instance_id));
@@ -276,7 +276,7 @@ fn unset(ctx: &mut Ctx, reference: &str, key: &str) -> Result<()> {
             return Err(unknown_key(&inst, key));
         }
         let token = (!map.is_empty()).then(|| settings::encrypt(&keyring, &map));
-        Ok((token, map.len()))
+        Ok::<_, Error>((token, map.len()))
     })?;
     ctx.out
         .info(format!("Removed {key} from {}", inst.instance_id));

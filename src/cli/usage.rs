@@ -13,12 +13,12 @@ use super::checks::target;
 use super::connect::NetArgs;
 use super::health::{Selection, ago, progress_bar, select, sessions_for, shows_bar};
 use crate::amc::{ExecutionStatus, LinkedAdvertiser};
+use crate::domain::RowId;
+use crate::domain::{ExecutionRow, InstanceFilter, UsageRow};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
-use crate::model::RowId;
 use crate::ops::{self, sync::SyncResult};
 use crate::output::{Format, Tabular};
-use crate::store::{ExecutionRow, InstanceFilter, UsageRow};
 
 /// Usage commands.
 #[derive(Debug, Subcommand)]

@@ -4,9 +4,9 @@ use clap::Subcommand;
 use comfy_table::Cell;
 
 use super::Ctx;
+use crate::domain::User;
 use crate::error::Result;
 use crate::output::Tabular;
-use crate::store::User;
 
 /// User commands.
 #[derive(Debug, Subcommand)]
@@ -60,6 +60,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: UserCmd) -> Result<()> {
             ctx.out.list(&users)
         }
         UserCmd::Add { name } => {
+            crate::domain::validate_name(&name)?;
             let user = ctx.store()?.add_user(&name)?;
             ctx.out.info(format!("Added user {}", user.name));
             ctx.out.changed(&user)

@@ -4,10 +4,10 @@
 use super::Ctx;
 use super::checks::target;
 use super::connect::NetArgs;
+use crate::domain::{Account, Instance, NewInstance, User};
+use crate::domain::{Country, EntityId, HealthStatus, InstanceStatus};
 use crate::error::{Error, Kind, Result};
 use crate::health::{self, CheckResult, Target};
-use crate::model::{Country, EntityId, HealthStatus, InstanceStatus};
-use crate::store::{Account, Instance, NewInstance, User};
 
 /// Runs one check of `t` with `user`'s credentials.
 fn check_one(ctx: &mut Ctx, user: &User, t: &Target, net: &NetArgs) -> Result<CheckResult> {

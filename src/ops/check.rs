@@ -5,9 +5,10 @@
 use std::time::{Duration, Instant};
 
 use super::bulk::{Received, drive, runtime};
+use crate::domain::HealthRecord;
 use crate::error::{Error, Result};
 use crate::health::{self, CheckResult, EngineConfig, Sessions, Tally, Target};
-use crate::store::{HealthRecord, Store, Writer};
+use crate::store::{Store, Writer};
 
 /// Results are saved in batches of this size, or after this long, whichever comes first.
 const BATCH: usize = 64;
@@ -74,7 +75,7 @@ pub fn run(
         deep: settings.deep,
     };
     let runtime = runtime()?;
-    let mut writer = Writer::start(store.path())?;
+    let mut writer = Writer::start(store.location())?;
     let (results, tally, interrupted) = runtime.block_on(async {
         let (rx, cancel) = health::start(targets, sessions, config);
         let mut results: Vec<CheckResult> = Vec::with_capacity(total);

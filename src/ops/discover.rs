@@ -4,9 +4,10 @@ use std::collections::HashMap;
 
 use super::runtime;
 use crate::amc::{Advertiser, Session};
+use crate::domain::{Account, DiscoveredInstance, NewAccount, UpsertCounts};
+use crate::domain::{Country, EntityId, InstanceId, parse_name};
 use crate::error::Result;
-use crate::model::{Country, EntityId, InstanceId, parse_name};
-use crate::store::{Account, DiscoveredInstance, NewAccount, Store, UpsertCounts};
+use crate::store::Store;
 
 /// What happens during a discovery, as it happens.
 #[derive(Debug)]
@@ -101,7 +102,7 @@ pub fn accounts(
 /// account.
 pub fn instances(
     env: &mut impl Env,
-    owner: crate::model::RowId,
+    owner: crate::domain::RowId,
     accounts: &[Account],
     dry_run: bool,
     mut on_event: impl FnMut(Event<'_>),

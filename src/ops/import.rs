@@ -2,9 +2,10 @@
 
 use std::collections::HashMap;
 
+use crate::domain::RowId;
+use crate::domain::{ImportOutcome, ImportRow};
 use crate::error::{Kind, Result};
-use crate::model::RowId;
-use crate::store::{ImportOutcome, ImportRow, Store};
+use crate::store::Store;
 use crate::transfer::{self, FileFormat};
 
 /// Why an import file was refused as a whole: nothing was imported.

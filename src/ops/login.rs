@@ -8,11 +8,12 @@ use secrecy::{ExposeSecret, SecretString};
 use super::runtime;
 use super::weblogin::{Attempt, Callback, authorize_base, open_browser, wait_for_code};
 use crate::amc::{CachedToken, Session};
+use crate::domain::{Region, RowId};
+use crate::domain::{StoredCredentials, fmt_time};
 use crate::env::Env;
 use crate::error::{Error, Kind, Result};
-use crate::model::{Region, RowId};
 use crate::secrets::Keyring;
-use crate::store::{Store, StoredCredentials, fmt_time};
+use crate::store::Store;
 
 /// A usable access token for `session`: with no token cache behind it,
 /// one refresh, which is how `auth login` proves pasted credentials.

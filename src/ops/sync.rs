@@ -12,10 +12,11 @@ use serde::Serialize;
 
 use super::bulk::{Received, drive, runtime};
 use crate::amc::{Session, UsageSnapshot};
+use crate::domain::RowId;
+use crate::domain::{SyncMark, fmt_time};
 use crate::error::{Error, Kind, Result};
 use crate::health::{self, Sessions, Target};
-use crate::model::RowId;
-use crate::store::{Store, SyncMark, fmt_time};
+use crate::store::Store;
 
 /// How far back a first sync looks by default.
 const DEFAULT_WINDOW: Duration = Duration::from_secs(30 * 86_400);
@@ -114,7 +115,7 @@ pub fn run(
     settings: Settings,
     mut on_event: impl FnMut(Event<'_>),
 ) -> Result<Synced> {
-    let started_at = crate::store::now();
+    let started_at = crate::domain::now();
     let marks = store.sync_marks()?;
     let windows: Arc<HashMap<RowId, DateTime<Utc>>> = Arc::new(
         targets
@@ -149,7 +150,8 @@ pub fn run(
             };
             if let Some(snap) = r.snapshot.take() {
                 // One transaction per instance: all of it is kept, or none.
-                match store.save_usage(r.id, started_at, r.window, &snap) {
+                let saved = store.save_usage(r.id, started_at, r.window, &snap);
+                match saved.map_err(Error::from) {
                     Ok(_) => {}
                     Err(e) if e.kind == Kind::Store => return Err(e),
                     Err(e) => {

@@ -13,9 +13,9 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::domain::Region;
 use crate::env::Env;
 use crate::error::{Error, Kind, Result};
-use crate::model::Region;
 
 /// The scope amcctl asks for: what the Amazon Ads API needs.
 pub const SCOPE: &str = "advertising::campaign_management";
@@ -114,9 +114,9 @@ impl Attempt {
         }
         if let Some(error) = get("error") {
             let said = get("error_description")
-                .map(|d| format!(": {}", crate::model::printable(&shorten(&d))))
+                .map(|d| format!(": {}", crate::domain::printable(&shorten(&d))))
                 .unwrap_or_default();
-            let error = crate::model::printable(&shorten(&error)).into_owned();
+            let error = crate::domain::printable(&shorten(&error)).into_owned();
             let hint = if error == "access_denied" {
                 "the login was declined in the browser; run it again and allow access"
             } else {
@@ -194,7 +194,7 @@ impl Callback {
         let bad = |why: &str| {
             Error::usage(format!(
                 "invalid --redirect-uri {:?}: {why}",
-                crate::model::printable(uri)
+                crate::domain::printable(uri)
             ))
         };
         let url = Url::parse(uri).map_err(|e| bad(&e.to_string()))?;

@@ -1,558 +1,559 @@
-//! The SQLite store: every SQL statement of the program lives below this module.
+//! The store: the one seam between the program and where its data lives.
 //!
 //! Commands call the methods of [`Store`] with domain types and get domain
-//! types back; nothing outside this module sees a row, a column or SQL, so a
-//! second backend can stand behind the same methods later.
-//!
-//! Concurrency: the database runs in WAL mode with a busy timeout, and every
-//! write is one `BEGIN IMMEDIATE` transaction run through [`Store::write`],
-//! which retries the whole transaction while another process holds the write
-//! lock, so "database is locked" never reaches a user.
+//! types back, or a [`StoreError`] that says what failed; nothing outside
+//! this module sees a row, a column or SQL. A store is one of the
+//! [`Backend`]s, each behind every method: SQLite today, in `sqlite/`.
 
-mod accounts;
-mod credentials;
-mod discovery;
-mod health;
-mod instances;
-mod settings;
-mod usage;
-mod users;
+mod error;
+mod sqlite;
 mod writer;
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
-use rusqlite_migration::{M, Migrations};
+use chrono::{DateTime, Utc};
 
-use crate::error::{Error, Kind, Result};
-
-pub use accounts::{Account, AccountPatch, NewAccount};
-pub use credentials::{DEFAULT_PROFILE, StoredCredentials, validate_profile};
-pub use discovery::{DiscoveredInstance, UpsertCounts};
-pub use health::{
-    DayLatency, HealthFleet, HealthRecord, HealthSummary, HistoryRow, percentile, worst_first,
-};
-pub use instances::{
-    Health, ImportOutcome, ImportRow, Instance, InstanceFilter, InstancePatch, NewInstance,
-    UpsertResult,
-};
-pub use usage::{
-    DayExecutions, Durations, ExecutionRow, Failure, ScheduleRow, StatusCounts, SyncMark,
-    UsageFleet, UsageRow,
-};
-pub use users::{User, validate_name};
+pub use error::{BackendError, BackupFailure, Clash, Missing, Rule, StoreError, StoreResult};
+pub use sqlite::schema_version;
 pub use writer::Writer;
 
-/// The schema, one numbered file per version. Never edit or remove an entry:
-/// released stores were migrated with it.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../../migrations/0001_init.sql"),
-    include_str!("../../migrations/0002_usage.sql"),
-    include_str!("../../migrations/0003_profiles.sql"),
-];
+use crate::amc::{ExecutionStatus, UsageSnapshot};
+use crate::domain::*;
 
-/// How long a writer waits for another process's write lock, all retries included.
-const WRITE_LOCK_PATIENCE: Duration = Duration::from_secs(60);
+/// Where a store lives: parsed once from `--db`, `AMCCTL_DB` or the
+/// default, and handed to [`Store::open`], the one place a store is opened.
+/// Today every store is a SQLite file; a PostgreSQL URL joins this enum with
+/// that backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite database file.
+    Sqlite(PathBuf),
+}
+
+impl Location {
+    /// The file the store is kept in, for what only a file has (a folder
+    /// next to it, its permissions).
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Location::Sqlite(path) => Some(path),
+        }
+    }
+}
+
+/// As users name it: the file's path.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(path) => path.display().fmt(f),
+        }
+    }
+}
 
 /// An open store.
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    backend: Backend,
 }
 
-fn migrations() -> Migrations<'static> {
-    Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())
-}
-
-/// The schema version this binary writes.
-pub fn schema_version() -> usize {
-    MIGRATIONS.len()
+/// The backends a store can be. An enum rather than a trait object: writes
+/// take the caller's closures (generic methods, which a trait object cannot
+/// have), and a new backend must then answer every method of [`Store`], or
+/// the match in it does not compile.
+enum Backend {
+    Sqlite(sqlite::Db),
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path` and brings its schema up
-    /// to date. The folder is created 0700 and the file 0600.
-    pub fn open(path: &Path) -> Result<Store> {
-        let fresh = !path.exists();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::fsutil::create_private_dir(dir).map_err(|e| {
-                Error::store(format!(
-                    "cannot create the store folder {}: {e}",
-                    dir.display()
-                ))
-            })?;
-        }
-        if fresh {
-            crate::fsutil::create_private_file(path).map_err(|e| {
-                Error::store(format!("cannot create the store {}: {e}", path.display()))
-            })?;
-        }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
-        conn.busy_timeout(Duration::from_secs(5))
-            .and_then(|_| conn.pragma_update(None, "foreign_keys", "ON"))
-            .map_err(|e| open_error(path, e))?;
-        // WAL is a property of the file; switching needs the write lock, which
-        // another process may hold right now, so retry like a writer.
-        retry_busy(|| {
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
-        })
-        .map_err(|e| open_error(path, e))?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| open_error(path, e))?;
-        // Deleted and overwritten content (a logged-out user's credentials,
-        // the ciphertext a key rotation replaced) is zeroed, not left in free
-        // pages where the key would still decrypt it and a backup would copy it.
-        conn.pragma_update(None, "secure_delete", "ON")
-            .map_err(|e| open_error(path, e))?;
-
-        let version: usize = conn
-            .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
-            .map_err(|e| open_error(path, e))?
-            .try_into()
-            .unwrap_or(usize::MAX);
-        if version > schema_version() {
-            return Err(Error::store(format!(
-                "the store {} has schema version {version}, newer than this amcctl understands ({})",
-                path.display(),
-                schema_version()
-            ))
-            .with_hint("upgrade amcctl, or point --db at another store"));
-        }
-        if version < schema_version() {
-            migrate(&mut conn).map_err(|e| {
-                Error::store(format!("cannot migrate the store {}: {e}", path.display()))
-                    .with_source(e)
-            })?;
-        }
-        Ok(Store {
-            conn,
-            path: path.to_owned(),
-        })
+    /// Opens (creating if needed) the store at `location` and brings its
+    /// schema up to date. A SQLite store's folder is created 0700 and its
+    /// file 0600.
+    pub fn open(location: &Location) -> StoreResult<Store> {
+        let backend = match location {
+            Location::Sqlite(path) => Backend::Sqlite(sqlite::Db::open(path, location)?),
+        };
+        Ok(Store { backend })
     }
 
     /// Opens an existing store for reading only: nothing is created, migrated
     /// or written. For shell completion (which must never change anything and
     /// must never fail loudly) and for `db check`/`db backup`, which look at a
-    /// store as it is. A missing file is exit 8.
-    pub fn open_read_only(path: &Path) -> Result<Store> {
-        if !path.is_file() {
-            return Err(Error::store(format!(
-                "there is no store at {}",
-                path.display()
-            )));
-        }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(|e| open_error(path, e))?;
-        // Reading the schema proves the file is a database at all, so "not a
-        // database" surfaces here rather than in the first query.
-        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
-            .map_err(|e| open_error(path, e))?;
-        Ok(Store {
-            conn,
-            path: path.to_owned(),
-        })
+    /// store as it is. A missing store is exit 8.
+    pub fn open_read_only(location: &Location) -> StoreResult<Store> {
+        let backend = match location {
+            Location::Sqlite(path) => Backend::Sqlite(sqlite::Db::open_read_only(path, location)?),
+        };
+        Ok(Store { backend })
     }
 
     /// Where the store lives.
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn location(&self) -> &Location {
+        match &self.backend {
+            Backend::Sqlite(db) => db.location(),
+        }
     }
 
-    /// Runs `f` in one IMMEDIATE transaction, retrying the whole transaction
-    /// while another process holds the write lock. `f` may run more than once.
-    pub(crate) fn write<T>(&mut self, f: impl FnMut(&Transaction) -> Result<T>) -> Result<T> {
-        self.transact(true, f)
+    /// Runs the backend's integrity checks and the schema's row rules;
+    /// returns the problems found, one line each.
+    pub fn check(&self) -> StoreResult<Vec<String>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.check(),
+        }
     }
 
-    /// Like [`Store::write`], but with `dry_run` the transaction is rolled
-    /// back: what a change would do, computed against the real data under
-    /// the write lock.
-    pub(crate) fn write_or_rehearse<T>(
+    /// Writes a consistent copy of the store to the new file `dest`, while
+    /// other processes may keep writing; it holds no deleted content.
+    pub fn backup(&self, dest: &Path) -> StoreResult<()> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.backup(dest),
+        }
+    }
+
+    /// Every account, by name.
+    pub fn accounts(&self) -> StoreResult<Vec<Account>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.accounts(),
+        }
+    }
+
+    /// The account with this row id.
+    pub fn account(&self, id: RowId) -> StoreResult<Option<Account>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.account(id),
+        }
+    }
+
+    /// Accounts matching a reference: the row UUID, the entity ID, or the exact name.
+    /// A reference shaped like a UUID is a row id first, as for instances.
+    pub fn find_accounts(&self, reference: &str) -> StoreResult<Vec<Account>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.find_accounts(reference),
+        }
+    }
+
+    /// Creates an account; exit 5 if the entity ID is already registered.
+    pub fn create_account(&mut self, new: &NewAccount) -> StoreResult<Account> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.create_account(new),
+        }
+    }
+
+    /// Applies `patch` to the account `id`.
+    pub fn update_account(&mut self, id: RowId, patch: &AccountPatch) -> StoreResult<Account> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.update_account(id, patch),
+        }
+    }
+
+    /// Deletes an account; exit 5, naming them, while instances link to it.
+    pub fn delete_account(&mut self, id: RowId) -> StoreResult<()> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.delete_account(id),
+        }
+    }
+
+    /// The credentials of `user` under `profile`, if logged in there.
+    pub fn credentials(
+        &self,
+        user: RowId,
+        profile: &str,
+    ) -> StoreResult<Option<StoredCredentials>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.credentials(user, profile),
+        }
+    }
+
+    /// Every profile of `user`, by name.
+    pub fn profiles(&self, user: RowId) -> StoreResult<Vec<StoredCredentials>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.profiles(user),
+        }
+    }
+
+    /// The profile `user`'s commands use when none is named.
+    pub fn default_profile(&self, user: RowId) -> StoreResult<String> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.default_profile(user),
+        }
+    }
+
+    /// Makes `profile` the one `user`'s commands use when none is named.
+    pub fn set_default_profile(&mut self, user: RowId, profile: &str) -> StoreResult<()> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.set_default_profile(user, profile),
+        }
+    }
+
+    /// Saves (replacing) the credentials of `user` under `c.profile`; a
+    /// cached access token is kept only when given.
+    pub fn save_credentials(&mut self, user: RowId, c: &StoredCredentials) -> StoreResult<()> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.save_credentials(user, c),
+        }
+    }
+
+    /// Caches an access token (encrypted) for `user`'s `profile`.
+    pub fn save_access_token(
         &mut self,
+        user: RowId,
+        profile: &str,
+        token_enc: &str,
+        expires: &str,
+    ) -> StoreResult<()> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.save_access_token(user, profile, token_enc, expires),
+        }
+    }
+
+    /// Removes the credentials of `user`'s `profile`; returns whether there
+    /// were any.
+    pub fn delete_credentials(&mut self, user: RowId, profile: &str) -> StoreResult<bool> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.delete_credentials(user, profile),
+        }
+    }
+
+    /// One stored secret, if any: rotation uses it to tell which key the store is under.
+    pub fn sample_secret(&self) -> StoreResult<Option<String>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.sample_secret(),
+        }
+    }
+
+    /// One stored secret that is not the credentials of `user`'s `profile`,
+    /// if any: the key that stores new credentials there must open it, so
+    /// that one store never holds ciphertexts of two keys.
+    pub fn sample_secret_except(&self, user: RowId, profile: &str) -> StoreResult<Option<String>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.sample_secret_except(user, profile),
+        }
+    }
+
+    /// Rewrites every stored secret through `reencrypt` in one transaction;
+    /// returns how many secrets were rewritten. If `reencrypt` fails for any
+    /// secret, nothing changes.
+    pub fn reencrypt_secrets<E: From<StoreError>>(
+        &mut self,
+        reencrypt: &dyn Fn(&str) -> Result<String, E>,
+    ) -> Result<usize, E> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.reencrypt_secrets(reencrypt),
+        }
+    }
+
+    /// Creates missing accounts and renames/re-homes changed ones.
+    pub fn upsert_accounts(
+        &mut self,
+        found: &[NewAccount],
         dry_run: bool,
-        f: impl FnMut(&Transaction) -> Result<T>,
-    ) -> Result<T> {
-        self.transact(!dry_run, f)
+    ) -> StoreResult<UpsertCounts> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.upsert_accounts(found, dry_run),
+        }
     }
 
-    fn transact<T>(
+    /// Upserts `owner`'s instances of `account` as discovered. New instances
+    /// are ACTIVE when AMC reports them COMPLETED, else PENDING; existing ones
+    /// keep their name, status and brands, and get the endpoint, account and
+    /// details (type, canonical name, data-upload account) AMC reports; a
+    /// detail AMC leaves out keeps its stored value.
+    pub fn upsert_discovered(
         &mut self,
-        commit: bool,
-        mut f: impl FnMut(&Transaction) -> Result<T>,
-    ) -> Result<T> {
-        let started = Instant::now();
-        let mut pause = Duration::from_millis(5);
-        loop {
-            let attempt = (|| {
-                let tx = self
-                    .conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(Retry::from_sqlite)?;
-                let value = f(&tx).map_err(Retry::Fatal)?;
-                if commit {
-                    tx.commit().map_err(Retry::from_sqlite)?;
-                }
-                Ok(value)
-            })();
-            match attempt {
-                Ok(v) => return Ok(v),
-                Err(Retry::Busy(e)) if started.elapsed() < WRITE_LOCK_PATIENCE => {
-                    tracing::debug!("store busy ({e}), retrying the transaction");
-                    std::thread::sleep(
-                        pause + Duration::from_millis(fastrand::u64(0..=pause.as_millis() as u64)),
-                    );
-                    pause = (pause * 2).min(Duration::from_millis(250));
-                }
-                Err(Retry::Busy(e)) => {
-                    return Err(Error::store(format!(
-                        "the store stayed locked by another amcctl for {}s: {e}",
-                        WRITE_LOCK_PATIENCE.as_secs()
-                    )));
-                }
-                Err(Retry::Fatal(e)) => return Err(e),
-            }
+        owner: RowId,
+        account: RowId,
+        region: Region,
+        found: &[DiscoveredInstance],
+        dry_run: bool,
+    ) -> StoreResult<UpsertCounts> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.upsert_discovered(owner, account, region, found, dry_run),
         }
     }
 
-    /// A read-only view for queries; reads never block writers in WAL mode.
-    pub(crate) fn read(&self) -> &Connection {
-        &self.conn
-    }
-
-    /// Runs SQLite's integrity and foreign-key checks; returns the problems found.
-    pub fn check(&self) -> Result<Vec<String>> {
-        let mut problems = Vec::new();
-        let mut stmt = self
-            .conn
-            .prepare("PRAGMA integrity_check")
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(db_err)?;
-        for row in rows {
-            let line = row.map_err(db_err)?;
-            if line != "ok" {
-                problems.push(line);
-            }
-        }
-        let mut stmt = self
-            .conn
-            .prepare("PRAGMA foreign_key_check")
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(format!(
-                    "foreign key violation in {} row {}",
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<i64>>(1)?
-                        .map_or("?".into(), |v| v.to_string())
-                ))
-            })
-            .map_err(db_err)?;
-        for row in rows {
-            problems.push(row.map_err(db_err)?);
-        }
-        problems.extend(self.row_problems()?);
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(db_err)?;
-        if version as usize != schema_version() {
-            problems.push(format!(
-                "schema version {version}, expected {}",
-                schema_version()
-            ));
-        }
-        Ok(problems)
-    }
-
-    /// Rows that break the schema's rules (a status or region outside its
-    /// set, a value of the wrong type, an identifier of the wrong shape) and
-    /// that the commands reading them would fail on; each named by table
-    /// and row id. SQLite's own checks report such rows without naming them,
-    /// or (a BLOB in a text column) not at all.
-    fn row_problems(&self) -> Result<Vec<String>> {
-        let mut problems = Vec::new();
-        for (table, key, rule, what) in ROW_RULES {
-            let sql = format!("SELECT CAST({key} AS TEXT) FROM {table} WHERE NOT ({rule})");
-            let mut stmt = self.conn.prepare(&sql).map_err(db_err)?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, Option<String>>(0))
-                .map_err(db_err)?;
-            for row in rows {
-                let id = row.map_err(db_err)?.unwrap_or_default();
-                problems.push(format!(
-                    "{table} row {}: {what}",
-                    crate::model::printable(&id)
-                ));
-            }
-        }
-        // What the commands themselves decode: a row that passes the rules
-        // above but still cannot be read (an instance ID of the wrong shape).
-        let ids: Vec<String> = {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT id FROM amc_instances WHERE typeof(id) = 'text'")
-                .map_err(db_err)?;
-            let rows = stmt.query_map([], |r| r.get(0)).map_err(db_err)?;
-            rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
-        };
-        for id in ids {
-            let Ok(row_id) = id.parse::<crate::model::RowId>() else {
-                problems.push(format!(
-                    "amc_instances row {}: the id is not a UUID",
-                    crate::model::printable(&id)
-                ));
-                continue;
-            };
-            if let Err(e) = self.instance(row_id) {
-                problems.push(format!(
-                    "amc_instances row {id}: cannot be read: {}",
-                    e.message
-                ));
-            }
-        }
-        problems.dedup();
-        Ok(problems)
-    }
-
-    /// Writes a consistent copy of the store to `dest` with SQLite's online
-    /// backup API, while other processes may keep writing. The file is
-    /// created exclusively (never through a symlink, never over an existing
-    /// file) and compacted, so it holds no deleted content.
-    pub fn backup(&self, dest: &Path) -> Result<()> {
-        match crate::fsutil::create_new_private_file(dest) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::conflict(format!(
-                    "{} already exists",
-                    dest.display()
-                )));
-            }
-            Err(e) => return Err(Error::file("create the backup", dest, e)),
-        }
-        let result = (|| {
-            let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                | OpenFlags::SQLITE_OPEN_NOFOLLOW;
-            let mut target = Connection::open_with_flags(dest, flags)?;
-            let backup = rusqlite::backup::Backup::new(&self.conn, &mut target)?;
-            backup.run_to_completion(256, Duration::from_millis(5), None)?;
-            drop(backup);
-            // A backup is one self-contained file, not a WAL pair.
-            target.pragma_update(None, "journal_mode", "DELETE")?;
-            // A store from before secure deletion may still hold deleted
-            // rows in its free pages; the copy does not.
-            target.execute_batch("VACUUM")?;
-            Ok::<_, rusqlite::Error>(())
-        })();
-        result.map_err(|e| {
-            let _ = std::fs::remove_file(dest);
-            Error::store(format!("backup to {} failed: {e}", dest.display()))
-        })
-    }
-}
-
-/// The rules [`Store::row_problems`] checks: table, the column naming a
-/// row, the condition every row must meet, and what a failure means.
-const ROW_RULES: &[(&str, &str, &str, &str)] = &[
-    (
-        "users",
-        "id",
-        "typeof(id) = 'text' AND typeof(name) = 'text' AND length(name) BETWEEN 1 AND 64",
-        "the id or name is not text of 1 to 64 characters",
-    ),
-    (
-        "amc_accounts",
-        "id",
-        "typeof(id) = 'text' AND typeof(account_id) = 'text' AND typeof(account_name) = 'text'
-         AND typeof(country_code) = 'text' AND typeof(marketplace_id) = 'text'",
-        "a value that must be text is not",
-    ),
-    (
-        "amc_instances",
-        "id",
-        "typeof(id) = 'text' AND typeof(instance_id) = 'text' AND typeof(name) = 'text'
-         AND typeof(description) IN ('text', 'null') AND typeof(api_endpoint) IN ('text', 'null')
-         AND typeof(health_error) IN ('text', 'null')",
-        "a value that must be text is not",
-    ),
-    (
-        "amc_instances",
-        "id",
-        "region IN ('na', 'eu', 'fe')",
-        "the region is not na, eu or fe",
-    ),
-    (
-        "amc_instances",
-        "id",
-        "status IN ('PENDING', 'ACTIVE', 'INACTIVE', 'ERROR')",
-        "the status is not PENDING, ACTIVE, INACTIVE or ERROR",
-    ),
-    (
-        "amc_instances",
-        "id",
-        "is_active IN (0, 1) AND (status = 'INACTIVE') = (is_active = 0)",
-        "is_active does not agree with the status",
-    ),
-    (
-        "amc_instances",
-        "id",
-        "health_status IS NULL OR health_status IN ('HEALTHY', 'UNHEALTHY', 'ERROR')",
-        "the health status is not HEALTHY, UNHEALTHY or ERROR",
-    ),
-    (
-        "instance_brands",
-        "instance_id",
-        "typeof(brand_name) = 'text'",
-        "a brand name is not text",
-    ),
-    (
-        "health_checks",
-        "id",
-        "status IN ('HEALTHY', 'UNHEALTHY', 'ERROR')",
-        "the status is not HEALTHY, UNHEALTHY or ERROR",
-    ),
-    (
-        "health_checks",
-        "id",
-        "typeof(error) IN ('text', 'null')",
-        "the error is not text",
-    ),
-    (
-        "credentials",
-        "user_id || '/' || profile",
-        "region IN ('na', 'eu', 'fe') AND typeof(client_id) = 'text'
-         AND typeof(client_secret_enc) = 'text' AND typeof(refresh_token_enc) = 'text'",
-        "the region is not na, eu or fe, or a value that must be text is not",
-    ),
-];
-
-enum Retry {
-    Busy(rusqlite::Error),
-    Fatal(Error),
-}
-
-impl Retry {
-    fn from_sqlite(e: rusqlite::Error) -> Self {
-        if is_busy(&e) {
-            Retry::Busy(e)
-        } else {
-            Retry::Fatal(db_err(e))
+    /// Saves a batch of results in one transaction: a history row each, and the
+    /// instance's last health and status updated (see
+    /// [`InstanceStatus::after_check`]). Results for
+    /// instances deleted meanwhile are skipped.
+    pub fn record_health(&mut self, batch: &[HealthRecord]) -> StoreResult<()> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.record_health(batch),
         }
     }
-}
 
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
-    )
-}
-
-/// Applies the pending migrations, waiting while another process holds the
-/// write lock (it may be migrating the same store right now).
-fn migrate(conn: &mut Connection) -> std::result::Result<(), rusqlite_migration::Error> {
-    let started = Instant::now();
-    loop {
-        match migrations().to_latest(conn) {
-            Err(rusqlite_migration::Error::RusqliteError { err, .. })
-                if is_busy(&err) && started.elapsed() < WRITE_LOCK_PATIENCE =>
-            {
-                std::thread::sleep(Duration::from_millis(fastrand::u64(5..50)));
-            }
-            other => return other,
+    /// The checks of one instance, newest first.
+    pub fn history(
+        &self,
+        instance: RowId,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> StoreResult<Vec<HistoryRow>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.history(instance, since, limit),
         }
     }
-}
 
-/// Retries a one-statement operation while the database is busy.
-fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let started = Instant::now();
-    loop {
-        match f() {
-            Err(e) if is_busy(&e) && started.elapsed() < WRITE_LOCK_PATIENCE => {
-                std::thread::sleep(Duration::from_millis(fastrand::u64(5..50)));
-            }
-            other => return other,
+    /// Per-instance uptime, error rate and latency percentiles since `since`,
+    /// for `owner`'s instances (every user's with `None`), sorted by name.
+    pub fn health_report(
+        &self,
+        owner: Option<RowId>,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<HealthSummary>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.health_report(owner, since),
         }
     }
-}
 
-fn open_error(path: &Path, e: rusqlite::Error) -> Error {
-    Error::store(format!("cannot open the store {}: {e}", path.display())).with_source(e)
-}
-
-/// Maps an unexpected SQLite error to a store error (exit 8).
-pub(crate) fn db_err(e: rusqlite::Error) -> Error {
-    Error::new(Kind::Store, format!("store error: {e}")).with_source(e)
-}
-
-/// Whether `e` is a UNIQUE constraint violation.
-pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _)
-        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
-}
-
-/// A reference as the store writes row ids: a UUID in any of the forms
-/// users paste (upper case, braces, `urn:uuid:`) becomes the lower-case
-/// hyphenated text of the `id` columns; anything else is kept as it is.
-pub(crate) fn canonical_id(reference: &str) -> String {
-    reference
-        .parse::<crate::model::RowId>()
-        .map_or_else(|_| reference.to_owned(), |id| id.to_string())
-}
-
-/// The current time, at the store's precision.
-pub fn now() -> DateTime<Utc> {
-    let t = crate::clock::now();
-    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
-}
-
-/// The store's and the JSON output's timestamp format.
-pub fn fmt_time(t: &DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-impl rusqlite::types::ToSql for crate::model::RowId {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(rusqlite::types::ToSqlOutput::from(self.to_string()))
-    }
-}
-
-impl rusqlite::types::FromSql for crate::model::RowId {
-    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        let s = v.as_str()?;
-        s.parse()
-            .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn migrations_are_valid() {
-        migrations().validate().expect("migrations validate");
+    /// Checks per UTC day since `since` (every day of the period, oldest
+    /// first, empty ones included), with their latency percentiles; only
+    /// the checks of `instances` when given.
+    pub fn latency_by_day(
+        &self,
+        instances: Option<&HashSet<RowId>>,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<DayLatency>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.latency_by_day(instances, since, now),
+        }
     }
 
-    #[test]
-    fn newer_schema_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s.db");
-        drop(Store::open(&path).unwrap());
-        let conn = Connection::open(&path).unwrap();
-        conn.pragma_update(None, "user_version", 99).unwrap();
-        drop(conn);
-        let err = Store::open(&path).err().expect("refused");
-        assert_eq!(err.kind, Kind::Store);
-        assert!(err.message.contains("newer"), "{}", err.message);
+    /// Deletes history rows older than `before`; returns how many.
+    pub fn prune_history(&mut self, before: DateTime<Utc>) -> StoreResult<usize> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.prune_history(before),
+        }
+    }
+
+    /// Instances matching `filter`, sorted by name.
+    pub fn instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<Instance>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.instances(filter),
+        }
+    }
+
+    /// The instance with this row id.
+    pub fn instance(&self, id: RowId) -> StoreResult<Option<Instance>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.instance(id),
+        }
+    }
+
+    /// Instances of every user matching a reference: the row UUID, the AMC
+    /// instance ID, or the exact name.
+    /// A reference shaped like a UUID is a row id first: if a row has it,
+    /// that row is the only match, whatever names other rows carry.
+    pub fn find_instances(&self, reference: &str) -> StoreResult<Vec<Instance>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.find_instances(reference),
+        }
+    }
+
+    /// Creates an instance owned by `owner`; exit 5 if the owner already has that instance ID.
+    pub fn create_instance(&mut self, owner: RowId, new: &NewInstance) -> StoreResult<Instance> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.create_instance(owner, new),
+        }
+    }
+
+    /// Applies `patch` to the instance `id`.
+    pub fn update_instance(&mut self, id: RowId, patch: &InstancePatch) -> StoreResult<Instance> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.update_instance(id, patch),
+        }
+    }
+
+    /// Sets the lifecycle state (`is_active` follows: false only for INACTIVE).
+    pub fn set_status(&mut self, id: RowId, status: InstanceStatus) -> StoreResult<Instance> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.set_status(id, status),
+        }
+    }
+
+    /// Deletes an instance with its brands and health history.
+    pub fn delete_instance(&mut self, id: RowId) -> StoreResult<()> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.delete_instance(id),
+        }
+    }
+
+    /// Replaces the brand set of an instance in one transaction.
+    pub fn set_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.set_brands(id, brands),
+        }
+    }
+
+    /// Adds brands to an instance (present ones are kept once).
+    pub fn add_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.add_brands(id, brands),
+        }
+    }
+
+    /// Removes brands from an instance; exit 3 naming a brand it does not carry.
+    pub fn remove_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.remove_brands(id, brands),
+        }
+    }
+
+    /// Every brand with the AMC instance IDs that carry it, limited to `owner` when given.
+    pub fn brand_index(&self, owner: Option<RowId>) -> StoreResult<Vec<(String, Vec<String>)>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.brand_index(owner),
+        }
+    }
+
+    /// Imports `rows` for `owner` in one transaction: upsert on (owner,
+    /// instance_id), accounts created when missing. With `dry_run` the
+    /// transaction is rolled back and only the counts are returned.
+    pub fn import(
+        &mut self,
+        owner: RowId,
+        rows: &[ImportRow],
+        dry_run: bool,
+    ) -> StoreResult<ImportOutcome> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.import(owner, rows, dry_run),
+        }
+    }
+
+    /// The account with this entity ID.
+    pub fn account_by_entity(&self, entity: &str) -> StoreResult<Option<Account>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.account_by_entity(entity),
+        }
+    }
+
+    /// The settings token of instance `id` (`None`: no settings).
+    pub fn settings_token(&self, id: RowId) -> StoreResult<Option<String>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.settings_token(id),
+        }
+    }
+
+    /// Reads the settings token of instance `id` and replaces it with what
+    /// `change` makes of it (`None`: no settings left), in one transaction,
+    /// so that two processes changing settings at once lose neither change.
+    /// If `change` fails, nothing is written.
+    pub fn change_settings<T, E: From<StoreError>>(
+        &mut self,
+        id: RowId,
+        change: impl FnMut(Option<&str>) -> Result<(Option<String>, T), E>,
+    ) -> Result<T, E> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.change_settings(id, change),
+        }
+    }
+
+    /// Where the last sync of every instance left off.
+    pub fn sync_marks(&self) -> StoreResult<HashMap<RowId, SyncMark>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.sync_marks(),
+        }
+    }
+
+    /// Saves one instance's sync in one transaction: workflows and schedules
+    /// replaced by the fetched lists, executions upserted by AMC's ID, and
+    /// the sync mark set to `started`. An instance deleted meanwhile is
+    /// skipped (`false`).
+    pub fn save_usage(
+        &mut self,
+        instance: RowId,
+        started: DateTime<Utc>,
+        window_start: DateTime<Utc>,
+        snap: &UsageSnapshot,
+    ) -> StoreResult<bool> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.save_usage(instance, started, window_start, snap),
+        }
+    }
+
+    /// The usage figures of `instances` (row id, AMC ID, name) over the
+    /// executions created since `since`; ad hoc counts look at the 24 hours
+    /// before `now`. Rows come in the order given.
+    pub fn usage_report(
+        &self,
+        instances: &[(RowId, String, String)],
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Vec<UsageRow>, UsageFleet)> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.usage_report(instances, since, now),
+        }
+    }
+
+    /// Executions of `instances` created since `since`, per UTC day (every
+    /// day up to `now`, oldest first, empty ones included).
+    pub fn executions_by_day(
+        &self,
+        instances: &HashSet<RowId>,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<DayExecutions>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.executions_by_day(instances, since, now),
+        }
+    }
+
+    /// The stored executions of one instance, newest first.
+    pub fn executions(
+        &self,
+        instance: RowId,
+        status: Option<ExecutionStatus>,
+        since: Option<DateTime<Utc>>,
+    ) -> StoreResult<Vec<ExecutionRow>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.executions(instance, status, since),
+        }
+    }
+
+    /// Stored schedules of one instance, or of every instance of `owner`
+    /// (`None`: everyone's), with the state of each one's latest scheduled run.
+    pub fn schedules(
+        &self,
+        instance: Option<RowId>,
+        owner: Option<RowId>,
+    ) -> StoreResult<Vec<ScheduleRow>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.schedules(instance, owner),
+        }
+    }
+
+    /// The user called `name`, if any.
+    pub fn user(&self, name: &str) -> StoreResult<Option<User>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.user(name),
+        }
+    }
+
+    /// Every user, by name.
+    pub fn users(&self) -> StoreResult<Vec<User>> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.users(),
+        }
+    }
+
+    /// Adds a user (its name checked by [`validate_name`]); a clash if the
+    /// name is taken.
+    pub fn add_user(&mut self, name: &str) -> StoreResult<User> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.add_user(name),
+        }
+    }
+
+    /// The user called `name` (checked by [`validate_name`]), created if
+    /// missing (the OS login user on first use).
+    pub fn ensure_user(&mut self, name: &str) -> StoreResult<User> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.ensure_user(name),
+        }
+    }
+
+    /// Removes a user; exit 3 if unknown, exit 5 while the user owns instances.
+    pub fn remove_user(&mut self, name: &str) -> StoreResult<()> {
+        match &mut self.backend {
+            Backend::Sqlite(db) => db.remove_user(name),
+        }
     }
 }

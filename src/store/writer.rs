@@ -2,11 +2,11 @@
 //! for the store, so a store locked by another process (a writer may wait up
 //! to a minute for the lock) never holds up receiving the next results.
 
-use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 
-use super::{HealthRecord, Store};
+use super::{Location, Store};
+use crate::domain::HealthRecord;
 use crate::error::{Error, Result};
 
 /// Batches waiting for the writer before [`Writer::offer`] keeps them with
@@ -21,11 +21,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Opens a second connection to the store at `path` (opening happens
-    /// here, so a store that cannot be opened fails before any work) and
-    /// starts the thread.
-    pub fn start(path: &Path) -> Result<Writer> {
-        let store = Store::open(path)?;
+    /// Opens a second connection to the store at `location` (opening
+    /// happens here, so a store that cannot be opened fails before any work)
+    /// and starts the thread.
+    pub fn start(location: &Location) -> Result<Writer> {
+        let store = Store::open(location)?;
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -100,13 +100,14 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
-    use crate::model::{HealthStatus, RowId};
+    use crate::domain::{HealthStatus, RowId};
 
     #[test]
     fn offers_do_not_wait_for_a_locked_store_and_all_is_saved() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
-        drop(Store::open(&path).unwrap());
+        let location = Location::Sqlite(path.clone());
+        drop(Store::open(&location).unwrap());
         let instance = RowId::new();
         let other = rusqlite::Connection::open(&path).unwrap();
         other
@@ -127,7 +128,7 @@ mod tests {
             .unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
 
-        let mut writer = Writer::start(&path).unwrap();
+        let mut writer = Writer::start(&location).unwrap();
         let record = HealthRecord {
             instance,
             checked_at: crate::store::now(),

@@ -9,7 +9,7 @@ use amcctl::amc::{
     Advertiser, AmcClient, AmcError, AuthError, CachedToken, ClientConfig, Credentials,
     NoTokenCache, Session, TokenCache,
 };
-use amcctl::model::{Country, EntityId, HealthStatus, InstanceId, Region};
+use amcctl::domain::{Country, EntityId, HealthStatus, InstanceId, Region};
 use fake_amc::{ACCOUNTS_REQUEST_ID, FakeAmc, Fault, REQUEST_ID_PREFIX, Recorded, Route};
 use secrecy::{ExposeSecret, SecretString};
 

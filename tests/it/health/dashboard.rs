@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 use crate::support::TestEnv;
 use amcctl::amc::{Execution, ExecutionStatus, Schedule, UsageSnapshot, WorkflowInfo};
-use amcctl::model::{HealthStatus, RowId};
-use amcctl::store::{HealthRecord, Store};
+use amcctl::domain::HealthRecord;
+use amcctl::domain::{HealthStatus, RowId};
+use amcctl::store::{Location, Store};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
@@ -27,7 +28,7 @@ fn row_id(v: &Value) -> RowId {
 }
 
 fn at(hours_ago: i64) -> DateTime<Utc> {
-    let now = amcctl::store::now();
+    let now = amcctl::domain::now();
     now - TimeDelta::hours(hours_ago)
 }
 
@@ -123,7 +124,7 @@ fn usage(
         attempts: 1,
     };
     store
-        .save_usage(id, amcctl::store::now(), at(24 * 40), &snap)
+        .save_usage(id, amcctl::domain::now(), at(24 * 40), &snap)
         .expect("save usage");
 }
 
@@ -134,7 +135,7 @@ fn fleet(env: &TestEnv) -> Vec<RowId> {
     let b = row_id(&env.create_instance("amcbbbbbbbb2", "Acme kids", "Acme US", &["Acme Kids"]));
     let c = row_id(&env.create_instance("amccccccccc3", "Beta test", "Acme US", &[]));
     let d = row_id(&env.create_instance("amcdddddddd4", "Never checked", "Acme US", &[]));
-    let mut store = Store::open(&env.db_path()).expect("open the store");
+    let mut store = Store::open(&Location::Sqlite(env.db_path())).expect("open the store");
     let ok = (HealthStatus::Healthy, Some(120), None);
     let slow = (HealthStatus::Healthy, Some(900), None);
     let denied = (
@@ -447,7 +448,7 @@ fn hostile_names_are_shown_as_text() {
     env.probe().exec(&format!(
         "UPDATE amc_instances SET name = '{rtl}' WHERE instance_id = 'amchostile00'"
     ));
-    let mut store = Store::open(&env.db_path()).expect("open the store");
+    let mut store = Store::open(&Location::Sqlite(env.db_path())).expect("open the store");
     let error = "<img src=x onerror=alert(6)>\u{202e} </td></tr></table><script>alert(7)</script>";
     for id in &ids {
         checks(
@@ -515,7 +516,7 @@ fn an_empty_store_and_a_single_instance_render() {
 
     env.create_account(ENTITY, "Acme US");
     let id = row_id(&env.create_instance("amcsingle001", "Only one", "Acme US", &[]));
-    let mut store = Store::open(&env.db_path()).expect("open the store");
+    let mut store = Store::open(&Location::Sqlite(env.db_path())).expect("open the store");
     checks(
         &mut store,
         id,

@@ -8,7 +8,7 @@
 //! neutralised on export and undone on import.
 
 use crate::support::*;
-use amcctl::model::{self, Country, EntityId, InstanceId};
+use amcctl::domain::{self, Country, EntityId, InstanceId};
 use amcctl::transfer::{self, CSV_COLUMNS, FileFormat};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, TestCaseError};
@@ -89,8 +89,8 @@ proptest! {
             prop_assert_eq!(Country::from_marketplace(c.marketplace_id()), Some(c));
         }
         for (max, parsed) in [
-            (model::MAX_NAME, model::parse_name("name", &s)),
-            (model::MAX_DESCRIPTION, model::parse_description(&s)),
+            (domain::MAX_NAME, domain::parse_name("name", &s)),
+            (domain::MAX_DESCRIPTION, domain::parse_description(&s)),
         ] {
             match parsed {
                 Ok(v) => {
@@ -102,17 +102,17 @@ proptest! {
             }
         }
         let brands: Vec<&str> = s.split(',').collect();
-        if let Ok(b) = model::parse_brands(&brands) {
-            prop_assert!(b.len() <= model::MAX_BRANDS);
+        if let Ok(b) = domain::parse_brands(&brands) {
+            prop_assert!(b.len() <= domain::MAX_BRANDS);
             prop_assert!(b.iter().all(|b| !must_refuse(b)));
         }
-        if let Ok(Some(a)) = model::parse_advertiser_id(&s) {
+        if let Ok(Some(a)) = domain::parse_advertiser_id(&s) {
             prop_assert!(a.len() <= 64);
         }
-        let _ = s.parse::<model::RowId>();
-        let _ = s.parse::<model::Region>();
-        let _ = s.parse::<model::InstanceStatus>();
-        let _ = s.parse::<model::HealthStatus>();
+        let _ = s.parse::<domain::RowId>();
+        let _ = s.parse::<domain::Region>();
+        let _ = s.parse::<domain::InstanceStatus>();
+        let _ = s.parse::<domain::HealthStatus>();
         if let Ok(ep) = transfer::parse_endpoint(&s) {
             prop_assert!(ep.starts_with("http://") || ep.starts_with("https://"));
         }

@@ -1,15 +1,43 @@
-//! The domain's value types, validated at construction.
+//! The records and value types every layer shares: what the store keeps
+//! and returns, what commands print, and the arithmetic on them that is not
+//! a query (percentiles, worst-first order, fleet summaries). No SQL here.
 //!
 //! Everything here is parsed from untrusted text (flags, import files, API
 //! responses) exactly once; the rest of the program trusts these types. The
 //! two identifiers that the old web service kept confusing — the row UUID and
 //! AMC's instance ID — are distinct types so the compiler keeps them apart.
 
+mod account;
+mod credentials;
+mod discovery;
+mod health;
+mod instance;
+mod usage;
+mod user;
+
 use std::fmt;
 use std::str::FromStr;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+pub use account::{Account, AccountPatch, NewAccount};
+pub use credentials::{DEFAULT_PROFILE, StoredCredentials, validate_profile};
+pub use discovery::{DiscoveredInstance, UpsertCounts};
+pub(crate) use health::round2;
+pub use health::{
+    DayLatency, HealthFleet, HealthRecord, HealthSummary, HistoryRow, percentile, worst_first,
+};
+pub use instance::{
+    AccountBrief, Health, ImportOutcome, ImportRow, Instance, InstanceFilter, InstancePatch,
+    NewInstance, UpsertResult,
+};
+pub use usage::{
+    DayExecutions, Durations, ExecutionRow, Failure, ScheduleRow, StatusCounts, SyncMark,
+    UsageFleet, UsageRow,
+};
+pub use user::{User, validate_name};
 
 /// Why a value was rejected; `field` names the flag or column it came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -566,6 +594,17 @@ pub fn parse_advertiser_id(v: &str) -> std::result::Result<Option<String>, Inval
             "must be up to 64 letters, digits, '-' or '_'",
         ))
     }
+}
+
+/// The current time, at the store's precision.
+pub fn now() -> DateTime<Utc> {
+    let t = crate::clock::now();
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
+
+/// The store's and the JSON output's timestamp format.
+pub fn fmt_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 #[cfg(test)]

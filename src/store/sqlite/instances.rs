@@ -1,203 +1,19 @@
 //! AMC instances and their brands.
 
+use crate::domain::{Account, HealthStatus, InstanceId, InstanceStatus, RowId};
 use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
-use serde::Serialize;
 
-use super::accounts::{self, Account, NewAccount};
-use super::{Store, db_err, fmt_time, is_unique_violation, now};
-use crate::error::{Error, Result};
-use crate::model::{HealthStatus, InstanceId, InstanceStatus, Region, RowId};
-
-/// The last known health of an instance.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Health {
-    /// `UNKNOWN` when never checked.
-    pub status: HealthStatus,
-    /// When it was last checked.
-    pub checked_at: Option<String>,
-    /// Latency of the last check.
-    pub latency_ms: Option<u64>,
-    /// The error of the last check.
-    pub error: Option<String>,
-}
-
-/// The account as embedded in an instance's JSON.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AccountBrief {
-    /// Row id.
-    pub id: RowId,
-    /// Entity ID.
-    pub account_id: String,
-    /// Name.
-    pub account_name: String,
-    /// Advertiser ID.
-    pub advertiser_id: Option<String>,
-    /// Country code.
-    pub country_code: String,
-    /// Marketplace ID.
-    pub marketplace_id: String,
-    /// The profile whose grant serves the account (`None`: the owner's default).
-    #[serde(skip)]
-    pub profile: Option<String>,
-}
-
-/// An instance as stored, in the JSON shape `instance show -o json` prints.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Instance {
-    /// Row id.
-    pub id: RowId,
-    /// AMC's instance ID.
-    pub instance_id: InstanceId,
-    /// Display name.
-    pub name: String,
-    /// Free text.
-    pub description: Option<String>,
-    /// API region.
-    pub region: Region,
-    /// Lifecycle state.
-    pub status: InstanceStatus,
-    /// False once deactivated.
-    pub is_active: bool,
-    /// The owning user's name.
-    pub owner: String,
-    /// The account (entity) the instance belongs to.
-    pub account: AccountBrief,
-    /// Brands, sorted.
-    pub brands: Vec<String>,
-    /// Last known health.
-    pub health: Health,
-    /// The instance's own API endpoint from discovery, if known.
-    pub api_endpoint: Option<String>,
-    /// AMC's `instanceType` (`STANDARD`, `SANDBOX`, …) from discovery, if known.
-    pub instance_type: Option<String>,
-    /// AMC's `customerCanonicalName` from discovery, if known.
-    pub customer_canonical_name: Option<String>,
-    /// The AWS account that uploads data to the instance, from discovery, if known.
-    pub data_upload_account_id: Option<String>,
-    /// Creation time.
-    pub created_at: String,
-    /// Last change.
-    pub updated_at: String,
-    /// The owner's row id (not part of the JSON shape).
-    #[serde(skip)]
-    pub user_id: RowId,
-}
-
-/// Which instances to list; `None` fields do not filter.
-#[derive(Debug, Clone, Default)]
-pub struct InstanceFilter {
-    /// Only this user's instances (`None`: every user's).
-    pub owner: Option<RowId>,
-    /// Only with this status.
-    pub status: Option<InstanceStatus>,
-    /// Only with this health (`Unknown`: never checked).
-    pub health: Option<HealthStatus>,
-    /// Only linked to this account.
-    pub account: Option<RowId>,
-    /// Only carrying this brand.
-    pub brand: Option<String>,
-    /// Only in this region.
-    pub region: Option<Region>,
-    /// Only not-healthy ones (UNHEALTHY, ERROR or never checked).
-    pub not_healthy: bool,
-    /// Only of this `instanceType` (compared without regard to case).
-    pub instance_type: Option<String>,
-}
-
-/// A new instance.
-#[derive(Debug, Clone)]
-pub struct NewInstance {
-    /// Row id to use; `None` for a fresh one.
-    pub id: Option<RowId>,
-    /// AMC's instance ID.
-    pub instance_id: InstanceId,
-    /// Display name.
-    pub name: String,
-    /// Free text.
-    pub description: Option<String>,
-    /// API region.
-    pub region: Region,
-    /// Linked account.
-    pub account: RowId,
-    /// Initial state.
-    pub status: InstanceStatus,
-    /// Brands.
-    pub brands: Vec<String>,
-    /// API endpoint from discovery.
-    pub api_endpoint: Option<String>,
-}
-
-/// Changes to an instance; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct InstancePatch {
-    /// New name.
-    pub name: Option<String>,
-    /// New description (`Some(None)` clears it).
-    pub description: Option<Option<String>>,
-    /// New region.
-    pub region: Option<Region>,
-    /// New account.
-    pub account: Option<RowId>,
-}
-
-impl InstancePatch {
-    /// Whether the patch changes nothing.
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
-/// What an upsert did to one row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UpsertResult {
-    /// A new row.
-    Created,
-    /// An existing row changed.
-    Updated,
-    /// An existing row already matched.
-    Unchanged,
-}
-
-/// The effect of an import.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ImportOutcome {
-    /// New instances.
-    pub created: usize,
-    /// Changed instances.
-    pub updated: usize,
-    /// Instances that already matched.
-    pub unchanged: usize,
-    /// New accounts.
-    pub accounts_created: usize,
-    /// Whether nothing was written (`--dry-run`).
-    pub dry_run: bool,
-}
-
-/// One instance of an import file, validated, with the account it names.
-#[derive(Debug, Clone)]
-pub struct ImportRow {
-    /// Where the row stands in its file (`[2]`, `line 3`), for messages.
-    pub position: String,
-    /// The instance; `account` is ignored in favour of `account_entity`.
-    pub instance: NewInstance,
-    /// The entity ID of its account.
-    pub account_entity: String,
-    /// The account to create when the entity ID is not in the store yet.
-    pub new_account: Option<NewAccount>,
-    /// `is_active`.
-    pub is_active: bool,
-    /// Health as exported.
-    pub health: Health,
-    /// Creation time as exported.
-    pub created_at: Option<String>,
-    /// Last change as exported.
-    pub updated_at: Option<String>,
-}
-
+use super::accounts;
+use super::{
+    Clash, Db, Missing, Rule, StoreError, StoreResult, fmt_time, is_unique_violation, now,
+};
+use crate::domain::{
+    AccountBrief, Health, ImportOutcome, ImportRow, Instance, InstanceFilter, InstancePatch,
+    NewInstance, UpsertResult,
+};
 const SELECT: &str = "SELECT i.id, i.instance_id, i.name, i.description, i.region, i.status,
     i.is_active, u.name, a.id, a.account_id, a.account_name, a.advertiser_id, a.country_code,
     a.marketplace_id, i.health_status, i.last_health_check, i.health_latency_ms, i.health_error,
@@ -261,39 +77,41 @@ fn row(r: &Row) -> rusqlite::Result<Instance> {
     })
 }
 
-fn query(conn: &rusqlite::Connection, where_sql: &str, args: Vec<Value>) -> Result<Vec<Instance>> {
+fn query(
+    conn: &rusqlite::Connection,
+    where_sql: &str,
+    args: Vec<Value>,
+) -> StoreResult<Vec<Instance>> {
     let sql = format!("{SELECT} {where_sql} ORDER BY i.name, i.instance_id, u.name");
-    let mut stmt = conn.prepare(&sql).map_err(db_err)?;
-    let rows = stmt
-        .query_map(params_from_iter(args), row)
-        .map_err(db_err)?;
-    rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), row)?;
+    rows.collect::<rusqlite::Result<_>>()
+        .map_err(StoreError::from)
 }
 
-fn get(conn: &rusqlite::Connection, id: RowId) -> Result<Option<Instance>> {
+fn get(conn: &rusqlite::Connection, id: RowId) -> StoreResult<Option<Instance>> {
     Ok(query(conn, "WHERE i.id = ?1", vec![Value::Text(id.to_string())])?.pop())
 }
 
-fn insert_brands(tx: &Transaction, id: RowId, brands: &[String], at: &str) -> Result<()> {
+fn insert_brands(tx: &Transaction, id: RowId, brands: &[String], at: &str) -> StoreResult<()> {
     let mut stmt = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO instance_brands (instance_id, brand_name, created_at) VALUES (?1, ?2, ?3)",
         )
-        .map_err(db_err)?;
+        ?;
     for b in brands {
-        stmt.execute(params![id, b, at]).map_err(db_err)?;
+        stmt.execute(params![id, b, at])?;
     }
     Ok(())
 }
 
-fn duplicate(instance_id: &InstanceId) -> Error {
-    Error::conflict(format!("you already have an instance {instance_id}"))
-        .with_hint("use `amcctl instance edit` to change it")
+fn duplicate(instance_id: &InstanceId) -> StoreError {
+    StoreError::Conflict(Clash::Instance(instance_id.to_string()))
 }
 
-impl Store {
+impl Db {
     /// Instances matching `filter`, sorted by name.
-    pub fn instances(&self, filter: &InstanceFilter) -> Result<Vec<Instance>> {
+    pub(crate) fn instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<Instance>> {
         // One statement for every filter: an unset filter is a NULL parameter
         // that lets every row through.
         let text = |v: Option<String>| v.map_or(Value::Null, Value::Text);
@@ -323,7 +141,7 @@ impl Store {
     }
 
     /// The instance with this row id.
-    pub fn instance(&self, id: RowId) -> Result<Option<Instance>> {
+    pub(crate) fn instance(&self, id: RowId) -> StoreResult<Option<Instance>> {
         get(self.read(), id)
     }
 
@@ -331,7 +149,7 @@ impl Store {
     /// instance ID, or the exact name.
     /// A reference shaped like a UUID is a row id first: if a row has it,
     /// that row is the only match, whatever names other rows carry.
-    pub fn find_instances(&self, reference: &str) -> Result<Vec<Instance>> {
+    pub(crate) fn find_instances(&self, reference: &str) -> StoreResult<Vec<Instance>> {
         let reference = reference.trim();
         if let Ok(id) = reference.parse::<RowId>()
             && let Some(inst) = self.instance(id)?
@@ -349,7 +167,11 @@ impl Store {
     }
 
     /// Creates an instance owned by `owner`; exit 5 if the owner already has that instance ID.
-    pub fn create_instance(&mut self, owner: RowId, new: &NewInstance) -> Result<Instance> {
+    pub(crate) fn create_instance(
+        &mut self,
+        owner: RowId,
+        new: &NewInstance,
+    ) -> StoreResult<Instance> {
         let at = fmt_time(&now());
         let id = new.id.unwrap_or_default();
         self.write(|tx| {
@@ -375,17 +197,21 @@ impl Store {
                 if is_unique_violation(&e) {
                     duplicate(&new.instance_id)
                 } else {
-                    db_err(e)
+                    e.into()
                 }
             })?;
             insert_brands(tx, id, &new.brands, &at)
         })?;
         self.instance(id)?
-            .ok_or_else(|| Error::internal("instance vanished after insert"))
+            .ok_or_else(|| StoreError::Vanished("instance"))
     }
 
     /// Applies `patch` to the instance `id`.
-    pub fn update_instance(&mut self, id: RowId, patch: &InstancePatch) -> Result<Instance> {
+    pub(crate) fn update_instance(
+        &mut self,
+        id: RowId,
+        patch: &InstancePatch,
+    ) -> StoreResult<Instance> {
         // One statement: a NULL parameter keeps the column (COALESCE); the
         // description, which may be cleared, says with ?3 whether to set it.
         self.change_instance(id, |tx, _| {
@@ -404,79 +230,73 @@ impl Store {
                     patch.region.map(|r| r.as_str()),
                     patch.account
                 ],
-            )
-            .map_err(db_err)?;
+            )?;
             Ok(())
         })
     }
 
     /// Sets the lifecycle state (`is_active` follows: false only for INACTIVE).
-    pub fn set_status(&mut self, id: RowId, status: InstanceStatus) -> Result<Instance> {
+    pub(crate) fn set_status(
+        &mut self,
+        id: RowId,
+        status: InstanceStatus,
+    ) -> StoreResult<Instance> {
         self.change_instance(id, |tx, _| {
             tx.execute(
                 "UPDATE amc_instances SET status = ?2, is_active = ?3 WHERE id = ?1",
                 params![id, status.as_str(), status != InstanceStatus::Inactive],
-            )
-            .map_err(db_err)?;
+            )?;
             Ok(())
         })
     }
 
     /// Deletes an instance with its brands and health history.
-    pub fn delete_instance(&mut self, id: RowId) -> Result<()> {
+    pub(crate) fn delete_instance(&mut self, id: RowId) -> StoreResult<()> {
         self.write(|tx| {
-            let n = tx
-                .execute("DELETE FROM amc_instances WHERE id = ?1", [id])
-                .map_err(db_err)?;
+            let n = tx.execute("DELETE FROM amc_instances WHERE id = ?1", [id])?;
             if n == 0 {
-                return Err(Error::not_found("the instance no longer exists"));
+                return Err(StoreError::NotFound(Missing::Instance));
             }
             Ok(())
         })
     }
 
     /// Replaces the brand set of an instance in one transaction.
-    pub fn set_brands(&mut self, id: RowId, brands: &[String]) -> Result<Instance> {
+    pub(crate) fn set_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
         self.change_instance(id, |tx, at| {
-            tx.execute("DELETE FROM instance_brands WHERE instance_id = ?1", [id])
-                .map_err(db_err)?;
+            tx.execute("DELETE FROM instance_brands WHERE instance_id = ?1", [id])?;
             insert_brands(tx, id, brands, at)
         })
     }
 
     /// Adds brands to an instance (present ones are kept once).
-    pub fn add_brands(&mut self, id: RowId, brands: &[String]) -> Result<Instance> {
+    pub(crate) fn add_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
         self.change_instance(id, |tx, at| {
             insert_brands(tx, id, brands, at)?;
-            let count: i64 = tx
-                .query_row(
-                    "SELECT count(*) FROM instance_brands WHERE instance_id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )
-                .map_err(db_err)?;
-            if count as usize > crate::model::MAX_BRANDS {
-                return Err(Error::usage(format!(
-                    "invalid brand: at most {} brands per instance",
-                    crate::model::MAX_BRANDS
-                )));
+            let count: i64 = tx.query_row(
+                "SELECT count(*) FROM instance_brands WHERE instance_id = ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            if count as usize > crate::domain::MAX_BRANDS {
+                return Err(StoreError::Constraint(Rule::TooManyBrands {
+                    max: crate::domain::MAX_BRANDS,
+                }));
             }
             Ok(())
         })
     }
 
     /// Removes brands from an instance; exit 3 naming a brand it does not carry.
-    pub fn remove_brands(&mut self, id: RowId, brands: &[String]) -> Result<Instance> {
+    pub(crate) fn remove_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
         self.change_instance(id, |tx, _| {
             for b in brands {
-                let n = tx
-                    .execute(
-                        "DELETE FROM instance_brands WHERE instance_id = ?1 AND brand_name = ?2",
-                        params![id, b],
-                    )
-                    .map_err(db_err)?;
+                let n = tx.execute(
+                    "DELETE FROM instance_brands WHERE instance_id = ?1 AND brand_name = ?2",
+                    params![id, b],
+                )?;
                 if n == 0 {
-                    return Err(Error::not_found(format!("the instance has no brand {b:?}")));
+                    return Err(StoreError::NotFound(Missing::Brand(b.clone())));
                 }
             }
             Ok(())
@@ -489,45 +309,41 @@ impl Store {
     fn change_instance(
         &mut self,
         id: RowId,
-        mut change: impl FnMut(&Transaction, &str) -> Result<()>,
-    ) -> Result<Instance> {
+        mut change: impl FnMut(&Transaction, &str) -> StoreResult<()>,
+    ) -> StoreResult<Instance> {
         let at = fmt_time(&now());
         self.write(|tx| {
             change(tx, &at)?;
-            let n = tx
-                .execute(
-                    "UPDATE amc_instances SET updated_at = ?2 WHERE id = ?1",
-                    params![id, at],
-                )
-                .map_err(db_err)?;
+            let n = tx.execute(
+                "UPDATE amc_instances SET updated_at = ?2 WHERE id = ?1",
+                params![id, at],
+            )?;
             if n == 0 {
-                return Err(Error::not_found("the instance no longer exists"));
+                return Err(StoreError::NotFound(Missing::Instance));
             }
             Ok(())
         })?;
         self.instance(id)?
-            .ok_or_else(|| Error::not_found("the instance no longer exists"))
+            .ok_or_else(|| StoreError::NotFound(Missing::Instance))
     }
 
     /// Every brand with the AMC instance IDs that carry it, limited to `owner` when given.
-    pub fn brand_index(&self, owner: Option<RowId>) -> Result<Vec<(String, Vec<String>)>> {
-        let mut stmt = self
-            .read()
-            .prepare(
-                "SELECT b.brand_name, i.instance_id FROM instance_brands b
+    pub(crate) fn brand_index(
+        &self,
+        owner: Option<RowId>,
+    ) -> StoreResult<Vec<(String, Vec<String>)>> {
+        let mut stmt = self.read().prepare(
+            "SELECT b.brand_name, i.instance_id FROM instance_brands b
                  JOIN amc_instances i ON i.id = b.instance_id
                  WHERE ?1 IS NULL OR i.user_id = ?1
                  ORDER BY b.brand_name, i.instance_id",
-            )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([owner], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(db_err)?;
+        )?;
+        let rows = stmt.query_map([owner], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
         let mut index: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for row in rows {
-            let (brand, instance) = row.map_err(db_err)?;
+            let (brand, instance) = row?;
             let list = index.entry(brand).or_default();
             if list.last() != Some(&instance) {
                 list.push(instance);
@@ -539,12 +355,12 @@ impl Store {
     /// Imports `rows` for `owner` in one transaction: upsert on (owner,
     /// instance_id), accounts created when missing. With `dry_run` the
     /// transaction is rolled back and only the counts are returned.
-    pub fn import(
+    pub(crate) fn import(
         &mut self,
         owner: RowId,
         rows: &[ImportRow],
         dry_run: bool,
-    ) -> Result<ImportOutcome> {
+    ) -> StoreResult<ImportOutcome> {
         let now_s = fmt_time(&now());
         let body = |tx: &Transaction| {
             let mut out = ImportOutcome {
@@ -567,10 +383,10 @@ impl Store {
                                     accounts::insert(tx, new, &now_s)?
                                 }
                                 None => {
-                                    return Err(Error::not_found(format!(
-                                        "unknown account {entity} for instance {}",
-                                        r.instance.instance_id
-                                    )));
+                                    return Err(StoreError::NotFound(Missing::ImportAccount {
+                                        entity: entity.to_owned(),
+                                        instance_id: r.instance.instance_id.to_string(),
+                                    }));
                                 }
                             },
                         };
@@ -596,7 +412,7 @@ fn upsert_import_row(
     account: RowId,
     r: &ImportRow,
     now_s: &str,
-) -> Result<UpsertResult> {
+) -> StoreResult<UpsertResult> {
     let new = &r.instance;
     let existing: Option<Instance> = {
         let found: Option<RowId> = tx
@@ -604,8 +420,7 @@ fn upsert_import_row(
             .and_then(|mut stmt| {
                 stmt.query_row(params![owner, new.instance_id.as_str()], |row| row.get(0))
                     .optional()
-            })
-            .map_err(db_err)?;
+            })?;
         match found {
             Some(id) => get(tx, id)?,
             None => None,
@@ -648,12 +463,12 @@ fn upsert_import_row(
             })
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    Error::conflict(format!(
-                        "instance {} has id {id}, which another instance already uses",
-                        new.instance_id
-                    ))
+                    StoreError::Conflict(Clash::ImportRowId {
+                        instance_id: new.instance_id.to_string(),
+                        id: id.to_string(),
+                    })
                 } else {
-                    db_err(e)
+                    e.into()
                 }
             })?;
             insert_brands(tx, id, &new.brands, created)?;
@@ -688,13 +503,12 @@ fn upsert_import_row(
                     updated
                 ],
             )
-            .map_err(db_err)?;
+            ?;
             if cur.brands != brands {
                 tx.execute(
                     "DELETE FROM instance_brands WHERE instance_id = ?1",
                     [cur.id],
-                )
-                .map_err(db_err)?;
+                )?;
                 insert_brands(tx, cur.id, &brands, now_s)?;
             }
             Ok(UpsertResult::Updated)
@@ -703,9 +517,9 @@ fn upsert_import_row(
 }
 
 /// Looks up an account by entity ID (for import validation outside a transaction).
-impl Store {
+impl Db {
     /// The account with this entity ID.
-    pub fn account_by_entity(&self, entity: &str) -> Result<Option<Account>> {
+    pub(crate) fn account_by_entity(&self, entity: &str) -> StoreResult<Option<Account>> {
         accounts::by_entity(self.read(), entity)
     }
 }

@@ -9,224 +9,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
-use serde::Serialize;
 
-use super::{Store, db_err, fmt_time, percentile};
+use super::{Db, StoreError, StoreResult, fmt_time};
 use crate::amc::{ExecutionStatus, UsageSnapshot};
-use crate::error::Result;
-use crate::model::RowId;
-
-/// Where an instance's last sync left off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SyncMark {
-    /// When the last successful sync started.
-    pub synced_at: DateTime<Utc>,
-    /// The creation time of the oldest execution stored as still in flight,
-    /// which the next sync must look at again.
-    pub oldest_in_flight: Option<DateTime<Utc>>,
-}
-
-/// Executions counted by status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-#[allow(non_snake_case)]
-pub struct StatusCounts {
-    /// Finished with a result.
-    pub SUCCEEDED: u64,
-    /// Finished without one.
-    pub FAILED: u64,
-    /// Running.
-    pub RUNNING: u64,
-    /// Queued.
-    pub PENDING: u64,
-    /// Stopped.
-    pub CANCELLED: u64,
-    /// Refused by AMC.
-    pub REJECTED: u64,
-}
-
-impl StatusCounts {
-    fn add(&mut self, status: ExecutionStatus, n: u64) {
-        let slot = match status {
-            ExecutionStatus::Succeeded => &mut self.SUCCEEDED,
-            ExecutionStatus::Failed => &mut self.FAILED,
-            ExecutionStatus::Running => &mut self.RUNNING,
-            ExecutionStatus::Pending => &mut self.PENDING,
-            ExecutionStatus::Cancelled => &mut self.CANCELLED,
-            ExecutionStatus::Rejected => &mut self.REJECTED,
-        };
-        *slot += n;
-    }
-
-    fn merge(&mut self, o: &StatusCounts) {
-        self.SUCCEEDED += o.SUCCEEDED;
-        self.FAILED += o.FAILED;
-        self.RUNNING += o.RUNNING;
-        self.PENDING += o.PENDING;
-        self.CANCELLED += o.CANCELLED;
-        self.REJECTED += o.REJECTED;
-    }
-
-    /// All executions counted.
-    pub fn total(&self) -> u64 {
-        self.SUCCEEDED + self.FAILED + self.RUNNING + self.PENDING + self.CANCELLED + self.REJECTED
-    }
-
-    /// SUCCEEDED / (SUCCEEDED + FAILED); `None` when neither occurred.
-    pub fn success_rate(&self) -> Option<f64> {
-        let decided = self.SUCCEEDED + self.FAILED;
-        (decided > 0).then(|| self.SUCCEEDED as f64 / decided as f64)
-    }
-}
-
-/// Duration figures of finished executions, in seconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Durations {
-    /// Mean.
-    pub avg: Option<f64>,
-    /// Median (nearest rank).
-    pub p50: Option<u64>,
-    /// 95th percentile (nearest rank).
-    pub p95: Option<u64>,
-}
-
-impl Durations {
-    fn of(sorted: &[u64]) -> Durations {
-        let sum: u64 = sorted.iter().sum();
-        Durations {
-            avg: (!sorted.is_empty()).then(|| sum as f64 / sorted.len() as f64),
-            p50: percentile(sorted, 50.0),
-            p95: percentile(sorted, 95.0),
-        }
-    }
-}
-
-/// The latest failed execution.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Failure {
-    /// AMC's execution ID.
-    pub execution_id: String,
-    /// Its workflow.
-    pub workflow_id: Option<String>,
-    /// When it failed (its last update).
-    pub failed_at: String,
-    /// Why, when AMC said.
-    pub error: Option<String>,
-}
-
-/// One instance of `usage report`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct UsageRow {
-    /// Row id.
-    pub id: RowId,
-    /// AMC's instance ID.
-    pub instance_id: String,
-    /// Display name.
-    pub name: String,
-    /// Workflows stored.
-    pub workflows: u64,
-    /// Schedules switched on.
-    pub schedules_enabled: u64,
-    /// Executions created in the window, by status.
-    pub executions: StatusCounts,
-    /// SUCCEEDED / (SUCCEEDED + FAILED) in the window.
-    pub success_rate: Option<f64>,
-    /// Durations of the window's finished executions.
-    pub duration_s: Durations,
-    /// Executions running or pending now (AMC allows 10 at once).
-    pub in_flight: u64,
-    /// Ad hoc executions created in the last 24 hours (AMC allows 30 a day).
-    pub ad_hoc_24h: u64,
-    /// The latest failure in the window.
-    pub last_failure: Option<Failure>,
-    /// When the instance was last synced.
-    pub synced_at: Option<String>,
-}
-
-/// The fleet line of `usage report`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct UsageFleet {
-    /// Instances reported.
-    pub instances: usize,
-    /// Workflows, all instances.
-    pub workflows: u64,
-    /// Enabled schedules, all instances.
-    pub schedules_enabled: u64,
-    /// Executions in the window, by status.
-    pub executions: StatusCounts,
-    /// Over the fleet.
-    pub success_rate: Option<f64>,
-    /// Over the fleet's finished executions.
-    pub duration_s: Durations,
-    /// Running or pending now.
-    pub in_flight: u64,
-    /// Ad hoc executions in the last 24 hours.
-    pub ad_hoc_24h: u64,
-    /// Instances with at least one failure in the window.
-    pub instances_with_failures: usize,
-    /// Start of the window.
-    pub since: String,
-}
-
-/// The executions created on one UTC day, by status.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct DayExecutions {
-    /// The day, `YYYY-MM-DD`.
-    pub day: String,
-    /// Executions created that day.
-    pub executions: StatusCounts,
-}
-
-/// One stored execution (`usage executions`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ExecutionRow {
-    /// AMC's execution ID.
-    pub execution_id: String,
-    /// Its workflow.
-    pub workflow_id: Option<String>,
-    /// Its state when last synced.
-    pub status: ExecutionStatus,
-    /// `AD_HOC`, `SCHEDULED`, …
-    pub category: Option<String>,
-    /// AMC's createTime.
-    pub created_at: String,
-    /// AMC's lastUpdatedTime.
-    pub updated_at: Option<String>,
-    /// Seconds it ran, once finished.
-    pub duration_s: Option<u64>,
-    /// Why it failed.
-    pub error: Option<String>,
-}
-
-/// One stored schedule (`schedule list`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ScheduleRow {
-    /// AMC's instance ID.
-    pub instance_id: String,
-    /// The instance's name.
-    pub instance_name: String,
-    /// AMC's schedule ID.
-    pub schedule_id: String,
-    /// The workflow it runs.
-    pub workflow_id: Option<String>,
-    /// `DAILY`, `WEEKLY`, …
-    pub aggregation_period: Option<String>,
-    /// UTC hour of the run.
-    pub aggregation_hour_utc: Option<u8>,
-    /// Switched on.
-    pub enabled: bool,
-    /// Status of its workflow's latest scheduled execution.
-    pub last_status: Option<ExecutionStatus>,
-    /// When that execution was created.
-    pub last_run_at: Option<String>,
-}
-
-impl ScheduleRow {
-    /// Whether its latest scheduled execution failed.
-    pub fn failing(&self) -> bool {
-        self.last_status == Some(ExecutionStatus::Failed)
-    }
-}
-
+use crate::domain::RowId;
+use crate::domain::{
+    DayExecutions, Durations, ExecutionRow, Failure, ScheduleRow, StatusCounts, SyncMark,
+    UsageFleet, UsageRow,
+};
 fn parse_status(idx: usize, s: String) -> rusqlite::Result<ExecutionStatus> {
     s.parse().map_err(|e: String| {
         rusqlite::Error::FromSqlConversionFailure(
@@ -243,9 +33,9 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-impl Store {
+impl Db {
     /// Where the last sync of every instance left off.
-    pub fn sync_marks(&self) -> Result<HashMap<RowId, SyncMark>> {
+    pub(crate) fn sync_marks(&self) -> StoreResult<HashMap<RowId, SyncMark>> {
         let mut stmt = self
             .read()
             .prepare(
@@ -254,19 +44,17 @@ impl Store {
                           WHERE e.instance_id = u.instance_id AND e.status IN ('PENDING', 'RUNNING'))
                  FROM usage_syncs u",
             )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, RowId>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                ))
-            })
-            .map_err(db_err)?;
+            ?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, RowId>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
         let mut marks = HashMap::new();
         for row in rows {
-            let (id, synced, oldest) = row.map_err(db_err)?;
+            let (id, synced, oldest) = row?;
             if let Some(synced_at) = parse_time(&synced) {
                 marks.insert(
                     id,
@@ -284,13 +72,13 @@ impl Store {
     /// replaced by the fetched lists, executions upserted by AMC's ID, and
     /// the sync mark set to `started`. An instance deleted meanwhile is
     /// skipped (`false`).
-    pub fn save_usage(
+    pub(crate) fn save_usage(
         &mut self,
         instance: RowId,
         started: DateTime<Utc>,
         window_start: DateTime<Utc>,
         snap: &UsageSnapshot,
-    ) -> Result<bool> {
+    ) -> StoreResult<bool> {
         let at = fmt_time(&started);
         let window = fmt_time(&window_start);
         self.write(|tx| {
@@ -299,29 +87,29 @@ impl Store {
                     r.get(0)
                 })
                 .optional()
-                .map_err(db_err)?;
+                ?;
             if exists.is_none() {
                 return Ok(false);
             }
             tx.execute("DELETE FROM workflows WHERE instance_id = ?1", [instance])
-                .map_err(db_err)?;
+                ?;
             {
                 let mut stmt = tx
                     .prepare_cached(
                         "INSERT OR REPLACE INTO workflows (instance_id, workflow_id, sql_query, synced_at)
                          VALUES (?1, ?2, ?3, ?4)",
                     )
-                    .map_err(db_err)?;
+                    ?;
                 for w in &snap.workflows {
                     stmt.execute(params![instance, w.workflow_id, w.sql_query, at])
-                        .map_err(db_err)?;
+                        ?;
                 }
             }
             tx.execute(
                 "DELETE FROM workflow_schedules WHERE instance_id = ?1",
                 [instance],
             )
-            .map_err(db_err)?;
+            ?;
             {
                 let mut stmt = tx
                     .prepare_cached(
@@ -329,7 +117,7 @@ impl Store {
                              aggregation_period, aggregation_hour_utc, enabled, synced_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )
-                    .map_err(db_err)?;
+                    ?;
                 for s in &snap.schedules {
                     stmt.execute(params![
                         instance,
@@ -340,7 +128,7 @@ impl Store {
                         s.enabled,
                         at
                     ])
-                    .map_err(db_err)?;
+                    ?;
                 }
             }
             {
@@ -356,7 +144,7 @@ impl Store {
                              duration_s = excluded.duration_s, error = excluded.error,
                              synced_at = excluded.synced_at",
                     )
-                    .map_err(db_err)?;
+                    ?;
                 for e in &snap.executions {
                     stmt.execute(params![
                         instance,
@@ -370,7 +158,7 @@ impl Store {
                         e.error,
                         at
                     ])
-                    .map_err(db_err)?;
+                    ?;
                 }
             }
             tx.execute(
@@ -379,7 +167,7 @@ impl Store {
                      window_start = excluded.window_start",
                 params![instance, at, window],
             )
-            .map_err(db_err)?;
+            ?;
             Ok(true)
         })
     }
@@ -387,27 +175,27 @@ impl Store {
     /// The usage figures of `instances` (row id, AMC ID, name) over the
     /// executions created since `since`; ad hoc counts look at the 24 hours
     /// before `now`. Rows come in the order given.
-    pub fn usage_report(
+    pub(crate) fn usage_report(
         &self,
         instances: &[(RowId, String, String)],
         since: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<UsageRow>, UsageFleet)> {
+    ) -> StoreResult<(Vec<UsageRow>, UsageFleet)> {
         let conn = self.read();
         let since_s = fmt_time(&since);
         let day_s = fmt_time(&(now - chrono::TimeDelta::hours(24)));
-        let counts = |sql: &str, args: &[&dyn rusqlite::ToSql]| -> Result<HashMap<RowId, u64>> {
-            let mut stmt = conn.prepare(sql).map_err(db_err)?;
-            let rows = stmt
-                .query_map(args, |r| Ok((r.get::<_, RowId>(0)?, r.get::<_, i64>(1)?)))
-                .map_err(db_err)?;
-            let mut map = HashMap::new();
-            for row in rows {
-                let (id, n) = row.map_err(db_err)?;
-                map.insert(id, n.max(0) as u64);
-            }
-            Ok(map)
-        };
+        let counts =
+            |sql: &str, args: &[&dyn rusqlite::ToSql]| -> StoreResult<HashMap<RowId, u64>> {
+                let mut stmt = conn.prepare(sql)?;
+                let rows =
+                    stmt.query_map(args, |r| Ok((r.get::<_, RowId>(0)?, r.get::<_, i64>(1)?)))?;
+                let mut map = HashMap::new();
+                for row in rows {
+                    let (id, n) = row?;
+                    map.insert(id, n.max(0) as u64);
+                }
+                Ok(map)
+            };
         let workflows = counts(
             "SELECT instance_id, count(*) FROM workflows GROUP BY instance_id",
             &[],
@@ -429,23 +217,19 @@ impl Store {
 
         let mut by_status: HashMap<RowId, StatusCounts> = HashMap::new();
         {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT instance_id, status, count(*) FROM workflow_executions
+            let mut stmt = conn.prepare(
+                "SELECT instance_id, status, count(*) FROM workflow_executions
                      WHERE created_at >= ?1 GROUP BY instance_id, status",
-                )
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map([&since_s], |r| {
-                    Ok((
-                        r.get::<_, RowId>(0)?,
-                        parse_status(1, r.get(1)?)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                })
-                .map_err(db_err)?;
+            )?;
+            let rows = stmt.query_map([&since_s], |r| {
+                Ok((
+                    r.get::<_, RowId>(0)?,
+                    parse_status(1, r.get(1)?)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
             for row in rows {
-                let (id, status, n) = row.map_err(db_err)?;
+                let (id, status, n) = row?;
                 by_status
                     .entry(id)
                     .or_default()
@@ -455,20 +239,16 @@ impl Store {
 
         let mut durations: HashMap<RowId, Vec<u64>> = HashMap::new();
         {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT instance_id, duration_s FROM workflow_executions
+            let mut stmt = conn.prepare(
+                "SELECT instance_id, duration_s FROM workflow_executions
                      WHERE created_at >= ?1 AND duration_s IS NOT NULL
                        AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED')",
-                )
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map([&since_s], |r| {
-                    Ok((r.get::<_, RowId>(0)?, r.get::<_, i64>(1)?))
-                })
-                .map_err(db_err)?;
+            )?;
+            let rows = stmt.query_map([&since_s], |r| {
+                Ok((r.get::<_, RowId>(0)?, r.get::<_, i64>(1)?))
+            })?;
             for row in rows {
-                let (id, d) = row.map_err(db_err)?;
+                let (id, d) = row?;
                 durations.entry(id).or_default().push(d.max(0) as u64);
             }
         }
@@ -483,36 +263,31 @@ impl Store {
                      FROM workflow_executions WHERE created_at >= ?1 AND status = 'FAILED'
                      ORDER BY instance_id, COALESCE(updated_at, created_at) DESC, execution_id DESC",
                 )
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map([&since_s], |r| {
-                    Ok((
-                        r.get::<_, RowId>(0)?,
-                        Failure {
-                            execution_id: r.get(1)?,
-                            workflow_id: r.get(2)?,
-                            failed_at: r.get(3)?,
-                            error: r.get(4)?,
-                        },
-                    ))
-                })
-                .map_err(db_err)?;
+                ?;
+            let rows = stmt.query_map([&since_s], |r| {
+                Ok((
+                    r.get::<_, RowId>(0)?,
+                    Failure {
+                        execution_id: r.get(1)?,
+                        workflow_id: r.get(2)?,
+                        failed_at: r.get(3)?,
+                        error: r.get(4)?,
+                    },
+                ))
+            })?;
             for row in rows {
-                let (id, f) = row.map_err(db_err)?;
+                let (id, f) = row?;
                 failures.entry(id).or_insert(f);
             }
         }
 
         let mut synced: HashMap<RowId, String> = HashMap::new();
         {
-            let mut stmt = conn
-                .prepare("SELECT instance_id, synced_at FROM usage_syncs")
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, RowId>(0)?, r.get::<_, String>(1)?)))
-                .map_err(db_err)?;
+            let mut stmt = conn.prepare("SELECT instance_id, synced_at FROM usage_syncs")?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, RowId>(0)?, r.get::<_, String>(1)?)))?;
             for row in rows {
-                let (id, at) = row.map_err(db_err)?;
+                let (id, at) = row?;
                 synced.insert(id, at);
             }
         }
@@ -559,12 +334,12 @@ impl Store {
 
     /// Executions of `instances` created since `since`, per UTC day (every
     /// day up to `now`, oldest first, empty ones included).
-    pub fn executions_by_day(
+    pub(crate) fn executions_by_day(
         &self,
         instances: &HashSet<RowId>,
         since: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<DayExecutions>> {
+    ) -> StoreResult<Vec<DayExecutions>> {
         let mut days: BTreeMap<String, StatusCounts> = BTreeMap::new();
         let mut day = since.date_naive();
         while day <= now.date_naive() {
@@ -574,25 +349,20 @@ impl Store {
                 None => break,
             }
         }
-        let mut stmt = self
-            .read()
-            .prepare(
-                "SELECT instance_id, substr(created_at, 1, 10), status, count(*)
+        let mut stmt = self.read().prepare(
+            "SELECT instance_id, substr(created_at, 1, 10), status, count(*)
                  FROM workflow_executions WHERE created_at >= ?1 GROUP BY 1, 2, 3",
-            )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map([fmt_time(&since)], |r| {
-                Ok((
-                    r.get::<_, RowId>(0)?,
-                    r.get::<_, String>(1)?,
-                    parse_status(2, r.get(2)?)?,
-                    r.get::<_, i64>(3)?,
-                ))
-            })
-            .map_err(db_err)?;
+        )?;
+        let rows = stmt.query_map([fmt_time(&since)], |r| {
+            Ok((
+                r.get::<_, RowId>(0)?,
+                r.get::<_, String>(1)?,
+                parse_status(2, r.get(2)?)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
         for row in rows {
-            let (id, day, status, n) = row.map_err(db_err)?;
+            let (id, day, status, n) = row?;
             if instances.contains(&id) {
                 days.entry(day).or_default().add(status, n.max(0) as u64);
             }
@@ -604,54 +374,50 @@ impl Store {
     }
 
     /// The stored executions of one instance, newest first.
-    pub fn executions(
+    pub(crate) fn executions(
         &self,
         instance: RowId,
         status: Option<ExecutionStatus>,
         since: Option<DateTime<Utc>>,
-    ) -> Result<Vec<ExecutionRow>> {
-        let mut stmt = self
-            .read()
-            .prepare(
-                "SELECT execution_id, workflow_id, status, execution_category, created_at,
+    ) -> StoreResult<Vec<ExecutionRow>> {
+        let mut stmt = self.read().prepare(
+            "SELECT execution_id, workflow_id, status, execution_category, created_at,
                         updated_at, duration_s, error
                  FROM workflow_executions
                  WHERE instance_id = ?1 AND (?2 IS NULL OR status = ?2)
                    AND (?3 IS NULL OR created_at >= ?3)
                  ORDER BY created_at DESC, execution_id DESC",
-            )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map(
-                params![
-                    instance,
-                    status.map(|s| s.as_str()),
-                    since.as_ref().map(fmt_time)
-                ],
-                |r| {
-                    Ok(ExecutionRow {
-                        execution_id: r.get(0)?,
-                        workflow_id: r.get(1)?,
-                        status: parse_status(2, r.get(2)?)?,
-                        category: r.get(3)?,
-                        created_at: r.get(4)?,
-                        updated_at: r.get(5)?,
-                        duration_s: r.get::<_, Option<i64>>(6)?.map(|d| d.max(0) as u64),
-                        error: r.get(7)?,
-                    })
-                },
-            )
-            .map_err(db_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+        )?;
+        let rows = stmt.query_map(
+            params![
+                instance,
+                status.map(|s| s.as_str()),
+                since.as_ref().map(fmt_time)
+            ],
+            |r| {
+                Ok(ExecutionRow {
+                    execution_id: r.get(0)?,
+                    workflow_id: r.get(1)?,
+                    status: parse_status(2, r.get(2)?)?,
+                    category: r.get(3)?,
+                    created_at: r.get(4)?,
+                    updated_at: r.get(5)?,
+                    duration_s: r.get::<_, Option<i64>>(6)?.map(|d| d.max(0) as u64),
+                    error: r.get(7)?,
+                })
+            },
+        )?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(StoreError::from)
     }
 
     /// Stored schedules of one instance, or of every instance of `owner`
     /// (`None`: everyone's), with the state of each one's latest scheduled run.
-    pub fn schedules(
+    pub(crate) fn schedules(
         &self,
         instance: Option<RowId>,
         owner: Option<RowId>,
-    ) -> Result<Vec<ScheduleRow>> {
+    ) -> StoreResult<Vec<ScheduleRow>> {
         let mut stmt = self
             .read()
             .prepare(
@@ -667,27 +433,26 @@ impl Store {
                  WHERE (?1 IS NULL OR s.instance_id = ?1) AND (?2 IS NULL OR i.user_id = ?2)
                  ORDER BY i.name, i.instance_id, s.schedule_id",
             )
-            .map_err(db_err)?;
-        let rows = stmt
-            .query_map(params![instance, owner], |r| {
-                Ok(ScheduleRow {
-                    instance_id: r.get(0)?,
-                    instance_name: r.get(1)?,
-                    schedule_id: r.get(2)?,
-                    workflow_id: r.get(3)?,
-                    aggregation_period: r.get(4)?,
-                    aggregation_hour_utc: r
-                        .get::<_, Option<i64>>(5)?
-                        .and_then(|h| u8::try_from(h).ok()),
-                    enabled: r.get(6)?,
-                    last_status: r
-                        .get::<_, Option<String>>(7)?
-                        .map(|s| parse_status(7, s))
-                        .transpose()?,
-                    last_run_at: r.get(8)?,
-                })
+            ?;
+        let rows = stmt.query_map(params![instance, owner], |r| {
+            Ok(ScheduleRow {
+                instance_id: r.get(0)?,
+                instance_name: r.get(1)?,
+                schedule_id: r.get(2)?,
+                workflow_id: r.get(3)?,
+                aggregation_period: r.get(4)?,
+                aggregation_hour_utc: r
+                    .get::<_, Option<i64>>(5)?
+                    .and_then(|h| u8::try_from(h).ok()),
+                enabled: r.get(6)?,
+                last_status: r
+                    .get::<_, Option<String>>(7)?
+                    .map(|s| parse_status(7, s))
+                    .transpose()?,
+                last_run_at: r.get(8)?,
             })
-            .map_err(db_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+        })?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(StoreError::from)
     }
 }

@@ -3,54 +3,10 @@
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, db_err, fmt_time, now};
-use crate::error::{Error, Result};
-use crate::model::{Region, RowId};
-
-/// The profile of a login made without `--profile`, and of every login made
-/// before profiles existed.
-pub const DEFAULT_PROFILE: &str = "default";
-
-/// Checks a profile name: 1-64 letters, digits, `.`, `_` or `-`, starting
-/// with a letter or digit (it shows in tables and goes into commands).
-pub fn validate_profile(name: &str) -> Result<&str> {
-    let ok = (1..=64).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(name)
-    } else {
-        Err(Error::usage(format!(
-            "invalid --profile {:?}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-            crate::model::printable(name)
-        )))
-    }
-}
-
-/// A user's stored credentials under one profile; the `_enc` fields are
-/// Fernet tokens.
-#[derive(Debug, Clone)]
-pub struct StoredCredentials {
-    /// The profile name.
-    pub profile: String,
-    /// The LwA client ID (not a secret).
-    pub client_id: String,
-    /// Encrypted client secret.
-    pub client_secret_enc: String,
-    /// Encrypted refresh token.
-    pub refresh_token_enc: String,
-    /// Region of the token endpoint.
-    pub region: Region,
-    /// Encrypted cached access token.
-    pub access_token_enc: Option<String>,
-    /// When the cached access token expires (RFC 3339).
-    pub access_token_expires: Option<String>,
-    /// Last change.
-    pub updated_at: String,
-}
-
+use super::{Db, StoreError, StoreResult, fmt_time, now};
+use crate::domain::{DEFAULT_PROFILE, StoredCredentials};
+use crate::domain::{Region, RowId};
+use crate::error::Result;
 const SELECT: &str = "SELECT profile, client_id, client_secret_enc, refresh_token_enc, region,
     access_token_enc, access_token_expires, updated_at FROM credentials";
 
@@ -67,9 +23,13 @@ fn cred_row(r: &rusqlite::Row) -> rusqlite::Result<StoredCredentials> {
     })
 }
 
-impl Store {
+impl Db {
     /// The credentials of `user` under `profile`, if logged in there.
-    pub fn credentials(&self, user: RowId, profile: &str) -> Result<Option<StoredCredentials>> {
+    pub(crate) fn credentials(
+        &self,
+        user: RowId,
+        profile: &str,
+    ) -> StoreResult<Option<StoredCredentials>> {
         self.read()
             .query_row(
                 &format!("{SELECT} WHERE user_id = ?1 AND profile = ?2"),
@@ -77,21 +37,21 @@ impl Store {
                 cred_row,
             )
             .optional()
-            .map_err(db_err)
+            .map_err(StoreError::from)
     }
 
     /// Every profile of `user`, by name.
-    pub fn profiles(&self, user: RowId) -> Result<Vec<StoredCredentials>> {
+    pub(crate) fn profiles(&self, user: RowId) -> StoreResult<Vec<StoredCredentials>> {
         let mut stmt = self
             .read()
-            .prepare(&format!("{SELECT} WHERE user_id = ?1 ORDER BY profile"))
-            .map_err(db_err)?;
-        let rows = stmt.query_map([user], cred_row).map_err(db_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+            .prepare(&format!("{SELECT} WHERE user_id = ?1 ORDER BY profile"))?;
+        let rows = stmt.query_map([user], cred_row)?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(StoreError::from)
     }
 
     /// The profile `user`'s commands use when none is named.
-    pub fn default_profile(&self, user: RowId) -> Result<String> {
+    pub(crate) fn default_profile(&self, user: RowId) -> StoreResult<String> {
         let stored: Option<Option<String>> = self
             .read()
             .query_row(
@@ -99,28 +59,30 @@ impl Store {
                 [user],
                 |r| r.get(0),
             )
-            .optional()
-            .map_err(db_err)?;
+            .optional()?;
         Ok(stored
             .flatten()
             .unwrap_or_else(|| DEFAULT_PROFILE.to_owned()))
     }
 
     /// Makes `profile` the one `user`'s commands use when none is named.
-    pub fn set_default_profile(&mut self, user: RowId, profile: &str) -> Result<()> {
+    pub(crate) fn set_default_profile(&mut self, user: RowId, profile: &str) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE users SET default_profile = ?2 WHERE id = ?1",
                 params![user, profile],
-            )
-            .map_err(db_err)?;
+            )?;
             Ok(())
         })
     }
 
     /// Saves (replacing) the credentials of `user` under `c.profile`; a
     /// cached access token is kept only when given.
-    pub fn save_credentials(&mut self, user: RowId, c: &StoredCredentials) -> Result<()> {
+    pub(crate) fn save_credentials(
+        &mut self,
+        user: RowId,
+        c: &StoredCredentials,
+    ) -> StoreResult<()> {
         let at = fmt_time(&now());
         self.write(|tx| {
             tx.execute(
@@ -142,45 +104,44 @@ impl Store {
                     c.profile
                 ],
             )
-            .map_err(db_err)?;
+            ?;
             Ok(())
         })
     }
 
     /// Caches an access token (encrypted) for `user`'s `profile`.
-    pub fn save_access_token(
+    pub(crate) fn save_access_token(
         &mut self,
         user: RowId,
         profile: &str,
         token_enc: &str,
         expires: &str,
-    ) -> Result<()> {
+    ) -> StoreResult<()> {
         self.write(|tx| {
             tx.execute(
                 "UPDATE credentials SET access_token_enc = ?3, access_token_expires = ?4
                  WHERE user_id = ?1 AND profile = ?2",
                 params![user, profile, token_enc, expires],
-            )
-            .map_err(db_err)?;
+            )?;
             Ok(())
         })
     }
 
     /// Removes the credentials of `user`'s `profile`; returns whether there
     /// were any.
-    pub fn delete_credentials(&mut self, user: RowId, profile: &str) -> Result<bool> {
+    pub(crate) fn delete_credentials(&mut self, user: RowId, profile: &str) -> StoreResult<bool> {
         self.write(|tx| {
             tx.execute(
                 "DELETE FROM credentials WHERE user_id = ?1 AND profile = ?2",
                 params![user, profile],
             )
             .map(|n| n > 0)
-            .map_err(db_err)
+            .map_err(StoreError::from)
         })
     }
 
     /// One stored secret, if any: rotation uses it to tell which key the store is under.
-    pub fn sample_secret(&self) -> Result<Option<String>> {
+    pub(crate) fn sample_secret(&self) -> StoreResult<Option<String>> {
         self.read()
             .query_row(
                 "SELECT client_secret_enc FROM credentials
@@ -190,13 +151,17 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(db_err)
+            .map_err(StoreError::from)
     }
 
     /// One stored secret that is not the credentials of `user`'s `profile`,
     /// if any: the key that stores new credentials there must open it, so
     /// that one store never holds ciphertexts of two keys.
-    pub fn sample_secret_except(&self, user: RowId, profile: &str) -> Result<Option<String>> {
+    pub(crate) fn sample_secret_except(
+        &self,
+        user: RowId,
+        profile: &str,
+    ) -> StoreResult<Option<String>> {
         self.read()
             .query_row(
                 "SELECT client_secret_enc FROM credentials WHERE NOT (user_id = ?1 AND profile = ?2)
@@ -206,17 +171,17 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(db_err)
+            .map_err(StoreError::from)
     }
 
     /// Rewrites every stored secret through `reencrypt` in one transaction;
     /// returns how many secrets were rewritten. If `reencrypt` fails for any
     /// secret, nothing changes.
-    pub fn reencrypt_secrets(
+    pub(crate) fn reencrypt_secrets<E: From<StoreError>>(
         &mut self,
-        reencrypt: &dyn Fn(&str) -> Result<String>,
-    ) -> Result<usize> {
-        self.write(|tx| {
+        reencrypt: &dyn Fn(&str) -> Result<String, E>,
+    ) -> Result<usize, E> {
+        self.write_with(|tx| {
             let mut count = 0;
             type Row = (RowId, String, String, String, Option<String>);
             let creds: Vec<Row> = {
@@ -225,13 +190,13 @@ impl Store {
                         "SELECT user_id, profile, client_secret_enc, refresh_token_enc, access_token_enc
                          FROM credentials",
                     )
-                    .map_err(db_err)?;
+                    .map_err(StoreError::from)?;
                 let rows = stmt
                     .query_map([], |r| {
                         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                     })
-                    .map_err(db_err)?;
-                rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
+                    .map_err(StoreError::from)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(StoreError::from)?
             };
             // Every profile of every user: one key for the whole store.
             for (user, profile, secret, refresh, access) in creds {
@@ -241,22 +206,24 @@ impl Store {
                      WHERE user_id = ?1 AND profile = ?2",
                     params![user, profile, reencrypt(&secret)?, reencrypt(&refresh)?, access],
                 )
-                .map_err(db_err)?;
+                .map_err(StoreError::from)?;
                 count += 2 + usize::from(access.is_some());
             }
             let configs: Vec<(RowId, String)> = {
                 let mut stmt = tx
                     .prepare("SELECT id, encrypted_config FROM amc_instances WHERE encrypted_config IS NOT NULL")
-                    .map_err(db_err)?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db_err)?;
-                rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
+                    .map_err(StoreError::from)?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(StoreError::from)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(StoreError::from)?
             };
             for (id, config) in configs {
                 tx.execute(
                     "UPDATE amc_instances SET encrypted_config = ?2 WHERE id = ?1",
                     params![id, reencrypt(&config)?],
                 )
-                .map_err(db_err)?;
+                .map_err(StoreError::from)?;
                 count += 1;
             }
             Ok(count)

@@ -1,47 +1,19 @@
 //! Upserting what AMC discovery reports: accounts by entity ID, instances by
 //! (owner, instance ID). Each call is one transaction; a dry run rolls back.
 
+use crate::domain::NewAccount;
 use rusqlite::{OptionalExtension, Transaction, params};
-use serde::Serialize;
 
-use super::accounts::NewAccount;
-use super::{Store, db_err, fmt_time, now};
-use crate::error::Result;
-use crate::model::{InstanceId, InstanceStatus, Region, RowId};
-
-/// Counts of a discovery upsert.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct UpsertCounts {
-    /// New rows.
-    pub created: usize,
-    /// Rows that changed.
-    pub updated: usize,
-    /// Rows that already matched.
-    pub unchanged: usize,
-}
-
-/// An instance as AMC's listing reports it.
-#[derive(Debug, Clone)]
-pub struct DiscoveredInstance {
-    /// AMC's instance ID.
-    pub instance_id: InstanceId,
-    /// AMC's name for it, if any.
-    pub name: Option<String>,
-    /// Its own API endpoint, if AMC gave one.
-    pub api_endpoint: Option<String>,
-    /// Whether AMC reports it COMPLETED (usable).
-    pub completed: bool,
-    /// `instanceType`, if AMC gave one.
-    pub instance_type: Option<String>,
-    /// `customerCanonicalName`, if AMC gave one.
-    pub customer_canonical_name: Option<String>,
-    /// The data-upload AWS account, if AMC gave one.
-    pub data_upload_account_id: Option<String>,
-}
-
-impl Store {
+use super::{Db, StoreResult, fmt_time, now};
+use crate::domain::{DiscoveredInstance, UpsertCounts};
+use crate::domain::{InstanceStatus, Region, RowId};
+impl Db {
     /// Creates missing accounts and renames/re-homes changed ones.
-    pub fn upsert_accounts(&mut self, found: &[NewAccount], dry_run: bool) -> Result<UpsertCounts> {
+    pub(crate) fn upsert_accounts(
+        &mut self,
+        found: &[NewAccount],
+        dry_run: bool,
+    ) -> StoreResult<UpsertCounts> {
         let at = fmt_time(&now());
         let body = |tx: &Transaction| {
             let mut counts = UpsertCounts::default();
@@ -53,7 +25,7 @@ impl Store {
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
                     .optional()
-                    .map_err(db_err)?;
+                    ?;
                 // The first profile that finds an account serves it, until
                 // `account edit --profile` says otherwise.
                 if current.is_some() && a.profile.is_some() {
@@ -61,7 +33,7 @@ impl Store {
                         "UPDATE amc_accounts SET profile = ?2 WHERE account_id = ?1 AND profile IS NULL",
                         params![a.account_id.as_str(), a.profile],
                     )
-                    .map_err(db_err)?;
+                    ?;
                 }
                 match current {
                     None => {
@@ -85,7 +57,7 @@ impl Store {
                                 at
                             ],
                         )
-                        .map_err(db_err)?;
+                        ?;
                         counts.updated += 1;
                     }
                 }
@@ -100,14 +72,14 @@ impl Store {
     /// keep their name, status and brands, and get the endpoint, account and
     /// details (type, canonical name, data-upload account) AMC reports; a
     /// detail AMC leaves out keeps its stored value.
-    pub fn upsert_discovered(
+    pub(crate) fn upsert_discovered(
         &mut self,
         owner: RowId,
         account: RowId,
         region: Region,
         found: &[DiscoveredInstance],
         dry_run: bool,
-    ) -> Result<UpsertCounts> {
+    ) -> StoreResult<UpsertCounts> {
         let at = fmt_time(&now());
         let body = |tx: &Transaction| {
             let mut counts = UpsertCounts::default();
@@ -122,7 +94,7 @@ impl Store {
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, [r.get(3)?, r.get(4)?, r.get(5)?])),
                     )
                     .optional()
-                    .map_err(db_err)?;
+                    ?;
                 match current {
                     None => {
                         let status = if d.completed {
@@ -151,7 +123,7 @@ impl Store {
                                 d.data_upload_account_id
                             ],
                         )
-                        .map_err(db_err)?;
+                        ?;
                         counts.created += 1;
                     }
                     Some((id, acc, endpoint, details)) => {
@@ -184,7 +156,7 @@ impl Store {
                                 d.data_upload_account_id
                             ],
                         )
-                        .map_err(db_err)?;
+                        ?;
                         counts.updated += 1;
                     }
                 }

@@ -1,0 +1,192 @@
+//! AMC instances as the registry keeps them, and what changes them.
+
+use serde::Serialize;
+
+use super::{HealthStatus, InstanceId, InstanceStatus, NewAccount, Region, RowId};
+
+/// The last known health of an instance.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    /// `UNKNOWN` when never checked.
+    pub status: HealthStatus,
+    /// When it was last checked.
+    pub checked_at: Option<String>,
+    /// Latency of the last check.
+    pub latency_ms: Option<u64>,
+    /// The error of the last check.
+    pub error: Option<String>,
+}
+
+/// The account as embedded in an instance's JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountBrief {
+    /// Row id.
+    pub id: RowId,
+    /// Entity ID.
+    pub account_id: String,
+    /// Name.
+    pub account_name: String,
+    /// Advertiser ID.
+    pub advertiser_id: Option<String>,
+    /// Country code.
+    pub country_code: String,
+    /// Marketplace ID.
+    pub marketplace_id: String,
+    /// The profile whose grant serves the account (`None`: the owner's default).
+    #[serde(skip)]
+    pub profile: Option<String>,
+}
+
+/// An instance as stored, in the JSON shape `instance show -o json` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Instance {
+    /// Row id.
+    pub id: RowId,
+    /// AMC's instance ID.
+    pub instance_id: InstanceId,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// API region.
+    pub region: Region,
+    /// Lifecycle state.
+    pub status: InstanceStatus,
+    /// False once deactivated.
+    pub is_active: bool,
+    /// The owning user's name.
+    pub owner: String,
+    /// The account (entity) the instance belongs to.
+    pub account: AccountBrief,
+    /// Brands, sorted.
+    pub brands: Vec<String>,
+    /// Last known health.
+    pub health: Health,
+    /// The instance's own API endpoint from discovery, if known.
+    pub api_endpoint: Option<String>,
+    /// AMC's `instanceType` (`STANDARD`, `SANDBOX`, …) from discovery, if known.
+    pub instance_type: Option<String>,
+    /// AMC's `customerCanonicalName` from discovery, if known.
+    pub customer_canonical_name: Option<String>,
+    /// The AWS account that uploads data to the instance, from discovery, if known.
+    pub data_upload_account_id: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// The owner's row id (not part of the JSON shape).
+    #[serde(skip)]
+    pub user_id: RowId,
+}
+
+/// Which instances to list; `None` fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceFilter {
+    /// Only this user's instances (`None`: every user's).
+    pub owner: Option<RowId>,
+    /// Only with this status.
+    pub status: Option<InstanceStatus>,
+    /// Only with this health (`Unknown`: never checked).
+    pub health: Option<HealthStatus>,
+    /// Only linked to this account.
+    pub account: Option<RowId>,
+    /// Only carrying this brand.
+    pub brand: Option<String>,
+    /// Only in this region.
+    pub region: Option<Region>,
+    /// Only not-healthy ones (UNHEALTHY, ERROR or never checked).
+    pub not_healthy: bool,
+    /// Only of this `instanceType` (compared without regard to case).
+    pub instance_type: Option<String>,
+}
+
+/// A new instance.
+#[derive(Debug, Clone)]
+pub struct NewInstance {
+    /// Row id to use; `None` for a fresh one.
+    pub id: Option<RowId>,
+    /// AMC's instance ID.
+    pub instance_id: InstanceId,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// API region.
+    pub region: Region,
+    /// Linked account.
+    pub account: RowId,
+    /// Initial state.
+    pub status: InstanceStatus,
+    /// Brands.
+    pub brands: Vec<String>,
+    /// API endpoint from discovery.
+    pub api_endpoint: Option<String>,
+}
+
+/// Changes to an instance; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InstancePatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New description (`Some(None)` clears it).
+    pub description: Option<Option<String>>,
+    /// New region.
+    pub region: Option<Region>,
+    /// New account.
+    pub account: Option<RowId>,
+}
+
+impl InstancePatch {
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// What an upsert did to one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UpsertResult {
+    /// A new row.
+    Created,
+    /// An existing row changed.
+    Updated,
+    /// An existing row already matched.
+    Unchanged,
+}
+
+/// The effect of an import.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportOutcome {
+    /// New instances.
+    pub created: usize,
+    /// Changed instances.
+    pub updated: usize,
+    /// Instances that already matched.
+    pub unchanged: usize,
+    /// New accounts.
+    pub accounts_created: usize,
+    /// Whether nothing was written (`--dry-run`).
+    pub dry_run: bool,
+}
+
+/// One instance of an import file, validated, with the account it names.
+#[derive(Debug, Clone)]
+pub struct ImportRow {
+    /// Where the row stands in its file (`[2]`, `line 3`), for messages.
+    pub position: String,
+    /// The instance; `account` is ignored in favour of `account_entity`.
+    pub instance: NewInstance,
+    /// The entity ID of its account.
+    pub account_entity: String,
+    /// The account to create when the entity ID is not in the store yet.
+    pub new_account: Option<NewAccount>,
+    /// `is_active`.
+    pub is_active: bool,
+    /// Health as exported.
+    pub health: Health,
+    /// Creation time as exported.
+    pub created_at: Option<String>,
+    /// Last change as exported.
+    pub updated_at: Option<String>,
+}

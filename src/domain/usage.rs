@@ -1,0 +1,221 @@
+//! Usage: workflows, schedules and executions as synced from AMC, and their summaries.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{RowId, percentile};
+use crate::amc::ExecutionStatus;
+
+/// Where an instance's last sync left off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncMark {
+    /// When the last successful sync started.
+    pub synced_at: DateTime<Utc>,
+    /// The creation time of the oldest execution stored as still in flight,
+    /// which the next sync must look at again.
+    pub oldest_in_flight: Option<DateTime<Utc>>,
+}
+
+/// Executions counted by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[allow(non_snake_case)]
+pub struct StatusCounts {
+    /// Finished with a result.
+    pub SUCCEEDED: u64,
+    /// Finished without one.
+    pub FAILED: u64,
+    /// Running.
+    pub RUNNING: u64,
+    /// Queued.
+    pub PENDING: u64,
+    /// Stopped.
+    pub CANCELLED: u64,
+    /// Refused by AMC.
+    pub REJECTED: u64,
+}
+
+impl StatusCounts {
+    /// Counts `n` more executions of `status`.
+    pub fn add(&mut self, status: ExecutionStatus, n: u64) {
+        let slot = match status {
+            ExecutionStatus::Succeeded => &mut self.SUCCEEDED,
+            ExecutionStatus::Failed => &mut self.FAILED,
+            ExecutionStatus::Running => &mut self.RUNNING,
+            ExecutionStatus::Pending => &mut self.PENDING,
+            ExecutionStatus::Cancelled => &mut self.CANCELLED,
+            ExecutionStatus::Rejected => &mut self.REJECTED,
+        };
+        *slot += n;
+    }
+
+    /// Adds the counts of `o`.
+    pub fn merge(&mut self, o: &StatusCounts) {
+        self.SUCCEEDED += o.SUCCEEDED;
+        self.FAILED += o.FAILED;
+        self.RUNNING += o.RUNNING;
+        self.PENDING += o.PENDING;
+        self.CANCELLED += o.CANCELLED;
+        self.REJECTED += o.REJECTED;
+    }
+
+    /// All executions counted.
+    pub fn total(&self) -> u64 {
+        self.SUCCEEDED + self.FAILED + self.RUNNING + self.PENDING + self.CANCELLED + self.REJECTED
+    }
+
+    /// SUCCEEDED / (SUCCEEDED + FAILED); `None` when neither occurred.
+    pub fn success_rate(&self) -> Option<f64> {
+        let decided = self.SUCCEEDED + self.FAILED;
+        (decided > 0).then(|| self.SUCCEEDED as f64 / decided as f64)
+    }
+}
+
+/// Duration figures of finished executions, in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Durations {
+    /// Mean.
+    pub avg: Option<f64>,
+    /// Median (nearest rank).
+    pub p50: Option<u64>,
+    /// 95th percentile (nearest rank).
+    pub p95: Option<u64>,
+}
+
+impl Durations {
+    /// The summary of durations sorted ascending.
+    pub fn of(sorted: &[u64]) -> Durations {
+        let sum: u64 = sorted.iter().sum();
+        Durations {
+            avg: (!sorted.is_empty()).then(|| sum as f64 / sorted.len() as f64),
+            p50: percentile(sorted, 50.0),
+            p95: percentile(sorted, 95.0),
+        }
+    }
+}
+
+/// The latest failed execution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Failure {
+    /// AMC's execution ID.
+    pub execution_id: String,
+    /// Its workflow.
+    pub workflow_id: Option<String>,
+    /// When it failed (its last update).
+    pub failed_at: String,
+    /// Why, when AMC said.
+    pub error: Option<String>,
+}
+
+/// One instance of `usage report`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageRow {
+    /// Row id.
+    pub id: RowId,
+    /// AMC's instance ID.
+    pub instance_id: String,
+    /// Display name.
+    pub name: String,
+    /// Workflows stored.
+    pub workflows: u64,
+    /// Schedules switched on.
+    pub schedules_enabled: u64,
+    /// Executions created in the window, by status.
+    pub executions: StatusCounts,
+    /// SUCCEEDED / (SUCCEEDED + FAILED) in the window.
+    pub success_rate: Option<f64>,
+    /// Durations of the window's finished executions.
+    pub duration_s: Durations,
+    /// Executions running or pending now (AMC allows 10 at once).
+    pub in_flight: u64,
+    /// Ad hoc executions created in the last 24 hours (AMC allows 30 a day).
+    pub ad_hoc_24h: u64,
+    /// The latest failure in the window.
+    pub last_failure: Option<Failure>,
+    /// When the instance was last synced.
+    pub synced_at: Option<String>,
+}
+
+/// The fleet line of `usage report`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageFleet {
+    /// Instances reported.
+    pub instances: usize,
+    /// Workflows, all instances.
+    pub workflows: u64,
+    /// Enabled schedules, all instances.
+    pub schedules_enabled: u64,
+    /// Executions in the window, by status.
+    pub executions: StatusCounts,
+    /// Over the fleet.
+    pub success_rate: Option<f64>,
+    /// Over the fleet's finished executions.
+    pub duration_s: Durations,
+    /// Running or pending now.
+    pub in_flight: u64,
+    /// Ad hoc executions in the last 24 hours.
+    pub ad_hoc_24h: u64,
+    /// Instances with at least one failure in the window.
+    pub instances_with_failures: usize,
+    /// Start of the window.
+    pub since: String,
+}
+
+/// The executions created on one UTC day, by status.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayExecutions {
+    /// The day, `YYYY-MM-DD`.
+    pub day: String,
+    /// Executions created that day.
+    pub executions: StatusCounts,
+}
+
+/// One stored execution (`usage executions`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExecutionRow {
+    /// AMC's execution ID.
+    pub execution_id: String,
+    /// Its workflow.
+    pub workflow_id: Option<String>,
+    /// Its state when last synced.
+    pub status: ExecutionStatus,
+    /// `AD_HOC`, `SCHEDULED`, …
+    pub category: Option<String>,
+    /// AMC's createTime.
+    pub created_at: String,
+    /// AMC's lastUpdatedTime.
+    pub updated_at: Option<String>,
+    /// Seconds it ran, once finished.
+    pub duration_s: Option<u64>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// One stored schedule (`schedule list`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScheduleRow {
+    /// AMC's instance ID.
+    pub instance_id: String,
+    /// The instance's name.
+    pub instance_name: String,
+    /// AMC's schedule ID.
+    pub schedule_id: String,
+    /// The workflow it runs.
+    pub workflow_id: Option<String>,
+    /// `DAILY`, `WEEKLY`, …
+    pub aggregation_period: Option<String>,
+    /// UTC hour of the run.
+    pub aggregation_hour_utc: Option<u8>,
+    /// Switched on.
+    pub enabled: bool,
+    /// Status of its workflow's latest scheduled execution.
+    pub last_status: Option<ExecutionStatus>,
+    /// When that execution was created.
+    pub last_run_at: Option<String>,
+}
+
+impl ScheduleRow {
+    /// Whether its latest scheduled execution failed.
+    pub fn failing(&self) -> bool {
+        self.last_status == Some(ExecutionStatus::Failed)
+    }
+}

@@ -1,0 +1,34 @@
+//! Users: the owners of instances and credentials.
+
+use serde::Serialize;
+
+use super::RowId;
+use crate::error::{Error, Result};
+
+/// A user of the registry.
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    /// Row id.
+    pub id: RowId,
+    /// Login name.
+    pub name: String,
+    /// How many instances the user owns.
+    pub instance_count: u64,
+    /// When the user was added.
+    pub created_at: String,
+}
+
+/// Checks a user name: 1-64 characters, letters, digits, `.`, `_`, `-`, `@`.
+pub fn validate_name(name: &str) -> Result<&str> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(name)
+    } else {
+        Err(Error::usage(format!(
+            "invalid user name {name:?}: use 1-64 letters, digits, '.', '_', '-' or '@'"
+        )))
+    }
+}

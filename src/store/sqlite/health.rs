@@ -1,0 +1,235 @@
+//! Health check results: the last state on each instance, and the history.
+
+use crate::domain::round2;
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Db, StoreError, StoreResult, fmt_time};
+use crate::domain::{DayLatency, HealthRecord, HealthSummary, HistoryRow, percentile};
+use crate::domain::{HealthStatus, InstanceStatus, RowId};
+impl Db {
+    /// Saves a batch of results in one transaction: a history row each, and the
+    /// instance's last health and status updated (see
+    /// [`InstanceStatus::after_check`]). Results for
+    /// instances deleted meanwhile are skipped.
+    pub(crate) fn record_health(&mut self, batch: &[HealthRecord]) -> StoreResult<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| {
+            let mut status_of = tx
+                .prepare_cached("SELECT status FROM amc_instances WHERE id = ?1")
+                ?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO health_checks (instance_id, checked_at, status, http_status, latency_ms, attempts, error)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                ?;
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE amc_instances SET health_status = ?2, last_health_check = ?3, health_error = ?4,
+                         health_latency_ms = ?5, status = ?6 WHERE id = ?1",
+                )
+                ?;
+            for r in batch {
+                let current: Option<String> = status_of
+                    .query_row([r.instance], |row| row.get(0))
+                    .optional()
+                    ?;
+                let Some(current) = current else { continue };
+                let current: InstanceStatus = current.parse().unwrap_or(InstanceStatus::Error);
+                let at = fmt_time(&r.checked_at);
+                insert
+                    .execute(params![r.instance, at, r.status.as_str(), r.http_status, r.latency_ms, r.attempts, r.error])
+                    ?;
+                update
+                    .execute(params![
+                        r.instance,
+                        r.status.as_str(),
+                        at,
+                        r.error,
+                        r.latency_ms,
+                        current.after_check(r.status).as_str()
+                    ])
+                    ?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The checks of one instance, newest first.
+    pub(crate) fn history(
+        &self,
+        instance: RowId,
+        since: Option<DateTime<Utc>>,
+        limit: usize,
+    ) -> StoreResult<Vec<HistoryRow>> {
+        let since = since.map(|t| fmt_time(&t)).unwrap_or_default();
+        let mut stmt = self
+            .read()
+            .prepare(
+                "SELECT checked_at, status, http_status, latency_ms, attempts, error FROM health_checks
+                 WHERE instance_id = ?1 AND checked_at >= ?2 ORDER BY checked_at DESC, id DESC LIMIT ?3",
+            )
+            ?;
+        let rows = stmt.query_map(params![instance, since, limit as i64], |r| {
+            Ok(HistoryRow {
+                checked_at: r.get(0)?,
+                status: r
+                    .get::<_, String>(1)?
+                    .parse()
+                    .unwrap_or(HealthStatus::Error),
+                http_status: r.get(2)?,
+                latency_ms: r.get(3)?,
+                attempts: r.get(4)?,
+                error: r.get(5)?,
+            })
+        })?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(StoreError::from)
+    }
+
+    /// Per-instance uptime, error rate and latency percentiles since `since`,
+    /// for `owner`'s instances (every user's with `None`), sorted by name.
+    pub(crate) fn health_report(
+        &self,
+        owner: Option<RowId>,
+        since: DateTime<Utc>,
+    ) -> StoreResult<Vec<HealthSummary>> {
+        let mut stmt = self.read().prepare(
+            "SELECT i.id, i.instance_id, i.name, u.name, a.account_id,
+                        h.status, h.latency_ms, h.error, h.checked_at
+                 FROM amc_instances i
+                 JOIN users u ON u.id = i.user_id
+                 JOIN amc_accounts a ON a.id = i.account_id
+                 LEFT JOIN health_checks h ON h.instance_id = i.id AND h.checked_at >= ?2
+                 WHERE ?1 IS NULL OR i.user_id = ?1
+                 ORDER BY i.name, i.instance_id, i.id, h.checked_at, h.id",
+        )?;
+        let mut rows = stmt.query(params![owner, fmt_time(&since)])?;
+        let mut out: Vec<HealthSummary> = Vec::new();
+        let mut latencies: Vec<u64> = Vec::new();
+        let mut errors = 0u64;
+        let finish = |s: &mut HealthSummary, lat: &mut Vec<u64>, errors: u64| {
+            lat.sort_unstable();
+            s.p50_ms = percentile(lat, 50.0);
+            s.p95_ms = percentile(lat, 95.0);
+            if s.checks > 0 {
+                s.uptime_pct = Some(round2(100.0 * s.healthy as f64 / s.checks as f64));
+                s.error_rate_pct = Some(round2(100.0 * errors as f64 / s.checks as f64));
+            }
+            lat.clear();
+        };
+        while let Some(r) = rows.next()? {
+            let id: RowId = r.get(0)?;
+            if out.last().map(|s| s.id) != Some(id) {
+                if let Some(prev) = out.last_mut() {
+                    finish(prev, &mut latencies, errors);
+                }
+                errors = 0;
+                out.push(HealthSummary {
+                    id,
+                    instance_id: r.get(1)?,
+                    name: r.get(2)?,
+                    owner: r.get(3)?,
+                    account_id: r.get(4)?,
+                    checks: 0,
+                    healthy: 0,
+                    uptime_pct: None,
+                    error_rate_pct: None,
+                    p50_ms: None,
+                    p95_ms: None,
+                    last_error: None,
+                    last_checked_at: None,
+                });
+            }
+            let Some(s) = out.last_mut() else { continue };
+            let status: Option<String> = r.get(5)?;
+            let Some(status) = status else { continue };
+            s.checks += 1;
+            match status.as_str() {
+                "HEALTHY" => s.healthy += 1,
+                "ERROR" => errors += 1,
+                _ => {}
+            }
+            if let Some(l) = r.get::<_, Option<u64>>(6)? {
+                latencies.push(l);
+            }
+            if let Some(e) = r.get::<_, Option<String>>(7)? {
+                s.last_error = Some(e);
+            }
+            s.last_checked_at = r.get(8)?;
+        }
+        if let Some(last) = out.last_mut() {
+            finish(last, &mut latencies, errors);
+        }
+        Ok(out)
+    }
+
+    /// Checks per UTC day since `since` (every day of the period, oldest
+    /// first, empty ones included), with their latency percentiles; only
+    /// the checks of `instances` when given.
+    pub(crate) fn latency_by_day(
+        &self,
+        instances: Option<&HashSet<RowId>>,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<DayLatency>> {
+        let mut stmt = self.read().prepare(
+            "SELECT instance_id, substr(checked_at, 1, 10), status, latency_ms
+                 FROM health_checks WHERE checked_at >= ?1",
+        )?;
+        let mut rows = stmt.query([fmt_time(&since)])?;
+        let mut days: BTreeMap<String, (u64, u64, Vec<u64>)> = BTreeMap::new();
+        let mut day = since.date_naive();
+        while day <= now.date_naive() {
+            days.insert(day.to_string(), (0, 0, Vec::new()));
+            match day.succ_opt() {
+                Some(next) => day = next,
+                None => break,
+            }
+        }
+        while let Some(r) = rows.next()? {
+            if let Some(set) = instances {
+                let id: RowId = r.get(0)?;
+                if !set.contains(&id) {
+                    continue;
+                }
+            }
+            let day: String = r.get(1)?;
+            let entry = days.entry(day).or_default();
+            entry.0 += 1;
+            if r.get::<_, String>(2)? == "HEALTHY" {
+                entry.1 += 1;
+            }
+            if let Some(l) = r.get::<_, Option<u64>>(3)? {
+                entry.2.push(l);
+            }
+        }
+        Ok(days
+            .into_iter()
+            .map(|(day, (checks, healthy, mut lat))| {
+                lat.sort_unstable();
+                DayLatency {
+                    day,
+                    checks,
+                    healthy,
+                    p50_ms: percentile(&lat, 50.0),
+                    p95_ms: percentile(&lat, 95.0),
+                }
+            })
+            .collect())
+    }
+
+    /// Deletes history rows older than `before`; returns how many.
+    pub(crate) fn prune_history(&mut self, before: DateTime<Utc>) -> StoreResult<usize> {
+        let before = fmt_time(&before);
+        self.write(|tx| {
+            tx.execute("DELETE FROM health_checks WHERE checked_at < ?1", [&before])
+                .map_err(StoreError::from)
+        })
+    }
+}
