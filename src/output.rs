@@ -1078,6 +1078,40 @@ mod tests {
     }
 
     #[test]
+    fn csv_records_come_from_the_fields_serde_names() {
+        #[derive(Default, Serialize)]
+        struct View<'a> {
+            #[serde(rename = "pct")]
+            share: Option<f64>,
+            status: Option<HealthStatus>,
+            name: &'a str,
+            count: u32,
+            ok: bool,
+            nested: Vec<u8>,
+        }
+        assert_eq!(
+            csv_header::<View>(),
+            ["pct", "status", "name", "count", "ok", "nested"],
+            "a default view names the columns"
+        );
+        let view = View {
+            share: Some(100.0),
+            status: Some(HealthStatus::Healthy),
+            name: "=a,b",
+            count: 3,
+            ok: true,
+            nested: vec![1, 2],
+        };
+        assert_eq!(
+            csv_cells(&view),
+            ["100", "HEALTHY", "=a,b", "3", "true", "[1,2]"],
+            "floats print as Rust prints them, nested values as JSON"
+        );
+        assert_eq!(csv_cells(&View::default())[..2], ["", ""], "None is blank");
+        assert!(csv_cells(&"not a struct").is_empty());
+    }
+
+    #[test]
     fn csv_injection_is_neutralised_and_restored() {
         for s in ["=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)", "\tx"] {
             let n = neutralise(s);
