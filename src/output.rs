@@ -56,11 +56,13 @@ pub trait Tabular {
     fn columns() -> Vec<&'static str>;
     /// The cells of one row; colour is applied only when the table is styled.
     fn row(&self) -> Vec<Cell>;
-    /// Column headers in CSV (defaults to the table's).
+    /// Column headers in CSV (defaults to the table's): a type with a CSV
+    /// record of its own returns [`csv_header`] of its serde view.
     fn csv_columns() -> Vec<&'static str> {
         Self::columns()
     }
-    /// One CSV record (defaults to the table row's text).
+    /// One CSV record (defaults to the table row's text): [`csv_cells`]
+    /// of the same view.
     fn csv_row(&self) -> Vec<String> {
         self.row().iter().map(|c| c.content()).collect()
     }
