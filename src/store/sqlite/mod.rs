@@ -27,9 +27,9 @@ use crate::domain::{fmt_time, now};
 /// The schema, one numbered file per version. Never edit or remove an entry:
 /// released stores were migrated with it.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../../migrations/0001_init.sql"),
-    include_str!("../../../migrations/0002_usage.sql"),
-    include_str!("../../../migrations/0003_profiles.sql"),
+    include_str!("../../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../../migrations/sqlite/0002_usage.sql"),
+    include_str!("../../../migrations/sqlite/0003_profiles.sql"),
 ];
 
 /// How long a writer waits for another process's write lock, all retries included.
