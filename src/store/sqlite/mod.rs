@@ -84,6 +84,11 @@ impl Db {
         .map_err(|e| open_error(location, e))?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| open_error(location, e))?;
+        // SQLite's default page cache (2 MiB) is smaller than the indexes of
+        // a large account's instances, whose random row ids make each insert
+        // touch a different page: an import then slows down as it grows.
+        conn.pragma_update(None, "cache_size", -32_768)
+            .map_err(|e| open_error(location, e))?;
         // Deleted and overwritten content (a logged-out user's credentials,
         // the ciphertext a key rotation replaced) is zeroed, not left in free
         // pages where the key would still decrypt it and a backup would copy it.
