@@ -300,8 +300,8 @@ fn version_2_store(env: &TestEnv, fake: &FakeAmc) {
     std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let f = fernet::Fernet::new(&key).unwrap();
     let probe = env.probe();
-    probe.exec_batch(include_str!("../../../migrations/0001_init.sql"));
-    probe.exec_batch(include_str!("../../../migrations/0002_usage.sql"));
+    probe.exec_batch(include_str!("../../../migrations/sqlite/0001_init.sql"));
+    probe.exec_batch(include_str!("../../../migrations/sqlite/0002_usage.sql"));
     probe.set_user_version(2);
     let (_, client, secret, refresh, entity) = GRANTS[0];
     fake.add_client(client, secret, refresh);
