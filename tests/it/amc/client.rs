@@ -760,9 +760,14 @@ async fn debug_logs_carry_no_secrets() {
         .with_ansi(false)
         .with_writer(move || sink.clone())
         .finish();
+    // Other tests of this binary run in parallel without a subscriber. With
+    // only one dispatcher alive, tracing takes it for the global one and a
+    // callsite another thread reaches first is judged by that thread's
+    // (absent) subscriber: "not interested", cached. A second dispatcher
+    // makes tracing ask every live one, this test's included.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let _guard = tracing::subscriber::set_default(subscriber);
-    // Other tests of this binary run in parallel without a subscriber; a
-    // callsite they reach first may have cached "not interested" meanwhile.
+    // A callsite reached before this test started has cached its interest.
     tracing::callsite::rebuild_interest_cache();
 
     let fake = fake();
