@@ -13,36 +13,15 @@ use crate::domain::{
     parse_brands, parse_description, parse_name,
 };
 use crate::domain::{Health, ImportRow, Instance, NewAccount, NewInstance};
-use crate::output::unneutralise;
+use crate::output::{csv_cells, csv_header, unneutralise};
 
 /// The largest import file accepted.
 pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 
 /// The columns of the flat CSV record, in order.
-pub const CSV_COLUMNS: [&str; 22] = [
-    "id",
-    "instance_id",
-    "name",
-    "description",
-    "region",
-    "status",
-    "is_active",
-    "owner",
-    "account_uuid",
-    "account_id",
-    "account_name",
-    "advertiser_id",
-    "country_code",
-    "marketplace_id",
-    "brands",
-    "health_status",
-    "health_checked_at",
-    "health_latency_ms",
-    "health_error",
-    "api_endpoint",
-    "created_at",
-    "updated_at",
-];
+pub fn csv_columns() -> Vec<&'static str> {
+    csv_header::<InstanceCsv>()
+}
 
 /// Separates brands inside one CSV cell.
 const BRAND_SEP: &str = ";";
@@ -81,34 +60,60 @@ fn split_brands(cell: &str) -> Vec<String> {
 
 /// The flat CSV record of an instance.
 pub fn csv_record(i: &Instance) -> Vec<String> {
-    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-    vec![
-        i.id.to_string(),
-        i.instance_id.to_string(),
-        i.name.clone(),
-        opt(&i.description),
-        i.region.to_string(),
-        i.status.to_string(),
-        i.is_active.to_string(),
-        i.owner.clone(),
-        i.account.id.to_string(),
-        i.account.account_id.clone(),
-        i.account.account_name.clone(),
-        opt(&i.account.advertiser_id),
-        i.account.country_code.clone(),
-        i.account.marketplace_id.clone(),
-        join_brands(&i.brands),
-        i.health.status.to_string(),
-        opt(&i.health.checked_at),
-        i.health
-            .latency_ms
-            .map(|v| v.to_string())
-            .unwrap_or_default(),
-        opt(&i.health.error),
-        opt(&i.api_endpoint),
-        i.created_at.clone(),
-        i.updated_at.clone(),
-    ]
+    csv_cells(&InstanceCsv {
+        id: Some(i.id),
+        instance_id: Some(&i.instance_id),
+        name: &i.name,
+        description: i.description.as_deref(),
+        region: Some(i.region),
+        status: Some(i.status),
+        is_active: i.is_active,
+        owner: &i.owner,
+        account_uuid: Some(i.account.id),
+        account_id: &i.account.account_id,
+        account_name: &i.account.account_name,
+        advertiser_id: i.account.advertiser_id.as_deref(),
+        country_code: &i.account.country_code,
+        marketplace_id: &i.account.marketplace_id,
+        brands: join_brands(&i.brands),
+        health_status: Some(i.health.status),
+        health_checked_at: i.health.checked_at.as_deref(),
+        health_latency_ms: i.health.latency_ms,
+        health_error: i.health.error.as_deref(),
+        api_endpoint: i.api_endpoint.as_deref(),
+        created_at: &i.created_at,
+        updated_at: &i.updated_at,
+    })
+}
+
+/// The flat CSV record of an instance, the file format of import and
+/// export: its account and health flattened, its brands in one cell (see
+/// [`join_brands`]). Fields a default cannot fill are options so that an
+/// empty view can name the columns.
+#[derive(Default, serde::Serialize)]
+struct InstanceCsv<'a> {
+    id: Option<crate::domain::RowId>,
+    instance_id: Option<&'a crate::domain::InstanceId>,
+    name: &'a str,
+    description: Option<&'a str>,
+    region: Option<crate::domain::Region>,
+    status: Option<crate::domain::InstanceStatus>,
+    is_active: bool,
+    owner: &'a str,
+    account_uuid: Option<crate::domain::RowId>,
+    account_id: &'a str,
+    account_name: &'a str,
+    advertiser_id: Option<&'a str>,
+    country_code: &'a str,
+    marketplace_id: &'a str,
+    brands: String,
+    health_status: Option<crate::domain::HealthStatus>,
+    health_checked_at: Option<&'a str>,
+    health_latency_ms: Option<u64>,
+    health_error: Option<&'a str>,
+    api_endpoint: Option<&'a str>,
+    created_at: &'a str,
+    updated_at: &'a str,
 }
 
 /// The file formats of import and export.
@@ -257,10 +262,8 @@ fn parse_csv(text: &str) -> Result<RawRows, Vec<String>> {
         .headers()
         .map_err(|e| vec![format!("line 1: cannot read the header: {e}")])?
         .clone();
-    let unknown: Vec<&str> = headers
-        .iter()
-        .filter(|h| !CSV_COLUMNS.contains(h))
-        .collect();
+    let known = csv_columns();
+    let unknown: Vec<&str> = headers.iter().filter(|h| !known.contains(h)).collect();
     if !unknown.is_empty() {
         let mut named: Vec<String> = unknown.iter().take(MAX_NAMED).map(|h| quote(h)).collect();
         if unknown.len() > MAX_NAMED {
@@ -269,7 +272,7 @@ fn parse_csv(text: &str) -> Result<RawRows, Vec<String>> {
         return Err(vec![format!(
             "line 1: unknown column(s) {}; known columns: {}",
             named.join(", "),
-            CSV_COLUMNS.join(", ")
+            known.join(", ")
         )]);
     }
     let mut out = Vec::new();

@@ -152,8 +152,9 @@ pub struct Schedule {
     pub enabled: bool,
 }
 
-/// An advertiser linked to an instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An advertiser linked to an instance. Its default names the CSV columns
+/// of an empty list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct LinkedAdvertiser {
     /// The advertiser's ID.
     pub id: String,

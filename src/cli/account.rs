@@ -7,7 +7,7 @@ use super::Ctx;
 use crate::domain::{Account, AccountPatch, NewAccount};
 use crate::domain::{Country, EntityId, InvalidValue, parse_advertiser_id, parse_name};
 use crate::error::{Error, Result};
-use crate::output::Tabular;
+use crate::output::{Tabular, csv_cells, csv_header};
 
 /// Account commands.
 #[derive(Debug, Subcommand)]
@@ -87,31 +87,36 @@ impl Tabular for Account {
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec![
-            "id",
-            "account_id",
-            "account_name",
-            "advertiser_id",
-            "country_code",
-            "marketplace_id",
-            "instance_count",
-            "created_at",
-            "updated_at",
-        ]
+        csv_header::<AccountCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
-        vec![
-            self.id.to_string(),
-            self.account_id.clone(),
-            self.account_name.clone(),
-            self.advertiser_id.clone().unwrap_or_default(),
-            self.country_code.clone(),
-            self.marketplace_id.clone(),
-            self.instance_count.to_string(),
-            self.created_at.clone(),
-            self.updated_at.clone(),
-        ]
+        csv_cells(&AccountCsv {
+            id: Some(self.id),
+            account_id: &self.account_id,
+            account_name: &self.account_name,
+            advertiser_id: self.advertiser_id.as_deref(),
+            country_code: &self.country_code,
+            marketplace_id: &self.marketplace_id,
+            instance_count: self.instance_count,
+            created_at: &self.created_at,
+            updated_at: &self.updated_at,
+        })
     }
+}
+
+/// The CSV record of an account: the JSON shape without the profile, the
+/// id an option so that an empty view can name the columns.
+#[derive(Default, serde::Serialize)]
+struct AccountCsv<'a> {
+    id: Option<crate::domain::RowId>,
+    account_id: &'a str,
+    account_name: &'a str,
+    advertiser_id: Option<&'a str>,
+    country_code: &'a str,
+    marketplace_id: &'a str,
+    instance_count: u64,
+    created_at: &'a str,
+    updated_at: &'a str,
 }
 
 fn validator<T>(

@@ -19,7 +19,7 @@ use crate::env;
 use crate::error::{Error, Kind, Result};
 use crate::ops::login::{self, BrowserSettings, Event};
 use crate::ops::weblogin::Callback;
-use crate::output::{Output, Tabular};
+use crate::output::{Output, Tabular, csv_cells, csv_header};
 use crate::secrets::redact;
 
 /// Auth commands. Each takes the global `--profile NAME` (or
@@ -113,23 +113,28 @@ impl Tabular for ProfileRow {
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec![
-            "profile",
-            "client_id",
-            "region",
-            "default",
-            "access_token_expires_at",
-        ]
+        csv_header::<ProfileCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
-        vec![
-            self.profile.clone(),
-            self.client_id.clone(),
-            self.region.as_str().to_owned(),
-            self.default.to_string(),
-            self.access_token_expires_at.clone().unwrap_or_default(),
-        ]
+        csv_cells(&ProfileCsv {
+            profile: &self.profile,
+            client_id: &self.client_id,
+            region: Some(self.region),
+            default: self.default,
+            access_token_expires_at: self.access_token_expires_at.as_deref(),
+        })
     }
+}
+
+/// The CSV record of a profile: the row as JSON has it, the region an
+/// option so that an empty view can name the columns.
+#[derive(Default, Serialize)]
+struct ProfileCsv<'a> {
+    profile: &'a str,
+    client_id: &'a str,
+    region: Option<Region>,
+    default: bool,
+    access_token_expires_at: Option<&'a str>,
 }
 
 /// The client ID: the flag, else `AMCCTL_CLIENT_ID`, else asked.

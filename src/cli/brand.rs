@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::Ctx;
 use crate::domain::parse_brands;
 use crate::error::Result;
-use crate::output::{Format, Tabular};
+use crate::output::{Format, Tabular, csv_cells, csv_header};
 
 /// Brand commands.
 #[derive(Debug, Subcommand)]
@@ -71,11 +71,21 @@ impl Tabular for BrandEntry {
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec!["brand", "instances"]
+        csv_header::<BrandEntryCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
-        vec![self.brand.clone(), self.instances.join(";")]
+        csv_cells(&BrandEntryCsv {
+            brand: &self.brand,
+            instances: self.instances.join(";"),
+        })
     }
+}
+
+/// The CSV record of a brand: its instances in one cell, `;` between them.
+#[derive(Default, Serialize)]
+struct BrandEntryCsv<'a> {
+    brand: &'a str,
+    instances: String,
 }
 
 /// A brand of one instance, for the table and CSV of `brand list INSTANCE`.
@@ -88,11 +98,21 @@ impl Tabular for Brand {
         vec!["BRAND"]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec!["brand"]
+        csv_header::<BrandCsv>()
+    }
+    fn csv_row(&self) -> Vec<String> {
+        csv_cells(&BrandCsv { brand: &self.0 })
     }
     fn row(&self) -> Vec<comfy_table::Cell> {
         vec![comfy_table::Cell::new(&self.0)]
     }
+}
+
+/// The CSV record of one brand of an instance: a column named for what
+/// the JSON gives as a bare string.
+#[derive(Default, Serialize)]
+struct BrandCsv<'a> {
+    brand: &'a str,
 }
 
 pub(super) fn run(ctx: &mut Ctx, cmd: BrandCmd) -> Result<()> {

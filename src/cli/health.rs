@@ -19,7 +19,7 @@ use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::health::{CheckResult, SessionKey, Sessions, Tally, Target};
 use crate::ops;
-use crate::output::{Format, Output, Tabular, health_cell};
+use crate::output::{Format, Output, Tabular, csv_cells, csv_header, health_cell};
 
 /// Health commands.
 #[derive(Debug, Subcommand)]
@@ -510,33 +510,38 @@ impl Tabular for CheckResult {
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec![
-            "id",
-            "instance_id",
-            "name",
-            "owner",
-            "status",
-            "http_status",
-            "latency_ms",
-            "attempts",
-            "error",
-            "checked_at",
-        ]
+        csv_header::<CheckCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
-        vec![
-            self.id.to_string(),
-            self.instance_id.to_string(),
-            self.name.clone(),
-            self.owner.clone(),
-            self.status.to_string(),
-            self.http_status.map(|s| s.to_string()).unwrap_or_default(),
-            self.latency_ms.map(|s| s.to_string()).unwrap_or_default(),
-            self.attempts.to_string(),
-            self.error.clone().unwrap_or_default(),
-            crate::domain::fmt_time(&self.checked_at),
-        ]
+        csv_cells(&CheckCsv {
+            id: Some(self.id),
+            instance_id: Some(&self.instance_id),
+            name: &self.name,
+            owner: &self.owner,
+            status: Some(self.status),
+            http_status: self.http_status,
+            latency_ms: self.latency_ms,
+            attempts: self.attempts,
+            error: self.error.as_deref(),
+            checked_at: crate::domain::fmt_time(&self.checked_at),
+        })
     }
+}
+
+/// The CSV record of a check. Fields a default cannot fill are options so
+/// that an empty view can name the columns.
+#[derive(Default, serde::Serialize)]
+struct CheckCsv<'a> {
+    id: Option<crate::domain::RowId>,
+    instance_id: Option<&'a crate::domain::InstanceId>,
+    name: &'a str,
+    owner: &'a str,
+    status: Option<HealthStatus>,
+    http_status: Option<u16>,
+    latency_ms: Option<u64>,
+    attempts: u32,
+    error: Option<&'a str>,
+    checked_at: String,
 }
 
 /// One line of `health status`.
@@ -587,34 +592,36 @@ impl Tabular for StatusRow {
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec![
-            "id",
-            "instance_id",
-            "name",
-            "owner",
-            "status",
-            "health_status",
-            "checked_at",
-            "latency_ms",
-            "error",
-        ]
+        csv_header::<StatusCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
-        vec![
-            self.id.to_string(),
-            self.instance_id.clone(),
-            self.name.clone(),
-            self.owner.clone(),
-            self.status.to_string(),
-            self.health.status.to_string(),
-            self.health.checked_at.clone().unwrap_or_default(),
-            self.health
-                .latency_ms
-                .map(|l| l.to_string())
-                .unwrap_or_default(),
-            self.health.error.clone().unwrap_or_default(),
-        ]
+        csv_cells(&StatusCsv {
+            id: Some(self.id),
+            instance_id: &self.instance_id,
+            name: &self.name,
+            owner: &self.owner,
+            status: Some(self.status),
+            health_status: Some(self.health.status),
+            checked_at: self.health.checked_at.as_deref(),
+            latency_ms: self.health.latency_ms,
+            error: self.health.error.as_deref(),
+        })
     }
+}
+
+/// The CSV record of `health status`: the instance with its health
+/// flattened. Options where a default cannot fill a field.
+#[derive(Default, serde::Serialize)]
+struct StatusCsv<'a> {
+    id: Option<crate::domain::RowId>,
+    instance_id: &'a str,
+    name: &'a str,
+    owner: &'a str,
+    status: Option<InstanceStatus>,
+    health_status: Option<HealthStatus>,
+    checked_at: Option<&'a str>,
+    latency_ms: Option<u64>,
+    error: Option<&'a str>,
 }
 
 impl Tabular for HistoryRow {
@@ -632,29 +639,30 @@ impl Tabular for HistoryRow {
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec![
-            "checked_at",
-            "status",
-            "http_status",
-            "latency_ms",
-            "attempts",
-            "error",
-        ]
+        csv_header::<HistoryCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
-        vec![
-            self.checked_at.clone(),
-            self.status.to_string(),
-            self.http_status.map(|s| s.to_string()).unwrap_or_default(),
-            self.latency_ms.map(|l| l.to_string()).unwrap_or_default(),
-            self.attempts.to_string(),
-            self.error.clone().unwrap_or_default(),
-        ]
+        csv_cells(&HistoryCsv {
+            checked_at: &self.checked_at,
+            status: Some(self.status),
+            http_status: self.http_status,
+            latency_ms: self.latency_ms,
+            attempts: self.attempts,
+            error: self.error.as_deref(),
+        })
     }
 }
 
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
+/// The CSV record of one past check: the row as JSON has it, with the
+/// status an option so that an empty view can name the columns.
+#[derive(Default, serde::Serialize)]
+struct HistoryCsv<'a> {
+    checked_at: &'a str,
+    status: Option<HealthStatus>,
+    http_status: Option<u16>,
+    latency_ms: Option<u64>,
+    attempts: u32,
+    error: Option<&'a str>,
 }
 
 impl Tabular for HealthSummary {
@@ -691,39 +699,45 @@ impl Tabular for HealthSummary {
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec![
-            "id",
-            "instance_id",
-            "name",
-            "owner",
-            "account_id",
-            "checks",
-            "healthy",
-            "uptime_pct",
-            "error_rate_pct",
-            "p50_ms",
-            "p95_ms",
-            "last_error",
-            "last_checked_at",
-        ]
+        csv_header::<SummaryCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
-        vec![
-            self.id.to_string(),
-            self.instance_id.clone(),
-            self.name.clone(),
-            self.owner.clone(),
-            self.account_id.clone(),
-            self.checks.to_string(),
-            self.healthy.to_string(),
-            opt(self.uptime_pct),
-            opt(self.error_rate_pct),
-            opt(self.p50_ms),
-            opt(self.p95_ms),
-            self.last_error.clone().unwrap_or_default(),
-            self.last_checked_at.clone().unwrap_or_default(),
-        ]
+        csv_cells(&SummaryCsv {
+            id: Some(self.id),
+            instance_id: &self.instance_id,
+            name: &self.name,
+            owner: &self.owner,
+            account_id: &self.account_id,
+            checks: self.checks,
+            healthy: self.healthy,
+            uptime_pct: self.uptime_pct,
+            error_rate_pct: self.error_rate_pct,
+            p50_ms: self.p50_ms,
+            p95_ms: self.p95_ms,
+            last_error: self.last_error.as_deref(),
+            last_checked_at: self.last_checked_at.as_deref(),
+        })
     }
+}
+
+/// The CSV record of `health report`: the summary as JSON has it, the id
+/// an option so that an empty view can name the columns. Percentages print
+/// as Rust prints a float (`100`, where JSON says `100.0`).
+#[derive(Default, serde::Serialize)]
+struct SummaryCsv<'a> {
+    id: Option<crate::domain::RowId>,
+    instance_id: &'a str,
+    name: &'a str,
+    owner: &'a str,
+    account_id: &'a str,
+    checks: u64,
+    healthy: u64,
+    uptime_pct: Option<f64>,
+    error_rate_pct: Option<f64>,
+    p50_ms: Option<u64>,
+    p95_ms: Option<u64>,
+    last_error: Option<&'a str>,
+    last_checked_at: Option<&'a str>,
 }
 
 fn report(ctx: &mut Ctx, since: Duration, all_users: bool) -> Result<()> {

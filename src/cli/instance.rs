@@ -15,7 +15,7 @@ use crate::domain::{
 use crate::error::{Error, Kind, Result};
 use crate::ops::import;
 use crate::output::{Format, Tabular, health_cell, status_cell, write_csv};
-use crate::transfer::{self, CSV_COLUMNS, FileFormat, csv_record};
+use crate::transfer::{self, FileFormat, csv_columns, csv_record};
 
 /// Instance commands.
 #[derive(Debug, Subcommand)]
@@ -222,7 +222,7 @@ impl Tabular for Instance {
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        CSV_COLUMNS.to_vec()
+        csv_columns()
     }
     fn csv_row(&self) -> Vec<String> {
         csv_record(self)
@@ -647,9 +647,7 @@ fn export(ctx: &mut Ctx, refs: &[String], format: Option<FileFormat>) -> Result<
         let mut out = ctx.out.stdout();
         match format {
             FileFormat::Json => ctx.out.write_json(&mut *out, &list)?,
-            FileFormat::Csv => {
-                write_csv(&mut *out, CSV_COLUMNS.to_vec(), list.iter().map(csv_record))?
-            }
+            FileFormat::Csv => write_csv(&mut *out, csv_columns(), list.iter().map(csv_record))?,
         }
         out.flush()?;
     }

@@ -6,7 +6,7 @@ use comfy_table::Cell;
 use super::Ctx;
 use crate::domain::ScheduleRow;
 use crate::error::Result;
-use crate::output::Tabular;
+use crate::output::{Tabular, csv_cells, csv_header};
 
 /// Schedule commands.
 #[derive(Debug, Subcommand)]
@@ -81,31 +81,9 @@ impl Tabular for ScheduleRow {
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec![
-            "instance_id",
-            "instance_name",
-            "schedule_id",
-            "workflow_id",
-            "aggregation_period",
-            "aggregation_hour_utc",
-            "enabled",
-            "last_status",
-            "last_run_at",
-        ]
+        csv_header::<Self>()
     }
     fn csv_row(&self) -> Vec<String> {
-        vec![
-            self.instance_id.clone(),
-            self.instance_name.clone(),
-            self.schedule_id.clone(),
-            self.workflow_id.clone().unwrap_or_default(),
-            self.aggregation_period.clone().unwrap_or_default(),
-            self.aggregation_hour_utc
-                .map(|h| h.to_string())
-                .unwrap_or_default(),
-            self.enabled.to_string(),
-            self.last_status.map(|s| s.to_string()).unwrap_or_default(),
-            self.last_run_at.clone().unwrap_or_default(),
-        ]
+        csv_cells(self)
     }
 }

@@ -20,7 +20,7 @@ use super::Ctx;
 use crate::domain::Instance;
 use crate::domain::printable;
 use crate::error::{Error, Result};
-use crate::output::{Format, Tabular};
+use crate::output::{Format, Tabular, csv_cells, csv_header};
 use crate::secrets::{Keyring, redact};
 use crate::settings::{self, MAX_VALUE_BYTES, Settings, SettingsError};
 
@@ -73,7 +73,7 @@ pub struct SetArgs {
 }
 
 /// One row of `instance config list` (and the result of `get`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 struct Setting {
     key: String,
     value: String,
@@ -87,10 +87,10 @@ impl Tabular for Setting {
         vec![Cell::new(&self.key), Cell::new(&self.value)]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec!["key", "value"]
+        csv_header::<Self>()
     }
     fn csv_row(&self) -> Vec<String> {
-        vec![self.key.clone(), self.value.clone()]
+        csv_cells(self)
     }
 }
 

@@ -18,7 +18,7 @@ use crate::domain::{ExecutionRow, InstanceFilter, UsageRow};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::ops::{self, sync::SyncResult};
-use crate::output::{Format, Tabular};
+use crate::output::{Format, Tabular, csv_cells, csv_header};
 
 /// Usage commands.
 #[derive(Debug, Subcommand)]
@@ -220,37 +220,42 @@ impl Tabular for SyncResult {
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec![
-            "id",
-            "instance_id",
-            "name",
-            "owner",
-            "status",
-            "workflows",
-            "executions",
-            "schedules",
-            "pages",
-            "attempts",
-            "since",
-            "error",
-        ]
+        csv_header::<SyncCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
-        vec![
-            self.id.to_string(),
-            self.instance_id.clone(),
-            self.name.clone(),
-            self.owner.clone(),
-            self.status.to_owned(),
-            opt(self.workflows),
-            opt(self.executions),
-            opt(self.schedules),
-            self.pages.to_string(),
-            self.attempts.to_string(),
-            self.since.clone(),
-            self.error.clone().unwrap_or_default(),
-        ]
+        csv_cells(&SyncCsv {
+            id: Some(self.id),
+            instance_id: &self.instance_id,
+            name: &self.name,
+            owner: &self.owner,
+            status: self.status,
+            workflows: self.workflows,
+            executions: self.executions,
+            schedules: self.schedules,
+            pages: self.pages,
+            attempts: self.attempts,
+            since: &self.since,
+            error: self.error.as_deref(),
+        })
     }
+}
+
+/// The CSV record of a sync: the result as JSON has it, the id an option
+/// so that an empty view can name the columns.
+#[derive(Default, serde::Serialize)]
+struct SyncCsv<'a> {
+    id: Option<RowId>,
+    instance_id: &'a str,
+    name: &'a str,
+    owner: &'a str,
+    status: &'a str,
+    workflows: Option<usize>,
+    executions: Option<usize>,
+    schedules: Option<usize>,
+    pages: u32,
+    attempts: u32,
+    since: &'a str,
+    error: Option<&'a str>,
 }
 
 fn opt<T: ToString>(v: Option<T>) -> String {
@@ -358,54 +363,61 @@ impl Tabular for UsageRow {
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec![
-            "id",
-            "instance_id",
-            "name",
-            "workflows",
-            "schedules_enabled",
-            "succeeded",
-            "failed",
-            "running",
-            "pending",
-            "cancelled",
-            "rejected",
-            "success_rate",
-            "duration_avg_s",
-            "duration_p50_s",
-            "duration_p95_s",
-            "in_flight",
-            "ad_hoc_24h",
-            "last_failure_at",
-            "last_failure_execution_id",
-            "synced_at",
-        ]
+        csv_header::<UsageCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
         let e = &self.executions;
-        vec![
-            self.id.to_string(),
-            self.instance_id.clone(),
-            self.name.clone(),
-            self.workflows.to_string(),
-            self.schedules_enabled.to_string(),
-            e.SUCCEEDED.to_string(),
-            e.FAILED.to_string(),
-            e.RUNNING.to_string(),
-            e.PENDING.to_string(),
-            e.CANCELLED.to_string(),
-            e.REJECTED.to_string(),
-            opt(self.success_rate),
-            opt(self.duration_s.avg),
-            opt(self.duration_s.p50),
-            opt(self.duration_s.p95),
-            self.in_flight.to_string(),
-            self.ad_hoc_24h.to_string(),
-            opt(self.last_failure.as_ref().map(|f| f.failed_at.clone())),
-            opt(self.last_failure.as_ref().map(|f| f.execution_id.clone())),
-            self.synced_at.clone().unwrap_or_default(),
-        ]
+        let failure = self.last_failure.as_ref();
+        csv_cells(&UsageCsv {
+            id: Some(self.id),
+            instance_id: &self.instance_id,
+            name: &self.name,
+            workflows: self.workflows,
+            schedules_enabled: self.schedules_enabled,
+            succeeded: e.SUCCEEDED,
+            failed: e.FAILED,
+            running: e.RUNNING,
+            pending: e.PENDING,
+            cancelled: e.CANCELLED,
+            rejected: e.REJECTED,
+            success_rate: self.success_rate,
+            duration_avg_s: self.duration_s.avg,
+            duration_p50_s: self.duration_s.p50,
+            duration_p95_s: self.duration_s.p95,
+            in_flight: self.in_flight,
+            ad_hoc_24h: self.ad_hoc_24h,
+            last_failure_at: failure.map(|f| f.failed_at.as_str()),
+            last_failure_execution_id: failure.map(|f| f.execution_id.as_str()),
+            synced_at: self.synced_at.as_deref(),
+        })
     }
+}
+
+/// The CSV record of `usage report`: the row with its counts, durations
+/// and latest failure flattened, the id an option so that an empty view
+/// can name the columns.
+#[derive(Default, serde::Serialize)]
+struct UsageCsv<'a> {
+    id: Option<RowId>,
+    instance_id: &'a str,
+    name: &'a str,
+    workflows: u64,
+    schedules_enabled: u64,
+    succeeded: u64,
+    failed: u64,
+    running: u64,
+    pending: u64,
+    cancelled: u64,
+    rejected: u64,
+    success_rate: Option<f64>,
+    duration_avg_s: Option<f64>,
+    duration_p50_s: Option<u64>,
+    duration_p95_s: Option<u64>,
+    in_flight: u64,
+    ad_hoc_24h: u64,
+    last_failure_at: Option<&'a str>,
+    last_failure_execution_id: Option<&'a str>,
+    synced_at: Option<&'a str>,
 }
 
 impl Tabular for ExecutionRow {
@@ -432,29 +444,34 @@ impl Tabular for ExecutionRow {
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec![
-            "execution_id",
-            "workflow_id",
-            "status",
-            "category",
-            "created_at",
-            "updated_at",
-            "duration_s",
-            "error",
-        ]
+        csv_header::<ExecutionCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
-        vec![
-            self.execution_id.clone(),
-            self.workflow_id.clone().unwrap_or_default(),
-            self.status.to_string(),
-            self.category.clone().unwrap_or_default(),
-            self.created_at.clone(),
-            self.updated_at.clone().unwrap_or_default(),
-            opt(self.duration_s),
-            self.error.clone().unwrap_or_default(),
-        ]
+        csv_cells(&ExecutionCsv {
+            execution_id: &self.execution_id,
+            workflow_id: self.workflow_id.as_deref(),
+            status: Some(self.status),
+            category: self.category.as_deref(),
+            created_at: &self.created_at,
+            updated_at: self.updated_at.as_deref(),
+            duration_s: self.duration_s,
+            error: self.error.as_deref(),
+        })
     }
+}
+
+/// The CSV record of an execution: the row as JSON has it, the status an
+/// option so that an empty view can name the columns.
+#[derive(Default, serde::Serialize)]
+struct ExecutionCsv<'a> {
+    execution_id: &'a str,
+    workflow_id: Option<&'a str>,
+    status: Option<ExecutionStatus>,
+    category: Option<&'a str>,
+    created_at: &'a str,
+    updated_at: Option<&'a str>,
+    duration_s: Option<u64>,
+    error: Option<&'a str>,
 }
 
 impl Tabular for LinkedAdvertiser {
@@ -470,7 +487,10 @@ impl Tabular for LinkedAdvertiser {
         ]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec!["id", "name", "type", "marketplace_id"]
+        csv_header::<Self>()
+    }
+    fn csv_row(&self) -> Vec<String> {
+        csv_cells(self)
     }
 }
 

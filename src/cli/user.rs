@@ -6,7 +6,7 @@ use comfy_table::Cell;
 use super::Ctx;
 use crate::domain::User;
 use crate::error::Result;
-use crate::output::Tabular;
+use crate::output::{Tabular, csv_cells, csv_header};
 
 /// User commands.
 #[derive(Debug, Subcommand)]
@@ -33,15 +33,15 @@ impl Tabular for User {
         vec!["NAME", "INSTANCES", "CREATED"]
     }
     fn csv_columns() -> Vec<&'static str> {
-        vec!["id", "name", "instance_count", "created_at"]
+        csv_header::<UserCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
-        vec![
-            self.id.to_string(),
-            self.name.clone(),
-            self.instance_count.to_string(),
-            self.created_at.clone(),
-        ]
+        csv_cells(&UserCsv {
+            id: Some(self.id),
+            name: &self.name,
+            instance_count: self.instance_count,
+            created_at: &self.created_at,
+        })
     }
     fn row(&self) -> Vec<Cell> {
         vec![
@@ -50,6 +50,16 @@ impl Tabular for User {
             Cell::new(&self.created_at),
         ]
     }
+}
+
+/// The CSV record of a user, the id an option so that an empty view can
+/// name the columns.
+#[derive(Default, serde::Serialize)]
+struct UserCsv<'a> {
+    id: Option<crate::domain::RowId>,
+    name: &'a str,
+    instance_count: u64,
+    created_at: &'a str,
 }
 
 pub(super) fn run(ctx: &mut Ctx, cmd: UserCmd) -> Result<()> {

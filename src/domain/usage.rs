@@ -190,8 +190,9 @@ pub struct ExecutionRow {
     pub error: Option<String>,
 }
 
-/// One stored schedule (`schedule list`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One stored schedule (`schedule list`). Its default names the CSV
+/// columns of an empty list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ScheduleRow {
     /// AMC's instance ID.
     pub instance_id: String,

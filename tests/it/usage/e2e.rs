@@ -918,6 +918,61 @@ fn executions_and_schedules_read_the_store_in_every_format() {
             }
         }
     }
+    // The CSV columns, and the cells of one record, exactly.
+    let (header, rows) = amc
+        .env
+        .run(&["schedule", "list", "--failing", "-o", "csv"])
+        .ok()
+        .csv();
+    assert_eq!(
+        header,
+        [
+            "instance_id",
+            "instance_name",
+            "schedule_id",
+            "workflow_id",
+            "aggregation_period",
+            "aggregation_hour_utc",
+            "enabled",
+            "last_status",
+            "last_run_at",
+        ]
+    );
+    assert!(
+        !rows.is_empty() && rows.iter().all(|r| r[7] == "FAILED"),
+        "{rows:?}"
+    );
+    let (header, rows) = amc
+        .env
+        .run(&[
+            "usage",
+            "executions",
+            "amcformat01",
+            "--status",
+            "failed",
+            "-o",
+            "csv",
+        ])
+        .ok()
+        .csv();
+    assert_eq!(
+        header,
+        [
+            "execution_id",
+            "workflow_id",
+            "status",
+            "category",
+            "created_at",
+            "updated_at",
+            "duration_s",
+            "error",
+        ]
+    );
+    assert!(rows.iter().all(|r| r[2] == "FAILED"), "{rows:?}");
+    assert!(
+        rows.iter().any(|r| r[0] == "a2" && r[1] == "wf-a"),
+        "{rows:?}"
+    );
     let report = amc
         .env
         .run(&["usage", "report", "-o", "ndjson"])
