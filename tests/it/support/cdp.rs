@@ -291,21 +291,41 @@ impl Browser {
     }
 }
 
-/// A plain HTTP GET on loopback (the DevTools target list).
+/// A plain HTTP GET on loopback (the DevTools target list). The body is
+/// read up to its `Content-Length`: Chromium keeps the connection open
+/// whatever the request asks, so reading to the end would wait for the
+/// read timeout.
 fn http_get(port: u16, path: &str) -> String {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+    let Ok(s) = TcpStream::connect(("127.0.0.1", port)) else {
         return String::new();
     };
     let _ = s.set_read_timeout(Some(STEP_LIMIT));
+    let mut reader = BufReader::new(s);
     let _ = write!(
-        s,
+        reader.get_mut(),
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
     );
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    buf.split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default()
+    let mut length = 0;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return String::new(),
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => {
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+    }
+    let mut body = vec![0u8; length];
+    match reader.read_exact(&mut body) {
+        Ok(()) => String::from_utf8_lossy(&body).into_owned(),
+        Err(_) => String::new(),
+    }
 }
 
 /// The client end of a WebSocket on loopback.
