@@ -58,8 +58,8 @@ pub trait Tabular {
     fn row(&self) -> Vec<Cell>;
     /// Column headers in CSV (defaults to the table's): a type with a CSV
     /// record of its own returns [`csv_header`] of its serde view.
-    fn csv_columns() -> Vec<&'static str> {
-        Self::columns()
+    fn csv_columns() -> Vec<String> {
+        Self::columns().into_iter().map(String::from).collect()
     }
     /// One CSV record (defaults to the table row's text): [`csv_cells`]
     /// of the same view.
@@ -343,11 +343,7 @@ impl Output {
                 flatten("", &value, &mut fields);
                 if self.format == Format::Csv {
                     let (keys, values): (Vec<_>, Vec<_>) = fields.into_iter().unzip();
-                    write_csv(
-                        &mut out,
-                        keys.iter().map(String::as_str).collect(),
-                        std::iter::once(values),
-                    )?;
+                    write_csv(&mut out, keys, std::iter::once(values))?;
                 } else {
                     let rows = fields.into_iter().map(|(k, v)| {
                         let color = health_color(&v);
@@ -690,7 +686,7 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for SafeJson<F> {
 /// Writes CSV with every cell neutralised against formula injection.
 pub fn write_csv(
     out: &mut impl Write,
-    headers: Vec<&str>,
+    headers: Vec<String>,
     rows: impl Iterator<Item = Vec<String>>,
 ) -> Result<()> {
     let mut w = csv::Writer::from_writer(out);
@@ -704,7 +700,7 @@ pub fn write_csv(
 
 /// The CSV columns of the flat record type `V`: its serde field names, read
 /// off a default value so that an empty list still gets its header line.
-pub fn csv_header<V: Serialize + Default>() -> Vec<&'static str> {
+pub fn csv_header<V: Serialize + Default>() -> Vec<String> {
     csv_fields(&V::default())
         .into_iter()
         .map(|(k, _)| k)
@@ -717,272 +713,35 @@ pub fn csv_cells<V: Serialize>(record: &V) -> Vec<String> {
     csv_fields(record).into_iter().map(|(_, v)| v).collect()
 }
 
-/// A struct's top-level fields as (name, text) pairs: strings as they are,
-/// numbers and booleans as Rust prints them (so `100.0` is `100`), a `None`
-/// as an empty cell, a unit enum variant as its serde name. A nested value,
-/// which a flat record does not have, falls back to its compact JSON.
-fn csv_fields<V: Serialize>(record: &V) -> Vec<(&'static str, String)> {
-    let mut fields = FieldsSerializer(Vec::new());
-    match record.serialize(&mut fields) {
-        Ok(()) => fields.0,
-        Err(_) => Vec::new(),
+/// A struct's top-level fields as (name, text) pairs, in declaration order.
+/// Anything that is not a struct (or map) has no fields.
+fn csv_fields<V: Serialize>(record: &V) -> Vec<(String, String)> {
+    match serde_json::to_value(record) {
+        Ok(serde_json::Value::Object(fields)) => fields
+            .into_iter()
+            .map(|(k, v)| {
+                let text = cell_text(&v);
+                (k, text)
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
-/// Why a value is not one CSV cell (the caller falls back to JSON).
-#[derive(Debug)]
-struct NotACell;
-
-impl std::fmt::Display for NotACell {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("not a single CSV cell")
-    }
-}
-
-impl std::error::Error for NotACell {}
-
-impl serde::ser::Error for NotACell {
-    fn custom<T: std::fmt::Display>(_: T) -> Self {
-        NotACell
-    }
-}
-
-/// Collects the fields of the one struct it is given.
-struct FieldsSerializer(Vec<(&'static str, String)>);
-
-impl serde::ser::SerializeStruct for &mut FieldsSerializer {
-    type Ok = ();
-    type Error = NotACell;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> std::result::Result<(), NotACell> {
-        let text = value
-            .serialize(CellSerializer)
-            .unwrap_or_else(|NotACell| json_string(value));
-        self.0.push((key, text));
-        Ok(())
-    }
-    fn end(self) -> std::result::Result<(), NotACell> {
-        Ok(())
-    }
-}
-
-/// Everything but a struct is refused: a CSV record is a struct's fields.
-macro_rules! refuse {
-    ($($name:ident($($arg:ty),*)),* $(,)?) => {
-        $(fn $name(self, $(_: $arg),*) -> std::result::Result<Self::Ok, NotACell> {
-            Err(NotACell)
-        })*
-    };
-}
-
-impl serde::Serializer for &mut FieldsSerializer {
-    type Ok = ();
-    type Error = NotACell;
-    type SerializeSeq = serde::ser::Impossible<(), NotACell>;
-    type SerializeTuple = serde::ser::Impossible<(), NotACell>;
-    type SerializeTupleStruct = serde::ser::Impossible<(), NotACell>;
-    type SerializeTupleVariant = serde::ser::Impossible<(), NotACell>;
-    type SerializeMap = serde::ser::Impossible<(), NotACell>;
-    type SerializeStruct = Self;
-    type SerializeStructVariant = serde::ser::Impossible<(), NotACell>;
-
-    fn serialize_struct(self, _: &'static str, _: usize) -> std::result::Result<Self, NotACell> {
-        Ok(self)
-    }
-    refuse!(
-        serialize_bool(bool),
-        serialize_i8(i8),
-        serialize_i16(i16),
-        serialize_i32(i32),
-        serialize_i64(i64),
-        serialize_u8(u8),
-        serialize_u16(u16),
-        serialize_u32(u32),
-        serialize_u64(u64),
-        serialize_f32(f32),
-        serialize_f64(f64),
-        serialize_char(char),
-        serialize_str(&str),
-        serialize_bytes(&[u8]),
-        serialize_none(),
-        serialize_unit(),
-        serialize_unit_struct(&'static str),
-        serialize_unit_variant(&'static str, u32, &'static str),
-    );
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> std::result::Result<(), NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> std::result::Result<(), NotACell> {
-        value.serialize(self)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> std::result::Result<(), NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> std::result::Result<Self::SerializeSeq, NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_tuple(self, _: usize) -> std::result::Result<Self::SerializeTuple, NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> std::result::Result<Self::SerializeTupleStruct, NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> std::result::Result<Self::SerializeTupleVariant, NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_map(self, _: Option<usize>) -> std::result::Result<Self::SerializeMap, NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> std::result::Result<Self::SerializeStructVariant, NotACell> {
-        Err(NotACell)
-    }
-}
-
-/// Turns one scalar field into its cell text.
-struct CellSerializer;
-
-macro_rules! display {
-    ($($name:ident($ty:ty)),* $(,)?) => {
-        $(fn $name(self, v: $ty) -> std::result::Result<String, NotACell> {
-            Ok(v.to_string())
-        })*
-    };
-}
-
-impl serde::Serializer for CellSerializer {
-    type Ok = String;
-    type Error = NotACell;
-    type SerializeSeq = serde::ser::Impossible<String, NotACell>;
-    type SerializeTuple = serde::ser::Impossible<String, NotACell>;
-    type SerializeTupleStruct = serde::ser::Impossible<String, NotACell>;
-    type SerializeTupleVariant = serde::ser::Impossible<String, NotACell>;
-    type SerializeMap = serde::ser::Impossible<String, NotACell>;
-    type SerializeStruct = serde::ser::Impossible<String, NotACell>;
-    type SerializeStructVariant = serde::ser::Impossible<String, NotACell>;
-
-    display!(
-        serialize_bool(bool),
-        serialize_i8(i8),
-        serialize_i16(i16),
-        serialize_i32(i32),
-        serialize_i64(i64),
-        serialize_u8(u8),
-        serialize_u16(u16),
-        serialize_u32(u32),
-        serialize_u64(u64),
-        serialize_f32(f32),
-        serialize_f64(f64),
-        serialize_char(char),
-        serialize_str(&str),
-    );
-    fn serialize_bytes(self, _: &[u8]) -> std::result::Result<String, NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_none(self) -> std::result::Result<String, NotACell> {
-        Ok(String::new())
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> std::result::Result<String, NotACell> {
-        v.serialize(self)
-    }
-    fn serialize_unit(self) -> std::result::Result<String, NotACell> {
-        Ok(String::new())
-    }
-    fn serialize_unit_struct(self, _: &'static str) -> std::result::Result<String, NotACell> {
-        Ok(String::new())
-    }
-    fn serialize_unit_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        variant: &'static str,
-    ) -> std::result::Result<String, NotACell> {
-        Ok(variant.to_owned())
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        v: &T,
-    ) -> std::result::Result<String, NotACell> {
-        v.serialize(self)
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> std::result::Result<String, NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> std::result::Result<Self::SerializeSeq, NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_tuple(self, _: usize) -> std::result::Result<Self::SerializeTuple, NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> std::result::Result<Self::SerializeTupleStruct, NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> std::result::Result<Self::SerializeTupleVariant, NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_map(self, _: Option<usize>) -> std::result::Result<Self::SerializeMap, NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> std::result::Result<Self::SerializeStruct, NotACell> {
-        Err(NotACell)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> std::result::Result<Self::SerializeStructVariant, NotACell> {
-        Err(NotACell)
+/// One field as a cell: strings as they are, numbers and booleans as Rust
+/// prints them (so `100.0` is `100`), null (a `None`) as an empty cell, and
+/// a nested value, which a flat record does not have, as its compact JSON.
+fn cell_text(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() => f.to_string(),
+            _ => n.to_string(),
+        },
+        nested => json_string(nested),
     }
 }
 

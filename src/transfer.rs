@@ -19,7 +19,7 @@ use crate::output::{csv_cells, csv_header, unneutralise};
 pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 
 /// The columns of the flat CSV record, in order.
-pub fn csv_columns() -> Vec<&'static str> {
+pub fn csv_columns() -> Vec<String> {
     csv_header::<InstanceCsv>()
 }
 
@@ -263,7 +263,10 @@ fn parse_csv(text: &str) -> Result<RawRows, Vec<String>> {
         .map_err(|e| vec![format!("line 1: cannot read the header: {e}")])?
         .clone();
     let known = csv_columns();
-    let unknown: Vec<&str> = headers.iter().filter(|h| !known.contains(h)).collect();
+    let unknown: Vec<&str> = headers
+        .iter()
+        .filter(|h| !known.iter().any(|k| k == h))
+        .collect();
     if !unknown.is_empty() {
         let mut named: Vec<String> = unknown.iter().take(MAX_NAMED).map(|h| quote(h)).collect();
         if unknown.len() > MAX_NAMED {

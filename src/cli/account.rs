@@ -86,7 +86,7 @@ impl Tabular for Account {
             Cell::new(self.instance_count),
         ]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<AccountCsv>()
     }
     fn csv_row(&self) -> Vec<String> {

@@ -112,7 +112,7 @@ impl Tabular for ProfileRow {
             Cell::new(self.access_token_expires_at.as_deref().unwrap_or("-")),
         ]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<ProfileCsv>()
     }
     fn csv_row(&self) -> Vec<String> {

@@ -70,7 +70,7 @@ impl Tabular for BrandEntry {
             comfy_table::Cell::new(self.instances.join(", ")),
         ]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<BrandEntryCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
@@ -97,7 +97,7 @@ impl Tabular for Brand {
     fn columns() -> Vec<&'static str> {
         vec!["BRAND"]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<BrandCsv>()
     }
     fn csv_row(&self) -> Vec<String> {

@@ -509,7 +509,7 @@ impl Tabular for CheckResult {
             Cell::new(self.error.as_deref().unwrap_or("")),
         ]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<CheckCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
@@ -591,7 +591,7 @@ impl Tabular for StatusRow {
             Cell::new(self.health.error.as_deref().unwrap_or("")),
         ]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<StatusCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
@@ -638,7 +638,7 @@ impl Tabular for HistoryRow {
             Cell::new(self.error.as_deref().unwrap_or("")),
         ]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<HistoryCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
@@ -698,7 +698,7 @@ impl Tabular for HealthSummary {
             Cell::new(self.last_error.as_deref().unwrap_or("")),
         ]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<SummaryCsv>()
     }
     fn csv_row(&self) -> Vec<String> {

@@ -221,7 +221,7 @@ impl Tabular for Instance {
             Cell::new(&self.owner),
         ]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_columns()
     }
     fn csv_row(&self) -> Vec<String> {

@@ -80,7 +80,7 @@ impl Tabular for ScheduleRow {
             },
         ]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<Self>()
     }
     fn csv_row(&self) -> Vec<String> {

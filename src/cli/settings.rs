@@ -86,7 +86,7 @@ impl Tabular for Setting {
     fn row(&self) -> Vec<Cell> {
         vec![Cell::new(&self.key), Cell::new(&self.value)]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<Self>()
     }
     fn csv_row(&self) -> Vec<String> {

@@ -219,7 +219,7 @@ impl Tabular for SyncResult {
             Cell::new(self.error.as_deref().unwrap_or("")),
         ]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<SyncCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
@@ -362,7 +362,7 @@ impl Tabular for UsageRow {
             ),
         ]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<UsageCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
@@ -443,7 +443,7 @@ impl Tabular for ExecutionRow {
             Cell::new(self.error.as_deref().unwrap_or("")),
         ]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<ExecutionCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
@@ -486,7 +486,7 @@ impl Tabular for LinkedAdvertiser {
             Cell::new(self.marketplace_id.as_deref().unwrap_or("")),
         ]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<Self>()
     }
     fn csv_row(&self) -> Vec<String> {

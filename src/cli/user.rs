@@ -32,7 +32,7 @@ impl Tabular for User {
     fn columns() -> Vec<&'static str> {
         vec!["NAME", "INSTANCES", "CREATED"]
     }
-    fn csv_columns() -> Vec<&'static str> {
+    fn csv_columns() -> Vec<String> {
         csv_header::<UserCsv>()
     }
     fn csv_row(&self) -> Vec<String> {
