@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use crate::domain::{
     DayExecutions, DayLatency, HealthFleet, HealthSummary, ScheduleRow, UsageFleet, UsageRow,
 };
-use crate::domain::{HealthStatus, InstanceStatus, RowId};
+use crate::domain::{HealthStatus, InstanceStatus, RowId, fmt_time};
 
 /// The per-instance table lists this many instances, worst first; the rest
 /// are summarised in one line (a 10,000-instance fleet stays a small page).
@@ -190,16 +190,17 @@ pub fn render(d: &Dashboard<'_>) -> String {
 
 fn header(h: &mut String, d: &Dashboard<'_>) {
     h.push_str("<header>\n<h1>AMC fleet dashboard</h1>\n");
+    let since = fmt_time(&d.health_fleet.since);
     let _ = write!(
         h,
         "<p class=\"meta\">Made <time data-meta=\"generated\" datetime=\"{g}\">{}</time> \
          over the last <span data-meta=\"window\">{w}</span> \
          (since <time data-meta=\"since\" datetime=\"{s}\">{}</time>)",
         readable_time(&d.generated_at),
-        readable_time(&d.health_fleet.since),
+        readable_time(&since),
         g = esc(&d.generated_at),
         w = esc(&d.window),
-        s = esc(&d.health_fleet.since),
+        s = esc(&since),
     );
     if !d.filters.is_empty() {
         let list: Vec<String> = d
@@ -593,7 +594,7 @@ fn instances(h: &mut String, d: &Dashboard<'_>) {
              <td class=\"why\"><bdi data-field=\"last-error\">{}</bdi></td></tr>",
             health_badge(verdict),
             esc(&r.name),
-            esc(&r.instance_id),
+            esc(r.instance_id.as_str()),
             r.checks,
             r.checks,
             json_num(&r.uptime_pct),
@@ -648,7 +649,7 @@ fn schedules(h: &mut String, failing: &[ScheduleRow]) {
             esc(&s.instance_id),
             esc(s.workflow_id.as_deref().unwrap_or("")),
             esc(s.aggregation_period.as_deref().unwrap_or("")),
-            esc(s.last_run_at.as_deref().unwrap_or("")),
+            esc(&s.last_run_at.as_ref().map(fmt_time).unwrap_or_default()),
             health_badge_failed(),
             sid = esc(&s.schedule_id),
         );

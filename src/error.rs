@@ -416,6 +416,8 @@ impl From<StoreError> for Error {
                 dest,
                 reason: BackupFailure::Copy(e),
             } => Error::store(format!("backup to {} failed: {e}", dest.display())),
+            e @ StoreError::Unreadable(_) => Error::store(e.to_string())
+                .with_hint("`amcctl db check` names the rows to repair or delete"),
             e @ StoreError::Vanished(_) => Error::internal(e.to_string()),
             StoreError::Backend(source) => {
                 Error::store(format!("store error: {source}")).with_source(source)

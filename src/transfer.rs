@@ -12,7 +12,7 @@ use crate::domain::{
     Country, EntityId, HealthStatus, InstanceId, InstanceStatus, InvalidValue, Region, RowId,
     parse_brands, parse_description, parse_name,
 };
-use crate::domain::{Health, ImportRow, Instance, NewAccount, NewInstance};
+use crate::domain::{Health, ImportRow, Instance, NewAccount, NewInstance, fmt_time};
 use crate::output::{csv_cells, csv_header, unneutralise};
 
 /// The largest import file accepted.
@@ -70,19 +70,19 @@ pub fn csv_record(i: &Instance) -> Vec<String> {
         is_active: i.is_active,
         owner: &i.owner,
         account_uuid: Some(i.account.id),
-        account_id: &i.account.account_id,
+        account_id: i.account.account_id.as_str(),
         account_name: &i.account.account_name,
         advertiser_id: i.account.advertiser_id.as_deref(),
-        country_code: &i.account.country_code,
-        marketplace_id: &i.account.marketplace_id,
+        country_code: i.account.country.code(),
+        marketplace_id: i.account.country.marketplace_id(),
         brands: join_brands(&i.brands),
         health_status: Some(i.health.status),
-        health_checked_at: i.health.checked_at.as_deref(),
+        health_checked_at: i.health.checked_at.as_ref().map(fmt_time),
         health_latency_ms: i.health.latency_ms,
         health_error: i.health.error.as_deref(),
         api_endpoint: i.api_endpoint.as_deref(),
-        created_at: &i.created_at,
-        updated_at: &i.updated_at,
+        created_at: fmt_time(&i.created_at),
+        updated_at: fmt_time(&i.updated_at),
     })
 }
 
@@ -108,12 +108,12 @@ struct InstanceCsv<'a> {
     marketplace_id: &'a str,
     brands: String,
     health_status: Option<crate::domain::HealthStatus>,
-    health_checked_at: Option<&'a str>,
+    health_checked_at: Option<String>,
     health_latency_ms: Option<u64>,
     health_error: Option<&'a str>,
     api_endpoint: Option<&'a str>,
-    created_at: &'a str,
-    updated_at: &'a str,
+    created_at: String,
+    updated_at: String,
 }
 
 /// The file formats of import and export.
@@ -352,13 +352,14 @@ fn required(field: &'static str, v: Option<String>) -> Result<String, InvalidVal
     v.ok_or_else(|| InvalidValue::new(field, "is required"))
 }
 
-fn timestamp(field: &'static str, v: Option<String>) -> Result<Option<String>, InvalidValue> {
+fn timestamp(
+    field: &'static str,
+    v: Option<String>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, InvalidValue> {
     v.map(|s| {
-        chrono::DateTime::parse_from_rfc3339(&s)
-            .map(|t| crate::domain::fmt_time(&t.with_timezone(&chrono::Utc)))
-            .map_err(|_| {
-                InvalidValue::new(field, "must be an RFC 3339 time like 2026-11-24T18:00:00Z")
-            })
+        crate::domain::parse_time(&s).ok_or_else(|| {
+            InvalidValue::new(field, "must be an RFC 3339 time like 2026-11-24T18:00:00Z")
+        })
     })
     .transpose()
 }
@@ -451,7 +452,7 @@ fn validate(r: RawInstance) -> Result<ImportRow, InvalidValue> {
             brands,
             api_endpoint: r.api_endpoint.as_deref().map(parse_endpoint).transpose()?,
         },
-        account_entity: entity.to_string(),
+        account_entity: entity,
         new_account,
         is_active: status != InstanceStatus::Inactive,
         health,

@@ -5,7 +5,7 @@ use comfy_table::Cell;
 
 use super::Ctx;
 use crate::domain::{Account, AccountPatch, NewAccount};
-use crate::domain::{Country, EntityId, InvalidValue, parse_advertiser_id, parse_name};
+use crate::domain::{Country, EntityId, InvalidValue, fmt_time, parse_advertiser_id, parse_name};
 use crate::error::{Error, Result};
 use crate::output::{Tabular, csv_cells, csv_header};
 
@@ -81,8 +81,8 @@ impl Tabular for Account {
         vec![
             Cell::new(&self.account_name),
             Cell::new(&self.account_id),
-            Cell::new(&self.country_code),
-            Cell::new(&self.marketplace_id),
+            Cell::new(self.country.code()),
+            Cell::new(self.country.marketplace_id()),
             Cell::new(self.instance_count),
         ]
     }
@@ -92,14 +92,14 @@ impl Tabular for Account {
     fn csv_row(&self) -> Vec<String> {
         csv_cells(&AccountCsv {
             id: Some(self.id),
-            account_id: &self.account_id,
+            account_id: self.account_id.as_str(),
             account_name: &self.account_name,
             advertiser_id: self.advertiser_id.as_deref(),
-            country_code: &self.country_code,
-            marketplace_id: &self.marketplace_id,
+            country_code: self.country.code(),
+            marketplace_id: self.country.marketplace_id(),
             instance_count: self.instance_count,
-            created_at: &self.created_at,
-            updated_at: &self.updated_at,
+            created_at: fmt_time(&self.created_at),
+            updated_at: fmt_time(&self.updated_at),
         })
     }
 }
@@ -115,8 +115,8 @@ struct AccountCsv<'a> {
     country_code: &'a str,
     marketplace_id: &'a str,
     instance_count: u64,
-    created_at: &'a str,
-    updated_at: &'a str,
+    created_at: String,
+    updated_at: String,
 }
 
 fn validator<T>(
@@ -225,7 +225,7 @@ fn patch_from_prompts(ctx: &mut Ctx, cur: &Account) -> Result<AccountPatch> {
         .collect();
     let current = countries
         .iter()
-        .position(|c| c.code() == cur.country_code)
+        .position(|c| *c == cur.country)
         .unwrap_or(0);
     let country = countries[ctx
         .prompt()
@@ -236,7 +236,7 @@ fn patch_from_prompts(ctx: &mut Ctx, cur: &Account) -> Result<AccountPatch> {
         account_id: None,
         account_name: (name != cur.account_name).then_some(name),
         advertiser_id: (adv != cur.advertiser_id).then_some(adv),
-        country: (country.code() != cur.country_code).then_some(country),
+        country: (country != cur.country).then_some(country),
         profile: None,
     })
 }

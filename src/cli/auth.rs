@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use comfy_table::Cell;
 use secrecy::{ExposeSecret, SecretString};
@@ -14,7 +15,7 @@ use super::connect::NetArgs;
 use crate::amc::{CachedToken, Credentials, NoTokenCache};
 use crate::config::parse_duration;
 use crate::domain::Region;
-use crate::domain::{fmt_time, validate_profile};
+use crate::domain::{fmt_time, rfc3339, validate_profile};
 use crate::env;
 use crate::error::{Error, Kind, Result};
 use crate::ops::login::{self, BrowserSettings, Event};
@@ -85,8 +86,10 @@ struct Status {
     client_id: String,
     region: Region,
     refresh_token: String,
-    access_token_expires_at: Option<String>,
-    updated_at: String,
+    #[serde(serialize_with = "rfc3339::option")]
+    access_token_expires_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339::serialize")]
+    updated_at: DateTime<Utc>,
 }
 
 /// One line of `auth list`; never a secret.
@@ -96,7 +99,8 @@ struct ProfileRow {
     client_id: String,
     region: Region,
     default: bool,
-    access_token_expires_at: Option<String>,
+    #[serde(serialize_with = "rfc3339::option")]
+    access_token_expires_at: Option<DateTime<Utc>>,
 }
 
 impl Tabular for ProfileRow {
@@ -109,7 +113,11 @@ impl Tabular for ProfileRow {
             Cell::new(&self.client_id),
             Cell::new(self.region.as_str()),
             Cell::new(if self.default { "*" } else { "" }),
-            Cell::new(self.access_token_expires_at.as_deref().unwrap_or("-")),
+            Cell::new(
+                self.access_token_expires_at
+                    .as_ref()
+                    .map_or("-".into(), fmt_time),
+            ),
         ]
     }
     fn csv_columns() -> Vec<String> {
@@ -121,7 +129,7 @@ impl Tabular for ProfileRow {
             client_id: &self.client_id,
             region: Some(self.region),
             default: self.default,
-            access_token_expires_at: self.access_token_expires_at.as_deref(),
+            access_token_expires_at: self.access_token_expires_at.as_ref().map(fmt_time),
         })
     }
 }
@@ -134,7 +142,7 @@ struct ProfileCsv<'a> {
     client_id: &'a str,
     region: Option<Region>,
     default: bool,
-    access_token_expires_at: Option<&'a str>,
+    access_token_expires_at: Option<String>,
 }
 
 /// The client ID: the flag, else `AMCCTL_CLIENT_ID`, else asked.
@@ -253,7 +261,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                 "Logged in as {} (profile {profile}) with client {} ({region}); access token valid until {}",
                 user.name,
                 stored.client_id,
-                stored.access_token_expires.as_deref().unwrap_or_default()
+                stored.access_token_expires.as_ref().map(fmt_time).unwrap_or_default()
             ));
             Ok(())
         }

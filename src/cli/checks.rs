@@ -5,7 +5,6 @@
 
 use crate::amc::Advertiser;
 use crate::domain::Instance;
-use crate::domain::{Country, EntityId};
 use crate::error::Result;
 use crate::health::Target;
 
@@ -18,11 +17,7 @@ pub(super) fn target(i: &Instance, profile: String) -> Result<Target> {
         owner: i.owner.clone(),
         user_id: i.user_id,
         profile,
-        advertiser: Advertiser::new(
-            EntityId::parse(&i.account.account_id)?,
-            Country::parse(&i.account.country_code)?,
-            i.region,
-        ),
+        advertiser: Advertiser::new(i.account.account_id.clone(), i.account.country, i.region),
         api_endpoint: i.api_endpoint.clone(),
     })
 }

@@ -290,10 +290,10 @@ fn account_candidates() -> Vec<CompletionCandidate> {
         return Vec::new();
     };
     let mut out = Vec::with_capacity(list.len() * 2);
-    for a in list.iter().filter(|a| shell_safe(&a.account_id)) {
-        out.push(CompletionCandidate::new(&a.account_id).help(help(&a.account_name)));
-        if a.account_name != a.account_id && shell_safe(&a.account_name) {
-            out.push(CompletionCandidate::new(&a.account_name).help(help(&a.account_id)));
+    for a in list.iter().filter(|a| shell_safe(a.account_id.as_str())) {
+        out.push(CompletionCandidate::new(a.account_id.as_str()).help(help(&a.account_name)));
+        if a.account_name != a.account_id.as_str() && shell_safe(&a.account_name) {
+            out.push(CompletionCandidate::new(&a.account_name).help(help(a.account_id.as_str())));
         }
     }
     out

@@ -6,7 +6,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::Ctx;
@@ -350,13 +349,9 @@ impl TokenCache for StoreTokenCache {
         let store = self.store.lock().ok()?;
         let c = store.credentials(self.user, &self.profile).ok()??;
         let token = self.keyring.decrypt(c.access_token_enc.as_deref()?).ok()?;
-        let expires_at: DateTime<Utc> =
-            DateTime::parse_from_rfc3339(c.access_token_expires.as_deref()?)
-                .ok()?
-                .with_timezone(&Utc);
         Some(CachedToken {
             access_token: token,
-            expires_at,
+            expires_at: c.access_token_expires?,
         })
     }
 

@@ -15,7 +15,7 @@ use super::Ctx;
 use super::health::{Selection, ago, select};
 use crate::dashboard::{Dashboard, render};
 use crate::domain::{HealthFleet, InstanceFilter, worst_first};
-use crate::domain::{HealthStatus, InstanceStatus, RowId};
+use crate::domain::{HealthStatus, InstanceId, InstanceStatus, RowId};
 use crate::error::{Error, Result};
 
 /// The file written when stdout is a terminal and no `--out` is given.
@@ -139,9 +139,9 @@ pub(super) fn run(ctx: &mut Ctx, a: DashboardArgs) -> Result<()> {
     health.retain(|r| ids.contains(&r.id));
     worst_first(&mut health);
     let health_fleet = HealthFleet::of(&health, &from);
-    let usage_ids: Vec<(RowId, String, String)> = instances
+    let usage_ids: Vec<(RowId, InstanceId, String)> = instances
         .iter()
-        .map(|i| (i.id, i.instance_id.to_string(), i.name.clone()))
+        .map(|i| (i.id, i.instance_id.clone(), i.name.clone()))
         .collect();
     drop(instances);
     let (usage, usage_fleet) = store.usage_report(&usage_ids, from, now)?;

@@ -14,7 +14,7 @@ use super::connect::NetArgs;
 use crate::domain::{
     HealthFleet, HealthSummary, HistoryRow, Instance, InstanceFilter, User, percentile, worst_first,
 };
-use crate::domain::{HealthStatus, InstanceStatus, RowId};
+use crate::domain::{HealthStatus, InstanceStatus, RowId, fmt_time};
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::health::{CheckResult, SessionKey, Sessions, Tally, Target};
@@ -523,7 +523,7 @@ impl Tabular for CheckResult {
             latency_ms: self.latency_ms,
             attempts: self.attempts,
             error: self.error.as_deref(),
-            checked_at: crate::domain::fmt_time(&self.checked_at),
+            checked_at: fmt_time(&self.checked_at),
         })
     }
 }
@@ -586,7 +586,12 @@ impl Tabular for StatusRow {
             Cell::new(&self.name),
             Cell::new(&self.instance_id),
             crate::output::status_cell(self.status.as_str()),
-            Cell::new(self.health.checked_at.as_deref().unwrap_or("never")),
+            Cell::new(
+                self.health
+                    .checked_at
+                    .as_ref()
+                    .map_or("never".into(), fmt_time),
+            ),
             ms_cell(self.health.latency_ms),
             Cell::new(self.health.error.as_deref().unwrap_or("")),
         ]
@@ -602,7 +607,7 @@ impl Tabular for StatusRow {
             owner: &self.owner,
             status: Some(self.status),
             health_status: Some(self.health.status),
-            checked_at: self.health.checked_at.as_deref(),
+            checked_at: self.health.checked_at.as_ref().map(fmt_time),
             latency_ms: self.health.latency_ms,
             error: self.health.error.as_deref(),
         })
@@ -619,7 +624,7 @@ struct StatusCsv<'a> {
     owner: &'a str,
     status: Option<InstanceStatus>,
     health_status: Option<HealthStatus>,
-    checked_at: Option<&'a str>,
+    checked_at: Option<String>,
     latency_ms: Option<u64>,
     error: Option<&'a str>,
 }
@@ -630,7 +635,7 @@ impl Tabular for HistoryRow {
     }
     fn row(&self) -> Vec<Cell> {
         vec![
-            Cell::new(&self.checked_at),
+            Cell::new(fmt_time(&self.checked_at)),
             health_cell(self.status),
             Cell::new(self.http_status.map(|s| s.to_string()).unwrap_or_default()),
             ms_cell(self.latency_ms),
@@ -643,7 +648,7 @@ impl Tabular for HistoryRow {
     }
     fn csv_row(&self) -> Vec<String> {
         csv_cells(&HistoryCsv {
-            checked_at: &self.checked_at,
+            checked_at: fmt_time(&self.checked_at),
             status: Some(self.status),
             http_status: self.http_status,
             latency_ms: self.latency_ms,
@@ -657,7 +662,7 @@ impl Tabular for HistoryRow {
 /// status an option so that an empty view can name the columns.
 #[derive(Default, serde::Serialize)]
 struct HistoryCsv<'a> {
-    checked_at: &'a str,
+    checked_at: String,
     status: Option<HealthStatus>,
     http_status: Option<u16>,
     latency_ms: Option<u64>,
@@ -704,10 +709,10 @@ impl Tabular for HealthSummary {
     fn csv_row(&self) -> Vec<String> {
         csv_cells(&SummaryCsv {
             id: Some(self.id),
-            instance_id: &self.instance_id,
+            instance_id: self.instance_id.as_str(),
             name: &self.name,
             owner: &self.owner,
-            account_id: &self.account_id,
+            account_id: self.account_id.as_str(),
             checks: self.checks,
             healthy: self.healthy,
             uptime_pct: self.uptime_pct,
@@ -715,7 +720,7 @@ impl Tabular for HealthSummary {
             p50_ms: self.p50_ms,
             p95_ms: self.p95_ms,
             last_error: self.last_error.as_deref(),
-            last_checked_at: self.last_checked_at.as_deref(),
+            last_checked_at: self.last_checked_at.as_ref().map(fmt_time),
         })
     }
 }
@@ -737,7 +742,7 @@ struct SummaryCsv<'a> {
     p50_ms: Option<u64>,
     p95_ms: Option<u64>,
     last_error: Option<&'a str>,
-    last_checked_at: Option<&'a str>,
+    last_checked_at: Option<String>,
 }
 
 fn report(ctx: &mut Ctx, since: Duration, all_users: bool) -> Result<()> {
@@ -758,7 +763,7 @@ fn report(ctx: &mut Ctx, since: Duration, all_users: bool) -> Result<()> {
                 "Fleet: {} instance(s), {} check(s) since {}, uptime {}",
                 fleet.instances,
                 fleet.checks,
-                fleet.since,
+                fmt_time(&fleet.since),
                 fleet.uptime_pct.map_or("-".into(), |u| format!("{u:.2}%"))
             ));
             Ok(())

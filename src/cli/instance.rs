@@ -9,7 +9,7 @@ use super::Ctx;
 use super::account::{AccountFields, new_account};
 use crate::domain::{Account, Instance, InstanceFilter, InstancePatch, NewInstance};
 use crate::domain::{
-    Country, HealthStatus, InstanceId, InstanceStatus, InvalidValue, Region, parse_brands,
+    HealthStatus, InstanceId, InstanceStatus, InvalidValue, Region, parse_brands,
     parse_description, parse_name,
 };
 use crate::error::{Error, Kind, Result};
@@ -337,7 +337,7 @@ fn choose_account(ctx: &mut Ctx) -> Result<Account> {
     let accounts = ctx.store()?.accounts()?;
     let mut items: Vec<String> = accounts
         .iter()
-        .map(|a| format!("{}  ({}, {})", a.account_name, a.account_id, a.country_code))
+        .map(|a| format!("{}  ({}, {})", a.account_name, a.account_id, a.country))
         .collect();
     items.push("+ create a new account".into());
     let idx = ctx.prompt().select("Account", &items, 0, "--account")?;
@@ -413,7 +413,7 @@ fn create(ctx: &mut Ctx, a: CreateArgs) -> Result<()> {
         None if ctx.interactive => choose_account(ctx)?,
         None => return Err(Error::missing_flag("--account")),
     };
-    let account_region = Country::parse(&account.country_code).map_or(Region::Na, Country::region);
+    let account_region = account.country.region();
     let region = match a.region {
         Some(r) => r,
         None if form => {
@@ -586,7 +586,7 @@ fn edit_prompts(ctx: &mut Ctx, cur: &Instance) -> Result<InstancePatch> {
     let accounts = ctx.store()?.accounts()?;
     let items: Vec<String> = accounts
         .iter()
-        .map(|a| format!("{}  ({}, {})", a.account_name, a.account_id, a.country_code))
+        .map(|a| format!("{}  ({}, {})", a.account_name, a.account_id, a.country))
         .collect();
     let idx = accounts
         .iter()

@@ -108,7 +108,7 @@ impl Ctx {
         }
         let items: Vec<String> = list
             .iter()
-            .map(|a| format!("{}  ({}, {})", a.account_name, a.account_id, a.country_code))
+            .map(|a| format!("{}  ({}, {})", a.account_name, a.account_id, a.country))
             .collect();
         let idx = self.prompt().fuzzy_select("Account", &items, flag)?;
         Ok(list.swap_remove(idx))

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use comfy_table::Cell;
 
 use super::Ctx;
-use crate::domain::ScheduleRow;
+use crate::domain::{ScheduleRow, fmt_time};
 use crate::error::Result;
 use crate::output::{Tabular, csv_cells, csv_header};
 
@@ -73,7 +73,7 @@ impl Tabular for ScheduleRow {
                     .unwrap_or_default(),
             ),
             Cell::new(if self.enabled { "yes" } else { "no" }),
-            Cell::new(self.last_run_at.as_deref().unwrap_or("never")),
+            Cell::new(self.last_run_at.as_ref().map_or("never".into(), fmt_time)),
             match self.last_status {
                 Some(s) => crate::output::status_cell(s.as_str()),
                 None => Cell::new(""),

@@ -13,8 +13,8 @@ use super::checks::target;
 use super::connect::NetArgs;
 use super::health::{Selection, ago, progress_bar, select, sessions_for, shows_bar};
 use crate::amc::{ExecutionStatus, LinkedAdvertiser};
-use crate::domain::RowId;
 use crate::domain::{ExecutionRow, InstanceFilter, UsageRow};
+use crate::domain::{InstanceId, RowId, fmt_time};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::ops::{self, sync::SyncResult};
@@ -291,9 +291,9 @@ fn report(ctx: &mut Ctx, refs: &[String], since: Duration, all_users: bool) -> R
         )?
     };
     let from = ago(since)?;
-    let ids: Vec<(RowId, String, String)> = instances
+    let ids: Vec<(RowId, InstanceId, String)> = instances
         .into_iter()
-        .map(|i| (i.id, i.instance_id.to_string(), i.name))
+        .map(|i| (i.id, i.instance_id, i.name))
         .collect();
     let (rows, fleet) = ctx.store()?.usage_report(&ids, from, crate::clock::now())?;
     match ctx.out.format {
@@ -310,7 +310,7 @@ fn report(ctx: &mut Ctx, refs: &[String], since: Duration, all_users: bool) -> R
                 "Fleet: {} instance(s), {} execution(s) since {}, success {}, p95 {}, {} in flight, {} with failures",
                 fleet.instances,
                 fleet.executions.total(),
-                fleet.since,
+                fmt_time(&fleet.since),
                 rate(fleet.success_rate),
                 secs(fleet.duration_s.p95.map(|p| p as f64)),
                 fleet.in_flight,
@@ -357,7 +357,13 @@ impl Tabular for UsageRow {
             Cell::new(
                 self.last_failure
                     .as_ref()
-                    .map(|f| format!("{} {}", f.failed_at, f.error.as_deref().unwrap_or("")))
+                    .map(|f| {
+                        format!(
+                            "{} {}",
+                            fmt_time(&f.failed_at),
+                            f.error.as_deref().unwrap_or("")
+                        )
+                    })
                     .unwrap_or_default(),
             ),
         ]
@@ -370,7 +376,7 @@ impl Tabular for UsageRow {
         let failure = self.last_failure.as_ref();
         csv_cells(&UsageCsv {
             id: Some(self.id),
-            instance_id: &self.instance_id,
+            instance_id: self.instance_id.as_str(),
             name: &self.name,
             workflows: self.workflows,
             schedules_enabled: self.schedules_enabled,
@@ -386,9 +392,9 @@ impl Tabular for UsageRow {
             duration_p95_s: self.duration_s.p95,
             in_flight: self.in_flight,
             ad_hoc_24h: self.ad_hoc_24h,
-            last_failure_at: failure.map(|f| f.failed_at.as_str()),
+            last_failure_at: failure.map(|f| fmt_time(&f.failed_at)),
             last_failure_execution_id: failure.map(|f| f.execution_id.as_str()),
-            synced_at: self.synced_at.as_deref(),
+            synced_at: self.synced_at.as_ref().map(fmt_time),
         })
     }
 }
@@ -415,9 +421,9 @@ struct UsageCsv<'a> {
     duration_p95_s: Option<u64>,
     in_flight: u64,
     ad_hoc_24h: u64,
-    last_failure_at: Option<&'a str>,
+    last_failure_at: Option<String>,
     last_failure_execution_id: Option<&'a str>,
-    synced_at: Option<&'a str>,
+    synced_at: Option<String>,
 }
 
 impl Tabular for ExecutionRow {
@@ -434,7 +440,7 @@ impl Tabular for ExecutionRow {
     }
     fn row(&self) -> Vec<Cell> {
         vec![
-            Cell::new(&self.created_at),
+            Cell::new(fmt_time(&self.created_at)),
             crate::output::status_cell(self.status.as_str()),
             Cell::new(&self.execution_id),
             Cell::new(self.workflow_id.as_deref().unwrap_or("")),
@@ -452,8 +458,8 @@ impl Tabular for ExecutionRow {
             workflow_id: self.workflow_id.as_deref(),
             status: Some(self.status),
             category: self.category.as_deref(),
-            created_at: &self.created_at,
-            updated_at: self.updated_at.as_deref(),
+            created_at: fmt_time(&self.created_at),
+            updated_at: self.updated_at.as_ref().map(fmt_time),
             duration_s: self.duration_s,
             error: self.error.as_deref(),
         })
@@ -468,8 +474,8 @@ struct ExecutionCsv<'a> {
     workflow_id: Option<&'a str>,
     status: Option<ExecutionStatus>,
     category: Option<&'a str>,
-    created_at: &'a str,
-    updated_at: Option<&'a str>,
+    created_at: String,
+    updated_at: Option<String>,
     duration_s: Option<u64>,
     error: Option<&'a str>,
 }

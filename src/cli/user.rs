@@ -4,7 +4,7 @@ use clap::Subcommand;
 use comfy_table::Cell;
 
 use super::Ctx;
-use crate::domain::User;
+use crate::domain::{User, fmt_time};
 use crate::error::Result;
 use crate::output::{Tabular, csv_cells, csv_header};
 
@@ -40,14 +40,14 @@ impl Tabular for User {
             id: Some(self.id),
             name: &self.name,
             instance_count: self.instance_count,
-            created_at: &self.created_at,
+            created_at: fmt_time(&self.created_at),
         })
     }
     fn row(&self) -> Vec<Cell> {
         vec![
             Cell::new(&self.name),
             Cell::new(self.instance_count),
-            Cell::new(&self.created_at),
+            Cell::new(fmt_time(&self.created_at)),
         ]
     }
 }
@@ -59,7 +59,7 @@ struct UserCsv<'a> {
     id: Option<crate::domain::RowId>,
     name: &'a str,
     instance_count: u64,
-    created_at: &'a str,
+    created_at: String,
 }
 
 pub(super) fn run(ctx: &mut Ctx, cmd: UserCmd) -> Result<()> {

@@ -5,7 +5,7 @@ use super::Ctx;
 use super::checks::target;
 use super::connect::NetArgs;
 use crate::domain::{Account, Instance, NewInstance, User};
-use crate::domain::{Country, EntityId, HealthStatus, InstanceStatus};
+use crate::domain::{HealthStatus, InstanceStatus};
 use crate::error::{Error, Kind, Result};
 use crate::health::{self, CheckResult, Target};
 
@@ -99,8 +99,8 @@ pub(super) fn check_before_save(
             None => ctx.profile_of(user)?,
         },
         advertiser: crate::amc::Advertiser::new(
-            EntityId::parse(&account.account_id)?,
-            Country::parse(&account.country_code)?,
+            account.account_id.clone(),
+            account.country,
             new.region,
         ),
         api_endpoint: new.api_endpoint.clone(),

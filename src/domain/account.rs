@@ -1,5 +1,6 @@
 //! Advertiser accounts: the AMC entities instances belong to.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Country, EntityId, RowId};
@@ -10,25 +11,26 @@ pub struct Account {
     /// Row id.
     pub id: RowId,
     /// The entity ID.
-    pub account_id: String,
+    pub account_id: EntityId,
     /// Display name.
     pub account_name: String,
     /// The optional Amazon Ads advertiser ID.
     pub advertiser_id: Option<String>,
-    /// Two-letter country code.
-    pub country_code: String,
-    /// Amazon marketplace ID of the country.
-    pub marketplace_id: String,
+    /// The marketplace country (`country_code` and `marketplace_id`).
+    #[serde(flatten)]
+    pub country: Country,
     /// The profile whose grant serves the account's instances (`None`: each
     /// owner's default profile).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
     /// How many instances (of all users) link to the account.
     pub instance_count: u64,
-    /// Creation time (RFC 3339).
-    pub created_at: String,
-    /// Last change (RFC 3339).
-    pub updated_at: String,
+    /// Creation time.
+    #[serde(serialize_with = "super::rfc3339::serialize")]
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    #[serde(serialize_with = "super::rfc3339::serialize")]
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A new account.

@@ -1,5 +1,7 @@
 //! Login-with-Amazon credentials as stored, per user and profile.
 
+use chrono::{DateTime, Utc};
+
 use super::Region;
 use crate::error::{Error, Result};
 
@@ -41,8 +43,8 @@ pub struct StoredCredentials {
     pub region: Region,
     /// Encrypted cached access token.
     pub access_token_enc: Option<String>,
-    /// When the cached access token expires (RFC 3339).
-    pub access_token_expires: Option<String>,
+    /// When the cached access token expires.
+    pub access_token_expires: Option<DateTime<Utc>>,
     /// Last change.
-    pub updated_at: String,
+    pub updated_at: DateTime<Utc>,
 }

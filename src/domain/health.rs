@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{HealthStatus, RowId, fmt_time};
+use super::{EntityId, HealthStatus, InstanceId, RowId};
 
 /// The outcome of one check of one instance, as the store keeps it.
 #[derive(Debug, Clone)]
@@ -28,7 +28,8 @@ pub struct HealthRecord {
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryRow {
     /// When the check finished.
-    pub checked_at: String,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
+    pub checked_at: DateTime<Utc>,
     /// Verdict.
     pub status: HealthStatus,
     /// HTTP status.
@@ -47,13 +48,13 @@ pub struct HealthSummary {
     /// Row id of the instance.
     pub id: RowId,
     /// AMC instance ID.
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     /// Name.
     pub name: String,
     /// Owner.
     pub owner: String,
     /// Entity ID of the account.
-    pub account_id: String,
+    pub account_id: EntityId,
     /// Checks in the period.
     pub checks: u64,
     /// HEALTHY checks in the period.
@@ -69,7 +70,8 @@ pub struct HealthSummary {
     /// The most recent error in the period.
     pub last_error: Option<String>,
     /// When the most recent check in the period ran.
-    pub last_checked_at: Option<String>,
+    #[serde(serialize_with = "super::rfc3339::option")]
+    pub last_checked_at: Option<DateTime<Utc>>,
 }
 
 /// The fleet line of `health report`: totals over the instances reported.
@@ -82,7 +84,8 @@ pub struct HealthFleet {
     /// Share of HEALTHY checks over the fleet, percent (null without checks).
     pub uptime_pct: Option<f64>,
     /// Start of the period.
-    pub since: String,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
+    pub since: DateTime<Utc>,
 }
 
 impl HealthFleet {
@@ -95,7 +98,7 @@ impl HealthFleet {
             checks,
             uptime_pct: (checks > 0)
                 .then(|| (10_000.0 * healthy as f64 / checks as f64).round() / 100.0),
-            since: fmt_time(since),
+            since: *since,
         }
     }
 }

@@ -1,8 +1,11 @@
 //! AMC instances as the registry keeps them, and what changes them.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{HealthStatus, InstanceId, InstanceStatus, NewAccount, Region, RowId};
+use super::{
+    Country, EntityId, HealthStatus, InstanceId, InstanceStatus, NewAccount, Region, RowId,
+};
 
 /// The last known health of an instance.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -10,7 +13,8 @@ pub struct Health {
     /// `UNKNOWN` when never checked.
     pub status: HealthStatus,
     /// When it was last checked.
-    pub checked_at: Option<String>,
+    #[serde(serialize_with = "super::rfc3339::option")]
+    pub checked_at: Option<DateTime<Utc>>,
     /// Latency of the last check.
     pub latency_ms: Option<u64>,
     /// The error of the last check.
@@ -23,15 +27,14 @@ pub struct AccountBrief {
     /// Row id.
     pub id: RowId,
     /// Entity ID.
-    pub account_id: String,
+    pub account_id: EntityId,
     /// Name.
     pub account_name: String,
     /// Advertiser ID.
     pub advertiser_id: Option<String>,
-    /// Country code.
-    pub country_code: String,
-    /// Marketplace ID.
-    pub marketplace_id: String,
+    /// The marketplace country (`country_code` and `marketplace_id`).
+    #[serde(flatten)]
+    pub country: Country,
     /// The profile whose grant serves the account (`None`: the owner's default).
     #[serde(skip)]
     pub profile: Option<String>,
@@ -71,9 +74,11 @@ pub struct Instance {
     /// The AWS account that uploads data to the instance, from discovery, if known.
     pub data_upload_account_id: Option<String>,
     /// Creation time.
-    pub created_at: String,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
+    pub created_at: DateTime<Utc>,
     /// Last change.
-    pub updated_at: String,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
+    pub updated_at: DateTime<Utc>,
     /// The owner's row id (not part of the JSON shape).
     #[serde(skip)]
     pub user_id: RowId,
@@ -178,7 +183,7 @@ pub struct ImportRow {
     /// The instance; `account` is ignored in favour of `account_entity`.
     pub instance: NewInstance,
     /// The entity ID of its account.
-    pub account_entity: String,
+    pub account_entity: EntityId,
     /// The account to create when the entity ID is not in the store yet.
     pub new_account: Option<NewAccount>,
     /// `is_active`.
@@ -186,7 +191,7 @@ pub struct ImportRow {
     /// Health as exported.
     pub health: Health,
     /// Creation time as exported.
-    pub created_at: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
     /// Last change as exported.
-    pub updated_at: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
 }

@@ -297,6 +297,12 @@ impl Country {
             })
     }
 
+    /// The country a store row names by its code and marketplace ID, as
+    /// written (no case folding, no `GB`); `None` for any other pair.
+    pub fn stored(code: &str, marketplace_id: &str) -> Option<Self> {
+        Self::from_marketplace(marketplace_id).filter(|c| c.0 == code)
+    }
+
     /// The country whose marketplace ID this is.
     pub fn from_marketplace(id: &str) -> Option<Self> {
         MARKETPLACES
@@ -327,6 +333,18 @@ impl Country {
             "JP" | "AU" | "SG" => Region::Fe,
             _ => Region::Eu,
         }
+    }
+}
+
+/// An account's country appears in its JSON as two fields,
+/// `country_code` and `marketplace_id`.
+impl Serialize for Country {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Country", 2)?;
+        st.serialize_field("country_code", self.0)?;
+        st.serialize_field("marketplace_id", self.1)?;
+        st.end()
     }
 }
 
@@ -605,6 +623,34 @@ pub fn now() -> DateTime<Utc> {
 /// The store's and the JSON output's timestamp format.
 pub fn fmt_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Reads a timestamp as the store and the JSON output write it (any RFC 3339
+/// offset is taken to UTC).
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Timestamps in JSON and CSV: `serialize_with` helpers printing
+/// [`fmt_time`].
+pub mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::Serializer;
+
+    /// A timestamp.
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&super::fmt_time(t))
+    }
+
+    /// A timestamp that may be missing (`null`).
+    pub fn option<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 #[cfg(test)]

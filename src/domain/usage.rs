@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{RowId, percentile};
+use super::{InstanceId, RowId, percentile};
 use crate::amc::ExecutionStatus;
 
 /// Where an instance's last sync left off.
@@ -101,7 +101,8 @@ pub struct Failure {
     /// Its workflow.
     pub workflow_id: Option<String>,
     /// When it failed (its last update).
-    pub failed_at: String,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
+    pub failed_at: DateTime<Utc>,
     /// Why, when AMC said.
     pub error: Option<String>,
 }
@@ -112,7 +113,7 @@ pub struct UsageRow {
     /// Row id.
     pub id: RowId,
     /// AMC's instance ID.
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     /// Display name.
     pub name: String,
     /// Workflows stored.
@@ -132,7 +133,8 @@ pub struct UsageRow {
     /// The latest failure in the window.
     pub last_failure: Option<Failure>,
     /// When the instance was last synced.
-    pub synced_at: Option<String>,
+    #[serde(serialize_with = "super::rfc3339::option")]
+    pub synced_at: Option<DateTime<Utc>>,
 }
 
 /// The fleet line of `usage report`.
@@ -157,7 +159,8 @@ pub struct UsageFleet {
     /// Instances with at least one failure in the window.
     pub instances_with_failures: usize,
     /// Start of the window.
-    pub since: String,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
+    pub since: DateTime<Utc>,
 }
 
 /// The executions created on one UTC day, by status.
@@ -181,9 +184,11 @@ pub struct ExecutionRow {
     /// `AD_HOC`, `SCHEDULED`, …
     pub category: Option<String>,
     /// AMC's createTime.
-    pub created_at: String,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
+    pub created_at: DateTime<Utc>,
     /// AMC's lastUpdatedTime.
-    pub updated_at: Option<String>,
+    #[serde(serialize_with = "super::rfc3339::option")]
+    pub updated_at: Option<DateTime<Utc>>,
     /// Seconds it ran, once finished.
     pub duration_s: Option<u64>,
     /// Why it failed.
@@ -211,7 +216,8 @@ pub struct ScheduleRow {
     /// Status of its workflow's latest scheduled execution.
     pub last_status: Option<ExecutionStatus>,
     /// When that execution was created.
-    pub last_run_at: Option<String>,
+    #[serde(serialize_with = "super::rfc3339::option")]
+    pub last_run_at: Option<DateTime<Utc>>,
 }
 
 impl ScheduleRow {

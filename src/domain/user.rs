@@ -1,5 +1,6 @@
 //! Users: the owners of instances and credentials.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::RowId;
@@ -15,7 +16,8 @@ pub struct User {
     /// How many instances the user owns.
     pub instance_count: u64,
     /// When the user was added.
-    pub created_at: String,
+    #[serde(serialize_with = "super::rfc3339::serialize")]
+    pub created_at: DateTime<Utc>,
 }
 
 /// Checks a user name: 1-64 characters, letters, digits, `.`, `_`, `-`, `@`.

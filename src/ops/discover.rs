@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use super::runtime;
 use crate::amc::{Advertiser, Session};
 use crate::domain::{Account, DiscoveredInstance, NewAccount, UpsertCounts};
-use crate::domain::{Country, EntityId, InstanceId, parse_name};
+use crate::domain::{Country, InstanceId, parse_name};
 use crate::error::Result;
 use crate::store::Store;
 
@@ -111,9 +111,9 @@ pub fn instances(
     let rt = runtime()?;
     let mut total = Discovered::default();
     for account in accounts {
-        let country = Country::parse(&account.country_code)?;
+        let country = account.country;
         let region = country.region();
-        let advertiser = Advertiser::new(EntityId::parse(&account.account_id)?, country, region);
+        let advertiser = Advertiser::new(account.account_id.clone(), country, region);
         let profile = match &account.profile {
             Some(p) => p.clone(),
             None => env.default_profile()?,

@@ -8,8 +8,8 @@ use secrecy::{ExposeSecret, SecretString};
 use super::runtime;
 use super::weblogin::{Attempt, Callback, authorize_base, open_browser, wait_for_code};
 use crate::amc::{CachedToken, Session};
+use crate::domain::StoredCredentials;
 use crate::domain::{Region, RowId};
-use crate::domain::{StoredCredentials, fmt_time};
 use crate::env::Env;
 use crate::error::{Error, Kind, Result};
 use crate::secrets::Keyring;
@@ -148,8 +148,8 @@ pub fn save(
         refresh_token_enc: keyring.encrypt(proved.refresh_token.expose_secret()),
         region: proved.region,
         access_token_enc: Some(keyring.encrypt(proved.token.access_token.expose_secret())),
-        access_token_expires: Some(fmt_time(&proved.token.expires_at)),
-        updated_at: String::new(),
+        access_token_expires: Some(proved.token.expires_at),
+        updated_at: crate::domain::now(),
     };
     store.save_credentials(owner, &stored)?;
     Ok(stored)

@@ -83,6 +83,10 @@ pub enum StoreError {
         /// What failed.
         reason: BackupFailure,
     },
+    /// A stored value cannot be read back as what its column must hold
+    /// (written by hand, or by a broken tool): `db check` names the row.
+    #[error("the store holds a value amcctl cannot read: {0}")]
+    Unreadable(String),
     /// A row written a moment ago cannot be read back in the same process:
     /// a bug, not the user's doing.
     #[error("{0} vanished after insert")]
@@ -163,6 +167,13 @@ pub enum BackupFailure {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend(Box::new(e))
+        match e {
+            rusqlite::Error::FromSqlConversionFailure(_, _, cause)
+                if cause.is::<super::sqlite::Undecodable>() =>
+            {
+                StoreError::Unreadable(cause.to_string())
+            }
+            e => StoreError::Backend(Box::new(e)),
+        }
     }
 }

@@ -474,7 +474,7 @@ impl Store {
     /// before `now`. Rows come in the order given.
     pub fn usage_report(
         &self,
-        instances: &[(RowId, String, String)],
+        instances: &[(RowId, InstanceId, String)],
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<(Vec<UsageRow>, UsageFleet)> {

@@ -3,6 +3,7 @@
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
+use super::decode::{country, entity, time};
 use super::{Clash, Db, Missing, StoreError, StoreResult, fmt_time, is_unique_violation, now};
 use crate::domain::RowId;
 use crate::domain::{Account, AccountPatch, NewAccount};
@@ -15,13 +16,12 @@ const SELECT: &str = "SELECT a.id, a.account_id, a.account_name, a.advertiser_id
 fn row(r: &Row) -> rusqlite::Result<Account> {
     Ok(Account {
         id: r.get(0)?,
-        account_id: r.get(1)?,
+        account_id: entity(r, 1)?,
         account_name: r.get(2)?,
         advertiser_id: r.get(3)?,
-        country_code: r.get(4)?,
-        marketplace_id: r.get(5)?,
-        created_at: r.get(6)?,
-        updated_at: r.get(7)?,
+        country: country(r, 4)?,
+        created_at: time(r, 6)?,
+        updated_at: time(r, 7)?,
         instance_count: r.get(8)?,
         profile: r.get(9)?,
     })

@@ -3,9 +3,10 @@
 
 use rusqlite::{OptionalExtension, params};
 
+use super::decode::{opt_time, parsed, time};
 use super::{Db, StoreError, StoreResult, fmt_time, now};
+use crate::domain::RowId;
 use crate::domain::{DEFAULT_PROFILE, StoredCredentials};
-use crate::domain::{Region, RowId};
 use crate::error::Result;
 const SELECT: &str = "SELECT profile, client_id, client_secret_enc, refresh_token_enc, region,
     access_token_enc, access_token_expires, updated_at FROM credentials";
@@ -16,10 +17,10 @@ fn cred_row(r: &rusqlite::Row) -> rusqlite::Result<StoredCredentials> {
         client_id: r.get(1)?,
         client_secret_enc: r.get(2)?,
         refresh_token_enc: r.get(3)?,
-        region: r.get::<_, String>(4)?.parse().unwrap_or(Region::Na),
+        region: parsed(r, 4, "a region")?,
         access_token_enc: r.get(5)?,
-        access_token_expires: r.get(6)?,
-        updated_at: r.get(7)?,
+        access_token_expires: opt_time(r, 6)?,
+        updated_at: time(r, 7)?,
     })
 }
 
@@ -99,7 +100,7 @@ impl Db {
                     c.refresh_token_enc,
                     c.region.as_str(),
                     c.access_token_enc,
-                    c.access_token_expires,
+                    c.access_token_expires.as_ref().map(fmt_time),
                     at,
                     c.profile
                 ],

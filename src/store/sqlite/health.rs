@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
+use super::decode::{decoded, entity, opt_time, parsed, time};
 use super::{Db, StoreError, StoreResult, fmt_time};
 use crate::domain::{DayLatency, HealthRecord, HealthSummary, HistoryRow, percentile};
-use crate::domain::{HealthStatus, InstanceStatus, RowId};
+use crate::domain::{InstanceId, InstanceStatus, RowId};
 impl Db {
     /// Saves a batch of results in one transaction: a history row each, and the
     /// instance's last health and status updated (see
@@ -77,11 +78,8 @@ impl Db {
             ?;
         let rows = stmt.query_map(params![instance, since, limit as i64], |r| {
             Ok(HistoryRow {
-                checked_at: r.get(0)?,
-                status: r
-                    .get::<_, String>(1)?
-                    .parse()
-                    .unwrap_or(HealthStatus::Error),
+                checked_at: time(r, 0)?,
+                status: parsed(r, 1, "a health status")?,
                 http_status: r.get(2)?,
                 latency_ms: r.get(3)?,
                 attempts: r.get(4)?,
@@ -132,10 +130,12 @@ impl Db {
                 errors = 0;
                 out.push(HealthSummary {
                     id,
-                    instance_id: r.get(1)?,
+                    instance_id: decoded(r, 1, "an AMC instance ID", |s| {
+                        InstanceId::parse(s).ok()
+                    })?,
                     name: r.get(2)?,
                     owner: r.get(3)?,
-                    account_id: r.get(4)?,
+                    account_id: entity(r, 4)?,
                     checks: 0,
                     healthy: 0,
                     uptime_pct: None,
@@ -161,7 +161,7 @@ impl Db {
             if let Some(e) = r.get::<_, Option<String>>(7)? {
                 s.last_error = Some(e);
             }
-            s.last_checked_at = r.get(8)?;
+            s.last_checked_at = opt_time(r, 8)?;
         }
         if let Some(last) = out.last_mut() {
             finish(last, &mut latencies, errors);

@@ -7,6 +7,7 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, Transaction, params, params_from_iter};
 
 use super::accounts;
+use super::decode::{country, decoded, decoded_opt, entity, opt_time, parsed, time};
 use super::{
     Clash, Db, Missing, Rule, StoreError, StoreResult, fmt_time, is_unique_violation, now,
 };
@@ -25,42 +26,29 @@ const SELECT: &str = "SELECT i.id, i.instance_id, i.name, i.description, i.regio
     JOIN users u ON u.id = i.user_id
     JOIN amc_accounts a ON a.id = i.account_id";
 
-fn parsed<T, E: std::error::Error + Send + Sync + 'static>(
-    idx: usize,
-    r: std::result::Result<T, E>,
-) -> rusqlite::Result<T> {
-    r.map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
-    })
-}
-
 fn row(r: &Row) -> rusqlite::Result<Instance> {
     let brands: Option<String> = r.get(22)?;
-    let health: Option<String> = r.get(14)?;
     Ok(Instance {
         id: r.get(0)?,
-        instance_id: parsed(1, InstanceId::parse(&r.get::<_, String>(1)?))?,
+        instance_id: decoded(r, 1, "an AMC instance ID", |s| InstanceId::parse(s).ok())?,
         name: r.get(2)?,
         description: r.get(3)?,
-        region: parsed(4, r.get::<_, String>(4)?.parse())?,
-        status: parsed(5, r.get::<_, String>(5)?.parse())?,
+        region: parsed(r, 4, "a region")?,
+        status: parsed(r, 5, "an instance status")?,
         is_active: r.get(6)?,
         owner: r.get(7)?,
         account: AccountBrief {
             id: r.get(8)?,
-            account_id: r.get(9)?,
+            account_id: entity(r, 9)?,
             account_name: r.get(10)?,
             advertiser_id: r.get(11)?,
-            country_code: r.get(12)?,
-            marketplace_id: r.get(13)?,
+            country: country(r, 12)?,
             profile: r.get(26)?,
         },
         health: Health {
-            status: match health {
-                Some(h) => parsed(14, h.parse())?,
-                None => HealthStatus::Unknown,
-            },
-            checked_at: r.get(15)?,
+            status: decoded_opt(r, 14, "a health status", |s| s.parse().ok())?
+                .unwrap_or(HealthStatus::Unknown),
+            checked_at: opt_time(r, 15)?,
             latency_ms: r.get(16)?,
             error: r.get(17)?,
         },
@@ -68,8 +56,8 @@ fn row(r: &Row) -> rusqlite::Result<Instance> {
         instance_type: r.get(23)?,
         customer_canonical_name: r.get(24)?,
         data_upload_account_id: r.get(25)?,
-        created_at: r.get(19)?,
-        updated_at: r.get(20)?,
+        created_at: time(r, 19)?,
+        updated_at: time(r, 20)?,
         user_id: r.get(21)?,
         brands: brands
             .map(|b| b.split('\u{1f}').map(str::to_owned).collect())
@@ -433,8 +421,12 @@ fn upsert_import_row(
     match existing {
         None => {
             let id = new.id.unwrap_or_default();
-            let created = r.created_at.as_deref().unwrap_or(now_s);
-            let updated = r.updated_at.as_deref().unwrap_or(now_s);
+            let created = r
+                .created_at
+                .map_or_else(|| now_s.to_owned(), |t| fmt_time(&t));
+            let updated = r
+                .updated_at
+                .map_or_else(|| now_s.to_owned(), |t| fmt_time(&t));
             tx.prepare_cached(
                 "INSERT INTO amc_instances (id, user_id, instance_id, name, description, region,
                      account_id, is_active, status, api_endpoint, health_status, last_health_check,
@@ -454,7 +446,7 @@ fn upsert_import_row(
                     new.status.as_str(),
                     new.api_endpoint,
                     health_status,
-                    r.health.checked_at,
+                    r.health.checked_at.as_ref().map(fmt_time),
                     r.health.latency_ms,
                     r.health.error,
                     created,
@@ -471,7 +463,7 @@ fn upsert_import_row(
                     e.into()
                 }
             })?;
-            insert_brands(tx, id, &new.brands, created)?;
+            insert_brands(tx, id, &new.brands, &created)?;
             Ok(UpsertResult::Created)
         }
         Some(cur) => {
@@ -487,7 +479,9 @@ fn upsert_import_row(
             if same {
                 return Ok(UpsertResult::Unchanged);
             }
-            let updated = r.updated_at.as_deref().unwrap_or(now_s);
+            let updated = r
+                .updated_at
+                .map_or_else(|| now_s.to_owned(), |t| fmt_time(&t));
             tx.execute(
                 "UPDATE amc_instances SET name = ?2, description = ?3, region = ?4, account_id = ?5,
                      status = ?6, is_active = ?7, api_endpoint = ?8, updated_at = ?9 WHERE id = ?1",

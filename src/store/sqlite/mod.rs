@@ -8,6 +8,7 @@
 
 mod accounts;
 mod credentials;
+mod decode;
 mod discovery;
 mod health;
 mod instances;
@@ -20,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior};
 use rusqlite_migration::{M, Migrations};
+
+pub(crate) use decode::Undecodable;
 
 use super::{BackupFailure, Clash, Location, Missing, Rule, StoreError, StoreResult};
 use crate::domain::{fmt_time, now};
@@ -275,6 +278,27 @@ impl Db {
                 ));
             }
         }
+        for (table, key, columns) in TIME_COLUMNS {
+            for column in *columns {
+                let sql = format!(
+                    "SELECT CAST({key} AS TEXT), CAST({column} AS TEXT) FROM {table}
+                     WHERE {column} IS NOT NULL"
+                );
+                let mut stmt = self.conn.prepare(&sql)?;
+                let rows = stmt.query_map([], |r| {
+                    Ok((r.get::<_, Option<String>>(0)?, r.get::<_, String>(1)?))
+                })?;
+                for row in rows {
+                    let (id, value) = row?;
+                    if crate::domain::parse_time(&value).is_none() {
+                        problems.push(format!(
+                            "{table} row {}: {column} is not an RFC 3339 time",
+                            crate::domain::printable(&id.unwrap_or_default())
+                        ));
+                    }
+                }
+            }
+        }
         // What the commands themselves decode: a row that passes the rules
         // above but still cannot be read (an instance ID of the wrong shape).
         let ids: Vec<String> = {
@@ -418,6 +442,41 @@ const ROW_RULES: &[(&str, &str, &str, &str)] = &[
          AND typeof(client_secret_enc) = 'text' AND typeof(refresh_token_enc) = 'text'",
         "the region is not na, eu or fe, or a value that must be text is not",
     ),
+];
+
+/// The timestamp columns [`Db::row_problems`] reads back: table, the
+/// column naming a row, the columns.
+const TIME_COLUMNS: &[(&str, &str, &[&str])] = &[
+    ("users", "id", &["created_at"]),
+    ("amc_accounts", "id", &["created_at", "updated_at"]),
+    (
+        "amc_instances",
+        "id",
+        &["created_at", "updated_at", "last_health_check"],
+    ),
+    ("instance_brands", "instance_id", &["created_at"]),
+    ("health_checks", "id", &["checked_at"]),
+    (
+        "credentials",
+        "user_id || '/' || profile",
+        &["access_token_expires", "created_at", "updated_at"],
+    ),
+    (
+        "workflows",
+        "instance_id || '/' || workflow_id",
+        &["synced_at"],
+    ),
+    (
+        "workflow_executions",
+        "instance_id || '/' || execution_id",
+        &["created_at", "updated_at", "synced_at"],
+    ),
+    (
+        "workflow_schedules",
+        "instance_id || '/' || schedule_id",
+        &["synced_at"],
+    ),
+    ("usage_syncs", "instance_id", &["synced_at", "window_start"]),
 ];
 
 enum Retry<E> {

@@ -10,27 +10,16 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
+use super::decode::{decoded_opt, opt_time, parsed, time};
 use super::{Db, StoreError, StoreResult, fmt_time};
 use crate::amc::{ExecutionStatus, UsageSnapshot};
-use crate::domain::RowId;
 use crate::domain::{
     DayExecutions, Durations, ExecutionRow, Failure, ScheduleRow, StatusCounts, SyncMark,
     UsageFleet, UsageRow,
 };
-fn parse_status(idx: usize, s: String) -> rusqlite::Result<ExecutionStatus> {
-    s.parse().map_err(|e: String| {
-        rusqlite::Error::FromSqlConversionFailure(
-            idx,
-            rusqlite::types::Type::Text,
-            Box::<dyn std::error::Error + Send + Sync>::from(e),
-        )
-    })
-}
-
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
+use crate::domain::{InstanceId, RowId};
+fn execution_status(r: &rusqlite::Row, idx: usize) -> rusqlite::Result<ExecutionStatus> {
+    parsed(r, idx, "an execution status")
 }
 
 impl Db {
@@ -48,24 +37,14 @@ impl Db {
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, RowId>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
+                SyncMark {
+                    synced_at: time(r, 1)?,
+                    oldest_in_flight: opt_time(r, 2)?,
+                },
             ))
         })?;
-        let mut marks = HashMap::new();
-        for row in rows {
-            let (id, synced, oldest) = row?;
-            if let Some(synced_at) = parse_time(&synced) {
-                marks.insert(
-                    id,
-                    SyncMark {
-                        synced_at,
-                        oldest_in_flight: oldest.as_deref().and_then(parse_time),
-                    },
-                );
-            }
-        }
-        Ok(marks)
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(StoreError::from)
     }
 
     /// Saves one instance's sync in one transaction: workflows and schedules
@@ -177,7 +156,7 @@ impl Db {
     /// before `now`. Rows come in the order given.
     pub(crate) fn usage_report(
         &self,
-        instances: &[(RowId, String, String)],
+        instances: &[(RowId, InstanceId, String)],
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<(Vec<UsageRow>, UsageFleet)> {
@@ -224,7 +203,7 @@ impl Db {
             let rows = stmt.query_map([&since_s], |r| {
                 Ok((
                     r.get::<_, RowId>(0)?,
-                    parse_status(1, r.get(1)?)?,
+                    execution_status(r, 1)?,
                     r.get::<_, i64>(2)?,
                 ))
             })?;
@@ -270,7 +249,7 @@ impl Db {
                     Failure {
                         execution_id: r.get(1)?,
                         workflow_id: r.get(2)?,
-                        failed_at: r.get(3)?,
+                        failed_at: time(r, 3)?,
                         error: r.get(4)?,
                     },
                 ))
@@ -281,11 +260,10 @@ impl Db {
             }
         }
 
-        let mut synced: HashMap<RowId, String> = HashMap::new();
+        let mut synced: HashMap<RowId, DateTime<Utc>> = HashMap::new();
         {
             let mut stmt = conn.prepare("SELECT instance_id, synced_at FROM usage_syncs")?;
-            let rows =
-                stmt.query_map([], |r| Ok((r.get::<_, RowId>(0)?, r.get::<_, String>(1)?)))?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, RowId>(0)?, time(r, 1)?)))?;
             for row in rows {
                 let (id, at) = row?;
                 synced.insert(id, at);
@@ -327,7 +305,7 @@ impl Db {
             in_flight: rows.iter().map(|r| r.in_flight).sum(),
             ad_hoc_24h: rows.iter().map(|r| r.ad_hoc_24h).sum(),
             instances_with_failures: rows.iter().filter(|r| r.last_failure.is_some()).count(),
-            since: since_s,
+            since,
         };
         Ok((rows, fleet))
     }
@@ -357,7 +335,7 @@ impl Db {
             Ok((
                 r.get::<_, RowId>(0)?,
                 r.get::<_, String>(1)?,
-                parse_status(2, r.get(2)?)?,
+                execution_status(r, 2)?,
                 r.get::<_, i64>(3)?,
             ))
         })?;
@@ -398,10 +376,10 @@ impl Db {
                 Ok(ExecutionRow {
                     execution_id: r.get(0)?,
                     workflow_id: r.get(1)?,
-                    status: parse_status(2, r.get(2)?)?,
+                    status: execution_status(r, 2)?,
                     category: r.get(3)?,
-                    created_at: r.get(4)?,
-                    updated_at: r.get(5)?,
+                    created_at: time(r, 4)?,
+                    updated_at: opt_time(r, 5)?,
                     duration_s: r.get::<_, Option<i64>>(6)?.map(|d| d.max(0) as u64),
                     error: r.get(7)?,
                 })
@@ -445,11 +423,8 @@ impl Db {
                     .get::<_, Option<i64>>(5)?
                     .and_then(|h| u8::try_from(h).ok()),
                 enabled: r.get(6)?,
-                last_status: r
-                    .get::<_, Option<String>>(7)?
-                    .map(|s| parse_status(7, s))
-                    .transpose()?,
-                last_run_at: r.get(8)?,
+                last_status: decoded_opt(r, 7, "an execution status", |s| s.parse().ok())?,
+                last_run_at: opt_time(r, 8)?,
             })
         })?;
         rows.collect::<rusqlite::Result<_>>()

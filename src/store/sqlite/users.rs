@@ -14,7 +14,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<User> {
     Ok(User {
         id: r.get(0)?,
         name: r.get(1)?,
-        created_at: r.get(2)?,
+        created_at: super::decode::time(r, 2)?,
         instance_count: r.get(3)?,
     })
 }

@@ -627,6 +627,57 @@ fn db_check_names_rows_that_break_the_rules() {
     assert!(problems.contains("region"), "{problems}");
 }
 
+/// A stored value that is not what its column must hold (a timestamp that
+/// is not RFC 3339, a country whose marketplace is another's) fails the
+/// command reading it with exit 8 naming the column and the value, and
+/// `db check` names the row.
+#[test]
+fn unreadable_values_name_their_column_and_db_check_finds_them() {
+    let env = TestEnv::new();
+    env.create_account(ENTITY, "Acme");
+    let id = env.create_instance("amcbadtime1", "Bad time", ENTITY, &[])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = env.run(&["instance", "list", "-o", "json"]).ok().stdout;
+    env.probe().exec_batch(&format!(
+        "UPDATE amc_instances SET created_at = 'last tuesday' WHERE id = '{id}';"
+    ));
+    let out = env.run(&["instance", "show", "amcbadtime1"]).code(8);
+    assert_eq!(
+        out.stderr,
+        "error: the store holds a value amcctl cannot read: column created_at holds \
+         \"last tuesday\", which is not an RFC 3339 time\n\
+         hint: `amcctl db check` names the rows to repair or delete\n"
+    );
+    let check = env.run(&["db", "check", "-o", "json"]).code(8);
+    let problems = check.json()["problems"].to_string();
+    assert!(
+        problems.contains(&format!(
+            "amc_instances row {id}: created_at is not an RFC 3339 time"
+        )),
+        "{problems}"
+    );
+
+    env.probe().exec_batch(&format!(
+        "UPDATE amc_instances SET created_at = updated_at WHERE id = '{id}';
+         UPDATE amc_accounts SET country_code = 'DE';"
+    ));
+    let out = env.run(&["account", "list"]).code(8);
+    assert!(
+        out.stderr.contains("column country_code holds \"DE\", which is not a country code matching its marketplace ID"),
+        "{}",
+        out.stderr
+    );
+    env.probe()
+        .exec_batch("UPDATE amc_accounts SET country_code = 'US';");
+    assert_eq!(
+        env.run(&["instance", "list", "-o", "json"]).ok().stdout,
+        before
+    );
+    env.run(&["db", "check"]).ok();
+}
+
 // --------------------------------------- 8. I/O errors are not bugs
 
 #[test]
