@@ -15,7 +15,7 @@ use crate::output::Format;
 use crate::store::Location;
 
 /// The keys a config file may set.
-pub const KEYS: [&str; 7] = [
+pub const KEYS: [&str; 8] = [
     "user",
     "output",
     "region",
@@ -23,6 +23,7 @@ pub const KEYS: [&str; 7] = [
     "rate",
     "timeout",
     "ca_bundle",
+    "db",
 ];
 
 /// Defaults read from `config.toml`; every key is optional.
@@ -43,6 +44,9 @@ pub struct Config {
     pub timeout: Option<String>,
     /// A PEM file of extra CA certificates (a proxy that inspects TLS).
     pub ca_bundle: Option<PathBuf>,
+    /// The store: a SQLite file's path or a `postgres://` URL, which may
+    /// carry the password here (and only here: the file is 0600).
+    pub db: Option<String>,
 }
 
 impl Config {
@@ -91,6 +95,9 @@ impl Config {
         if let Some(t) = &self.timeout {
             parse_duration(t)?;
         }
+        if let Some(db) = &self.db {
+            Location::parse(Path::new(db), true)?;
+        }
         Ok(())
     }
 
@@ -99,6 +106,9 @@ impl Config {
         let v = toml::Value::try_from(self).map_err(|e| Error::internal(e.to_string()))?;
         check_key(key)?;
         Ok(v.get(key).map(|v| match v {
+            // A database URL is shown without its password.
+            toml::Value::String(s) if key == "db" => Location::parse(Path::new(s), true)
+                .map_or_else(|_| s.clone(), |l| l.to_string()),
             toml::Value::String(s) => s.clone(),
             other => other.to_string(),
         }))
@@ -107,6 +117,11 @@ impl Config {
     /// Sets `key` from text, validating the value.
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         check_key(key)?;
+        if key == "db" {
+            // `config set` takes its value from the command line.
+            Location::parse(Path::new(value), false)
+                .map_err(|e| Error::usage(format!("invalid value for db: {e}")))?;
+        }
         let quoted = match key {
             "concurrency" | "rate" => value.to_owned(),
             _ => toml::Value::String(value.to_owned()).to_string(),
@@ -128,6 +143,7 @@ impl Config {
             "concurrency" => self.concurrency = None,
             "rate" => self.rate = None,
             "ca_bundle" => self.ca_bundle = None,
+            "db" => self.db = None,
             _ => self.timeout = None,
         }
         Ok(())
@@ -160,6 +176,7 @@ fn merge(into: &mut Config, from: &Config) {
     into.rate = into.rate.or(from.rate);
     into.timeout = into.timeout.take().or_else(|| from.timeout.clone());
     into.ca_bundle = into.ca_bundle.take().or_else(|| from.ca_bundle.clone());
+    into.db = into.db.take().or_else(|| from.db.clone());
 }
 
 fn check_key(key: &str) -> Result<()> {
@@ -213,7 +230,9 @@ pub struct Paths {
 }
 
 impl Paths {
-    /// Resolves `--home`, `--db` and `--config` against the platform's folders.
+    /// Resolves `--home`, `--db` and `--config` against the platform's
+    /// folders. `--db` (or `AMCCTL_DB`) is a file's path or a `postgres://`
+    /// URL without a password; a bad URL is exit 2 naming what is wrong.
     pub fn resolve(home: Option<&Path>, db: Option<&Path>, config: Option<&Path>) -> Result<Paths> {
         let (data_dir, config_dir) = match home {
             Some(h) => (h.to_owned(), h.to_owned()),
@@ -224,16 +243,56 @@ impl Paths {
                 (dirs.data_dir().to_owned(), dirs.config_dir().to_owned())
             }
         };
+        let db = match db {
+            Some(given) => Location::parse(given, false)
+                .map_err(|e| Error::usage(format!("invalid --db: {e}")))?,
+            None => Location::Sqlite(data_dir.join("amcctl.db")),
+        };
         Ok(Paths {
-            db: Location::Sqlite(
-                db.map(Path::to_owned)
-                    .unwrap_or_else(|| data_dir.join("amcctl.db")),
-            ),
+            db,
             config: config
                 .map(Path::to_owned)
                 .unwrap_or_else(|| config_dir.join("config.toml")),
             key: data_dir.join("key"),
         })
+    }
+
+    /// Takes the store from config `db` when neither `--db` nor
+    /// `AMCCTL_DB` named one. A URL there may carry a password, which the
+    /// config file then must keep from other users (mode 0600).
+    pub fn use_config_db(&mut self, config: &Config) -> Result<()> {
+        let Some(db) = &config.db else {
+            return Ok(());
+        };
+        let location = Location::parse(Path::new(db), true).map_err(|e| {
+            Error::usage(format!("invalid db in {}: {e}", self.config.display()))
+        })?;
+        if let Location::Postgres(target) = &location
+            && target.password.is_some()
+        {
+            crate::fsutil::check_private(&self.config)?;
+        }
+        self.db = location;
+        Ok(())
+    }
+
+    /// Finds the team store's password when its URL has none: `PGPASSWORD`,
+    /// else the password file (`PGPASSFILE`, default `~/.pgpass`), as libpq
+    /// does.
+    pub fn find_db_password(&mut self, env: &crate::env::Env) {
+        let Location::Postgres(target) = &self.db else {
+            return;
+        };
+        let file = env.path(crate::env::PGPASSFILE).or_else(|| {
+            env.path(crate::env::USER_HOME)
+                .map(|home| home.join(".pgpass"))
+        });
+        let pgpass = file.and_then(|f| std::fs::read_to_string(f).ok());
+        self.db = Location::Postgres(
+            target
+                .clone()
+                .with_password(env.get(crate::env::PGPASSWORD), pgpass.as_deref()),
+        );
     }
 }
 

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 /// One folder for store, config and key.
 pub const HOME: &str = "AMCCTL_HOME";
-/// The SQLite store.
+/// The store: a SQLite file's path or a `postgres://` URL.
 pub const DB: &str = "AMCCTL_DB";
 /// The config file.
 pub const CONFIG: &str = "AMCCTL_CONFIG";
@@ -54,11 +54,18 @@ pub const NO_COLOR: &str = "NO_COLOR";
 /// The command that opens a URL.
 pub const BROWSER: &str = "BROWSER";
 
+/// The team store's password, as libpq reads it.
+pub const PGPASSWORD: &str = "PGPASSWORD";
+/// The team store's password file, as libpq reads it (default `~/.pgpass`).
+pub const PGPASSFILE: &str = "PGPASSFILE";
+/// The user's home folder, where `.pgpass` is.
+pub const USER_HOME: &str = "HOME";
+
 /// The OS login name, in the order they are tried.
 pub const LOGIN_NAMES: [&str; 2] = ["USER", "LOGNAME"];
 
 /// Every variable read, so that nothing else of the environment is kept.
-const HONOURED: [&str; 22] = [
+const HONOURED: [&str; 25] = [
     HOME,
     DB,
     CONFIG,
@@ -79,6 +86,9 @@ const HONOURED: [&str; 22] = [
     TEST_SEED,
     NO_COLOR,
     BROWSER,
+    PGPASSWORD,
+    PGPASSFILE,
+    USER_HOME,
     LOGIN_NAMES[0],
     LOGIN_NAMES[1],
 ];

@@ -388,6 +388,26 @@ impl From<StoreError> for Error {
                 "the store {location} has schema version {found}, newer than this amcctl understands ({supported})"
             ))
             .with_hint("upgrade amcctl, or point --db at another store"),
+            StoreError::SchemaTooOld {
+                location,
+                found,
+                supported,
+            } => Error::store(format!(
+                "the store {location} has schema version {found}, older than this amcctl's ({supported})"
+            ))
+            .with_hint("run `amcctl db migrate` to bring it up to date"),
+            StoreError::Unreachable { location, source } => {
+                Error::store(format!("cannot connect to the store {location}: {}", pg_reason(&*source)))
+                    .with_source(source)
+            }
+            StoreError::Lost { location, source } => Error::store(format!(
+                "lost the connection to the store {location}; what was under way was not saved"
+            ))
+            .with_source(source),
+            StoreError::Conflicted(source) => Error::store(
+                "the store's transaction kept conflicting with other clients'",
+            )
+            .with_source(source),
             StoreError::NoStore { location } => {
                 Error::store(format!("there is no store at {location}"))
             }
@@ -423,6 +443,45 @@ impl From<StoreError> for Error {
                 Error::store(format!("store error: {source}")).with_source(source)
             }
         }
+    }
+}
+
+/// What a failed connection to the team store comes down to, in one line:
+/// the server's own message when it answered (a refused login, a missing
+/// database), else the driver's (refused, timed out).
+fn pg_reason(e: &(dyn std::error::Error + 'static)) -> String {
+    match e.downcast_ref::<postgres::Error>() {
+        Some(pg) => match pg.as_db_error() {
+            Some(db) => db.message().to_owned(),
+            None => {
+                let mut text = pg.to_string();
+                let mut next = std::error::Error::source(pg);
+                while let Some(cause) = next {
+                    text = format!("{text}: {cause}");
+                    next = cause.source();
+                }
+                text
+            }
+        },
+        None => e.to_string(),
+    }
+}
+
+/// Whether running the transaction again may succeed: the team store's
+/// serialization failures and deadlocks, kept as this error's source.
+impl crate::store::Retryable for Error {
+    fn is_retryable(&self) -> bool {
+        let mut next: Option<&(dyn std::error::Error + 'static)> =
+            self.source.as_deref().map(|e| e as _);
+        while let Some(e) = next {
+            if e.downcast_ref::<postgres::Error>()
+                .is_some_and(crate::store::is_pg_conflict)
+            {
+                return true;
+            }
+            next = e.source();
+        }
+        false
     }
 }
 

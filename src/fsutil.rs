@@ -38,3 +38,21 @@ pub fn create_new_private_file(path: &Path) -> io::Result<()> {
         .open(path)?;
     Ok(())
 }
+
+/// Refuses a file that holds a secret (the config file with a database
+/// password) while others than its owner may read it, as ssh and libpq do.
+pub fn check_private(path: &Path) -> crate::error::Result<()> {
+    let mode = fs::metadata(path)
+        .map_err(|e| crate::error::Error::file("read", path, e))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(crate::error::Error::usage(format!(
+            "{} holds a database password but other users may read it (mode {:o})",
+            path.display(),
+            mode & 0o777
+        ))
+        .with_hint(format!("chmod 600 {}", path.display())));
+    }
+    Ok(())
+}

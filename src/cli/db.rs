@@ -64,7 +64,7 @@ fn check(ctx: &mut Ctx) -> Result<()> {
     if problems.is_empty() {
         let line = format!(
             "{path}: ok (integrity, foreign keys, schema version {})",
-            schema_version()
+            schema_version(&ctx.paths.db)
         );
         return ctx.out.line_or(&line, &report);
     }

@@ -35,8 +35,12 @@ pub struct Settings {
 impl Settings {
     /// Resolves the settings of `g` and `env`, reading the config file.
     pub fn resolve(g: &GlobalArgs, env: Env) -> Result<Settings> {
-        let paths = Paths::resolve(g.home.as_deref(), g.db.as_deref(), g.config.as_deref())?;
+        let mut paths = Paths::resolve(g.home.as_deref(), g.db.as_deref(), g.config.as_deref())?;
         let config = Config::load(&paths.config)?;
+        if g.db.is_none() {
+            paths.use_config_db(&config)?;
+        }
+        paths.find_db_password(&env);
         let format = if g.json {
             Format::Json
         } else {

@@ -43,6 +43,41 @@ pub enum StoreError {
         /// The newest version this build knows.
         supported: usize,
     },
+    /// The team store's schema is older than this binary's: someone must
+    /// run `amcctl db migrate` (clients never migrate a shared store on
+    /// their own).
+    #[error("the store {location} has schema version {found}, older than {supported}")]
+    SchemaTooOld {
+        /// Where the store is.
+        location: Location,
+        /// The store's schema version (0: none yet).
+        found: usize,
+        /// The version this build writes.
+        supported: usize,
+    },
+    /// The database server cannot be reached, refused the login, or has no
+    /// such database.
+    #[error("cannot connect to the store {location}: {source}")]
+    Unreachable {
+        /// The database (printed without its password).
+        location: Location,
+        /// The driver's error.
+        source: BackendError,
+    },
+    /// The connection to the database server was lost mid-command; the
+    /// transaction under way was not committed.
+    #[error("lost the connection to the store {location}: {source}")]
+    Lost {
+        /// The database (printed without its password).
+        location: Location,
+        /// What the driver saw.
+        source: BackendError,
+    },
+    /// The transaction conflicted with another client's (a serialization
+    /// failure or a deadlock): running it again may succeed, and the
+    /// writers do so before anyone sees this.
+    #[error("the transaction conflicted with another: {0}")]
+    Conflicted(BackendError),
     /// There is no store where one must already exist.
     #[error("there is no store at {location}")]
     NoStore {
@@ -174,6 +209,16 @@ impl From<rusqlite::Error> for StoreError {
                 StoreError::Unreadable(cause.to_string())
             }
             e => StoreError::Backend(Box::new(e)),
+        }
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        if super::postgres::is_conflict(&e) {
+            StoreError::Conflicted(Box::new(e))
+        } else {
+            StoreError::Backend(Box::new(e))
         }
     }
 }

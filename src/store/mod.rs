@@ -3,52 +3,28 @@
 //! Commands call the methods of [`Store`] with domain types and get domain
 //! types back, or a [`StoreError`] that says what failed; nothing outside
 //! this module sees a row, a column or SQL. A store is one of the
-//! [`Backend`]s, each behind every method: SQLite today, in `sqlite/`.
+//! [`Backend`]s, each behind every method: SQLite in `sqlite/`, the
+//! PostgreSQL team store in `postgres/`.
 
 mod error;
+mod location;
+mod postgres;
 mod sqlite;
 mod writer;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
 pub use error::{BackendError, BackupFailure, Clash, Missing, Rule, StoreError, StoreResult};
-pub use sqlite::schema_version;
+pub use location::{Location, PgTarget, SslMode, is_url};
 pub use writer::Writer;
+
+pub(crate) use postgres::is_conflict as is_pg_conflict;
 
 use crate::amc::{ExecutionStatus, UsageSnapshot};
 use crate::domain::*;
-
-/// Where a store lives: parsed once from `--db`, `AMCCTL_DB` or the
-/// default, and handed to [`Store::open`], the one place a store is opened.
-/// Today every store is a SQLite file; a PostgreSQL URL joins this enum with
-/// that backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    /// A SQLite database file.
-    Sqlite(PathBuf),
-}
-
-impl Location {
-    /// The file the store is kept in, for what only a file has (a folder
-    /// next to it, its permissions).
-    pub fn file(&self) -> Option<&Path> {
-        match self {
-            Location::Sqlite(path) => Some(path),
-        }
-    }
-}
-
-/// As users name it: the file's path.
-impl std::fmt::Display for Location {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Location::Sqlite(path) => path.display().fmt(f),
-        }
-    }
-}
 
 /// An open store.
 pub struct Store {
@@ -58,18 +34,63 @@ pub struct Store {
 /// The backends a store can be. An enum rather than a trait object: writes
 /// take the caller's closures (generic methods, which a trait object cannot
 /// have), and a new backend must then answer every method of [`Store`], or
-/// the match in it does not compile.
+/// the match in [`each!`] does not compile.
 enum Backend {
     Sqlite(sqlite::Db),
+    Postgres(postgres::Db),
+}
+
+/// Calls the same method of whichever backend `$store` is.
+macro_rules! each {
+    ($store:expr, $db:ident => $call:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($db) => $call,
+            Backend::Postgres($db) => $call,
+        }
+    };
+}
+
+/// [`each!`] for the methods that change the store.
+macro_rules! each_mut {
+    ($store:expr, $db:ident => $call:expr) => {
+        match &mut $store.backend {
+            Backend::Sqlite($db) => $call,
+            Backend::Postgres($db) => $call,
+        }
+    };
+}
+
+/// An error a transaction may end with that says whether running the
+/// transaction again could succeed: PostgreSQL's serialization failures
+/// and deadlocks, which the team store's writers retry.
+pub trait Retryable {
+    /// Whether the transaction that failed with this may be run again.
+    fn is_retryable(&self) -> bool;
+}
+
+impl Retryable for StoreError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Conflicted(_))
+    }
+}
+
+/// The schema version this binary writes for the store at `location`.
+pub fn schema_version(location: &Location) -> usize {
+    match location {
+        Location::Sqlite(_) => sqlite::schema_version(),
+        Location::Postgres(_) => postgres::schema_version(),
+    }
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `location` and brings its
-    /// schema up to date. A SQLite store's folder is created 0700 and its
-    /// file 0600.
+    /// Opens the store at `location`. A SQLite store is created if needed
+    /// (its folder 0700, its file 0600) and brought up to date; a
+    /// PostgreSQL store must have been migrated (`amcctl db migrate`) to
+    /// this binary's schema.
     pub fn open(location: &Location) -> StoreResult<Store> {
         let backend = match location {
             Location::Sqlite(path) => Backend::Sqlite(sqlite::Db::open(path, location)?),
+            Location::Postgres(target) => Backend::Postgres(postgres::Db::open(target, location)?),
         };
         Ok(Store { backend })
     }
@@ -81,74 +102,69 @@ impl Store {
     pub fn open_read_only(location: &Location) -> StoreResult<Store> {
         let backend = match location {
             Location::Sqlite(path) => Backend::Sqlite(sqlite::Db::open_read_only(path, location)?),
+            // The team store's schema is only ever changed by `db migrate`.
+            Location::Postgres(target) => Backend::Postgres(postgres::Db::open(target, location)?),
         };
         Ok(Store { backend })
     }
 
+    /// Brings the schema of the store at `location` up to date (`db
+    /// migrate`); returns the versions before and after. A SQLite store is
+    /// migrated whenever it is opened; a PostgreSQL store only here, under
+    /// a lock that lets one client migrate at a time.
+    pub fn migrate(location: &Location) -> StoreResult<(usize, usize)> {
+        match location {
+            Location::Sqlite(path) => sqlite::Db::migrate(path, location),
+            Location::Postgres(target) => postgres::Db::migrate(target, location),
+        }
+    }
+
     /// Where the store lives.
     pub fn location(&self) -> &Location {
-        match &self.backend {
-            Backend::Sqlite(db) => db.location(),
-        }
+        each!(self, db => db.location())
     }
 
     /// Runs the backend's integrity checks and the schema's row rules;
     /// returns the problems found, one line each.
     pub fn check(&self) -> StoreResult<Vec<String>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.check(),
-        }
+        each!(self, db => db.check())
     }
 
     /// Writes a consistent copy of the store to the new file `dest`, while
     /// other processes may keep writing; it holds no deleted content.
     pub fn backup(&self, dest: &Path) -> StoreResult<()> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.backup(dest),
-        }
+        each!(self, db => db.backup(dest))
     }
 
     /// Every account, by name.
     pub fn accounts(&self) -> StoreResult<Vec<Account>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.accounts(),
-        }
+        each!(self, db => db.accounts())
     }
 
     /// The account with this row id.
     pub fn account(&self, id: RowId) -> StoreResult<Option<Account>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.account(id),
-        }
+        each!(self, db => db.account(id))
     }
 
     /// Accounts matching a reference: the row UUID, the entity ID, or the exact name.
     /// A reference shaped like a UUID is a row id first, as for instances.
     pub fn find_accounts(&self, reference: &str) -> StoreResult<Vec<Account>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.find_accounts(reference),
-        }
+        each!(self, db => db.find_accounts(reference))
     }
 
     /// Creates an account; exit 5 if the entity ID is already registered.
     pub fn create_account(&mut self, new: &NewAccount) -> StoreResult<Account> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.create_account(new),
-        }
+        each_mut!(self, db => db.create_account(new))
     }
 
     /// Applies `patch` to the account `id`.
     pub fn update_account(&mut self, id: RowId, patch: &AccountPatch) -> StoreResult<Account> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.update_account(id, patch),
-        }
+        each_mut!(self, db => db.update_account(id, patch))
     }
 
     /// Deletes an account; exit 5, naming them, while instances link to it.
     pub fn delete_account(&mut self, id: RowId) -> StoreResult<()> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.delete_account(id),
-        }
+        each_mut!(self, db => db.delete_account(id))
     }
 
     /// The credentials of `user` under `profile`, if logged in there.
@@ -157,38 +173,28 @@ impl Store {
         user: RowId,
         profile: &str,
     ) -> StoreResult<Option<StoredCredentials>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.credentials(user, profile),
-        }
+        each!(self, db => db.credentials(user, profile))
     }
 
     /// Every profile of `user`, by name.
     pub fn profiles(&self, user: RowId) -> StoreResult<Vec<StoredCredentials>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.profiles(user),
-        }
+        each!(self, db => db.profiles(user))
     }
 
     /// The profile `user`'s commands use when none is named.
     pub fn default_profile(&self, user: RowId) -> StoreResult<String> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.default_profile(user),
-        }
+        each!(self, db => db.default_profile(user))
     }
 
     /// Makes `profile` the one `user`'s commands use when none is named.
     pub fn set_default_profile(&mut self, user: RowId, profile: &str) -> StoreResult<()> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.set_default_profile(user, profile),
-        }
+        each_mut!(self, db => db.set_default_profile(user, profile))
     }
 
     /// Saves (replacing) the credentials of `user` under `c.profile`; a
     /// cached access token is kept only when given.
     pub fn save_credentials(&mut self, user: RowId, c: &StoredCredentials) -> StoreResult<()> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.save_credentials(user, c),
-        }
+        each_mut!(self, db => db.save_credentials(user, c))
     }
 
     /// Caches an access token (encrypted) for `user`'s `profile`.
@@ -199,45 +205,35 @@ impl Store {
         token_enc: &str,
         expires: &str,
     ) -> StoreResult<()> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.save_access_token(user, profile, token_enc, expires),
-        }
+        each_mut!(self, db => db.save_access_token(user, profile, token_enc, expires))
     }
 
     /// Removes the credentials of `user`'s `profile`; returns whether there
     /// were any.
     pub fn delete_credentials(&mut self, user: RowId, profile: &str) -> StoreResult<bool> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.delete_credentials(user, profile),
-        }
+        each_mut!(self, db => db.delete_credentials(user, profile))
     }
 
     /// One stored secret, if any: rotation uses it to tell which key the store is under.
     pub fn sample_secret(&self) -> StoreResult<Option<String>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.sample_secret(),
-        }
+        each!(self, db => db.sample_secret())
     }
 
     /// One stored secret that is not the credentials of `user`'s `profile`,
     /// if any: the key that stores new credentials there must open it, so
     /// that one store never holds ciphertexts of two keys.
     pub fn sample_secret_except(&self, user: RowId, profile: &str) -> StoreResult<Option<String>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.sample_secret_except(user, profile),
-        }
+        each!(self, db => db.sample_secret_except(user, profile))
     }
 
     /// Rewrites every stored secret through `reencrypt` in one transaction;
     /// returns how many secrets were rewritten. If `reencrypt` fails for any
     /// secret, nothing changes.
-    pub fn reencrypt_secrets<E: From<StoreError>>(
+    pub fn reencrypt_secrets<E: From<StoreError> + Retryable>(
         &mut self,
         reencrypt: &dyn Fn(&str) -> Result<String, E>,
     ) -> Result<usize, E> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.reencrypt_secrets(reencrypt),
-        }
+        each_mut!(self, db => db.reencrypt_secrets(reencrypt))
     }
 
     /// Creates missing accounts and renames/re-homes changed ones.
@@ -246,9 +242,7 @@ impl Store {
         found: &[NewAccount],
         dry_run: bool,
     ) -> StoreResult<UpsertCounts> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.upsert_accounts(found, dry_run),
-        }
+        each_mut!(self, db => db.upsert_accounts(found, dry_run))
     }
 
     /// Upserts `owner`'s instances of `account` as discovered. New instances
@@ -264,9 +258,7 @@ impl Store {
         found: &[DiscoveredInstance],
         dry_run: bool,
     ) -> StoreResult<UpsertCounts> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.upsert_discovered(owner, account, region, found, dry_run),
-        }
+        each_mut!(self, db => db.upsert_discovered(owner, account, region, found, dry_run))
     }
 
     /// Saves a batch of results in one transaction: a history row each, and the
@@ -274,9 +266,7 @@ impl Store {
     /// [`InstanceStatus::after_check`]). Results for
     /// instances deleted meanwhile are skipped.
     pub fn record_health(&mut self, batch: &[HealthRecord]) -> StoreResult<()> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.record_health(batch),
-        }
+        each_mut!(self, db => db.record_health(batch))
     }
 
     /// The checks of one instance, newest first.
@@ -286,9 +276,7 @@ impl Store {
         since: Option<DateTime<Utc>>,
         limit: usize,
     ) -> StoreResult<Vec<HistoryRow>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.history(instance, since, limit),
-        }
+        each!(self, db => db.history(instance, since, limit))
     }
 
     /// Per-instance uptime, error rate and latency percentiles since `since`,
@@ -298,9 +286,7 @@ impl Store {
         owner: Option<RowId>,
         since: DateTime<Utc>,
     ) -> StoreResult<Vec<HealthSummary>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.health_report(owner, since),
-        }
+        each!(self, db => db.health_report(owner, since))
     }
 
     /// Checks per UTC day since `since` (every day of the period, oldest
@@ -312,30 +298,22 @@ impl Store {
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<DayLatency>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.latency_by_day(instances, since, now),
-        }
+        each!(self, db => db.latency_by_day(instances, since, now))
     }
 
     /// Deletes history rows older than `before`; returns how many.
     pub fn prune_history(&mut self, before: DateTime<Utc>) -> StoreResult<usize> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.prune_history(before),
-        }
+        each_mut!(self, db => db.prune_history(before))
     }
 
     /// Instances matching `filter`, sorted by name.
     pub fn instances(&self, filter: &InstanceFilter) -> StoreResult<Vec<Instance>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.instances(filter),
-        }
+        each!(self, db => db.instances(filter))
     }
 
     /// The instance with this row id.
     pub fn instance(&self, id: RowId) -> StoreResult<Option<Instance>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.instance(id),
-        }
+        each!(self, db => db.instance(id))
     }
 
     /// Instances of every user matching a reference: the row UUID, the AMC
@@ -343,65 +321,47 @@ impl Store {
     /// A reference shaped like a UUID is a row id first: if a row has it,
     /// that row is the only match, whatever names other rows carry.
     pub fn find_instances(&self, reference: &str) -> StoreResult<Vec<Instance>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.find_instances(reference),
-        }
+        each!(self, db => db.find_instances(reference))
     }
 
     /// Creates an instance owned by `owner`; exit 5 if the owner already has that instance ID.
     pub fn create_instance(&mut self, owner: RowId, new: &NewInstance) -> StoreResult<Instance> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.create_instance(owner, new),
-        }
+        each_mut!(self, db => db.create_instance(owner, new))
     }
 
     /// Applies `patch` to the instance `id`.
     pub fn update_instance(&mut self, id: RowId, patch: &InstancePatch) -> StoreResult<Instance> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.update_instance(id, patch),
-        }
+        each_mut!(self, db => db.update_instance(id, patch))
     }
 
     /// Sets the lifecycle state (`is_active` follows: false only for INACTIVE).
     pub fn set_status(&mut self, id: RowId, status: InstanceStatus) -> StoreResult<Instance> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.set_status(id, status),
-        }
+        each_mut!(self, db => db.set_status(id, status))
     }
 
     /// Deletes an instance with its brands and health history.
     pub fn delete_instance(&mut self, id: RowId) -> StoreResult<()> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.delete_instance(id),
-        }
+        each_mut!(self, db => db.delete_instance(id))
     }
 
     /// Replaces the brand set of an instance in one transaction.
     pub fn set_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.set_brands(id, brands),
-        }
+        each_mut!(self, db => db.set_brands(id, brands))
     }
 
     /// Adds brands to an instance (present ones are kept once).
     pub fn add_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.add_brands(id, brands),
-        }
+        each_mut!(self, db => db.add_brands(id, brands))
     }
 
     /// Removes brands from an instance; exit 3 naming a brand it does not carry.
     pub fn remove_brands(&mut self, id: RowId, brands: &[String]) -> StoreResult<Instance> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.remove_brands(id, brands),
-        }
+        each_mut!(self, db => db.remove_brands(id, brands))
     }
 
     /// Every brand with the AMC instance IDs that carry it, limited to `owner` when given.
     pub fn brand_index(&self, owner: Option<RowId>) -> StoreResult<Vec<(String, Vec<String>)>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.brand_index(owner),
-        }
+        each!(self, db => db.brand_index(owner))
     }
 
     /// Imports `rows` for `owner` in one transaction: upsert on (owner,
@@ -413,44 +373,34 @@ impl Store {
         rows: &[ImportRow],
         dry_run: bool,
     ) -> StoreResult<ImportOutcome> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.import(owner, rows, dry_run),
-        }
+        each_mut!(self, db => db.import(owner, rows, dry_run))
     }
 
     /// The account with this entity ID.
     pub fn account_by_entity(&self, entity: &str) -> StoreResult<Option<Account>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.account_by_entity(entity),
-        }
+        each!(self, db => db.account_by_entity(entity))
     }
 
     /// The settings token of instance `id` (`None`: no settings).
     pub fn settings_token(&self, id: RowId) -> StoreResult<Option<String>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.settings_token(id),
-        }
+        each!(self, db => db.settings_token(id))
     }
 
     /// Reads the settings token of instance `id` and replaces it with what
     /// `change` makes of it (`None`: no settings left), in one transaction,
     /// so that two processes changing settings at once lose neither change.
     /// If `change` fails, nothing is written.
-    pub fn change_settings<T, E: From<StoreError>>(
+    pub fn change_settings<T, E: From<StoreError> + Retryable>(
         &mut self,
         id: RowId,
         change: impl FnMut(Option<&str>) -> Result<(Option<String>, T), E>,
     ) -> Result<T, E> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.change_settings(id, change),
-        }
+        each_mut!(self, db => db.change_settings(id, change))
     }
 
     /// Where the last sync of every instance left off.
     pub fn sync_marks(&self) -> StoreResult<HashMap<RowId, SyncMark>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.sync_marks(),
-        }
+        each!(self, db => db.sync_marks())
     }
 
     /// Saves one instance's sync in one transaction: workflows and schedules
@@ -464,9 +414,7 @@ impl Store {
         window_start: DateTime<Utc>,
         snap: &UsageSnapshot,
     ) -> StoreResult<bool> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.save_usage(instance, started, window_start, snap),
-        }
+        each_mut!(self, db => db.save_usage(instance, started, window_start, snap))
     }
 
     /// The usage figures of `instances` (row id, AMC ID, name) over the
@@ -478,9 +426,7 @@ impl Store {
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<(Vec<UsageRow>, UsageFleet)> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.usage_report(instances, since, now),
-        }
+        each!(self, db => db.usage_report(instances, since, now))
     }
 
     /// Executions of `instances` created since `since`, per UTC day (every
@@ -491,9 +437,7 @@ impl Store {
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<DayExecutions>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.executions_by_day(instances, since, now),
-        }
+        each!(self, db => db.executions_by_day(instances, since, now))
     }
 
     /// The stored executions of one instance, newest first.
@@ -503,9 +447,7 @@ impl Store {
         status: Option<ExecutionStatus>,
         since: Option<DateTime<Utc>>,
     ) -> StoreResult<Vec<ExecutionRow>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.executions(instance, status, since),
-        }
+        each!(self, db => db.executions(instance, status, since))
     }
 
     /// Stored schedules of one instance, or of every instance of `owner`
@@ -515,45 +457,33 @@ impl Store {
         instance: Option<RowId>,
         owner: Option<RowId>,
     ) -> StoreResult<Vec<ScheduleRow>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.schedules(instance, owner),
-        }
+        each!(self, db => db.schedules(instance, owner))
     }
 
     /// The user called `name`, if any.
     pub fn user(&self, name: &str) -> StoreResult<Option<User>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.user(name),
-        }
+        each!(self, db => db.user(name))
     }
 
     /// Every user, by name.
     pub fn users(&self) -> StoreResult<Vec<User>> {
-        match &self.backend {
-            Backend::Sqlite(db) => db.users(),
-        }
+        each!(self, db => db.users())
     }
 
     /// Adds a user (its name checked by [`validate_name`]); a clash if the
     /// name is taken.
     pub fn add_user(&mut self, name: &str) -> StoreResult<User> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.add_user(name),
-        }
+        each_mut!(self, db => db.add_user(name))
     }
 
     /// The user called `name` (checked by [`validate_name`]), created if
     /// missing (the OS login user on first use).
     pub fn ensure_user(&mut self, name: &str) -> StoreResult<User> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.ensure_user(name),
-        }
+        each_mut!(self, db => db.ensure_user(name))
     }
 
     /// Removes a user; exit 3 if unknown, exit 5 while the user owns instances.
     pub fn remove_user(&mut self, name: &str) -> StoreResult<()> {
-        match &mut self.backend {
-            Backend::Sqlite(db) => db.remove_user(name),
-        }
+        each_mut!(self, db => db.remove_user(name))
     }
 }

@@ -122,6 +122,23 @@ impl Db {
         })
     }
 
+    /// Brings the SQLite file at `path` up to date, as opening it does;
+    /// returns the schema versions before and after.
+    pub(crate) fn migrate(path: &Path, location: &Location) -> StoreResult<(usize, usize)> {
+        let before = if path.is_file() {
+            Db::open_read_only(path, location)?
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+                .map_err(|e| open_error(location, e))?
+                .try_into()
+                .unwrap_or(usize::MAX)
+        } else {
+            0
+        };
+        Db::open(path, location)?;
+        Ok((before, schema_version()))
+    }
+
     /// Opens the existing SQLite file at `path` for reading only.
     pub(crate) fn open_read_only(path: &Path, location: &Location) -> StoreResult<Db> {
         if !path.is_file() {
