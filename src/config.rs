@@ -107,8 +107,9 @@ impl Config {
         check_key(key)?;
         Ok(v.get(key).map(|v| match v {
             // A database URL is shown without its password.
-            toml::Value::String(s) if key == "db" => Location::parse(Path::new(s), true)
-                .map_or_else(|_| s.clone(), |l| l.to_string()),
+            toml::Value::String(s) if key == "db" => {
+                Location::parse(Path::new(s), true).map_or_else(|_| s.clone(), |l| l.to_string())
+            }
             toml::Value::String(s) => s.clone(),
             other => other.to_string(),
         }))
@@ -264,9 +265,8 @@ impl Paths {
         let Some(db) = &config.db else {
             return Ok(());
         };
-        let location = Location::parse(Path::new(db), true).map_err(|e| {
-            Error::usage(format!("invalid db in {}: {e}", self.config.display()))
-        })?;
+        let location = Location::parse(Path::new(db), true)
+            .map_err(|e| Error::usage(format!("invalid db in {}: {e}", self.config.display())))?;
         if let Location::Postgres(target) = &location
             && target.password.is_some()
         {

@@ -1,4 +1,5 @@
-//! `amcctl db`: where the store is, whether it is sound, and a consistent copy of it.
+//! `amcctl db`: where the store is, whether it is sound, its schema, and a
+//! consistent copy of it.
 
 use std::path::PathBuf;
 
@@ -21,6 +22,16 @@ pub enum DbCmd {
         /// The new file (must not exist)
         file: PathBuf,
     },
+    /// Bring the store's schema up to date (the team store is migrated only by this)
+    Migrate,
+}
+
+/// What `db migrate` did.
+#[derive(Debug, Serialize)]
+struct MigrateReport {
+    path: String,
+    from_version: usize,
+    to_version: usize,
 }
 
 /// What `db check` found.
@@ -47,7 +58,26 @@ pub(super) fn run(ctx: &mut Ctx, cmd: DbCmd) -> Result<()> {
         }
         DbCmd::Check => check(ctx),
         DbCmd::Backup { file } => backup(ctx, &file),
+        DbCmd::Migrate => migrate(ctx),
     }
+}
+
+fn migrate(ctx: &mut Ctx) -> Result<()> {
+    let (from, to) = Store::migrate(&ctx.paths.db)?;
+    let path = ctx.paths.db.to_string();
+    let line = if from == to {
+        format!("{path}: schema version {to}, up to date")
+    } else {
+        format!("{path}: migrated from schema version {from} to {to}")
+    };
+    ctx.out.line_or(
+        &line,
+        &MigrateReport {
+            path,
+            from_version: from,
+            to_version: to,
+        },
+    )
 }
 
 fn check(ctx: &mut Ctx) -> Result<()> {

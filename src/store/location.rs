@@ -301,7 +301,10 @@ mod tests {
         assert_eq!(t.dbname, "amc");
         assert_eq!(t.sslmode, SslMode::Require);
         assert_eq!(t.password.as_ref().unwrap().expose_secret(), "s3cr@t");
-        assert_eq!(t.to_string(), "postgres://alice@db.example:6543/amc?sslmode=require");
+        assert_eq!(
+            t.to_string(),
+            "postgres://alice@db.example:6543/amc?sslmode=require"
+        );
         assert!(!format!("{t:?}").contains("s3cr"));
         let t = pg("postgresql://bob@127.0.0.1/team");
         assert_eq!((t.port, t.sslmode), (5432, SslMode::Prefer));

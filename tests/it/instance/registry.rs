@@ -50,7 +50,6 @@ fn id(v: &Value) -> &str {
 
 // ---------------------------------------------------------------- users
 
-#[test]
 fn users_add_list_remove() {
     let env = TestEnv::new();
     // The OS login (alice) is created on first use.
@@ -82,7 +81,6 @@ fn users_add_list_remove() {
     env.run(&["user", "remove", "bob", "--yes"]).code(3);
 }
 
-#[test]
 fn removing_a_user_who_owns_instances_is_a_conflict() {
     let f = fleet();
     let before = f.env.dump();
@@ -99,7 +97,6 @@ fn removing_a_user_who_owns_instances_is_a_conflict() {
     assert_eq!(pluck(&users, "instance_count"), ["2", "1"]);
 }
 
-#[test]
 fn a_named_user_must_exist() {
     let env = TestEnv::new();
     env.create_account(ACME, "Acme");
@@ -137,7 +134,6 @@ fn a_named_user_must_exist() {
 
 // ---------------------------------------------------------------- accounts
 
-#[test]
 fn account_create_show_list_edit_delete() {
     let env = TestEnv::new();
     let acme = env.create_account(ACME, "Acme");
@@ -222,7 +218,6 @@ fn account_create_show_list_edit_delete() {
     assert_eq!(pluck(&env.json(&["account", "list"]), "account_id"), [ACME]);
 }
 
-#[test]
 fn deleting_a_linked_account_is_a_conflict_naming_the_instance() {
     let f = fleet();
     let before = f.env.dump();
@@ -240,7 +235,6 @@ fn deleting_a_linked_account_is_a_conflict_naming_the_instance() {
     assert_eq!(f.acme["instance_count"], 0);
 }
 
-#[test]
 fn an_ambiguous_account_name_lists_the_candidates() {
     let env = TestEnv::new();
     let one = env.create_account(ACME, "Twin");
@@ -266,7 +260,6 @@ fn an_ambiguous_account_name_lists_the_candidates() {
 
 // ---------------------------------------------------------------- instances
 
-#[test]
 fn instance_create_has_the_spec_shape_and_defaults() {
     let f = fleet();
     let a = &f.a;
@@ -313,7 +306,6 @@ fn instance_create_has_the_spec_shape_and_defaults() {
     assert_eq!(f.c["owner"], "bob");
 }
 
-#[test]
 fn an_unusual_instance_id_is_accepted_with_a_warning() {
     let env = TestEnv::new();
     env.create_account(ACME, "Acme");
@@ -343,7 +335,6 @@ fn an_unusual_instance_id_is_accepted_with_a_warning() {
     assert!(!quiet.stderr.contains("warning"), "{}", quiet.stderr);
 }
 
-#[test]
 fn instance_create_conflicts_and_missing_accounts() {
     let f = fleet();
     let env = &f.env;
@@ -379,7 +370,6 @@ fn instance_create_conflicts_and_missing_accounts() {
     assert_ne!(mine["id"], f.a["id"]);
 }
 
-#[test]
 fn no_input_names_the_missing_flag() {
     let f = fleet();
     let env = &f.env;
@@ -428,7 +418,6 @@ fn no_input_names_the_missing_flag() {
     }
 }
 
-#[test]
 fn instances_are_found_by_uuid_instance_id_and_exact_name() {
     let f = fleet();
     for r in [id(&f.a), "amcaaaaaaaa", "Acme US", " amcaaaaaaaa "] {
@@ -449,7 +438,6 @@ fn instances_are_found_by_uuid_instance_id_and_exact_name() {
     }
 }
 
-#[test]
 fn an_ambiguous_instance_name_lists_both() {
     let env = TestEnv::new();
     env.create_account(ACME, "Acme");
@@ -476,7 +464,6 @@ fn an_ambiguous_instance_name_lists_both() {
     assert_eq!(env.json(&["instance", "show", id(&one)]), one);
 }
 
-#[test]
 fn instance_list_formats_and_filters() {
     let f = fleet();
     let env = &f.env;
@@ -538,7 +525,6 @@ fn instance_list_formats_and_filters() {
     assert_eq!(env.json(&["instance", "list", "--region", "fe"]), json!([]));
 }
 
-#[test]
 fn instance_list_all_users_shows_both_owners() {
     let f = fleet();
     let all = f.env.json(&["instance", "list", "--all-users"]);
@@ -561,7 +547,6 @@ fn instance_list_all_users_shows_both_owners() {
     assert_eq!(from_bob, all);
 }
 
-#[test]
 fn instance_edit_changes_only_what_is_given() {
     let f = fleet();
     let env = &f.env;
@@ -612,7 +597,6 @@ fn instance_edit_changes_only_what_is_given() {
     env.assert_unchanged(&before, "");
 }
 
-#[test]
 fn instance_delete_removes_brands_and_history() {
     let f = fleet();
     let env = &f.env;
@@ -668,7 +652,6 @@ fn instance_delete_removes_brands_and_history() {
     assert_eq!(env.json(&["instance", "list"]), json!([]));
 }
 
-#[test]
 fn deactivate_and_activate() {
     let f = fleet();
     let env = &f.env;
@@ -715,7 +698,6 @@ fn deactivate_and_activate() {
     env.run(&["instance", "deactivate", "nope"]).code(3);
 }
 
-#[test]
 fn link_moves_an_instance_to_another_account() {
     let f = fleet();
     let env = &f.env;
@@ -746,7 +728,6 @@ fn link_moves_an_instance_to_another_account() {
 
 // ---------------------------------------------------------------- brands
 
-#[test]
 fn brand_set_add_remove_clear_and_list() {
     let f = fleet();
     let env = &f.env;
@@ -830,7 +811,6 @@ fn brand_set_add_remove_clear_and_list() {
 
 // ---------------------------------------------------------------- other users
 
-#[test]
 fn another_users_instances_are_out_of_reach() {
     let f = fleet();
     let env = &f.env;
@@ -883,7 +863,6 @@ fn another_users_instances_are_out_of_reach() {
 
 // ---------------------------------------------------------------- errors and the store
 
-#[test]
 fn machine_formats_report_errors_as_json_on_stderr() {
     let f = fleet();
     for fmt in ["json", "ndjson", "csv"] {
@@ -897,7 +876,6 @@ fn machine_formats_report_errors_as_json_on_stderr() {
     assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
 }
 
-#[test]
 fn usage_errors_from_the_command_line_exit_2() {
     let f = fleet();
     let before = f.env.dump();
@@ -947,7 +925,9 @@ fn usage_errors_from_the_command_line_exit_2() {
 #[test]
 fn a_store_newer_than_the_binary_is_refused_with_exit_8() {
     let f = fleet();
-    let newer = amcctl::store::schema_version() as i64 + 1;
+    let newer = amcctl::store::schema_version(&amcctl::store::Location::Sqlite(Default::default()))
+        as i64
+        + 1;
     f.env.probe().set_user_version(newer);
     let before = f.env.dump();
     assert!(before.starts_with(&format!("user_version = {newer}\n")));
@@ -1110,17 +1090,14 @@ fn round_trip(format: &str) {
     f.env.assert_unchanged(&before, "");
 }
 
-#[test]
 fn json_export_import_round_trip() {
     round_trip("json");
 }
 
-#[test]
 fn csv_export_import_round_trip() {
     round_trip("csv");
 }
 
-#[test]
 fn export_follows_the_output_format_and_references() {
     let f = varied_fleet();
     let csv = f.env.run(&["instance", "export", "-o", "csv"]).ok();
@@ -1138,7 +1115,6 @@ fn export_follows_the_output_format_and_references() {
     assert_eq!(none, json!([]));
 }
 
-#[test]
 fn import_updates_what_changed_and_keeps_the_rest() {
     let f = varied_fleet();
     let mut v = f.env.run(&["instance", "export"]).ok().json();
@@ -1192,7 +1168,6 @@ fn import_updates_what_changed_and_keeps_the_rest() {
     assert_eq!(bobs[0]["name"], f.c["name"]);
 }
 
-#[test]
 fn import_reads_stdin_and_other_users_get_their_own_copies() {
     let f = fleet();
     let csv = f
@@ -1274,7 +1249,6 @@ fn import_reads_stdin_and_other_users_get_their_own_copies() {
     assert_eq!(import_counts(&out)["unchanged"], 2);
 }
 
-#[test]
 fn a_dry_run_changes_nothing() {
     let f = varied_fleet();
     let mut v = f.env.run(&["instance", "export"]).ok().json();
@@ -1310,7 +1284,6 @@ fn a_dry_run_changes_nothing() {
     f.env.assert_unchanged(&before, "");
 }
 
-#[test]
 fn sql_looking_text_is_stored_verbatim() {
     let env = TestEnv::new();
     let name = "Robert'); DROP TABLE users;--";
@@ -1359,3 +1332,37 @@ fn sql_looking_text_is_stored_verbatim() {
         .ok();
     assert_eq!(fresh.json(&["instance", "show", name])["name"], name);
 }
+
+// Every test above runs on both backends; the two that are about the
+// SQLite file itself are marked #[test] and run on SQLite alone.
+crate::on_both_backends!(
+    users_add_list_remove,
+    removing_a_user_who_owns_instances_is_a_conflict,
+    a_named_user_must_exist,
+    account_create_show_list_edit_delete,
+    deleting_a_linked_account_is_a_conflict_naming_the_instance,
+    an_ambiguous_account_name_lists_the_candidates,
+    instance_create_has_the_spec_shape_and_defaults,
+    an_unusual_instance_id_is_accepted_with_a_warning,
+    instance_create_conflicts_and_missing_accounts,
+    no_input_names_the_missing_flag,
+    instances_are_found_by_uuid_instance_id_and_exact_name,
+    an_ambiguous_instance_name_lists_both,
+    instance_list_formats_and_filters,
+    instance_list_all_users_shows_both_owners,
+    instance_edit_changes_only_what_is_given,
+    instance_delete_removes_brands_and_history,
+    deactivate_and_activate,
+    link_moves_an_instance_to_another_account,
+    brand_set_add_remove_clear_and_list,
+    another_users_instances_are_out_of_reach,
+    machine_formats_report_errors_as_json_on_stderr,
+    usage_errors_from_the_command_line_exit_2,
+    json_export_import_round_trip,
+    csv_export_import_round_trip,
+    export_follows_the_output_format_and_references,
+    import_updates_what_changed_and_keeps_the_rest,
+    import_reads_stdin_and_other_users_get_their_own_copies,
+    a_dry_run_changes_nothing,
+    sql_looking_text_is_stored_verbatim,
+);

@@ -17,6 +17,7 @@
 
 pub mod amc;
 pub mod cdp;
+pub mod pg;
 pub mod probe;
 
 use std::ffi::OsString;
@@ -105,6 +106,8 @@ pub struct TestEnv {
     vars: Vec<(OsString, OsString)>,
     fixed_clock: bool,
     commands: AtomicU64,
+    /// The team store's database, when the test runs on PostgreSQL.
+    pg: Option<pg::Database>,
 }
 
 /// The instant the commands of a [`TestEnv::with_fixed_clock`] see.
@@ -117,8 +120,10 @@ impl Default for TestEnv {
 }
 
 impl TestEnv {
-    /// A fresh, empty home; commands run as `alice` (through `$USER`, so
-    /// she is created on first use like any OS login).
+    /// A fresh, empty home and store; commands run as `alice` (through
+    /// `$USER`, so she is created on first use like any OS login). The
+    /// store is a SQLite file in the home, or a fresh PostgreSQL database
+    /// when the test runs on that backend (see [`pg::run_on`]).
     pub fn new() -> TestEnv {
         let dir = tempfile::Builder::new()
             .prefix("amcctl-test-")
@@ -132,6 +137,21 @@ impl TestEnv {
             vars: Vec::new(),
             fixed_clock: false,
             commands: AtomicU64::new(0),
+            pg: (pg::current() == pg::Backend::Postgres).then(pg::Database::new),
+        }
+    }
+
+    /// Whether this environment's store is PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// The store's location as `--db` takes it: the SQLite file, or the
+    /// database's URL (without its password).
+    pub fn db_location(&self) -> String {
+        match &self.pg {
+            Some(db) => pg::server().expect("a test server").url(&db.name),
+            None => self.db_path().display().to_string(),
         }
     }
 
@@ -169,7 +189,10 @@ impl TestEnv {
     /// The rows of the store, to arrange states the commands cannot reach
     /// and to look at what they left.
     pub fn probe(&self) -> Probe {
-        Probe::new(self.db_path())
+        match &self.pg {
+            Some(db) => Probe::postgres(&db.name),
+            None => Probe::new(self.db_path()),
+        }
     }
 
     /// A deterministic text dump of the whole store (see [`Probe::dump`]).
@@ -206,6 +229,11 @@ impl TestEnv {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(db) = &self.pg {
+            let server = pg::server().expect("a test server");
+            cmd.env("AMCCTL_DB", server.url(&db.name))
+                .env("PGPASSWORD", server.password());
+        }
         if self.fixed_clock {
             let seed = self.commands.fetch_add(1, Ordering::Relaxed);
             cmd.env("AMCCTL_TEST_NOW", FIXED_NOW)

@@ -1,7 +1,9 @@
 //! The store's rows as the tests see them. Only this file talks to the
 //! store directly: the tests count, read and arrange rows through a
-//! [`Probe`], so that the same tests can run on another backend once it
-//! has a probe of its own.
+//! [`Probe`], on SQLite or on PostgreSQL, so that the same tests run on
+//! both backends. Values render the same on both (times as the RFC 3339
+//! text SQLite keeps, booleans as 0 and 1), so a test's expected rows do
+//! not depend on the backend.
 //!
 //! Reads open the store read-only and never through amcctl, so what a test
 //! asserts does not depend on the code under test.
@@ -12,9 +14,12 @@ use std::path::PathBuf;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-/// A store file (the home's, or a backup) and the ways a test looks at it.
+/// A store (the home's file, a backup, or a test database on the
+/// PostgreSQL test server) and the ways a test looks at it.
 pub struct Probe {
     path: PathBuf,
+    /// The test database, when the store is PostgreSQL.
+    pg: Option<String>,
 }
 
 /// A read connection kept open: while it lives, SQLite keeps the WAL and
@@ -39,7 +44,23 @@ const CIPHERTEXTS: &str =
 impl Probe {
     /// The store at `path` (which may not exist yet).
     pub fn new(path: impl Into<PathBuf>) -> Probe {
-        Probe { path: path.into() }
+        Probe {
+            path: path.into(),
+            pg: None,
+        }
+    }
+
+    /// The test database `db` on the PostgreSQL test server.
+    pub fn postgres(db: &str) -> Probe {
+        Probe {
+            path: PathBuf::new(),
+            pg: Some(db.to_owned()),
+        }
+    }
+
+    fn pg(&self) -> Option<postgres::Client> {
+        let db = self.pg.as_deref()?;
+        Some(super::pg::server().expect("a test server").connect(db))
     }
 
     /// The number of rows of `table`.
@@ -49,6 +70,16 @@ impl Probe {
 
     /// A single integer from a query such as `SELECT count(*) FROM users WHERE …`.
     pub fn scalar(&self, sql: &str) -> i64 {
+        if let Some(mut c) = self.pg() {
+            let row = c
+                .query_one(sql, &[])
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            return row
+                .try_get::<_, i64>(0)
+                .or_else(|_| row.try_get::<_, i32>(0).map(i64::from))
+                .or_else(|_| row.try_get::<_, bool>(0).map(i64::from))
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
         self.reader()
             .query_row(sql, [], |r| r.get(0))
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -56,6 +87,10 @@ impl Probe {
 
     /// The rows of a query, every value rendered as in [`Probe::dump`].
     pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        if let Some(mut c) = self.pg() {
+            let rows = c.query(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            return rows.iter().map(render_pg).collect();
+        }
         let conn = self.reader();
         let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
         let n = stmt.column_count();
@@ -78,6 +113,15 @@ impl Probe {
 
     /// The encrypted settings of an instance as stored (`None`: NULL).
     pub fn settings_token(&self, instance_id: &str) -> Option<String> {
+        if let Some(mut c) = self.pg() {
+            return c
+                .query_one(
+                    "SELECT encrypted_config FROM amc_instances WHERE instance_id = $1",
+                    &[&instance_id],
+                )
+                .and_then(|r| r.try_get(0))
+                .expect("read encrypted_config");
+        }
         self.reader()
             .query_row(
                 "SELECT encrypted_config FROM amc_instances WHERE instance_id = ?1",
@@ -90,6 +134,14 @@ impl Probe {
     /// Stores `token` as the encrypted settings of an instance, the way
     /// another program sharing the key would.
     pub fn set_settings_token(&self, instance_id: &str, token: &str) {
+        if let Some(mut c) = self.pg() {
+            c.execute(
+                "UPDATE amc_instances SET encrypted_config = $1 WHERE instance_id = $2",
+                &[&token, &instance_id],
+            )
+            .expect("store encrypted_config");
+            return;
+        }
         self.writer()
             .execute(
                 "UPDATE amc_instances SET encrypted_config = ?1 WHERE instance_id = ?2",
@@ -111,6 +163,9 @@ impl Probe {
     /// Runs one statement with foreign keys on, to arrange a state the
     /// commands under test cannot reach; returns the number of rows changed.
     pub fn exec(&self, sql: &str) -> usize {
+        if let Some(mut c) = self.pg() {
+            return c.execute(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")) as usize;
+        }
         self.writer()
             .execute(sql, [])
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -119,6 +174,11 @@ impl Probe {
     /// Runs several statements on one connection (pragmas included), to
     /// build or break a store on purpose.
     pub fn exec_batch(&self, sql: &str) {
+        if let Some(mut c) = self.pg() {
+            c.batch_execute(sql)
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            return;
+        }
         self.writer()
             .execute_batch(sql)
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -149,6 +209,18 @@ impl Probe {
     /// What SQLite's `PRAGMA integrity_check` and `PRAGMA foreign_key_check`
     /// find wrong with the store (empty when it is sound).
     pub fn problems(&self) -> Vec<String> {
+        if let Some(mut c) = self.pg() {
+            // PostgreSQL enforces its constraints as rows are written; what
+            // it can still hold is a constraint added without validation.
+            let rows = c
+                .query(
+                    "SELECT conrelid::regclass::text || ': ' || conname FROM pg_constraint
+                     WHERE NOT convalidated AND connamespace = 'public'::regnamespace",
+                    &[],
+                )
+                .expect("read the constraints");
+            return rows.iter().map(|r| r.get(0)).collect();
+        }
         let Some(conn) = self.open_read_only() else {
             return vec!["no store".to_owned()];
         };
@@ -189,6 +261,9 @@ impl Probe {
     /// Two dumps are equal exactly when the store's content is; compare one
     /// taken before a command with one taken after it.
     pub fn dump(&self) -> String {
+        if let Some(mut c) = self.pg() {
+            return dump_pg(&mut c);
+        }
         let Some(conn) = self.open_read_only() else {
             return "no store\n".to_owned();
         };
@@ -291,4 +366,73 @@ fn render(v: ValueRef<'_>) -> String {
             format!("x'{hex}'")
         }
     }
+}
+
+/// [`Probe::dump`] of a PostgreSQL store: the schema's tables and columns,
+/// then every row of every table sorted by all its columns.
+fn dump_pg(c: &mut postgres::Client) -> String {
+    let mut out = String::new();
+    let columns = c
+        .query(
+            "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns
+             WHERE table_schema = 'public' ORDER BY table_name, ordinal_position",
+            &[],
+        )
+        .expect("read the schema");
+    let mut tables: Vec<(String, Vec<String>)> = Vec::new();
+    for row in &columns {
+        let (table, column, kind): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        writeln!(out, "{table}.{column}: {kind}").unwrap();
+        match tables.last_mut() {
+            Some((t, cols)) if *t == table => cols.push(column),
+            _ => tables.push((table, vec![column])),
+        }
+    }
+    for (table, cols) in &tables {
+        let quoted: Vec<String> = cols.iter().map(|c| format!("\"{c}\"")).collect();
+        let sql = format!(
+            "SELECT {cols} FROM \"{table}\" ORDER BY {cols}",
+            cols = quoted.join(", ")
+        );
+        let rows = c.query(&sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        writeln!(
+            out,
+            "\n[{table}] {} row(s): {}",
+            rows.len(),
+            cols.join(" | ")
+        )
+        .unwrap();
+        for row in &rows {
+            writeln!(out, "{}", render_pg(row).join(" | ")).unwrap();
+        }
+    }
+    out
+}
+
+/// The values of a PostgreSQL row as [`render`] shows SQLite's: ids and
+/// times as the text SQLite keeps, booleans as 0 and 1.
+fn render_pg(row: &postgres::Row) -> Vec<String> {
+    use postgres::types::Type;
+    (0..row.len())
+        .map(|i| {
+            let ty = row.columns()[i].type_().clone();
+            let text = |v: Option<String>| v.map_or("NULL".to_owned(), |s| format!("{s:?}"));
+            let num = |v: Option<i64>| v.map_or("NULL".to_owned(), |n| n.to_string());
+            match ty {
+                Type::UUID => text(row.get::<_, Option<uuid::Uuid>>(i).map(|u| u.to_string())),
+                Type::TIMESTAMPTZ => text(
+                    row.get::<_, Option<chrono::DateTime<chrono::Utc>>>(i)
+                        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                ),
+                Type::BOOL => num(row.get::<_, Option<bool>>(i).map(i64::from)),
+                Type::INT8 => num(row.get(i)),
+                Type::INT4 => num(row.get::<_, Option<i32>>(i).map(i64::from)),
+                Type::INT2 => num(row.get::<_, Option<i16>>(i).map(i64::from)),
+                Type::FLOAT8 => row
+                    .get::<_, Option<f64>>(i)
+                    .map_or("NULL".to_owned(), |f| format!("{f:?}")),
+                _ => text(row.get(i)),
+            }
+        })
+        .collect()
 }
