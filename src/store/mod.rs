@@ -229,9 +229,9 @@ impl Store {
     /// Rewrites every stored secret through `reencrypt` in one transaction;
     /// returns how many secrets were rewritten. If `reencrypt` fails for any
     /// secret, nothing changes.
-    pub fn reencrypt_secrets<E: From<StoreError> + Retryable>(
+    pub fn reencrypt_secrets<E: From<StoreError> + Retryable + Send>(
         &mut self,
-        reencrypt: &dyn Fn(&str) -> Result<String, E>,
+        reencrypt: &(dyn Fn(&str) -> Result<String, E> + Sync),
     ) -> Result<usize, E> {
         each_mut!(self, db => db.reencrypt_secrets(reencrypt))
     }
@@ -390,10 +390,10 @@ impl Store {
     /// `change` makes of it (`None`: no settings left), in one transaction,
     /// so that two processes changing settings at once lose neither change.
     /// If `change` fails, nothing is written.
-    pub fn change_settings<T, E: From<StoreError> + Retryable>(
+    pub fn change_settings<T: Send, E: From<StoreError> + Retryable + Send>(
         &mut self,
         id: RowId,
-        change: impl FnMut(Option<&str>) -> Result<(Option<String>, T), E>,
+        change: impl FnMut(Option<&str>) -> Result<(Option<String>, T), E> + Send,
     ) -> Result<T, E> {
         each_mut!(self, db => db.change_settings(id, change))
     }

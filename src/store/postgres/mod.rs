@@ -57,7 +57,8 @@ const MIGRATION_LOCK: i64 = 0x616d_6363_746c; // "amcctl"
 /// An open PostgreSQL store: one connection.
 pub(crate) struct Db {
     // Queries need the client mutably; the store's readers take `&self`.
-    client: RefCell<Client>,
+    // `None` only while the store is dropped (see the `Drop`).
+    client: RefCell<Option<Client>>,
     location: Location,
 }
 
@@ -66,8 +67,11 @@ impl Db {
     /// the one this binary writes: an older one is exit 8 naming
     /// `amcctl db migrate`, a newer one exit 8 too.
     pub(crate) fn open(target: &PgTarget, location: &Location) -> StoreResult<Db> {
-        let mut client = connect(target, location)?;
-        let found = stored_version(&mut client).map_err(|e| lost_or(location, e))?;
+        let (client, found) = off_runtime(|| {
+            let mut client = connect(target, location)?;
+            let found = stored_version(&mut client).map_err(|e| lost_or(location, e))?;
+            Ok::<_, StoreError>((client, found))
+        })?;
         let supported = schema_version();
         if found > supported {
             return Err(StoreError::SchemaTooNew {
@@ -84,7 +88,7 @@ impl Db {
             });
         }
         Ok(Db {
-            client: RefCell::new(client),
+            client: RefCell::new(Some(client)),
             location: location.clone(),
         })
     }
@@ -138,28 +142,21 @@ impl Db {
     }
 
     /// Runs `f` with the connection, for reads (each statement on its own).
-    pub(crate) fn read<T>(
+    pub(crate) fn read<T: Send>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error> + Send,
     ) -> StoreResult<T> {
         let mut client = self.client.borrow_mut();
-        f(&mut client).map_err(|e| lost_or(&self.location, e))
-    }
-
-    /// The connection to this store is gone.
-    fn lost(&self, source: impl Into<super::BackendError>) -> StoreError {
-        StoreError::Lost {
-            location: self.location.clone(),
-            source: source.into(),
-        }
+        let client = client.as_mut().ok_or(StoreError::Vanished("connection"))?;
+        off_runtime(move || f(client)).map_err(|e| lost_or(&self.location, e))
     }
 
     /// Runs `f` in one SERIALIZABLE transaction and commits it, running the
     /// whole transaction again when it conflicted with another (a
     /// serialization failure or a deadlock). `f` may run more than once.
-    pub(crate) fn write<T>(
+    pub(crate) fn write<T: Send>(
         &self,
-        f: impl FnMut(&mut Transaction) -> StoreResult<T>,
+        f: impl FnMut(&mut Transaction) -> StoreResult<T> + Send,
     ) -> StoreResult<T> {
         self.transact(true, f)
     }
@@ -167,42 +164,54 @@ impl Db {
     /// Like [`Db::write`], for a transaction that runs the caller's code
     /// (a key rotation's re-encryption, a settings change): its errors, of
     /// the caller's type, end the transaction as they are.
-    pub(crate) fn write_with<T, E: From<StoreError> + super::Retryable>(
+    pub(crate) fn write_with<T: Send, E: From<StoreError> + super::Retryable + Send>(
         &self,
-        f: impl FnMut(&mut Transaction) -> Result<T, E>,
+        f: impl FnMut(&mut Transaction) -> Result<T, E> + Send,
     ) -> Result<T, E> {
         self.transact(true, f)
     }
 
     /// Like [`Db::write`], but with `dry_run` the transaction is rolled
     /// back: what a change would do, computed against the real data.
-    pub(crate) fn write_or_rehearse<T>(
+    pub(crate) fn write_or_rehearse<T: Send>(
         &self,
         dry_run: bool,
-        f: impl FnMut(&mut Transaction) -> StoreResult<T>,
+        f: impl FnMut(&mut Transaction) -> StoreResult<T> + Send,
     ) -> StoreResult<T> {
         self.transact(!dry_run, f)
     }
 
-    fn transact<T, E: From<StoreError> + super::Retryable>(
+    fn transact<T: Send, E: From<StoreError> + super::Retryable + Send>(
         &self,
+        commit: bool,
+        f: impl FnMut(&mut Transaction) -> Result<T, E> + Send,
+    ) -> Result<T, E> {
+        let mut client = self.client.borrow_mut();
+        let client = client
+            .as_mut()
+            .ok_or_else(|| E::from(StoreError::Vanished("connection")))?;
+        let location = &self.location;
+        off_runtime(move || Self::transact_on(client, location, commit, f))
+    }
+
+    fn transact_on<T, E: From<StoreError> + super::Retryable>(
+        client: &mut Client,
+        location: &Location,
         commit: bool,
         mut f: impl FnMut(&mut Transaction) -> Result<T, E>,
     ) -> Result<T, E> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
-        let mut client = self.client.borrow_mut();
         loop {
             let attempt: Result<T, E> = (|| {
                 let mut tx = client
                     .build_transaction()
                     .isolation_level(IsolationLevel::Serializable)
                     .start()
-                    .map_err(|e| E::from(lost_or(&self.location, e)))?;
+                    .map_err(|e| E::from(lost_or(location, e)))?;
                 let value = f(&mut tx)?;
                 if commit {
-                    tx.commit()
-                        .map_err(|e| E::from(lost_or(&self.location, e)))?;
+                    tx.commit().map_err(|e| E::from(lost_or(location, e)))?;
                 }
                 Ok(value)
             })();
@@ -224,7 +233,11 @@ impl Db {
                 // A statement of `f` failed because the server went away:
                 // say where, whatever `f` made of the driver's error.
                 Err(_) if client.is_closed() => {
-                    return Err(self.lost("the server closed the connection").into());
+                    return Err(StoreError::Lost {
+                        location: location.clone(),
+                        source: "the server closed the connection".into(),
+                    }
+                    .into());
                 }
                 Err(e) => return Err(e),
                 Ok(v) => return Ok(v),
@@ -259,6 +272,31 @@ impl Db {
         }
         Ok(problems)
     }
+}
+
+/// Closing the connection blocks like any call of the client: off the
+/// caller's runtime, if it has one.
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.get_mut().take() {
+            off_runtime(move || drop(client));
+        }
+    }
+}
+
+/// Runs `f` where the blocking client may block: the client drives its
+/// connection with a runtime of its own, which cannot run inside another.
+/// Commands call the store from within the AMC client's runtime (a token
+/// cached mid-check, a usage sync saving as results arrive), so there `f`
+/// runs on a thread of its own while the caller waits.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
 }
 
 /// Opens a connection to `target`, within [`CONNECT_TIMEOUT`].

@@ -21,7 +21,9 @@ pub(super) fn connector(verify: bool) -> Result<MakeRustlsConnect, String> {
         let found = rustls_native_certs::load_native_certs();
         roots.add_parsable_certificates(found.certs);
         if roots.is_empty() {
-            return Err("sslmode=verify-full, but the system has no trusted root certificates".into());
+            return Err(
+                "sslmode=verify-full, but the system has no trusted root certificates".into(),
+            );
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     } else {

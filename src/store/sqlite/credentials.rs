@@ -180,7 +180,7 @@ impl Db {
     /// secret, nothing changes.
     pub(crate) fn reencrypt_secrets<E: From<StoreError>>(
         &mut self,
-        reencrypt: &dyn Fn(&str) -> Result<String, E>,
+        reencrypt: &(dyn Fn(&str) -> Result<String, E> + Sync),
     ) -> Result<usize, E> {
         self.write_with(|tx| {
             let mut count = 0;

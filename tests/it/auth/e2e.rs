@@ -21,7 +21,6 @@ fn config(env: &TestEnv, text: &str) {
 
 // ---------------------------------------------------------------- auth
 
-#[test]
 fn login_proves_the_credentials_and_stores_them_encrypted() {
     let amc = Amc::new();
     let out = amc.login().ok();
@@ -75,7 +74,6 @@ fn login_proves_the_credentials_and_stores_them_encrypted() {
     );
 }
 
-#[test]
 fn refused_credentials_exit_7_with_a_hint_and_store_nothing() {
     let amc = Amc::new();
     let before = amc.env.dump();
@@ -118,7 +116,6 @@ fn refused_credentials_exit_7_with_a_hint_and_store_nothing() {
         .fails(7, &["not logged in", "auth login"]);
 }
 
-#[test]
 fn credentials_come_from_the_environment_too() {
     let amc = Amc::new();
     let out = amc
@@ -137,7 +134,6 @@ fn credentials_come_from_the_environment_too() {
     assert_eq!(amc.env.json(&["auth", "status"])["client_id"], CLIENT_ID);
 }
 
-#[test]
 fn logout_forgets_the_credentials() {
     let amc = Amc::logged_in();
     amc.instances(&["amclogout01"]);
@@ -159,7 +155,6 @@ fn logout_forgets_the_credentials() {
 
 // ---------------------------------------------------------------- create
 
-#[test]
 fn create_validates_against_amc_and_saves_active() {
     let amc = Amc::logged_in();
     amc.fake.add_instance(ENTITY, "amcgood0001", "Good");
@@ -229,7 +224,6 @@ fn create_fails(amc: &Amc, id: &str, code: i32, needles: &[&str]) -> crate::supp
     out
 }
 
-#[test]
 fn create_refuses_what_amc_denies_or_does_not_know() {
     let amc = Amc::logged_in();
     // 403: the instance exists, but under another advertiser.
@@ -268,7 +262,6 @@ fn create_refuses_what_amc_denies_or_does_not_know() {
     create_fails(&amc, "amcgarbage1", 6, &["expected JSON", "text/html"]);
 }
 
-#[test]
 fn create_gives_up_on_persistent_server_errors_resets_and_timeouts() {
     let amc = Amc::logged_in();
     // Keep the slow case short: the create command has no network flags,
@@ -303,7 +296,6 @@ fn create_gives_up_on_persistent_server_errors_resets_and_timeouts() {
     assert_eq!(amc.instance_requests("amcslow0001").len(), 5);
 }
 
-#[test]
 fn create_retries_a_transient_failure_and_saves_active() {
     let amc = Amc::logged_in();
     amc.fake.add_instance(ENTITY, "amcflaky001", "Flaky");
@@ -328,7 +320,6 @@ fn create_retries_a_transient_failure_and_saves_active() {
     assert_eq!(statuses, [500, 0, 200], "0 is the reset");
 }
 
-#[test]
 fn create_with_a_refused_refresh_token_is_exit_7() {
     let amc = Amc::new();
     amc.fake.add_instance(ENTITY, "amcnotoken1", "x");
@@ -363,7 +354,6 @@ fn create_with_a_refused_refresh_token_is_exit_7() {
     assert!(amc.amc_requests().is_empty(), "no AMC call without a token");
 }
 
-#[test]
 fn create_without_any_credentials_is_exit_7_and_skip_validation_needs_none() {
     let amc = Amc::new();
     let before = amc.env.dump();
@@ -398,7 +388,6 @@ fn create_without_any_credentials_is_exit_7_and_skip_validation_needs_none() {
 
 // ---------------------------------------------------------------- discovery
 
-#[test]
 fn discovery_follows_every_page_and_reruns_are_idempotent() {
     let amc = Amc::logged_in();
     // Three pages for the first account (100 + 100 + 5), one for the other.
@@ -571,7 +560,6 @@ fn discovery_follows_every_page_and_reruns_are_idempotent() {
 
 // ---------------------------------------------------------------- the call policy
 
-#[test]
 fn an_expired_token_mid_run_is_refreshed_exactly_once() {
     let amc = Amc::logged_in();
     amc.instances(&["amcexpire01"]);
@@ -608,7 +596,6 @@ fn an_expired_token_mid_run_is_refreshed_exactly_once() {
     );
 }
 
-#[test]
 fn an_expired_token_during_a_bulk_check_is_refreshed_once_for_all() {
     let amc = Amc::logged_in();
     let ids: Vec<String> = (0..24).map(|n| format!("amcbulk{n:04}")).collect();
@@ -643,7 +630,6 @@ fn an_expired_token_during_a_bulk_check_is_refreshed_once_for_all() {
     );
 }
 
-#[test]
 fn a_bulk_check_with_credentials_from_the_environment_refreshes_once() {
     let amc = Amc::new();
     let ids: Vec<String> = (0..16).map(|n| format!("amcenvcred{n:02}")).collect();
@@ -685,7 +671,6 @@ fn a_bulk_check_with_credentials_from_the_environment_refreshes_once() {
     assert_eq!(amc.env.probe().count("credentials"), 0);
 }
 
-#[test]
 fn throttling_waits_as_long_as_retry_after_says() {
     let amc = Amc::logged_in();
     amc.instances(&["amcthrottle"]);
@@ -725,7 +710,6 @@ fn throttling_waits_as_long_as_retry_after_says() {
     assert!(out.stdout.contains("ERROR"), "{}", out.stdout);
 }
 
-#[test]
 fn transient_failures_are_retried_and_the_attempts_reported() {
     let amc = Amc::logged_in();
     amc.instances(&["amcretry001"]);
@@ -803,7 +787,6 @@ fn persistent(amc: &Amc, id: &str, fault: Fault, extra: &[&str], needle: &str, r
     );
 }
 
-#[test]
 fn persistent_failures_exit_6_on_test_and_10_on_check() {
     let amc = Amc::logged_in();
     let ids = [
@@ -842,7 +825,6 @@ fn persistent_failures_exit_6_on_test_and_10_on_check() {
     persistent(&amc, ids[4], Fault::TruncatedJson, &[], "malformed JSON", 1);
 }
 
-#[test]
 fn the_access_token_is_cached_across_fifty_processes() {
     let amc = Amc::logged_in();
     amc.instances(&["amccache001"]);
@@ -941,7 +923,6 @@ fn expected_prefix(resource: &str) -> &'static str {
     }
 }
 
-#[test]
 fn each_call_goes_to_its_own_base_url_path_included() {
     let (fake, env) = routed();
     // The login's refresh went to the token URL, path and all.
@@ -1019,7 +1000,6 @@ fn each_call_goes_to_its_own_base_url_path_included() {
     }
 }
 
-#[test]
 fn a_trailing_slash_on_the_api_url_keeps_its_path() {
     let (fake, env) = routed();
     fake.clear_requests();
@@ -1042,7 +1022,6 @@ fn a_trailing_slash_on_the_api_url_keeps_its_path() {
 
 // ---------------------------------------------------------------- the key
 
-#[test]
 fn a_wrong_key_is_exit_8_naming_where_it_was_looked_for() {
     let amc = Amc::logged_in();
     amc.instances(&["amckey00001"]);
@@ -1102,7 +1081,6 @@ fn a_wrong_key_is_exit_8_naming_where_it_was_looked_for() {
     );
 }
 
-#[test]
 fn a_missing_key_file_with_stored_secrets_is_exit_8() {
     let amc = Amc::logged_in();
     amc.instances(&["amckey00002"]);
@@ -1134,7 +1112,6 @@ fn a_missing_key_file_with_stored_secrets_is_exit_8() {
     amc.env.run(&["instance", "list"]).ok();
 }
 
-#[test]
 fn key_rotate_reencrypts_every_secret() {
     let amc = Amc::logged_in();
     amc.instances(&["amcrotate01"]);
@@ -1220,7 +1197,6 @@ fn login_as(amc: &Amc, user: &str, extra_env: &[(&str, &str)]) -> std::process::
     child.wait_with_output().unwrap()
 }
 
-#[test]
 fn a_login_never_mixes_keys_in_one_store() {
     let amc = Amc::new();
     amc.env.run(&["user", "add", "bob"]).ok();
@@ -1265,7 +1241,6 @@ fn a_login_never_mixes_keys_in_one_store() {
     );
 }
 
-#[test]
 fn a_lone_user_who_lost_the_key_can_log_in_again() {
     let amc = Amc::logged_in();
     std::fs::remove_file(amc.env.home().join("key")).unwrap();
@@ -1282,7 +1257,6 @@ fn a_lone_user_who_lost_the_key_can_log_in_again() {
     amc.env.json(&["auth", "status"]);
 }
 
-#[test]
 fn environment_credentials_under_another_key_leave_the_stored_login_alone() {
     let amc = Amc::logged_in();
     amc.instances(&["amcenvkey01"]);
@@ -1309,3 +1283,32 @@ fn environment_credentials_under_another_key_leave_the_stored_login_alone() {
     );
     amc.env.run(&["key", "rotate", "--yes"]).ok();
 }
+
+crate::on_both_backends!(
+    login_proves_the_credentials_and_stores_them_encrypted,
+    refused_credentials_exit_7_with_a_hint_and_store_nothing,
+    credentials_come_from_the_environment_too,
+    logout_forgets_the_credentials,
+    create_validates_against_amc_and_saves_active,
+    create_refuses_what_amc_denies_or_does_not_know,
+    create_gives_up_on_persistent_server_errors_resets_and_timeouts,
+    create_retries_a_transient_failure_and_saves_active,
+    create_with_a_refused_refresh_token_is_exit_7,
+    create_without_any_credentials_is_exit_7_and_skip_validation_needs_none,
+    discovery_follows_every_page_and_reruns_are_idempotent,
+    an_expired_token_mid_run_is_refreshed_exactly_once,
+    an_expired_token_during_a_bulk_check_is_refreshed_once_for_all,
+    a_bulk_check_with_credentials_from_the_environment_refreshes_once,
+    throttling_waits_as_long_as_retry_after_says,
+    transient_failures_are_retried_and_the_attempts_reported,
+    persistent_failures_exit_6_on_test_and_10_on_check,
+    the_access_token_is_cached_across_fifty_processes,
+    each_call_goes_to_its_own_base_url_path_included,
+    a_trailing_slash_on_the_api_url_keeps_its_path,
+    a_wrong_key_is_exit_8_naming_where_it_was_looked_for,
+    a_missing_key_file_with_stored_secrets_is_exit_8,
+    key_rotate_reencrypts_every_secret,
+    a_login_never_mixes_keys_in_one_store,
+    a_lone_user_who_lost_the_key_can_log_in_again,
+    environment_credentials_under_another_key_leave_the_stored_login_alone,
+);

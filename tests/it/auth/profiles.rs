@@ -87,7 +87,6 @@ fn agency() -> (FakeAmc, TestEnv) {
     (fake, env)
 }
 
-#[test]
 fn a_bulk_check_uses_each_accounts_own_grant_and_refreshes_once_per_profile() {
     let (fake, env) = agency();
     // No cached access token: the run must refresh, once per profile.
@@ -142,7 +141,6 @@ fn a_bulk_check_uses_each_accounts_own_grant_and_refreshes_once_per_profile() {
     assert_eq!(fake.token_grants(), grants);
 }
 
-#[test]
 fn profiles_are_listed_switched_and_named_per_command() {
     let (fake, env) = agency();
     let list = env.json(&["auth", "list"]);
@@ -256,7 +254,6 @@ fn profiles_are_listed_switched_and_named_per_command() {
     assert_eq!(env.json(&["auth", "list"]).as_array().unwrap().len(), 2);
 }
 
-#[test]
 fn discovery_records_the_profile_it_used() {
     let amc = Amc::new();
     amc.login().ok();
@@ -363,7 +360,6 @@ fn a_store_of_version_2_upgrades_with_its_login_as_default() {
     env.assert_store_sound("after the upgrade");
 }
 
-#[test]
 fn key_rotate_covers_every_profile() {
     let (fake, env) = agency();
     env.run(&["key", "rotate", "--yes"]).ok();
@@ -373,3 +369,10 @@ fn key_rotate_covers_every_profile() {
         assert_eq!(fake.grant_of(token.stdout.trim()).as_deref(), Some(refresh));
     }
 }
+
+crate::on_both_backends!(
+    a_bulk_check_uses_each_accounts_own_grant_and_refreshes_once_per_profile,
+    profiles_are_listed_switched_and_named_per_command,
+    discovery_records_the_profile_it_used,
+    key_rotate_covers_every_profile,
+);

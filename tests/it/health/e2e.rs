@@ -48,7 +48,6 @@ fn st(status: &str, health: &str) -> (String, String) {
 /// attempts, and a piece of the error.
 type Expected = (&'static str, Option<u64>, u64, Option<&'static str>);
 
-#[test]
 fn a_mixed_fleet_gets_the_right_verdict_for_each_instance() {
     let amc = Amc::logged_in();
     let fake = &amc.fake;
@@ -203,7 +202,6 @@ fn a_mixed_fleet_gets_the_right_verdict_for_each_instance() {
     assert_eq!(amc.env.probe().count("health_checks"), 8);
 }
 
-#[test]
 fn an_all_healthy_fleet_exits_0() {
     let amc = Amc::logged_in();
     let ids = ["amcfine0001", "amcfine0002", "amcfine0003", "amcfine0004"];
@@ -229,7 +227,6 @@ fn an_all_healthy_fleet_exits_0() {
     assert_eq!(rows.len(), 4);
 }
 
-#[test]
 fn a_401_during_a_check_is_exit_7_when_the_fresh_token_is_refused_too() {
     let amc = Amc::logged_in();
     amc.instances(&["amcrefused1"]);
@@ -256,7 +253,6 @@ fn a_401_during_a_check_is_exit_7_when_the_fresh_token_is_refused_too() {
 
 // ---------------------------------------------------------------- states
 
-#[test]
 fn checks_move_instances_through_the_states_of_section_5() {
     let amc = Amc::logged_in();
     let fake = &amc.fake;
@@ -466,7 +462,6 @@ fn checks_move_instances_through_the_states_of_section_5() {
     assert_eq!(states(&amc, "amcactive01"), st("ERROR", "UNHEALTHY"));
 }
 
-#[test]
 fn activate_checks_now_unless_told_not_to() {
     let amc = Amc::logged_in();
     amc.fake.add_instance(ENTITY, "amcrevive01", "x");
@@ -569,7 +564,6 @@ fn plugin(out: &crate::support::Output) -> Plugin {
     }
 }
 
-#[test]
 fn nagios_line_and_exit_code_for_every_state() {
     let amc = Amc::logged_in();
     let ids = [
@@ -660,7 +654,6 @@ fn nagios_line_and_exit_code_for_every_state() {
 
 // ---------------------------------------------------------------- ndjson and interruptions
 
-#[test]
 fn ndjson_results_arrive_as_they_complete() {
     let amc = Amc::logged_in();
     let fast = [
@@ -779,7 +772,6 @@ fn printed_results(lines: &[String]) -> BTreeSet<(String, String, String)> {
         .collect()
 }
 
-#[test]
 fn a_run_killed_midway_leaves_a_consistent_store() {
     let (amc, ids) = big_fleet(200, Duration::from_millis(50));
     let run = Streaming::start(
@@ -851,7 +843,6 @@ fn a_run_killed_midway_leaves_a_consistent_store() {
     );
 }
 
-#[test]
 fn ctrl_c_keeps_the_completed_results_and_exits_130() {
     let (amc, ids) = big_fleet(200, Duration::from_millis(50));
     let run = Streaming::start(
@@ -896,7 +887,6 @@ fn ctrl_c_keeps_the_completed_results_and_exits_130() {
 
 // ---------------------------------------------------------------- owners
 
-#[test]
 fn all_users_checks_each_owner_with_their_own_credentials() {
     let amc = Amc::logged_in();
     amc.instances(&["amcalice001"]);
@@ -967,7 +957,6 @@ fn all_users_checks_each_owner_with_their_own_credentials() {
     assert_eq!(amc.fake.token_grants(), 2);
 }
 
-#[test]
 fn a_reader_that_goes_away_does_not_stop_the_checks() {
     use std::io::BufRead;
     let (amc, ids) = big_fleet(20, Duration::from_millis(20));
@@ -1011,7 +1000,6 @@ fn a_reader_that_goes_away_does_not_stop_the_checks() {
 /// the command, yet it still reports on stderr as it always has: one
 /// `error:` line on a terminal-less table run, one `{"error":…}` object in
 /// a machine format, and exit 10 either way.
-#[test]
 fn a_fleet_not_all_healthy_reports_the_same_way_in_every_format() {
     let amc = Amc::logged_in();
     amc.instances(&["amcoutcome1", "amcoutcome2"]);
@@ -1083,3 +1071,18 @@ fn a_fleet_not_all_healthy_reports_the_same_way_in_every_format() {
     assert!(out.stdout.starts_with("AMC UNKNOWN - "), "{}", out.stdout);
     assert_eq!(out.stderr, "");
 }
+
+crate::on_both_backends!(
+    a_mixed_fleet_gets_the_right_verdict_for_each_instance,
+    an_all_healthy_fleet_exits_0,
+    a_401_during_a_check_is_exit_7_when_the_fresh_token_is_refused_too,
+    checks_move_instances_through_the_states_of_section_5,
+    activate_checks_now_unless_told_not_to,
+    nagios_line_and_exit_code_for_every_state,
+    ndjson_results_arrive_as_they_complete,
+    a_run_killed_midway_leaves_a_consistent_store,
+    ctrl_c_keeps_the_completed_results_and_exits_130,
+    all_users_checks_each_owner_with_their_own_credentials,
+    a_reader_that_goes_away_does_not_stop_the_checks,
+    a_fleet_not_all_healthy_reports_the_same_way_in_every_format,
+);

@@ -468,7 +468,6 @@ fn assert_result(case: &Case, what: &str, r: &Value, elapsed: Duration) {
     }
 }
 
-#[test]
 fn every_fault_gets_its_documented_verdict_in_bounded_time() {
     let started = Instant::now();
     let amc = FakeAmc::start();
@@ -549,7 +548,6 @@ fn every_fault_gets_its_documented_verdict_in_bounded_time() {
     assert!(elapsed < secs(90.0), "the matrix took {elapsed:?}");
 }
 
-#[test]
 fn one_bulk_check_over_every_fault_finishes_in_bounded_time() {
     let amc = FakeAmc::start();
     let cases = cases();
@@ -627,7 +625,6 @@ impl TokenCase {
     }
 }
 
-#[test]
 fn a_failing_token_endpoint_is_exit_6_and_a_refusal_exit_7_in_bounded_time() {
     use Fault::*;
     let token = |name, faults, healthy, at_most, error_has| TokenCase {
@@ -798,7 +795,6 @@ fn a_failing_token_endpoint_is_exit_6_and_a_refusal_exit_7_in_bounded_time() {
     );
 }
 
-#[test]
 fn an_api_host_that_is_down_is_an_error_not_a_hang() {
     let amc = FakeAmc::start();
     let env =
@@ -822,3 +818,10 @@ fn an_api_host_that_is_down_is_an_error_not_a_hang() {
     }
     env.assert_store_sound("after an unreachable API");
 }
+
+crate::on_both_backends!(
+    every_fault_gets_its_documented_verdict_in_bounded_time,
+    one_bulk_check_over_every_fault_finishes_in_bounded_time,
+    a_failing_token_endpoint_is_exit_6_and_a_refusal_exit_7_in_bounded_time,
+    an_api_host_that_is_down_is_an_error_not_a_hang,
+);

@@ -26,13 +26,12 @@ fn checked_fleet() -> TestEnv {
            health_latency_ms = 101, status = 'ACTIVE' WHERE id = '{berlin}';
          UPDATE amc_instances SET health_status = 'UNHEALTHY', last_health_check = '2026-11-24T06:00:00Z',
            health_latency_ms = 88, health_error = 'instance not found in AMC', status = 'INACTIVE',
-           is_active = 0
+           is_active = false
            WHERE id = '{paris}';"
     ));
     env
 }
 
-#[test]
 fn health_tables_byte_for_byte() {
     let env = checked_fleet();
     for (name, args) in [
@@ -48,3 +47,5 @@ fn health_tables_byte_for_byte() {
         assert_snapshot!(name, env.run(args).ok().human());
     }
 }
+
+crate::on_both_backends!(health_tables_byte_for_byte);

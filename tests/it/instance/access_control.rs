@@ -93,7 +93,6 @@ fn fill<'a>(template: &[&'a str], reference: &'a str) -> Vec<&'a str> {
         .collect()
 }
 
-#[test]
 fn every_instance_command_refuses_another_users_instance() {
     let w = world();
     let env = &w.env;
@@ -173,7 +172,6 @@ fn every_instance_command_refuses_another_users_instance() {
     );
 }
 
-#[test]
 fn a_list_of_instances_with_one_foreign_is_refused_whole() {
     let w = world();
     let env = &w.env;
@@ -198,7 +196,6 @@ fn a_list_of_instances_with_one_foreign_is_refused_whole() {
     assert!(w.amc.requests().is_empty(), "a refused check reached AMC");
 }
 
-#[test]
 fn a_shared_instance_id_resolves_to_the_actors_own() {
     let w = world();
     let env = &w.env;
@@ -253,7 +250,6 @@ fn a_shared_instance_id_resolves_to_the_actors_own() {
     assert_eq!(pluck(&status, "owner"), ["bob"], "{status}");
 }
 
-#[test]
 fn a_uuid_in_any_pasted_form_names_the_same_instance() {
     let w = world();
     let env = &w.env;
@@ -271,3 +267,10 @@ fn a_uuid_in_any_pasted_form_names_the_same_instance() {
         env.run_as("bob", &["instance", "show", &form]).code(4);
     }
 }
+
+crate::on_both_backends!(
+    every_instance_command_refuses_another_users_instance,
+    a_list_of_instances_with_one_foreign_is_refused_whole,
+    a_shared_instance_id_resolves_to_the_actors_own,
+    a_uuid_in_any_pasted_form_names_the_same_instance,
+);

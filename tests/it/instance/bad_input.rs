@@ -194,7 +194,6 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-#[test]
 fn bad_arguments_change_nothing() {
     let (env, a, _) = seeded();
     let long = |n: usize| "x".repeat(n);
@@ -581,7 +580,6 @@ fn with(mut v: Value, key: &str, value: Value) -> Value {
     v
 }
 
-#[test]
 fn bad_json_imports_change_nothing() {
     let (env, a, c) = seeded();
     let good = row("amcnewnew01");
@@ -704,7 +702,6 @@ fn bad_json_imports_change_nothing() {
     check(&env, "bad JSON imports", cases);
 }
 
-#[test]
 fn bad_csv_imports_change_nothing() {
     let (env, _, _) = seeded();
     const HEAD: &str = "instance_id,name,region,account_id\n";
@@ -815,7 +812,6 @@ fn bad_csv_imports_change_nothing() {
 
 /// Ten thousand bad rows are not ten thousand lines on a terminal: the first
 /// 20 and a count of the rest by reason; `-o json` keeps every one.
-#[test]
 fn many_bad_rows_are_summarised_and_listed_in_full_as_json() {
     let (env, _, _) = seeded();
     let mut text = String::from("instance_id,name,region,account_id\n");
@@ -849,7 +845,6 @@ fn many_bad_rows_are_summarised_and_listed_in_full_as_json() {
     env.assert_unchanged(&before, "a file of unknown accounts");
 }
 
-#[test]
 fn bad_input_reports_every_problem_with_its_position() {
     let (env, _, _) = seeded();
     let file = env.write_file(
@@ -913,7 +908,6 @@ fn bad_input_reports_every_problem_with_its_position() {
     env.assert_unchanged(&before, "a file with problems");
 }
 
-#[test]
 fn text_that_only_looks_dangerous_is_valid_and_stored_verbatim() {
     let (env, _, _) = seeded();
     let cases = [
@@ -997,3 +991,12 @@ fn text_that_only_looks_dangerous_is_valid_and_stored_verbatim() {
         );
     }
 }
+
+crate::on_both_backends!(
+    bad_arguments_change_nothing,
+    bad_json_imports_change_nothing,
+    bad_csv_imports_change_nothing,
+    many_bad_rows_are_summarised_and_listed_in_full_as_json,
+    bad_input_reports_every_problem_with_its_position,
+    text_that_only_looks_dangerous_is_valid_and_stored_verbatim,
+);

@@ -293,7 +293,6 @@ fn check_binary<S: Strategy>(
     }
 }
 
-#[test]
 fn instance_show_of_anything_is_2_3_or_4_and_changes_nothing() {
     let references = foreign_reference().prop_filter("alice's own", |r| {
         !["amcaaaaaaaa", "Alice Main"].contains(&r.trim())
@@ -323,7 +322,6 @@ fn instance_show_of_anything_is_2_3_or_4_and_changes_nothing() {
     });
 }
 
-#[test]
 fn a_rejected_change_leaves_the_store_byte_identical() {
     check_binary(
         (argv_text(140), 0usize..6),
@@ -427,7 +425,6 @@ fn a_rejected_change_leaves_the_store_byte_identical() {
     );
 }
 
-#[test]
 fn an_import_of_arbitrary_bytes_is_all_or_nothing() {
     let bytes = prop_oneof![
         prop::collection::vec(any::<u8>(), 0..400),
@@ -789,7 +786,6 @@ fn uses() -> Vec<Use> {
     ]
 }
 
-#[test]
 fn a_corpus_of_bad_inputs_is_refused_untouched_or_stored_verbatim() {
     assert!(CORPUS.len() >= 100, "{} corpus entries", CORPUS.len());
     let uses = uses();
@@ -908,7 +904,6 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>, bool)> {
     files
 }
 
-#[test]
 fn hostile_import_files_are_refused_untouched_or_imported_exactly() {
     let env = seeded();
     let seed_dump = env.dump();
@@ -982,7 +977,6 @@ fn hostile_import_files_are_refused_untouched_or_imported_exactly() {
     eprintln!("corpus: {} hostile import files", files.len() + 3 + 1);
 }
 
-#[test]
 fn csv_export_neutralises_formulas_and_import_restores_them() {
     let env = TestEnv::new();
     env.create_account(ACME, "Acme");
@@ -1067,3 +1061,12 @@ fn csv_export_neutralises_formulas_and_import_restores_them() {
         }
     }
 }
+
+crate::on_both_backends!(
+    instance_show_of_anything_is_2_3_or_4_and_changes_nothing,
+    a_rejected_change_leaves_the_store_byte_identical,
+    an_import_of_arbitrary_bytes_is_all_or_nothing,
+    a_corpus_of_bad_inputs_is_refused_untouched_or_stored_verbatim,
+    hostile_import_files_are_refused_untouched_or_imported_exactly,
+    csv_export_neutralises_formulas_and_import_restores_them,
+);

@@ -29,7 +29,6 @@ fn registry() -> TestEnv {
     env
 }
 
-#[test]
 fn the_registry_tables_byte_for_byte() {
     let env = registry();
     for (name, args) in [
@@ -89,3 +88,5 @@ fn the_message_of_each_kind_of_failure() {
     let home = env.home().display().to_string();
     assert_snapshot!("error_store_newer_schema", out.replace(&home, "[HOME]"));
 }
+
+crate::on_both_backends!(the_registry_tables_byte_for_byte,);

@@ -39,7 +39,6 @@ fn key_text(env: &TestEnv) -> String {
         .to_owned()
 }
 
-#[test]
 fn set_get_unset_and_list_in_every_format() {
     let env = world();
     // No settings yet: the list says so, a get is exit 3.
@@ -160,7 +159,6 @@ fn set_get_unset_and_list_in_every_format() {
     assert!(!shown.stdout.contains("config"), "{}", shown.stdout);
 }
 
-#[test]
 fn bad_names_and_values_are_exit_2_and_change_nothing() {
     let env = world();
     env.run(&["instance", "config", "set", INST, "kept", "v1"])
@@ -227,7 +225,6 @@ fn bad_names_and_values_are_exit_2_and_change_nothing() {
         .fails(3, &["no instance"]);
 }
 
-#[test]
 fn only_the_owner_reads_or_changes_settings() {
     let env = world();
     env.run(&["instance", "config", "set", INST, "token", "alice-only"])
@@ -364,7 +361,6 @@ fn reference_decrypt(secret: &str, token: &str) -> Vec<u8> {
         .expect("padding")
 }
 
-#[test]
 fn python_reads_amcctl_settings_and_amcctl_reads_pythons() {
     let env = world();
     env.run(&["instance", "config", "set", INST, "region_hint", "eu-west"])
@@ -441,7 +437,6 @@ fn python_reads_amcctl_settings_and_amcctl_reads_pythons() {
     }
 }
 
-#[test]
 fn settings_that_do_not_open_are_exit_8_and_show_nothing() {
     let env = world();
     env.run(&["instance", "config", "set", INST, "k", "v-LEAKY"])
@@ -469,7 +464,6 @@ fn settings_that_do_not_open_are_exit_8_and_show_nothing() {
     assert!(!out.stderr.contains("LEAKY"), "{}", out.stderr);
 }
 
-#[test]
 fn key_rotate_re_encrypts_the_settings() {
     let env = world();
     env.run_stdin(
@@ -502,7 +496,6 @@ fn key_rotate_re_encrypts_the_settings() {
     assert_eq!(out.stdout, "rotate-me\n");
 }
 
-#[test]
 fn the_man_pages_document_the_settings() {
     let env = TestEnv::new();
     let page = env.run(&["man", "instance", "config", "set"]).ok().stdout;
@@ -518,7 +511,6 @@ fn the_man_pages_document_the_settings() {
     assert!(main.contains("HTTPS_PROXY"), "ENVIRONMENT names the proxy");
 }
 
-#[test]
 fn changes_at_once_from_several_processes_all_land() {
     let env = world();
     // The first setting creates the key; the others race on the token.
@@ -558,3 +550,14 @@ fn changes_at_once_from_several_processes_all_land() {
         .collect();
     assert_eq!(got, want, "no change was lost");
 }
+
+crate::on_both_backends!(
+    set_get_unset_and_list_in_every_format,
+    bad_names_and_values_are_exit_2_and_change_nothing,
+    only_the_owner_reads_or_changes_settings,
+    python_reads_amcctl_settings_and_amcctl_reads_pythons,
+    settings_that_do_not_open_are_exit_8_and_show_nothing,
+    key_rotate_re_encrypts_the_settings,
+    the_man_pages_document_the_settings,
+    changes_at_once_from_several_processes_all_land,
+);

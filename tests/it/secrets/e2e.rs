@@ -74,7 +74,6 @@ fn assert_clean(what: &str, text: &[u8], needles: &[String]) {
     }
 }
 
-#[test]
 fn no_secret_in_the_store_outputs_errors_or_logs() {
     let amc = Amc::new();
     let mut shown: Shown = Vec::new();
@@ -217,3 +216,5 @@ fn the_store_files_hold_only_ciphertext_while_logged_in() {
         "{rows:?}"
     );
 }
+
+crate::on_both_backends!(no_secret_in_the_store_outputs_errors_or_logs,);

@@ -110,10 +110,8 @@ impl Server {
             template: format!("amcctl_tpl_{}", std::process::id()),
         };
         server.drop_leftovers();
-        server.admin(&format!(
-            "DROP DATABASE IF EXISTS {0}; CREATE DATABASE {0}",
-            server.template
-        ));
+        server.admin(&format!("DROP DATABASE IF EXISTS {}", server.template));
+        server.admin(&format!("CREATE DATABASE {}", server.template));
         // The schema as the binary under test migrates it.
         let out = std::process::Command::new(super::BIN)
             .args(["db", "migrate"])
@@ -183,7 +181,12 @@ impl Server {
     fn admin(&self, sql: &str) {
         self.connect("postgres")
             .batch_execute(sql)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{sql}: {}",
+                    e.as_db_error().map_or(e.to_string(), |d| d.to_string())
+                )
+            });
     }
 }
 

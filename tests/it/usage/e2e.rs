@@ -286,7 +286,6 @@ fn expected(h: &[&Ex], workflows: usize, schedules_on: usize, now: DateTime<Utc>
     })
 }
 
-#[test]
 fn every_report_figure_is_exact_on_a_varied_fleet_of_55() {
     let now = now_s();
     let mut rng = Lcg(12);
@@ -367,17 +366,16 @@ fn every_report_figure_is_exact_on_a_varied_fleet_of_55() {
 /// two stores can be compared.
 fn usage_rows(env: &TestEnv) -> Vec<Vec<String>> {
     let mut rows = env.probe().rows(
-        "SELECT 'e', i.instance_id, e.execution_id, coalesce(e.workflow_id, ''), e.status,
-                coalesce(e.execution_category, ''), e.created_at, coalesce(e.updated_at, ''),
-                coalesce(e.duration_s, ''), coalesce(e.error, '')
+        "SELECT 'e', i.instance_id, e.execution_id, e.workflow_id, e.status,
+                e.execution_category, e.created_at, e.updated_at, e.duration_s, e.error
          FROM workflow_executions e JOIN amc_instances i ON i.id = e.instance_id",
     );
     rows.extend(env.probe().rows(
-        "SELECT 'w', i.instance_id, w.workflow_id, coalesce(w.sql_query, '')
+        "SELECT 'w', i.instance_id, w.workflow_id, w.sql_query
          FROM workflows w JOIN amc_instances i ON i.id = w.instance_id",
     ));
     rows.extend(env.probe().rows(
-        "SELECT 's', i.instance_id, s.schedule_id, coalesce(s.workflow_id, ''), s.enabled
+        "SELECT 's', i.instance_id, s.schedule_id, s.workflow_id, s.enabled
          FROM workflow_schedules s JOIN amc_instances i ON i.id = s.instance_id",
     ));
     rows.sort();
@@ -402,7 +400,6 @@ fn min_creation_times(amc: &Amc) -> BTreeMap<String, Vec<String>> {
     seen
 }
 
-#[test]
 fn a_second_sync_fetches_only_the_new_window_and_equals_a_fresh_full_sync() {
     let now = now_s();
     let instances = ids(4, "inc");
@@ -539,7 +536,6 @@ fn a_second_sync_fetches_only_the_new_window_and_equals_a_fresh_full_sync() {
     assert_eq!(a, b);
 }
 
-#[test]
 fn eleven_pages_are_all_stored_and_a_repeated_token_stops_the_instance() {
     let now = now_s();
     let big = Ex {
@@ -627,7 +623,6 @@ fn eleven_pages_are_all_stored_and_a_repeated_token_stops_the_instance() {
     }
 }
 
-#[test]
 fn bad_answers_fail_their_instance_clearly_and_write_nothing_of_it() {
     let now = now_s();
     // The newest execution is half an hour old, well inside the overlap a
@@ -725,7 +720,6 @@ fn bad_answers_fail_their_instance_clearly_and_write_nothing_of_it() {
     assert_eq!(amc.env.probe().rows("SELECT * FROM usage_syncs"), mark);
 }
 
-#[test]
 fn deep_check_finds_exactly_the_instances_with_no_linked_advertisers() {
     let instances = ids(9, "dep");
     let histories = vec![History::default(); 9];
@@ -763,7 +757,6 @@ fn deep_check_finds_exactly_the_instances_with_no_linked_advertisers() {
     );
 }
 
-#[test]
 fn instance_advertisers_lists_every_page_live() {
     let amc = Amc::logged_in();
     amc.instances(&["amcads00001"]);
@@ -794,7 +787,6 @@ fn instance_advertisers_lists_every_page_live() {
         .code(3);
 }
 
-#[test]
 fn discovery_keeps_type_canonical_name_and_upload_account() {
     let amc = Amc::logged_in();
     amc.fake.add_instance(ENTITY, "amcsandbox1", "Acme sandbox");
@@ -832,7 +824,6 @@ fn discovery_keeps_type_canonical_name_and_upload_account() {
     assert_eq!(show["customer_canonical_name"], "Acme Corp");
 }
 
-#[test]
 fn executions_and_schedules_read_the_store_in_every_format() {
     let now = now_s();
     let ex = |id: &str, wf: &str, status: &'static str, hours: i64, category| Ex {
@@ -988,7 +979,6 @@ fn executions_and_schedules_read_the_store_in_every_format() {
     amc.env.run(&["usage", "sync"]).code(2);
 }
 
-#[test]
 fn ctrl_c_keeps_the_instances_already_synced_whole() {
     let now = now_s();
     let instances = ids(40, "int");
@@ -1054,7 +1044,6 @@ fn ctrl_c_keeps_the_instances_already_synced_whole() {
 /// failures on stderr as it always has: the summary, then one
 /// `{"error":…}` object with code `api` in a machine format, one `error:`
 /// line on a table run; exit 6 either way.
-#[test]
 fn a_partly_failed_sync_reports_the_same_way_in_every_format() {
     let instances = vec!["amcpartok01".to_owned(), "amcpartbad1".to_owned()];
     let good = History {
@@ -1089,3 +1078,16 @@ fn a_partly_failed_sync_reports_the_same_way_in_every_format() {
         "error: 1 of 2 instance(s) could not be synced\n"
     );
 }
+
+crate::on_both_backends!(
+    every_report_figure_is_exact_on_a_varied_fleet_of_55,
+    a_second_sync_fetches_only_the_new_window_and_equals_a_fresh_full_sync,
+    eleven_pages_are_all_stored_and_a_repeated_token_stops_the_instance,
+    bad_answers_fail_their_instance_clearly_and_write_nothing_of_it,
+    deep_check_finds_exactly_the_instances_with_no_linked_advertisers,
+    instance_advertisers_lists_every_page_live,
+    discovery_keeps_type_canonical_name_and_upload_account,
+    executions_and_schedules_read_the_store_in_every_format,
+    ctrl_c_keeps_the_instances_already_synced_whole,
+    a_partly_failed_sync_reports_the_same_way_in_every_format,
+);

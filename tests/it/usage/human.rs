@@ -3,7 +3,6 @@
 
 use crate::support::{TestEnv, assert_snapshot};
 
-#[test]
 fn usage_report_byte_for_byte() {
     let env = TestEnv::new().with_fixed_clock();
     env.create_account("ENTITY1AA1AA11AAA1", "Acme");
@@ -18,3 +17,5 @@ fn usage_report_byte_for_byte() {
         assert_snapshot!(name, env.run(args).ok().human());
     }
 }
+
+crate::on_both_backends!(usage_report_byte_for_byte);
