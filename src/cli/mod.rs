@@ -62,8 +62,8 @@ pub struct GlobalArgs {
     /// One folder for store, config and key (tests, cron, containers)
     #[arg(long, global = true, env = crate::env::HOME, value_name = "DIR")]
     pub home: Option<PathBuf>,
-    /// The SQLite store [default: <data dir>/amcctl.db]
-    #[arg(long, global = true, env = crate::env::DB, value_name = "PATH")]
+    /// The store: a SQLite file, or a team store's postgres:// URL (no password) [default: config db, else <data dir>/amcctl.db]
+    #[arg(long, global = true, env = crate::env::DB, value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
     /// The config file [default: <config dir>/config.toml]
     #[arg(long, global = true, env = crate::env::CONFIG, value_name = "PATH")]

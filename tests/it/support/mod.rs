@@ -141,6 +141,20 @@ impl TestEnv {
         }
     }
 
+    /// Whether this environment's store is PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// The store's location as `--db` takes it: the SQLite file, or the
+    /// database's URL (without its password).
+    pub fn db_location(&self) -> String {
+        match &self.pg {
+            Some(db) => pg::server().expect("a test server").url(&db.name),
+            None => self.db_path().display().to_string(),
+        }
+    }
+
     /// The same with the clock stopped at [`FIXED_NOW`] and the row ids
     /// seeded, so that tables show the same ids, times and ages on every
     /// run. Each command gets the next seed (as jj's tests number their
