@@ -283,6 +283,20 @@ impl TestEnv {
         Output::from_command(args, cmd)
     }
 
+    /// Like [`TestEnv::run_env`] for the default user, with `unset` removed
+    /// from the environment (the store's URL and password the harness
+    /// sets, to see what a config file alone does).
+    pub fn run_unsetting(&self, args: &[&str], extra: &[(&str, &str)], unset: &[&str]) -> Output {
+        let mut cmd = self.command(&self.user, args);
+        for k in unset {
+            cmd.env_remove(k);
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        Output::from_command(args, cmd)
+    }
+
     /// `auth login --client-id CLIENT_ID` as `user`, the secret and the
     /// refresh token given through the environment (never argv).
     pub fn login(&self, user: &str, client_id: &str, secret: &str, refresh: &str) -> Output {
