@@ -276,24 +276,27 @@ impl Paths {
         Ok(())
     }
 
-    /// Finds the team store's password when its URL has none: `PGPASSWORD`,
-    /// else the password file (`PGPASSFILE`, default `~/.pgpass`), as libpq
-    /// does.
+    /// Finds the team store's password when its URL has none: see
+    /// [`with_db_password`].
     pub fn find_db_password(&mut self, env: &crate::env::Env) {
-        let Location::Postgres(target) = &self.db else {
-            return;
-        };
-        let file = env.path(crate::env::PGPASSFILE).or_else(|| {
-            env.path(crate::env::USER_HOME)
-                .map(|home| home.join(".pgpass"))
-        });
-        let pgpass = file.and_then(|f| std::fs::read_to_string(f).ok());
-        self.db = Location::Postgres(
-            target
-                .clone()
-                .with_password(env.get(crate::env::PGPASSWORD), pgpass.as_deref()),
-        );
+        self.db = with_db_password(self.db.clone(), env);
     }
+}
+
+/// `location` with the password to log in with when it is a PostgreSQL
+/// database whose URL has none: `PGPASSWORD`, else the password file
+/// (`PGPASSFILE`, default `~/.pgpass`), as libpq does. The main store and
+/// the other stores a command names (`db copy --to`) find it alike.
+pub fn with_db_password(location: Location, env: &crate::env::Env) -> Location {
+    let Location::Postgres(target) = location else {
+        return location;
+    };
+    let file = env.path(crate::env::PGPASSFILE).or_else(|| {
+        env.path(crate::env::USER_HOME)
+            .map(|home| home.join(".pgpass"))
+    });
+    let pgpass = file.and_then(|f| std::fs::read_to_string(f).ok());
+    Location::Postgres(target.with_password(env.get(crate::env::PGPASSWORD), pgpass.as_deref()))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::Ctx;
 use crate::error::{Error, Result};
-use crate::store::{Store, schema_version};
+use crate::store::{CopyError, Location, Store, schema_version};
 
 /// Store commands.
 #[derive(Debug, Subcommand)]
@@ -24,6 +24,13 @@ pub enum DbCmd {
     },
     /// Bring the store's schema up to date (the team store is migrated only by this)
     Migrate,
+    /// Copy every row of the store into another, empty store, in one transaction there
+    Copy {
+        /// The destination: a `postgres://` URL (migrated with `db migrate`, no
+        /// password: PGPASSWORD or ~/.pgpass) or a SQLite file's path
+        #[arg(long, value_name = "URL|PATH")]
+        to: PathBuf,
+    },
 }
 
 /// What `db migrate` did.
@@ -40,6 +47,15 @@ struct CheckReport {
     path: String,
     ok: bool,
     problems: Vec<String>,
+}
+
+/// What `db copy` wrote: the rows of each table, in the order copied.
+#[derive(Debug, Serialize)]
+struct CopyReport {
+    source: String,
+    destination: String,
+    rows: u64,
+    tables: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What `db backup` wrote.
@@ -59,6 +75,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: DbCmd) -> Result<()> {
         DbCmd::Check => check(ctx),
         DbCmd::Backup { file } => backup(ctx, &file),
         DbCmd::Migrate => migrate(ctx),
+        DbCmd::Copy { to } => copy(ctx, &to),
     }
 }
 
@@ -133,4 +150,38 @@ fn backup(ctx: &mut Ctx, file: &std::path::Path) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+fn copy(ctx: &mut Ctx, to: &std::path::Path) -> Result<()> {
+    let dest =
+        Location::parse(to, false).map_err(|e| Error::usage(format!("invalid --to: {e}")))?;
+    let dest = crate::config::with_db_password(dest, &ctx.env);
+    // Read-only, as for a backup: copying changes nothing in the source.
+    let store = Store::open_read_only(&ctx.paths.db)?;
+    let copied = store.copy_to(&dest).map_err(|e| match e {
+        CopyError::NotEmpty { location, table } => Error::conflict(format!(
+            "the store {location} is not empty (table {table} has rows); \
+             amcctl copies only into an empty store"
+        ))
+        .with_hint("copy into a new SQLite file, or a freshly migrated database"),
+        CopyError::Store(e) => Error::from(e),
+    })?;
+    let report = CopyReport {
+        source: ctx.paths.db.to_string(),
+        destination: dest.to_string(),
+        rows: copied.rows(),
+        tables: copied
+            .tables
+            .iter()
+            .map(|(name, n)| ((*name).to_owned(), serde_json::Value::from(*n)))
+            .collect(),
+    };
+    let line = format!(
+        "Copied {} rows in {} tables from {} to {}",
+        report.rows,
+        copied.tables.len(),
+        report.source,
+        report.destination
+    );
+    ctx.out.line_or(&line, &report)
 }

@@ -6,6 +6,7 @@
 //! [`Backend`]s, each behind every method: SQLite in `sqlite/`, the
 //! PostgreSQL team store in `postgres/`.
 
+mod copy;
 mod error;
 mod location;
 mod postgres;
@@ -17,6 +18,7 @@ use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
+pub use copy::{Copied, CopyError};
 pub use error::{BackendError, BackupFailure, Clash, Missing, Rule, StoreError, StoreResult};
 pub use location::{Location, PgTarget, SslMode, is_url};
 pub use writer::Writer;
@@ -134,6 +136,21 @@ impl Store {
     /// other processes may keep writing; it holds no deleted content.
     pub fn backup(&self, dest: &Path) -> StoreResult<()> {
         each!(self, db => db.backup(dest))
+    }
+
+    /// Copies every row of this store into the empty store at `dest` (a
+    /// new or empty SQLite file, or a PostgreSQL database migrated to this
+    /// binary's schema with no rows), in one transaction there: row ids,
+    /// times, history ids and ciphertexts as they are. On failure the
+    /// destination is left as it was, and a SQLite file the copy created
+    /// is removed.
+    pub fn copy_to(&self, dest: &Location) -> Result<Copied, CopyError> {
+        copy::copy_to(self, dest)
+    }
+
+    /// Every table, read in one transaction: what a copy writes.
+    fn snapshot(&self) -> StoreResult<copy::Snapshot> {
+        each!(self, db => db.snapshot())
     }
 
     /// Every account, by name.

@@ -15,6 +15,7 @@
 //! the location (host, port, user, database: never the password).
 
 mod accounts;
+mod copy;
 mod credentials;
 mod decode;
 mod discovery;
@@ -437,12 +438,5 @@ impl<'a> postgres::types::FromSql<'a> for crate::domain::RowId {
 
     fn accepts(ty: &postgres::types::Type) -> bool {
         <uuid::Uuid as postgres::types::FromSql>::accepts(ty)
-    }
-}
-
-impl Db {
-    /// Writes a SQLite snapshot of the team store to the new file `dest`.
-    pub(crate) fn backup(&self, dest: &std::path::Path) -> StoreResult<()> {
-        unimplemented!("{}", dest.display())
     }
 }

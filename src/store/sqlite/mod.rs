@@ -7,6 +7,7 @@
 //! lock, so "database is locked" never reaches a user.
 
 mod accounts;
+mod copy;
 mod credentials;
 mod decode;
 mod discovery;

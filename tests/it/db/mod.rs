@@ -1,4 +1,5 @@
-//! The store under stress: processes killed mid-write and many processes
-//! at once.
+//! The store as a whole: copies between the backends, and the store under
+//! stress (processes killed mid-write and many processes at once).
 
+mod copy;
 mod slow;
