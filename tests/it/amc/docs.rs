@@ -15,7 +15,6 @@ use serde_json::Value;
 
 // ------------------------------------------------------------ listings
 
-#[test]
 fn account_discover_reads_every_page_and_instance_discover_visits_them_all() {
     let amc = Amc::logged_in();
     // 250 accounts in all (the two of the fixture among them): 3 pages.
@@ -49,7 +48,6 @@ fn account_discover_reads_every_page_and_instance_discover_visits_them_all() {
     }
 }
 
-#[test]
 fn an_endless_listing_ends_with_exit_6_naming_the_account() {
     let amc = Amc::logged_in();
     amc.fake.set_endless_pages(true);
@@ -75,7 +73,6 @@ fn an_endless_listing_ends_with_exit_6_naming_the_account() {
 
 // ------------------------------------------------------------ throttling
 
-#[test]
 fn a_quarter_throttled_without_retry_after_gives_no_error_verdicts() {
     let amc = Amc::logged_in();
     let ids: Vec<String> = (0..12).map(|i| format!("amcthrot{i:04}")).collect();
@@ -102,7 +99,6 @@ fn a_quarter_throttled_without_retry_after_gives_no_error_verdicts() {
     assert_eq!(amc.fake.throttled(), 6);
 }
 
-#[test]
 fn a_check_sleeping_before_its_retry_leaves_its_place_to_others() {
     let amc = Amc::logged_in();
     let ids = [
@@ -158,7 +154,6 @@ fn a_check_sleeping_before_its_retry_leaves_its_place_to_others() {
 
 // ------------------------------------------------------------ errors
 
-#[test]
 fn request_ids_show_in_machine_errors_and_with_v() {
     let amc = Amc::logged_in();
     amc.fake.push_faults(Route::Accounts, [Fault::Status(403)]);
@@ -187,7 +182,6 @@ fn request_ids_show_in_machine_errors_and_with_v() {
     assert!(id.starts_with(REQUEST_ID_PREFIX), "{e}");
 }
 
-#[test]
 fn a_403_names_the_three_usual_causes() {
     let amc = Amc::logged_in();
     amc.fake.push_faults(Route::Accounts, [Fault::Status(403)]);
@@ -196,7 +190,6 @@ fn a_403_names_the_three_usual_causes() {
         .fails(6, &["no access to this account", "terms", "instant access"]);
 }
 
-#[test]
 fn the_new_marketplaces_are_known() {
     let env = TestEnv::new();
     for (country, market) in [
@@ -223,7 +216,6 @@ fn the_new_marketplaces_are_known() {
     }
 }
 
-#[test]
 fn succeeded_is_healthy() {
     let amc = Amc::logged_in();
     amc.instances(&["amcsucceed01"]);
@@ -359,7 +351,6 @@ fn tls_fake(ca: &TestCa) -> FakeAmc {
     fake
 }
 
-#[test]
 fn tls_with_a_private_ca_needs_the_bundle() {
     let ca = test_ca();
     let fake = tls_fake(&ca);
@@ -390,7 +381,6 @@ fn tls_with_a_private_ca_needs_the_bundle() {
         .fails(2, &["junk.pem"]);
 }
 
-#[test]
 fn https_proxy_carries_the_calls_and_no_proxy_bypasses_it() {
     let ca = test_ca();
     let fake = tls_fake(&ca);
@@ -462,7 +452,6 @@ fn as_values(text: &str) -> Value {
     }
 }
 
-#[test]
 fn jq_answers_as_jq_does_for_the_readme_recipes() {
     let amc = checked_fleet();
     let recipes: [(&[&str], &str, &str); 7] = [
@@ -532,7 +521,6 @@ fn jq_answers_as_jq_does_for_the_readme_recipes() {
     eprintln!("compared {compared} recipes with the jq binary");
 }
 
-#[test]
 fn jq_implies_json_and_a_bad_expression_is_exit_2_naming_it() {
     let amc = checked_fleet();
     // Implies -o json even when a table was asked for.
@@ -576,7 +564,6 @@ fn jq_implies_json_and_a_bad_expression_is_exit_2_naming_it() {
     assert!(out.stdout.contains("\\-\\-jq"), "{}", out.stdout);
 }
 
-#[test]
 fn a_json_body_labelled_as_bytes_or_vendor_json_is_read_end_to_end() {
     let amc = Amc::logged_in();
     amc.instances(&["amcvendor001"]);
@@ -598,3 +585,19 @@ fn a_json_body_labelled_as_bytes_or_vendor_json_is_read_end_to_end() {
     }
     let _ = Duration::ZERO;
 }
+
+crate::on_both_backends!(
+    account_discover_reads_every_page_and_instance_discover_visits_them_all,
+    an_endless_listing_ends_with_exit_6_naming_the_account,
+    a_quarter_throttled_without_retry_after_gives_no_error_verdicts,
+    a_check_sleeping_before_its_retry_leaves_its_place_to_others,
+    request_ids_show_in_machine_errors_and_with_v,
+    a_403_names_the_three_usual_causes,
+    the_new_marketplaces_are_known,
+    succeeded_is_healthy,
+    tls_with_a_private_ca_needs_the_bundle,
+    https_proxy_carries_the_calls_and_no_proxy_bypasses_it,
+    jq_answers_as_jq_does_for_the_readme_recipes,
+    jq_implies_json_and_a_bad_expression_is_exit_2_naming_it,
+    a_json_body_labelled_as_bytes_or_vendor_json_is_read_end_to_end,
+);

@@ -126,7 +126,6 @@ fn credentials_rows(env: &TestEnv) -> i64 {
     env.probe().count("credentials")
 }
 
-#[test]
 fn browser_login_stores_a_refresh_token_that_works() {
     let (amc, dir) = setup();
     let child = start_login(&amc.env, &amc.fake, &dir, &["--port", "0"]);
@@ -196,7 +195,6 @@ fn browser_login_stores_a_refresh_token_that_works() {
     );
 }
 
-#[test]
 fn a_return_with_the_wrong_state_saves_nothing() {
     let (amc, dir) = setup();
     let child = start_login(&amc.env, &amc.fake, &dir, &["--port", "0"]);
@@ -214,7 +212,6 @@ fn a_return_with_the_wrong_state_saves_nothing() {
     assert_eq!(credentials_rows(&amc.env), 0);
 }
 
-#[test]
 fn a_declined_login_saves_nothing() {
     let (amc, dir) = setup();
     amc.fake.set_authorize_outcome(AuthorizeOutcome::Deny);
@@ -230,7 +227,6 @@ fn a_declined_login_saves_nothing() {
     assert_eq!(credentials_rows(&amc.env), 0);
 }
 
-#[test]
 fn an_expired_code_is_refused_and_saves_nothing() {
     let (amc, dir) = setup();
     amc.fake.set_code_lifetime(Duration::ZERO);
@@ -247,7 +243,6 @@ fn an_expired_code_is_refused_and_saves_nothing() {
     assert_eq!(credentials_rows(&amc.env), 0);
 }
 
-#[test]
 fn no_answer_within_wait_saves_nothing() {
     let (amc, dir) = setup();
     let child = start_login(&amc.env, &amc.fake, &dir, &["--port", "0", "--wait", "1s"]);
@@ -261,7 +256,6 @@ fn no_answer_within_wait_saves_nothing() {
     assert_eq!(credentials_rows(&amc.env), 0);
 }
 
-#[test]
 fn a_port_in_use_is_a_usage_error_naming_port() {
     let (amc, dir) = setup();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -333,3 +327,12 @@ fn no_browser_reads_the_pasted_return_url_in_a_terminal() {
     assert!(exchanges[0].verifier_matches && exchanges[0].granted);
     assert_eq!(credentials_rows(&amc.env), 1);
 }
+
+crate::on_both_backends!(
+    browser_login_stores_a_refresh_token_that_works,
+    a_return_with_the_wrong_state_saves_nothing,
+    a_declined_login_saves_nothing,
+    an_expired_code_is_refused_and_saves_nothing,
+    no_answer_within_wait_saves_nothing,
+    a_port_in_use_is_a_usage_error_naming_port,
+);

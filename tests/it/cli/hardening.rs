@@ -49,7 +49,6 @@ fn assert_no_marker(what: &str, bytes: &[u8]) {
     }
 }
 
-#[test]
 fn secrets_echoed_by_the_token_endpoint_never_leak_in_any_form() {
     let fake = FakeAmc::start();
     fake.add_client(CLIENT_ID, ECHO_SECRET, ECHO_REFRESH);
@@ -273,7 +272,6 @@ fn hostile_faults(text: &str) -> Vec<Fault> {
     ]
 }
 
-#[test]
 fn hostile_server_texts_never_reach_stdout_or_stderr_raw() {
     let amc = Amc::logged_in();
     // The fake has no rate limit: no need to wait between checks.
@@ -358,7 +356,6 @@ fn hostile_server_texts_never_reach_stdout_or_stderr_raw() {
     }
 }
 
-#[test]
 fn hostile_token_endpoint_texts_never_reach_stderr_raw() {
     let amc = Amc::new();
     for text in hostile_corpus().iter().step_by(2) {
@@ -434,7 +431,6 @@ fn with_endless_stdin(env: &TestEnv, args: &[&str], extra: &[(&str, &str)]) -> O
     }
 }
 
-#[test]
 fn endless_stdin_is_exit_2_for_every_reader() {
     let amc = Amc::new();
     let env = &amc.env;
@@ -511,7 +507,6 @@ fn endless_stdin_is_exit_2_for_every_reader() {
 
 // ------------------------------------------------ 4. the count rule first
 
-#[test]
 fn the_brand_count_rule_comes_before_anything_else() {
     let env = TestEnv::new();
     env.create_account(ENTITY, "Acme");
@@ -680,7 +675,6 @@ fn unreadable_values_name_their_column_and_db_check_finds_them() {
 
 // --------------------------------------- 8. I/O errors are not bugs
 
-#[test]
 fn io_errors_name_the_file_and_are_not_exit_1() {
     let env = TestEnv::new();
     // A config file that can be read (it does not exist) but not written:
@@ -749,7 +743,6 @@ fn verbose_errors_show_what_caused_them() {
 
 // --------------------------------------------- 9. backups and symlinks
 
-#[test]
 fn db_backup_never_writes_through_a_symlink() {
     let env = TestEnv::new();
     env.create_account(ENTITY, "Acme");
@@ -764,7 +757,6 @@ fn db_backup_never_writes_through_a_symlink() {
 
 // ---------------------------------------------- 10. validation gaps
 
-#[test]
 fn a_rate_too_small_to_use_is_refused_as_usage() {
     let amc = Amc::logged_in();
     amc.instances(&["amcrate0001"]);
@@ -776,7 +768,6 @@ fn a_rate_too_small_to_use_is_refused_as_usage() {
         .fails(2, &["rate"]);
 }
 
-#[test]
 fn an_empty_client_id_is_refused_before_anything_is_sent() {
     let amc = Amc::new();
     let out = crate::support::amc::login_with(&amc.env, &[], "s3cr3t-value", "Atzr|x");
@@ -809,7 +800,6 @@ fn an_empty_client_id_is_refused_before_anything_is_sent() {
     assert_eq!(amc.token_requests().len(), requests, "nothing was sent");
 }
 
-#[test]
 fn soft_hyphens_are_refused_in_names() {
     let env = TestEnv::new();
     env.create_account(ENTITY, "Acme");
@@ -836,7 +826,6 @@ fn soft_hyphens_are_refused_in_names() {
     out.fails(2, &["name"]);
 }
 
-#[test]
 fn uuid_shaped_names_are_refused_and_uuids_resolve_first() {
     let env = TestEnv::new();
     let acct = env.create_account(ENTITY, "Acme");
@@ -888,7 +877,6 @@ fn a_world_writable_home_is_warned_about() {
     assert!(!out.stderr.contains("every user"), "{}", out.stderr);
 }
 
-#[test]
 fn leftovers_of_a_killed_rotation_are_removed() {
     let amc = Amc::logged_in();
     let leftover = amc.env.home().join("key.new.tmp-00000000deadbeef");
@@ -897,3 +885,18 @@ fn leftovers_of_a_killed_rotation_are_removed() {
     assert!(!leftover.exists(), "the leftover is gone");
     assert!(amc.env.home().join("key").exists());
 }
+
+crate::on_both_backends!(
+    secrets_echoed_by_the_token_endpoint_never_leak_in_any_form,
+    hostile_server_texts_never_reach_stdout_or_stderr_raw,
+    hostile_token_endpoint_texts_never_reach_stderr_raw,
+    endless_stdin_is_exit_2_for_every_reader,
+    the_brand_count_rule_comes_before_anything_else,
+    io_errors_name_the_file_and_are_not_exit_1,
+    db_backup_never_writes_through_a_symlink,
+    a_rate_too_small_to_use_is_refused_as_usage,
+    an_empty_client_id_is_refused_before_anything_is_sent,
+    soft_hyphens_are_refused_in_names,
+    uuid_shaped_names_are_refused_and_uuids_resolve_first,
+    leftovers_of_a_killed_rotation_are_removed,
+);

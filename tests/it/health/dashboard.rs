@@ -11,7 +11,7 @@ use crate::support::TestEnv;
 use amcctl::amc::{Execution, ExecutionStatus, Schedule, UsageSnapshot, WorkflowInfo};
 use amcctl::domain::HealthRecord;
 use amcctl::domain::{HealthStatus, RowId};
-use amcctl::store::{Location, Store};
+use amcctl::store::Store;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
@@ -135,7 +135,7 @@ fn fleet(env: &TestEnv) -> Vec<RowId> {
     let b = row_id(&env.create_instance("amcbbbbbbbb2", "Acme kids", "Acme US", &["Acme Kids"]));
     let c = row_id(&env.create_instance("amccccccccc3", "Beta test", "Acme US", &[]));
     let d = row_id(&env.create_instance("amcdddddddd4", "Never checked", "Acme US", &[]));
-    let mut store = Store::open(&Location::Sqlite(env.db_path())).expect("open the store");
+    let mut store = env.open_store();
     let ok = (HealthStatus::Healthy, Some(120), None);
     let slow = (HealthStatus::Healthy, Some(900), None);
     let denied = (
@@ -213,7 +213,6 @@ fn load_quietly(browser: &mut crate::support::cdp::Browser, file: &Path) -> Valu
     serde_json::from_str(dom.as_str().expect("a JSON string")).expect("the DOM figures")
 }
 
-#[test]
 fn the_harness_sees_requests_console_messages_and_dialogs() {
     let Some(bin) = crate::support::cdp::chromium_or_skip(
         "the_harness_sees_requests_console_messages_and_dialogs",
@@ -256,7 +255,6 @@ fn the_harness_sees_requests_console_messages_and_dialogs() {
     );
 }
 
-#[test]
 fn the_page_shows_the_figures_of_health_and_usage_reports() {
     let Some(bin) = crate::support::cdp::chromium_or_skip(
         "the_page_shows_the_figures_of_health_and_usage_reports",
@@ -371,7 +369,6 @@ fn the_page_shows_the_figures_of_health_and_usage_reports() {
     assert_eq!(dom["meta"]["since"], hf["since"]);
 }
 
-#[test]
 fn filters_narrow_the_page_and_the_window_follows_since() {
     let Some(bin) = crate::support::cdp::chromium_or_skip(
         "filters_narrow_the_page_and_the_window_follows_since",
@@ -419,7 +416,6 @@ fn filters_narrow_the_page_and_the_window_follows_since() {
     assert_eq!(dom["rows"].as_array().unwrap().len(), 4);
 }
 
-#[test]
 fn hostile_names_are_shown_as_text() {
     let Some(bin) = crate::support::cdp::chromium_or_skip("hostile_names_are_shown_as_text") else {
         return;
@@ -448,7 +444,7 @@ fn hostile_names_are_shown_as_text() {
     env.probe().exec(&format!(
         "UPDATE amc_instances SET name = '{rtl}' WHERE instance_id = 'amchostile00'"
     ));
-    let mut store = Store::open(&Location::Sqlite(env.db_path())).expect("open the store");
+    let mut store = env.open_store();
     let error = "<img src=x onerror=alert(6)>\u{202e} </td></tr></table><script>alert(7)</script>";
     for id in &ids {
         checks(
@@ -496,7 +492,6 @@ fn hostile_names_are_shown_as_text() {
     assert_eq!(dom["styles"], 1);
 }
 
-#[test]
 fn an_empty_store_and_a_single_instance_render() {
     let Some(bin) =
         crate::support::cdp::chromium_or_skip("an_empty_store_and_a_single_instance_render")
@@ -516,7 +511,7 @@ fn an_empty_store_and_a_single_instance_render() {
 
     env.create_account(ENTITY, "Acme US");
     let id = row_id(&env.create_instance("amcsingle001", "Only one", "Acme US", &[]));
-    let mut store = Store::open(&Location::Sqlite(env.db_path())).expect("open the store");
+    let mut store = env.open_store();
     checks(
         &mut store,
         id,
@@ -533,7 +528,6 @@ fn an_empty_store_and_a_single_instance_render() {
     assert_eq!(dom["svgs"], 1, "the latency chart; no executions to chart");
 }
 
-#[test]
 fn the_narrow_page_scrolls_only_inside_its_tables() {
     let Some(bin) =
         crate::support::cdp::chromium_or_skip("the_narrow_page_scrolls_only_inside_its_tables")
@@ -554,7 +548,6 @@ fn the_narrow_page_scrolls_only_inside_its_tables() {
     assert!(page <= view, "the page is wider than the window: {widths}");
 }
 
-#[test]
 fn the_page_goes_to_stdout_when_piped_and_to_a_file_with_out() {
     let env = TestEnv::new();
     fleet(&env);
@@ -585,7 +578,6 @@ fn the_page_goes_to_stdout_when_piped_and_to_a_file_with_out() {
     assert!(leftovers.is_empty());
 }
 
-#[test]
 fn bad_arguments_fail_cleanly() {
     let env = TestEnv::new();
     fleet(&env);
@@ -599,3 +591,14 @@ fn bad_arguments_fail_cleanly() {
         .fails(2, &["cannot write"]);
     assert!(!env.scratch().join("no").exists());
 }
+
+crate::on_both_backends!(
+    the_harness_sees_requests_console_messages_and_dialogs,
+    the_page_shows_the_figures_of_health_and_usage_reports,
+    filters_narrow_the_page_and_the_window_follows_since,
+    hostile_names_are_shown_as_text,
+    an_empty_store_and_a_single_instance_render,
+    the_narrow_page_scrolls_only_inside_its_tables,
+    the_page_goes_to_stdout_when_piped_and_to_a_file_with_out,
+    bad_arguments_fail_cleanly,
+);

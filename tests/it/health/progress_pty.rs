@@ -22,7 +22,6 @@ fn fleet(n: usize, latency: Duration) -> Amc {
 
 const CHECK: [&str; 5] = ["health", "check", "--all", "--concurrency", "2"];
 
-#[test]
 fn progress_bar_renders_and_updates_on_a_terminal() {
     let amc = fleet(40, Duration::from_millis(100));
     let mut cmd = amc.env.command("alice", &CHECK);
@@ -61,7 +60,6 @@ fn progress_bar_renders_and_updates_on_a_terminal() {
     }
 }
 
-#[test]
 fn piped_stderr_carries_no_progress() {
     let amc = fleet(20, Duration::from_millis(20));
     for format in ["table", "json", "ndjson"] {
@@ -87,3 +85,8 @@ fn piped_stderr_carries_no_progress() {
         );
     }
 }
+
+crate::on_both_backends!(
+    progress_bar_renders_and_updates_on_a_terminal,
+    piped_stderr_carries_no_progress,
+);

@@ -14,7 +14,6 @@ fn closed_port() -> u16 {
     port
 }
 
-#[test]
 fn a_failed_test_hints_at_testing_not_at_skip_validation() {
     let amc = Amc::logged_in();
     // In the store, unknown to AMC: a 404.
@@ -43,7 +42,6 @@ fn a_failed_test_hints_at_testing_not_at_skip_validation() {
         );
 }
 
-#[test]
 fn no_answer_names_the_proxy_and_ca_options() {
     let port = closed_port();
     let url = format!("http://127.0.0.1:{port}");
@@ -64,3 +62,8 @@ fn no_answer_names_the_proxy_and_ca_options() {
     env.run(&["account", "discover", "--dry-run", "--retries", "0"])
         .fails(6, &needles);
 }
+
+crate::on_both_backends!(
+    a_failed_test_hints_at_testing_not_at_skip_validation,
+    no_answer_names_the_proxy_and_ca_options,
+);

@@ -569,7 +569,6 @@ fn files_are_private_and_a_readable_key_is_refused_untouched() {
     eprintln!("permissions: {cases} refusals of a readable key, nothing changed");
 }
 
-#[test]
 fn a_wrong_key_is_exit_8_naming_where_it_looked_and_loses_nothing() {
     let (_amc, env) = world();
     let before = env.dump();
@@ -616,7 +615,6 @@ fn a_wrong_key_is_exit_8_naming_where_it_looked_and_loses_nothing() {
 /// `auth token` prints the access token on stdout, and only there: not on
 /// its own stderr at -vv, and not in any neighbouring command's output,
 /// log or error.
-#[test]
 fn only_auth_token_prints_an_access_token() {
     let (amc, env) = world();
     let printed = env.run(&["auth", "token", "-vv"]).ok();
@@ -678,3 +676,8 @@ fn only_auth_token_prints_an_access_token() {
     markers.assert_absent("the trace log of auth token", trace.stderr.as_bytes());
     eprintln!("auth token: {runs} neighbouring runs searched for its tokens");
 }
+
+crate::on_both_backends!(
+    a_wrong_key_is_exit_8_naming_where_it_looked_and_loses_nothing,
+    only_auth_token_prints_an_access_token,
+);

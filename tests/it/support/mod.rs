@@ -155,6 +155,22 @@ impl TestEnv {
         }
     }
 
+    /// The store opened in the test's own process through amcctl's library,
+    /// to arrange what no command writes (history of past days, usage).
+    pub fn open_store(&self) -> amcctl::store::Store {
+        let location = match &self.pg {
+            Some(db) => {
+                let server = pg::server().expect("a test server");
+                let target = amcctl::store::PgTarget::parse(&server.url(&db.name), false)
+                    .expect("a test database URL")
+                    .with_password(Some(server.password()), None);
+                amcctl::store::Location::Postgres(target)
+            }
+            None => amcctl::store::Location::Sqlite(self.db_path()),
+        };
+        amcctl::store::Store::open(&location).expect("open the store")
+    }
+
     /// The same with the clock stopped at [`FIXED_NOW`] and the row ids
     /// seeded, so that tables show the same ids, times and ages on every
     /// run. Each command gets the next seed (as jj's tests number their
