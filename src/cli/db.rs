@@ -15,7 +15,7 @@ use crate::store::{CopyError, Location, Store, schema_version};
 pub enum DbCmd {
     /// Print where the store is
     Path,
-    /// Check the store: SQLite integrity, foreign keys, schema version (exit 8 on problems)
+    /// Check the store: integrity and foreign keys (SQLite), constraints, schema version (exit 8 on problems)
     Check,
     /// Copy the store to FILE, consistently, while other amcctl processes keep working
     Backup {
@@ -109,8 +109,12 @@ fn check(ctx: &mut Ctx) -> Result<()> {
         problems: problems.clone(),
     };
     if problems.is_empty() {
+        let checked = match &ctx.paths.db {
+            Location::Sqlite(_) => "integrity, foreign keys",
+            Location::Postgres(_) => "constraints",
+        };
         let line = format!(
-            "{path}: ok (integrity, foreign keys, schema version {})",
+            "{path}: ok ({checked}, schema version {})",
             schema_version(&ctx.paths.db)
         );
         return ctx.out.line_or(&line, &report);

@@ -145,7 +145,7 @@ pub enum Command {
     /// Manage the users of this registry
     #[command(subcommand)]
     User(user::UserCmd),
-    /// The SQLite store: where it is, check it, back it up
+    /// The store: where it is, check, migrate, back up or copy it
     #[command(subcommand)]
     Db(db::DbCmd),
     /// Read and change the config file (defaults below flags and environment)

@@ -3,3 +3,4 @@
 
 mod copy;
 mod slow;
+mod team_store;
