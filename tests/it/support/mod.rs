@@ -141,11 +141,6 @@ impl TestEnv {
         }
     }
 
-    /// Whether this environment's store is PostgreSQL.
-    pub fn on_postgres(&self) -> bool {
-        self.pg.is_some()
-    }
-
     /// The store's location as `--db` takes it: the SQLite file, or the
     /// database's URL (without its password).
     pub fn db_location(&self) -> String {
