@@ -401,7 +401,7 @@ impl From<StoreError> for Error {
                     .with_source(source)
             }
             StoreError::Lost { location, source } => Error::store(format!(
-                "lost the connection to the store {location}; what was under way was not saved"
+                "lost the connection to the store {location}; the change under way was not saved (what was saved before it is kept)"
             ))
             .with_source(source),
             StoreError::Conflicted(source) => Error::store(

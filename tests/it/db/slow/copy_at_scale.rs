@@ -102,7 +102,7 @@ fn ten_thousand_instances_round_trip() {
             .iter()
             .enumerate()
             .map(|(k, &instance)| {
-                let healthy = (k + day as usize) % 5 != 0;
+                let healthy = !(k + day as usize).is_multiple_of(5);
                 HealthRecord {
                     instance,
                     checked_at: now - TimeDelta::days(day),

@@ -2,4 +2,7 @@
 //! and the nextest `quick` profile, run by `cargo test --workspace`.
 
 mod concurrency;
+mod copy_at_scale;
 mod crashes;
+mod pg_concurrency;
+mod pg_faults;
