@@ -319,7 +319,25 @@ impl From<csv::Error> for Error {
 /// The key or the encrypted secrets cannot be used: exit 8.
 impl From<SecretsError> for Error {
     fn from(e: SecretsError) -> Self {
-        Error::new(Kind::Store, e.to_string()).with_source(e)
+        let error = Error::new(Kind::Store, e.to_string());
+        let error = match e.hint() {
+            Some(hint) => error.with_hint(hint),
+            None => error,
+        };
+        error.with_source(e)
+    }
+}
+
+impl Error {
+    /// Whether this is a stored secret recorded under another key than the
+    /// one in use ([`SecretsError::ForeignKey`]): in a team store, another
+    /// user's secrets are, which a run over every user's instances
+    /// tolerates as it tolerates a user without credentials.
+    pub fn is_foreign_key(&self) -> bool {
+        self.source
+            .as_deref()
+            .and_then(|s| s.downcast_ref::<SecretsError>())
+            .is_some_and(|s| matches!(s, SecretsError::ForeignKey { .. }))
     }
 }
 

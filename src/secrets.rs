@@ -24,26 +24,43 @@
 //! may access is refused rather than silently used: that key decrypts every
 //! stored secret.
 //!
+//! # One key per user, and fingerprints
+//!
+//! A team store is shared by people who each have a home and a key of their
+//! own, so one store holds ciphertexts of several keys: each user's secrets
+//! are under that user's key. Beside each ciphertext the store records the
+//! [fingerprint](Keyring::fingerprint) of the key that made it (`fp:` and
+//! the first 16 hex digits of the SHA-256 of the key's 32 bytes; never the
+//! key). A reader compares it with its own key's before decrypting
+//! ([`Keyring::open`]), so a secret of another key is an error that names
+//! both fingerprints, not a failed decryption that looks like damage.
+//! Ciphertexts stored before fingerprints were recorded have none; the key
+//! is simply tried on them.
+//!
 //! # Rotation
 //!
-//! The store re-encrypts every secret in one transaction; this module gives
-//! it the file half of the protocol, built so that a crash at any point
-//! leaves a key that decrypts the store:
+//! The store re-encrypts the acting user's secrets (every profile's login,
+//! the settings of the instances they own) in one transaction, recording
+//! the new key's fingerprint; other users' secrets are under their own keys
+//! and are left alone. This module gives it the file half of the protocol,
+//! built so that a crash at any point leaves a key that decrypts the
+//! user's secrets:
 //!
 //! 1. [`Keyring::recover_rotation`] first, to settle any earlier interrupted
 //!    rotation (it is harmless when there is none).
 //! 2. [`Keyring::stage_rotation`] writes a fresh key as `key.new` (next to the
 //!    key file, `0600`) and returns it. `key` is untouched, so a crash here
 //!    leaves the store and `key` consistent, with a stale `key.new`.
-//! 3. The store decrypts every secret with the current key, encrypts it with
-//!    the new one and commits.
+//! 3. The store decrypts each of the user's secrets with the current key,
+//!    encrypts it with the new one and commits.
 //! 4. [`Keyring::promote_rotation`] renames `key` → `key.old` (the previous
 //!    key is kept, replacing an older `key.old`) and then `key.new` → `key`.
 //!    Each rename is atomic.
 //!
-//! A crash between 3 and 4 leaves a store encrypted with `key.new` while
-//! `key` is the old key. [`Keyring::recover_rotation`], given any one stored
-//! ciphertext, tells the cases apart: if `key` decrypts it, the transaction
+//! A crash between 3 and 4 leaves the user's secrets encrypted with
+//! `key.new` while `key` is the old key. [`Keyring::recover_rotation`],
+//! given any one of the acting user's stored ciphertexts, tells the cases
+//! apart: if `key` decrypts it, the transaction
 //! never committed and `key.new` is stale (removed); if only `key.new` does,
 //! the promotion is finished. A crash between the two renames of step 4
 //! leaves no `key` but a `key.new`; loading and recovery both finish that
@@ -72,6 +89,9 @@ use std::time::{Duration, Instant};
 
 use fernet::Fernet;
 use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+
+use crate::domain::{SealedSecret, SecretOf};
 
 /// The environment variable that may hold the key instead of the key file.
 pub const KEY_ENV: &str = crate::env::KEY;
@@ -135,6 +155,22 @@ pub enum SecretsError {
         /// Where the key that failed came from.
         at: KeySource,
     },
+    /// The store records that the secret was encrypted with another key
+    /// than this one: decrypting is not even tried.
+    #[error(
+        "{of} {} encrypted with key {recorded}, not this key ({acting}, from {at})",
+        of.was()
+    )]
+    ForeignKey {
+        /// Whose secret it is.
+        of: SecretOf,
+        /// The fingerprint recorded with the secret.
+        recorded: String,
+        /// The fingerprint of the key in use.
+        acting: String,
+        /// Where the key in use came from.
+        at: KeySource,
+    },
     /// The token decrypted, but not to UTF-8 text.
     #[error("a stored secret decrypted with the key from {at} is not text")]
     NotText {
@@ -173,6 +209,26 @@ pub enum SecretsError {
 }
 
 impl SecretsError {
+    /// What the user can do about this error, when there is something
+    /// particular to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SecretsError::ForeignKey { of, .. } => {
+                let again = match of {
+                    SecretOf::Login { profile } => format!(
+                        ", or log in again (`amcctl auth login --profile {profile}`) to store it under this key"
+                    ),
+                    SecretOf::Settings { .. } => String::new(),
+                };
+                Some(format!(
+                    "use the key that made {}: its key file (after `amcctl key rotate` the previous key is key.old beside the key; `amcctl key path` shows where), or set {KEY_ENV} to it{again}",
+                    of.pronoun()
+                ))
+            }
+            _ => None,
+        }
+    }
+
     fn io(op: &'static str, path: &Path, err: io::Error) -> Self {
         SecretsError::Io {
             op,
@@ -207,6 +263,8 @@ pub enum Recovery {
 pub struct Keyring {
     fernet: Fernet,
     source: KeySource,
+    /// See [`Keyring::fingerprint`].
+    fingerprint: String,
     /// The shared key lock, held as long as any clone of this keyring lives.
     lock: Option<Arc<KeyLock>>,
 }
@@ -332,13 +390,58 @@ impl Keyring {
     /// A keyring from key text (surrounding whitespace ignored); `source`
     /// says where the text came from, for error messages.
     pub fn from_key(key: &str, source: KeySource) -> Result<Self, SecretsError> {
-        Fernet::new(key.trim())
-            .map(|fernet| Keyring {
-                fernet,
-                source: source.clone(),
-                lock: None,
-            })
-            .ok_or(SecretsError::Malformed { at: source })
+        let key = key.trim();
+        let fernet =
+            Fernet::new(key).ok_or_else(|| SecretsError::Malformed { at: source.clone() })?;
+        let fingerprint =
+            fingerprint(key).ok_or_else(|| SecretsError::Malformed { at: source.clone() })?;
+        Ok(Keyring {
+            fernet,
+            source,
+            fingerprint,
+            lock: None,
+        })
+    }
+
+    /// The fingerprint of this key, recorded beside every ciphertext it
+    /// makes so that a reader with another key can tell whose key a secret
+    /// needs: `fp:` and the first 16 hex digits of the SHA-256 of the key's
+    /// 32 bytes. It names the key without revealing it.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// The fingerprint of the key in the file at `path`, if it holds one
+    /// that can be read; for choosing, among stored secrets, one that a
+    /// rotation of that key touched.
+    pub fn file_fingerprint(path: &Path) -> Option<String> {
+        read_key_file(path).ok().flatten().map(|k| k.fingerprint)
+    }
+
+    /// Fails with [`SecretsError::ForeignKey`] when `recorded` (the
+    /// fingerprint stored with `of`'s ciphertexts) is not this key's;
+    /// nothing recorded passes (the key is then simply tried).
+    pub fn check_recorded(
+        &self,
+        recorded: Option<&str>,
+        of: &SecretOf,
+    ) -> Result<(), SecretsError> {
+        match recorded {
+            Some(fp) if fp != self.fingerprint => Err(SecretsError::ForeignKey {
+                of: of.clone(),
+                recorded: fp.to_owned(),
+                acting: self.fingerprint.clone(),
+                at: self.source.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Decrypts a stored secret after checking that the key recorded with
+    /// it is this one ([`Keyring::check_recorded`]).
+    pub fn open(&self, sealed: &SealedSecret) -> Result<SecretString, SecretsError> {
+        self.check_recorded(sealed.key_fingerprint.as_deref(), &sealed.of)?;
+        self.decrypt(&sealed.token)
     }
 
     /// Loads the key from `env_key` (the value of [`KEY_ENV`], if set and not
@@ -530,6 +633,18 @@ impl Keyring {
             }
         }
     }
+}
+
+/// The fingerprint of the key text `key` (see [`Keyring::fingerprint`]),
+/// decoded as Fernet decodes it; `None` if it is not base64.
+fn fingerprint(key: &str) -> Option<String> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(key.trim_end_matches('='))
+        .ok()?;
+    let digest = Sha256::digest(&raw);
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("fp:{hex}"))
 }
 
 /// `path` with `.suffix` appended to its file name (`key` → `key.new`).
@@ -954,6 +1069,54 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains(&path.display().to_string()));
+    }
+
+    #[test]
+    fn fingerprints_name_a_key_without_revealing_it() {
+        let text = Keyring::generate_key();
+        let a = Keyring::from_key(&text, KeySource::Env).unwrap();
+        let again = Keyring::from_key(&format!("  {text}\n"), KeySource::Env).unwrap();
+        let b = Keyring::from_key(&Keyring::generate_key(), KeySource::Env).unwrap();
+        let fp = a.fingerprint();
+        assert_eq!(fp.len(), 19, "{fp}");
+        assert!(fp.starts_with("fp:"), "{fp}");
+        assert!(
+            fp[3..]
+                .bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_eq!(fp, again.fingerprint());
+        assert_ne!(fp, b.fingerprint());
+        assert!(!text.contains(&fp[3..]));
+        // The SHA-256 of the 32 bytes, by hand: 32 zero bytes.
+        let zero = Keyring::from_key(&"A".repeat(43), KeySource::Env).unwrap();
+        assert_eq!(zero.fingerprint(), "fp:66687aadf862bd77");
+        assert!(!format!("{a:?}").contains(fp));
+
+        let of = SecretOf::Login {
+            profile: "default".into(),
+        };
+        let sealed = SealedSecret {
+            of: of.clone(),
+            token: b.encrypt("x"),
+            key_fingerprint: Some(b.fingerprint().to_owned()),
+        };
+        let err = a.open(&sealed).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(b.fingerprint()) && msg.contains(fp), "{msg}");
+        assert!(msg.contains("profile default"), "{msg}");
+        assert!(err.hint().unwrap().contains("log in again"));
+        assert_eq!(b.open(&sealed).unwrap().expose_secret(), "x");
+        // Nothing recorded: the key is tried, as before fingerprints.
+        let unrecorded = SealedSecret {
+            key_fingerprint: None,
+            ..sealed
+        };
+        assert!(matches!(
+            a.open(&unrecorded),
+            Err(SecretsError::WrongKey { .. })
+        ));
+        assert!(b.open(&unrecorded).is_ok());
     }
 
     #[test]

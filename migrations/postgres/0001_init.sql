@@ -1,5 +1,5 @@
 -- amcctl team store (PostgreSQL), version 1: the tables of the SQLite store
--- (its versions 1 to 3) in PostgreSQL's own types. Table and column names
+-- (its versions 1 to 4) in PostgreSQL's own types. Table and column names
 -- are the SQLite store's, so `db copy` moves rows between the two.
 -- Never edit this file once released: add 0002_….sql instead.
 
@@ -53,6 +53,11 @@ CREATE TABLE amc_instances (
     instance_type            text,
     customer_canonical_name  text,
     data_upload_account_id   text,
+    -- The fingerprint of the key `encrypted_config` is under (`fp:` and 16
+    -- hex digits of the SHA-256 of the key, never the key); each user's
+    -- secrets are under their own key. NULL: written before fingerprints
+    -- (rows copied from an older SQLite store).
+    settings_key_fingerprint text CHECK (settings_key_fingerprint ~ '^fp:[0-9a-f]{16}$'),
     UNIQUE (user_id, instance_id),
     CHECK ((status = 'INACTIVE') = (NOT is_active))
 );
@@ -82,7 +87,7 @@ CREATE INDEX health_checks_instance_time ON health_checks (instance_id, checked_
 CREATE INDEX health_checks_time ON health_checks (checked_at);
 
 -- Login-with-Amazon credentials of a user, one grant a profile; every
--- secret is a Fernet token.
+-- secret is a Fernet token under the user's own key.
 CREATE TABLE credentials (
     user_id                uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     profile                text NOT NULL CHECK (length(profile) BETWEEN 1 AND 64),
@@ -94,6 +99,9 @@ CREATE TABLE credentials (
     access_token_expires   timestamptz,
     created_at             timestamptz NOT NULL,
     updated_at             timestamptz NOT NULL,
+    -- The fingerprint of the key all three ciphertexts are under, as for
+    -- amc_instances.settings_key_fingerprint; NULL: written before fingerprints.
+    key_fingerprint        text CHECK (key_fingerprint ~ '^fp:[0-9a-f]{16}$'),
     PRIMARY KEY (user_id, profile)
 );
 

@@ -328,6 +328,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
             let Some(c) = ctx.store()?.credentials(user.id, &profile)? else {
                 return Err(not_logged_in(ctx, &user, &profile)?);
             };
+            keyring.check_recorded(c.key_fingerprint.as_deref(), &c.secret_of())?;
             let refresh = keyring.decrypt(&c.refresh_token_enc)?;
             let status = Status {
                 user: user.name,

@@ -65,7 +65,11 @@ impl Ctx {
         if !create && !path.exists() && !staged.exists() && !KeyLock::path(&path).exists() {
             return Err(SecretsError::Missing { path }.into());
         }
-        crate::ops::rotate::settle_interrupted(&path, || Ok(self.store()?.sample_secret()?))?;
+        crate::ops::rotate::settle_interrupted(&path, || {
+            // The acting user's: a rotation re-encrypts only theirs.
+            let user = self.user()?;
+            Ok(self.store()?.key_samples(user.id, None)?)
+        })?;
         let lock = KeyLock::shared(&path, KEY_LOCK_PATIENCE)?;
         let key = if create {
             let (keyring, origin) = Keyring::load_or_create(None, &path)?;
@@ -82,24 +86,22 @@ impl Ctx {
         Ok(Arc::new(key.with_lock(lock)))
     }
 
-    /// The key to store `user`'s new credentials with. While the store holds
-    /// no other secret, that is [`Ctx::keyring`] with the key file made if
-    /// need be; once it does, it must be the key that opens them (exit 8
-    /// otherwise), or the store would mix two keys and the other secrets
-    /// could no longer be read or rotated.
+    /// The key to store `user`'s new credentials under `profile` with.
+    /// While the user holds no other secret in the store, that is
+    /// [`Ctx::keyring`] with the key file made if need be; once they do, it
+    /// must be the key of those (exit 8 otherwise), or the user's secrets
+    /// would be under two keys and could no longer all be read or rotated.
+    /// Other users' secrets do not matter: each user has a key of their own.
     pub fn keyring_to_store(&mut self, user: RowId, profile: &str) -> Result<Arc<Keyring>> {
-        if self.store()?.sample_secret_except(user, profile)?.is_none() {
+        if self.store()?.key_samples(user, Some(profile))?.is_empty() {
             return self.keyring(true);
         }
-        let hint = "other credentials in this store are encrypted with their key: set AMCCTL_KEY to it or restore the key file (`amcctl key path`)";
+        let hint = "your other credentials or instance settings in this store are encrypted with your key: set AMCCTL_KEY to it or restore the key file (`amcctl key path`)";
         let keyring = self.keyring(false).map_err(|e| e.with_hint(hint))?;
-        // The sample is read again under the key lock: one read before it
+        // The samples are read again under the key lock: a read before it
         // may be from before a rotation that has replaced the key since.
-        if let Some(sample) = self.store()?.sample_secret_except(user, profile)? {
-            keyring
-                .decrypt(&sample)
-                .map_err(|e| Error::from(e).with_hint(hint))?;
-        }
+        let samples = self.store()?.key_samples(user, Some(profile))?;
+        check_own_key(&keyring, &samples, hint)?;
         Ok(keyring)
     }
 
@@ -260,9 +262,11 @@ impl Ctx {
                 // only under the key of the stored secrets (never mix keys).
                 let same_client = stored.as_ref().is_some_and(|s| {
                     s.client_id == c.client_id
-                        && keyring
-                            .as_ref()
-                            .is_ok_and(|k| k.can_decrypt(&s.client_secret_enc))
+                        && keyring.as_ref().is_ok_and(|k| {
+                            k.check_recorded(s.key_fingerprint.as_deref(), &s.secret_of())
+                                .is_ok()
+                                && k.can_decrypt(&s.client_secret_enc)
+                        })
                 });
                 (c, same_client)
             }
@@ -271,6 +275,10 @@ impl Ctx {
                     Ok(ref k) => Arc::clone(k),
                     Err(e) => return Err(e),
                 };
+                // A login recorded under another key (another user's, or
+                // this user's from another host) is named as such, not
+                // tried.
+                keyring.check_recorded(s.key_fingerprint.as_deref(), &s.secret_of())?;
                 (
                     Credentials {
                         client_id: s.client_id,
@@ -315,6 +323,26 @@ impl Ctx {
     }
 }
 
+/// Checks that `keyring` is the key of a user's stored secrets, given one
+/// of them per key they are recorded under ([`Store::key_samples`]): one
+/// recorded under another key is exit 8 naming both keys; one stored
+/// before fingerprints must decrypt (exit 8 with `hint` otherwise).
+pub fn check_own_key(
+    keyring: &Keyring,
+    samples: &[crate::domain::SealedSecret],
+    hint: &str,
+) -> Result<()> {
+    for s in samples {
+        keyring.check_recorded(s.key_fingerprint.as_deref(), &s.of)?;
+    }
+    if let Some(s) = samples.iter().find(|s| s.key_fingerprint.is_none()) {
+        keyring
+            .decrypt(&s.token)
+            .map_err(|e| Error::from(e).with_hint(hint))?;
+    }
+    Ok(())
+}
+
 /// A setting from its flag, else the config file, else the default, with
 /// the name of the layer it came from.
 fn layered<T>(flag: Option<T>, config: Option<T>, default: T) -> (T, &'static str) {
@@ -348,6 +376,10 @@ impl TokenCache for StoreTokenCache {
     fn load(&self) -> Option<CachedToken> {
         let store = self.store.lock().ok()?;
         let c = store.credentials(self.user, &self.profile).ok()??;
+        // A login replaced meanwhile under another key: no cached token.
+        self.keyring
+            .check_recorded(c.key_fingerprint.as_deref(), &c.secret_of())
+            .ok()?;
         let token = self.keyring.decrypt(c.access_token_enc.as_deref()?).ok()?;
         Some(CachedToken {
             access_token: token,
@@ -360,9 +392,13 @@ impl TokenCache for StoreTokenCache {
             return;
         };
         let enc = self.keyring.encrypt(token.access_token.expose_secret());
-        if let Err(e) =
-            store.save_access_token(self.user, &self.profile, &enc, &fmt_time(&token.expires_at))
-        {
+        if let Err(e) = store.save_access_token(
+            self.user,
+            &self.profile,
+            &enc,
+            &fmt_time(&token.expires_at),
+            self.keyring.fingerprint(),
+        ) {
             tracing::warn!(
                 "could not cache the access token: {}",
                 Error::from(e).message

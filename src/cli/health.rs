@@ -214,9 +214,11 @@ pub(super) fn select(ctx: &mut Ctx, a: &Selection<'_>, verb: &str) -> Result<Vec
 /// on with its owner's grant under the profile its account is bound to
 /// (else the owner's default profile), so every profile's token is
 /// refreshed at most once per run. With `tolerate_auth` (runs over every
-/// user's instances), an owner without usable credentials gets an error
-/// text instead, and their instances fail one by one; so does an instance
-/// whose account names a profile its owner lacks, in any run.
+/// user's instances), an owner without usable credentials (or, in a team
+/// store, with a login under their own key, which the acting key is not)
+/// gets an error text instead, and their instances fail one by one; so
+/// does an instance whose account names a profile its owner lacks, in any
+/// run.
 pub(super) fn sessions_for(
     ctx: &mut Ctx,
     client: &crate::amc::AmcClient,
@@ -248,6 +250,10 @@ pub(super) fn sessions_for(
         let session = match ctx.session(client, &owner, &profile, owner.id == acting.id) {
             Ok(s) => Ok(s),
             Err(e) if e.kind == Kind::Auth && tolerate_auth => Err(e.message),
+            // In a team store another user's login is under their own key.
+            Err(e) if e.is_foreign_key() && tolerate_auth && owner.id != acting.id => {
+                Err(e.message)
+            }
             // An account bound to a profile the owner lacks fails its own
             // instances, not the run.
             Err(e) if e.kind == Kind::NotFound && bound => Err(e.message),

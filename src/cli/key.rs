@@ -11,7 +11,7 @@ use crate::secrets::KEY_ENV;
 pub enum KeyCmd {
     /// Print where the key file is
     Path,
-    /// Make a new key and re-encrypt every stored secret with it (one transaction); the old key is kept as key.old
+    /// Make a new key and re-encrypt your stored secrets with it (one transaction); the old key is kept as key.old
     Rotate {
         /// Do not ask for confirmation
         #[arg(long, short)]
@@ -38,12 +38,15 @@ pub(super) fn run(ctx: &mut Ctx, cmd: KeyCmd) -> Result<()> {
             // Loading settles any earlier interrupted rotation first; the
             // key (and its shared lock) is let go before asking.
             drop(ctx.keyring(false)?);
-            if !ctx.confirm(yes, "Re-encrypt every stored secret with a new key?")? {
+            if !ctx.confirm(yes, "Re-encrypt your stored secrets with a new key?")? {
                 ctx.out.info("Nothing changed.");
                 return Ok(());
             }
             let key_path = ctx.paths.key.clone();
-            let rotated = crate::ops::rotate::rotate(&key_path, ctx.store()?)?;
+            // Only the acting user's secrets: in a team store every user's
+            // are under a key of their own.
+            let user = ctx.user()?;
+            let rotated = crate::ops::rotate::rotate(&key_path, ctx.store()?, user.id)?;
             ctx.out.info(format!(
                 "Rotated the key: {} secret(s) re-encrypted; the previous key is kept as {}",
                 rotated.reencrypted,

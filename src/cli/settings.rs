@@ -17,8 +17,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::Ctx;
-use crate::domain::Instance;
+use super::connect::check_own_key;
 use crate::domain::printable;
+use crate::domain::{Instance, SealedSecret};
 use crate::error::{Error, Result};
 use crate::output::{Format, Tabular, csv_cells, csv_header};
 use crate::secrets::{Keyring, redact};
@@ -127,8 +128,11 @@ fn unknown_key(inst: &Instance, key: &str) -> Error {
     ))
 }
 
-fn open(keyring: &Keyring, inst: &Instance, token: &str) -> Result<Settings> {
-    settings::decrypt(keyring, token).map_err(|e| match e {
+/// Opens the sealed settings of `inst`: exit 8 naming both keys when they
+/// are recorded under another key than `keyring`, or when they do not open.
+fn open(keyring: &Keyring, inst: &Instance, sealed: &SealedSecret) -> Result<Settings> {
+    keyring.check_recorded(sealed.key_fingerprint.as_deref(), &sealed.of)?;
+    settings::decrypt(keyring, &sealed.token).map_err(|e| match e {
         SettingsError::Key(k) => Error::from(k),
         SettingsError::NotAnObject => Error::store(format!(
             "the settings of instance {} decrypt, but not to a JSON object; `instance config unset` cannot repair them, fix the column by hand",
@@ -137,21 +141,18 @@ fn open(keyring: &Keyring, inst: &Instance, token: &str) -> Result<Settings> {
     })
 }
 
-/// The key that seals settings: a new key when the store holds no secret
-/// yet, else the key every stored secret opens with (one store never holds
-/// ciphertexts of two keys).
-fn keyring_to_write(ctx: &mut Ctx) -> Result<Arc<Keyring>> {
-    if ctx.store()?.sample_secret()?.is_none() {
+/// The key that seals the settings of `inst`: a new key when its owner
+/// holds no secret in the store yet, else the key their stored secrets
+/// open with (one key per user; other users' keys do not matter).
+fn keyring_to_write(ctx: &mut Ctx, inst: &Instance) -> Result<Arc<Keyring>> {
+    if ctx.store()?.key_samples(inst.user_id, None)?.is_empty() {
         return ctx.keyring(true);
     }
-    let hint = "the store's other secrets are encrypted with their key: set AMCCTL_KEY to it or restore the key file (`amcctl key path`)";
+    let hint = "your other secrets in this store are encrypted with your key: set AMCCTL_KEY to it or restore the key file (`amcctl key path`)";
     let keyring = ctx.keyring(false).map_err(|e| e.with_hint(hint))?;
     // Read again under the key lock, so not from before a rotation.
-    if let Some(sample) = ctx.store()?.sample_secret()? {
-        keyring
-            .decrypt(&sample)
-            .map_err(|e| Error::from(e).with_hint(hint))?;
-    }
+    let samples = ctx.store()?.key_samples(inst.user_id, None)?;
+    check_own_key(&keyring, &samples, hint)?;
     Ok(keyring)
 }
 
@@ -164,7 +165,7 @@ fn read_settings(ctx: &mut Ctx, inst: &Instance) -> Result<Settings> {
     // before a rotation that replaced the key.
     let keyring = ctx.keyring(false)?;
     match ctx.store()?.settings_token(inst.id)? {
-        Some(token) => open(&keyring, inst, &token),
+        Some(sealed) => open(&keyring, inst, &sealed),
         None => Ok(Settings::new()),
     }
 }
@@ -217,16 +218,19 @@ fn set(ctx: &mut Ctx, a: SetArgs) -> Result<()> {
     check_key(&a.key)?;
     let (_, inst) = ctx.pick_instance(Some(&a.instance))?;
     let value = read_value(ctx, &a)?;
-    let keyring = keyring_to_write(ctx)?;
+    let keyring = keyring_to_write(ctx, &inst)?;
     let key = a.key.clone();
-    let count = ctx.store()?.change_settings(inst.id, |token| {
-        let mut map = match token {
-            Some(t) => open(&keyring, &inst, t)?,
-            None => Settings::new(),
-        };
-        map.insert(key.clone(), Value::String(value.clone()));
-        Ok::<_, Error>((Some(settings::encrypt(&keyring, &map)), map.len()))
-    })?;
+    let fingerprint = keyring.fingerprint().to_owned();
+    let count = ctx
+        .store()?
+        .change_settings(inst.id, &fingerprint, |sealed| {
+            let mut map = match sealed {
+                Some(s) => open(&keyring, &inst, s)?,
+                None => Settings::new(),
+            };
+            map.insert(key.clone(), Value::String(value.clone()));
+            Ok::<_, Error>((Some(settings::encrypt(&keyring, &map)), map.len()))
+        })?;
     ctx.out
         .info(format!("Set {} on {}", a.key, inst.instance_id));
     ctx.out.changed(&Changed {
@@ -267,17 +271,20 @@ fn unset(ctx: &mut Ctx, reference: &str, key: &str) -> Result<()> {
         return Err(unknown_key(&inst, key));
     }
     let keyring = ctx.keyring(false)?;
-    let count = ctx.store()?.change_settings(inst.id, |token| {
-        let Some(t) = token else {
-            return Err(unknown_key(&inst, key));
-        };
-        let mut map = open(&keyring, &inst, t)?;
-        if map.shift_remove(key).is_none() {
-            return Err(unknown_key(&inst, key));
-        }
-        let token = (!map.is_empty()).then(|| settings::encrypt(&keyring, &map));
-        Ok::<_, Error>((token, map.len()))
-    })?;
+    let fingerprint = keyring.fingerprint().to_owned();
+    let count = ctx
+        .store()?
+        .change_settings(inst.id, &fingerprint, |sealed| {
+            let Some(s) = sealed else {
+                return Err(unknown_key(&inst, key));
+            };
+            let mut map = open(&keyring, &inst, s)?;
+            if map.shift_remove(key).is_none() {
+                return Err(unknown_key(&inst, key));
+            }
+            let token = (!map.is_empty()).then(|| settings::encrypt(&keyring, &map));
+            Ok::<_, Error>((token, map.len()))
+        })?;
     ctx.out
         .info(format!("Removed {key} from {}", inst.instance_id));
     ctx.out.changed(&Changed {

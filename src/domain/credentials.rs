@@ -47,4 +47,76 @@ pub struct StoredCredentials {
     pub access_token_expires: Option<DateTime<Utc>>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The fingerprint of the key the three ciphertexts are under (see
+    /// [`crate::secrets::Keyring::fingerprint`]): in a team store each user
+    /// has a key of their own, and a reader must tell "another key" from
+    /// "damaged data" before trying to decrypt. `None` for logins stored
+    /// before fingerprints were recorded.
+    pub key_fingerprint: Option<String>,
+}
+
+impl StoredCredentials {
+    /// What these credentials are, for messages about their key.
+    pub fn secret_of(&self) -> SecretOf {
+        SecretOf::Login {
+            profile: self.profile.clone(),
+        }
+    }
+}
+
+/// Whose a stored ciphertext is, so that a message about its key can say
+/// which secret cannot be opened (never what it holds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretOf {
+    /// The stored login (client secret, refresh and access tokens) of a profile.
+    Login {
+        /// The profile.
+        profile: String,
+    },
+    /// The encrypted settings of an instance.
+    Settings {
+        /// AMC's ID of the instance.
+        instance_id: String,
+    },
+}
+
+impl SecretOf {
+    /// `it` or `them`, as a message refers to the secret.
+    pub fn pronoun(&self) -> &'static str {
+        match self {
+            SecretOf::Login { .. } => "it",
+            SecretOf::Settings { .. } => "them",
+        }
+    }
+
+    /// `was` or `were`, as a message's verb agrees with the secret.
+    pub fn was(&self) -> &'static str {
+        match self {
+            SecretOf::Login { .. } => "was",
+            SecretOf::Settings { .. } => "were",
+        }
+    }
+}
+
+impl std::fmt::Display for SecretOf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretOf::Login { profile } => write!(f, "the stored login of profile {profile}"),
+            SecretOf::Settings { instance_id } => {
+                write!(f, "the settings of instance {instance_id}")
+            }
+        }
+    }
+}
+
+/// One stored ciphertext with the fingerprint of the key recorded as the
+/// one that made it (`None`: stored before fingerprints were recorded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    /// Whose it is.
+    pub of: SecretOf,
+    /// The Fernet token.
+    pub token: String,
+    /// The fingerprint of its key, when recorded.
+    pub key_fingerprint: Option<String>,
 }

@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use account::{Account, AccountPatch, NewAccount};
-pub use credentials::{DEFAULT_PROFILE, StoredCredentials, validate_profile};
+pub use credentials::{
+    DEFAULT_PROFILE, SealedSecret, SecretOf, StoredCredentials, validate_profile,
+};
 pub use discovery::{DiscoveredInstance, UpsertCounts};
 pub(crate) use health::round2;
 pub use health::{

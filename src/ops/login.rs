@@ -133,8 +133,9 @@ pub struct Proved {
     pub token: CachedToken,
 }
 
-/// Stores `owner`'s proved credentials encrypted with `keyring`, replacing
-/// the profile's earlier ones; returns what was stored.
+/// Stores `owner`'s proved credentials encrypted with `keyring` (its
+/// fingerprint recorded with them), replacing the profile's earlier ones;
+/// returns what was stored.
 pub fn save(
     store: &mut Store,
     keyring: &Keyring,
@@ -150,6 +151,7 @@ pub fn save(
         access_token_enc: Some(keyring.encrypt(proved.token.access_token.expose_secret())),
         access_token_expires: Some(proved.token.expires_at),
         updated_at: crate::domain::now(),
+        key_fingerprint: Some(keyring.fingerprint().to_owned()),
     };
     store.save_credentials(owner, &stored)?;
     Ok(stored)

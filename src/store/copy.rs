@@ -146,6 +146,7 @@ pub(crate) const TABLES: &[Table] = &[
             col("instance_type", Kind::Text),
             col("customer_canonical_name", Kind::Text),
             col("data_upload_account_id", Kind::Text),
+            col("settings_key_fingerprint", Kind::Text),
         ],
     },
     Table {
@@ -185,6 +186,7 @@ pub(crate) const TABLES: &[Table] = &[
             col("access_token_expires", Kind::Time),
             col("created_at", Kind::Time),
             col("updated_at", Kind::Time),
+            col("key_fingerprint", Kind::Text),
         ],
     },
     Table {

@@ -76,6 +76,27 @@ impl Retryable for StoreError {
     }
 }
 
+/// What a key rotation rewrites: the secrets of `user` and those recorded
+/// under the key `from`, re-encrypted under the key `to`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rekey<'a> {
+    /// The rotating user.
+    pub user: RowId,
+    /// The fingerprint of the key being replaced.
+    pub from: &'a str,
+    /// The fingerprint of the new key.
+    pub to: &'a str,
+}
+
+impl Rekey<'_> {
+    /// Whether a secret of `owner` recorded under `fingerprint` must be
+    /// rewritten (a failure to open it then fails the rotation), rather
+    /// than tried and left as it is when the key does not open it.
+    pub fn must_rewrite(&self, owner: RowId, fingerprint: Option<&str>) -> bool {
+        owner == self.user || fingerprint == Some(self.from)
+    }
+}
+
 /// The schema version this binary writes for the store at `location`.
 pub fn schema_version(location: &Location) -> usize {
     match location {
@@ -208,21 +229,26 @@ impl Store {
         each_mut!(self, db => db.set_default_profile(user, profile))
     }
 
-    /// Saves (replacing) the credentials of `user` under `c.profile`; a
-    /// cached access token is kept only when given.
+    /// Saves (replacing) the credentials of `user` under `c.profile`, with
+    /// `c.key_fingerprint` recorded as their key; a cached access token is
+    /// kept only when given.
     pub fn save_credentials(&mut self, user: RowId, c: &StoredCredentials) -> StoreResult<()> {
         each_mut!(self, db => db.save_credentials(user, c))
     }
 
-    /// Caches an access token (encrypted) for `user`'s `profile`.
+    /// Caches an access token (encrypted) for `user`'s `profile`, made with
+    /// the key of fingerprint `key_fingerprint`, which the login then
+    /// records. Nothing is written when the login is recorded under another
+    /// key (it was replaced meanwhile): one login never mixes two keys.
     pub fn save_access_token(
         &mut self,
         user: RowId,
         profile: &str,
         token_enc: &str,
         expires: &str,
+        key_fingerprint: &str,
     ) -> StoreResult<()> {
-        each_mut!(self, db => db.save_access_token(user, profile, token_enc, expires))
+        each_mut!(self, db => db.save_access_token(user, profile, token_enc, expires, key_fingerprint))
     }
 
     /// Removes the credentials of `user`'s `profile`; returns whether there
@@ -231,26 +257,37 @@ impl Store {
         each_mut!(self, db => db.delete_credentials(user, profile))
     }
 
-    /// One stored secret, if any: rotation uses it to tell which key the store is under.
-    pub fn sample_secret(&self) -> StoreResult<Option<String>> {
-        each!(self, db => db.sample_secret())
+    /// One of `user`'s stored secrets (their logins, leaving out
+    /// `except_profile`'s, and the settings of the instances they own) for
+    /// each key fingerprint recorded with them, one more for those recorded
+    /// with none. A key that is to store or read more of the user's secrets
+    /// must be the key of these (one key per user, whatever other users'
+    /// keys are), and the settling of an interrupted rotation tells by one
+    /// of them which key file the store is under. Empty when the user has
+    /// no secret.
+    pub fn key_samples(
+        &self,
+        user: RowId,
+        except_profile: Option<&str>,
+    ) -> StoreResult<Vec<SealedSecret>> {
+        each!(self, db => db.key_samples(user, except_profile))
     }
 
-    /// One stored secret that is not the credentials of `user`'s `profile`,
-    /// if any: the key that stores new credentials there must open it, so
-    /// that one store never holds ciphertexts of two keys.
-    pub fn sample_secret_except(&self, user: RowId, profile: &str) -> StoreResult<Option<String>> {
-        each!(self, db => db.sample_secret_except(user, profile))
-    }
-
-    /// Rewrites every stored secret through `reencrypt` in one transaction;
-    /// returns how many secrets were rewritten. If `reencrypt` fails for any
-    /// secret, nothing changes.
+    /// Rewrites the secrets the rotating key holds through `reencrypt` in
+    /// one transaction, recording `rekey.to` as their key; returns how many
+    /// secrets were rewritten. Those are every secret of `rekey.user`
+    /// (each profile's login, the settings of each instance they own) and
+    /// any other user's recorded under the same key (`rekey.from`: users
+    /// who share one home and its key file), or recorded under no key yet
+    /// and opened by it. Secrets under other users' own keys are not
+    /// touched. If `reencrypt` fails for a secret that must be rewritten,
+    /// nothing changes.
     pub fn reencrypt_secrets<E: From<StoreError> + Retryable + Send>(
         &mut self,
-        reencrypt: &(dyn Fn(&str) -> Result<String, E> + Sync),
+        rekey: &Rekey<'_>,
+        reencrypt: &(dyn Fn(&SealedSecret) -> Result<String, E> + Sync),
     ) -> Result<usize, E> {
-        each_mut!(self, db => db.reencrypt_secrets(reencrypt))
+        each_mut!(self, db => db.reencrypt_secrets(rekey, reencrypt))
     }
 
     /// Creates missing accounts and renames/re-homes changed ones.
@@ -398,21 +435,24 @@ impl Store {
         each!(self, db => db.account_by_entity(entity))
     }
 
-    /// The settings token of instance `id` (`None`: no settings).
-    pub fn settings_token(&self, id: RowId) -> StoreResult<Option<String>> {
+    /// The settings of instance `id` as stored (`None`: no settings), with
+    /// the fingerprint of their key.
+    pub fn settings_token(&self, id: RowId) -> StoreResult<Option<SealedSecret>> {
         each!(self, db => db.settings_token(id))
     }
 
-    /// Reads the settings token of instance `id` and replaces it with what
-    /// `change` makes of it (`None`: no settings left), in one transaction,
-    /// so that two processes changing settings at once lose neither change.
-    /// If `change` fails, nothing is written.
+    /// Reads the settings of instance `id` and replaces their token with
+    /// what `change` makes of them (`None`: no settings left), recorded as
+    /// made with the key of fingerprint `key_fingerprint`, in one
+    /// transaction, so that two processes changing settings at once lose
+    /// neither change. If `change` fails, nothing is written.
     pub fn change_settings<T: Send, E: From<StoreError> + Retryable + Send>(
         &mut self,
         id: RowId,
-        change: impl FnMut(Option<&str>) -> Result<(Option<String>, T), E> + Send,
+        key_fingerprint: &str,
+        change: impl FnMut(Option<&SealedSecret>) -> Result<(Option<String>, T), E> + Send,
     ) -> Result<T, E> {
-        each_mut!(self, db => db.change_settings(id, change))
+        each_mut!(self, db => db.change_settings(id, key_fingerprint, change))
     }
 
     /// Where the last sync of every instance left off.

@@ -1,13 +1,42 @@
 //! Login-with-Amazon credentials per user and profile, every secret a Fernet
-//! token, and the re-encryption of all stored secrets for `key rotate`.
+//! token recorded with the fingerprint of its key, and the re-encryption of
+//! one user's secrets for `key rotate`.
 
 use super::decode::{get, opt_time, parsed, row_id, time};
 use super::health::stored;
 use super::{Db, StoreError, StoreResult};
-use crate::domain::{DEFAULT_PROFILE, RowId, StoredCredentials, now, parse_time};
+use crate::domain::{
+    DEFAULT_PROFILE, RowId, SealedSecret, SecretOf, StoredCredentials, now, parse_time,
+};
+use crate::store::Rekey;
 
 const SELECT: &str = "SELECT profile, client_id, client_secret_enc, refresh_token_enc, region,
-    access_token_enc, access_token_expires, updated_at FROM credentials";
+    access_token_enc, access_token_expires, updated_at, key_fingerprint FROM credentials";
+
+/// A user's secrets, one row each: a kind (0 a login, 1 an instance's
+/// settings), whose (the profile or the instance ID), the token and its
+/// key's fingerprint. `$1` is the user, `$2` a profile left out (or NULL).
+const OWN_SECRETS: &str = "SELECT 0 AS kind, profile AS name, client_secret_enc AS token,
+        key_fingerprint AS fp
+    FROM credentials WHERE user_id = $1 AND ($2::text IS NULL OR profile <> $2::text)
+    UNION ALL
+    SELECT 1, instance_id, encrypted_config, settings_key_fingerprint
+    FROM amc_instances WHERE user_id = $1 AND encrypted_config IS NOT NULL";
+
+/// A row of [`OWN_SECRETS`] as the domain's record.
+fn sealed_row(r: &postgres::Row) -> StoreResult<SealedSecret> {
+    let kind: i32 = get(r, 0)?;
+    let name: String = get(r, 1)?;
+    Ok(SealedSecret {
+        of: if kind == 0 {
+            SecretOf::Login { profile: name }
+        } else {
+            SecretOf::Settings { instance_id: name }
+        },
+        token: get(r, 2)?,
+        key_fingerprint: get(r, 3)?,
+    })
+}
 
 /// A row of [`SELECT`] as the domain's record.
 fn cred_row(r: &postgres::Row) -> StoreResult<StoredCredentials> {
@@ -20,6 +49,7 @@ fn cred_row(r: &postgres::Row) -> StoreResult<StoredCredentials> {
         access_token_enc: get(r, 5)?,
         access_token_expires: opt_time(r, 6)?,
         updated_at: time(r, 7)?,
+        key_fingerprint: get(r, 8)?,
     })
 }
 
@@ -81,11 +111,12 @@ impl Db {
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO credentials (user_id, profile, client_id, client_secret_enc, refresh_token_enc,
-                     region, access_token_enc, access_token_expires, created_at, updated_at)
-                 VALUES ($1, $9, $2, $3, $4, $5, $6, $7, $8, $8)
+                     region, access_token_enc, access_token_expires, created_at, updated_at,
+                     key_fingerprint)
+                 VALUES ($1, $9, $2, $3, $4, $5, $6, $7, $8, $8, $10)
                  ON CONFLICT (user_id, profile) DO UPDATE SET client_id = $2, client_secret_enc = $3,
                      refresh_token_enc = $4, region = $5, access_token_enc = $6,
-                     access_token_expires = $7, updated_at = $8",
+                     access_token_expires = $7, updated_at = $8, key_fingerprint = $10",
                 &[
                     &user,
                     &c.client_id,
@@ -96,13 +127,15 @@ impl Db {
                     &expires,
                     &at,
                     &c.profile,
+                    &c.key_fingerprint,
                 ],
             )?;
             Ok(())
         })
     }
 
-    /// Caches an access token (encrypted) for `user`'s `profile`. The
+    /// Caches an access token (encrypted) for `user`'s `profile`, unless
+    /// the login is recorded under another key than `key_fingerprint`. The
     /// expiry comes as the store's time text; the column is a timestamp, so
     /// text that is not one is refused rather than stored.
     pub(crate) fn save_access_token(
@@ -111,6 +144,7 @@ impl Db {
         profile: &str,
         token_enc: &str,
         expires: &str,
+        key_fingerprint: &str,
     ) -> StoreResult<()> {
         let expires = parse_time(expires).map(|t| stored(&t)).ok_or_else(|| {
             StoreError::Backend(
@@ -119,9 +153,11 @@ impl Db {
         })?;
         self.write(|tx| {
             tx.execute(
-                "UPDATE credentials SET access_token_enc = $3, access_token_expires = $4
-                 WHERE user_id = $1 AND profile = $2",
-                &[&user, &profile, &token_enc, &expires],
+                "UPDATE credentials SET access_token_enc = $3, access_token_expires = $4,
+                     key_fingerprint = $5
+                 WHERE user_id = $1 AND profile = $2
+                     AND (key_fingerprint IS NULL OR key_fingerprint = $5)",
+                &[&user, &profile, &token_enc, &expires, &key_fingerprint],
             )?;
             Ok(())
         })
@@ -139,106 +175,131 @@ impl Db {
         })
     }
 
-    /// One stored secret, if any: rotation uses it to tell which key the store is under.
-    pub(crate) fn sample_secret(&self) -> StoreResult<Option<String>> {
-        let row = self.read(|c| {
-            c.query_opt(
-                "SELECT client_secret_enc FROM credentials
-                 UNION ALL SELECT encrypted_config FROM amc_instances WHERE encrypted_config IS NOT NULL
-                 LIMIT 1",
-                &[],
-            )
-        })?;
-        row.as_ref().map(|r| get(r, 0)).transpose()
-    }
-
-    /// One stored secret that is not the credentials of `user`'s `profile`,
-    /// if any: the key that stores new credentials there must open it, so
-    /// that one store never holds ciphertexts of two keys.
-    pub(crate) fn sample_secret_except(
+    /// One of `user`'s secrets per key fingerprint recorded with them (see
+    /// [`crate::store::Store::key_samples`]).
+    pub(crate) fn key_samples(
         &self,
         user: RowId,
-        profile: &str,
-    ) -> StoreResult<Option<String>> {
-        let row = self.read(|c| {
-            c.query_opt(
-                "SELECT client_secret_enc FROM credentials WHERE NOT (user_id = $1 AND profile = $2)
-                 UNION ALL SELECT encrypted_config FROM amc_instances WHERE encrypted_config IS NOT NULL
-                 LIMIT 1",
-                &[&user, &profile],
-            )
-        })?;
-        row.as_ref().map(|r| get(r, 0)).transpose()
+        except_profile: Option<&str>,
+    ) -> StoreResult<Vec<SealedSecret>> {
+        let sql = format!(
+            "SELECT kind, name, token, fp FROM (
+                 SELECT kind, name, token, fp,
+                     row_number() OVER (PARTITION BY fp ORDER BY kind, name COLLATE \"C\") AS nth
+                 FROM ({OWN_SECRETS}) AS own) AS firsts
+             WHERE nth = 1 ORDER BY fp COLLATE \"C\""
+        );
+        let rows = self.read(|c| c.query(&sql, &[&user, &except_profile]))?;
+        super::collect(rows, sealed_row)
     }
 
-    /// Rewrites every stored secret through `reencrypt` in one transaction;
-    /// returns how many secrets were rewritten. If `reencrypt` fails for any
-    /// secret, nothing changes. Each table is rewritten in one statement, so
-    /// that a fleet's thousands of instance configurations do not cost a
-    /// round trip each.
+    /// Rewrites the secrets `rekey` names through `reencrypt` in one
+    /// transaction (see [`crate::store::Store::reencrypt_secrets`]). Each
+    /// table is rewritten in one statement, so that a fleet's thousands of
+    /// instance configurations do not cost a round trip each.
     pub(crate) fn reencrypt_secrets<E: From<StoreError> + crate::store::Retryable + Send>(
         &self,
-        reencrypt: &(dyn Fn(&str) -> Result<String, E> + Sync),
+        rekey: &Rekey<'_>,
+        reencrypt: &(dyn Fn(&SealedSecret) -> Result<String, E> + Sync),
     ) -> Result<usize, E> {
         self.write_with(|tx| {
             let mut count = 0;
             let creds = tx
                 .query(
-                    "SELECT user_id, profile, client_secret_enc, refresh_token_enc, access_token_enc
-                     FROM credentials",
-                    &[],
+                    "SELECT user_id, profile, client_secret_enc, refresh_token_enc,
+                         access_token_enc, key_fingerprint
+                     FROM credentials
+                     WHERE user_id = $1 OR key_fingerprint = $2 OR key_fingerprint IS NULL",
+                    &[&rekey.user, &rekey.from],
                 )
                 .map_err(StoreError::from)?;
-            // Every profile of every user: one key for the whole store.
-            let mut users = Vec::with_capacity(creds.len());
+            let mut owners = Vec::with_capacity(creds.len());
             let mut profiles = Vec::with_capacity(creds.len());
             let mut secrets = Vec::with_capacity(creds.len());
             let mut refreshes = Vec::with_capacity(creds.len());
             let mut accesses = Vec::with_capacity(creds.len());
             for r in &creds {
-                let secret: String = get(r, 2)?;
-                let refresh: String = get(r, 3)?;
-                let access: Option<String> = get(r, 4)?;
-                let access = access.as_deref().map(reencrypt).transpose()?;
+                let owner = row_id(r, 0)?;
+                let profile: String = get(r, 1)?;
+                let fp: Option<String> = get(r, 5)?;
+                let sealed = |idx: usize| -> StoreResult<Option<SealedSecret>> {
+                    let token: Option<String> = get(r, idx)?;
+                    Ok(token.map(|token| SealedSecret {
+                        of: SecretOf::Login {
+                            profile: profile.clone(),
+                        },
+                        token,
+                        key_fingerprint: fp.clone(),
+                    }))
+                };
+                let renewed = |idx: usize| -> Result<Option<String>, E> {
+                    match sealed(idx)? {
+                        Some(s) => Ok(Some(reencrypt(&s)?)),
+                        None => Ok(None),
+                    }
+                };
+                let all = (|| Ok::<_, E>((renewed(2)?, renewed(3)?, renewed(4)?)))();
+                let (secret, refresh, access) = match all {
+                    Ok(all) => all,
+                    Err(e) if rekey.must_rewrite(owner, fp.as_deref()) => return Err(e),
+                    // Another user's, from before keys were recorded, and
+                    // not under this key: theirs to rotate.
+                    Err(_) => continue,
+                };
                 count += 2 + usize::from(access.is_some());
-                users.push(row_id(r, 0)?);
-                profiles.push(get::<String>(r, 1)?);
-                secrets.push(reencrypt(&secret)?);
-                refreshes.push(reencrypt(&refresh)?);
+                owners.push(owner);
+                secrets.push(secret);
+                refreshes.push(refresh);
                 accesses.push(access);
+                profiles.push(profile);
             }
-            if !users.is_empty() {
+            if !profiles.is_empty() {
                 tx.execute(
                     "UPDATE credentials c SET client_secret_enc = n.s, refresh_token_enc = n.r,
-                         access_token_enc = n.a
+                         access_token_enc = n.a, key_fingerprint = $6
                      FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
-                          AS n(u, p, s, r, a)
+                         AS n(u, p, s, r, a)
                      WHERE c.user_id = n.u AND c.profile = n.p",
-                    &[&users, &profiles, &secrets, &refreshes, &accesses],
+                    &[&owners, &profiles, &secrets, &refreshes, &accesses, &rekey.to],
                 )
                 .map_err(StoreError::from)?;
             }
 
             let configs = tx
                 .query(
-                    "SELECT id, encrypted_config FROM amc_instances WHERE encrypted_config IS NOT NULL",
-                    &[],
+                    "SELECT id, instance_id, encrypted_config, settings_key_fingerprint, user_id
+                     FROM amc_instances
+                     WHERE encrypted_config IS NOT NULL AND (user_id = $1
+                         OR settings_key_fingerprint = $2 OR settings_key_fingerprint IS NULL)",
+                    &[&rekey.user, &rekey.from],
                 )
                 .map_err(StoreError::from)?;
             let mut ids = Vec::with_capacity(configs.len());
             let mut sealed = Vec::with_capacity(configs.len());
             for r in &configs {
-                let config: String = get(r, 1)?;
+                let fp: Option<String> = get(r, 3)?;
+                let secret = SealedSecret {
+                    of: SecretOf::Settings {
+                        instance_id: get(r, 1)?,
+                    },
+                    token: get(r, 2)?,
+                    key_fingerprint: fp.clone(),
+                };
+                let token = match reencrypt(&secret) {
+                    Ok(token) => token,
+                    Err(e) if rekey.must_rewrite(row_id(r, 4)?, fp.as_deref()) => return Err(e),
+                    Err(_) => continue,
+                };
                 ids.push(row_id(r, 0)?);
-                sealed.push(reencrypt(&config)?);
+                sealed.push(token);
                 count += 1;
             }
             if !ids.is_empty() {
                 tx.execute(
-                    "UPDATE amc_instances i SET encrypted_config = n.c
+                    "UPDATE amc_instances i SET encrypted_config = n.c, settings_key_fingerprint = $3
                      FROM unnest($1::uuid[], $2::text[]) AS n(id, c)
                      WHERE i.id = n.id",
-                    &[&ids, &sealed],
+                    &[&ids, &sealed, &rekey.to],
                 )
                 .map_err(StoreError::from)?;
             }

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../migrations/sqlite/0002_usage.sql"),
     include_str!("../../../migrations/sqlite/0003_profiles.sql"),
+    include_str!("../../../migrations/sqlite/0004_key_fingerprints.sql"),
 ];
 
 /// How long a writer waits for another process's write lock, all retries included.

@@ -1197,47 +1197,84 @@ fn login_as(amc: &Amc, user: &str, extra_env: &[(&str, &str)]) -> std::process::
     child.wait_with_output().unwrap()
 }
 
-fn a_login_never_mixes_keys_in_one_store() {
+fn a_login_needs_only_the_users_own_key() {
     let amc = Amc::new();
     amc.env.run(&["user", "add", "bob"]).ok();
     // bob logged in first; the key file is his secrets' key.
     assert_eq!(login_as(&amc, "bob", &[]).status.code(), Some(0));
     let key = amc.env.home().join("key");
     let bobs_key = std::fs::read_to_string(&key).unwrap();
+    let bobs_row = || {
+        amc.env.probe().rows(
+            "SELECT c.client_secret_enc, c.refresh_token_enc, c.access_token_enc, c.key_fingerprint
+             FROM credentials c JOIN users u ON u.id = c.user_id WHERE u.name = 'bob'",
+        )
+    };
+    let bob_before = bobs_row();
+    let bobs_fp = bob_before[0][3].trim_matches('"').to_owned();
+    assert!(bobs_fp.starts_with("fp:"), "{bobs_fp}");
 
-    // With the key file gone, a login must not make a new key for alice's
-    // secrets: bob's would then be unreadable with either key.
+    // Each user's secrets are under their own key: with the key file gone,
+    // alice (who has no secret yet) logs in under a new key of hers.
     std::fs::remove_file(&key).unwrap();
-    let before = amc.env.dump();
     let out = login_as(&amc, "alice", &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(8), "{stderr}");
-    assert!(
-        stderr.contains("no encryption key") && stderr.contains("hint:"),
-        "{stderr}"
-    );
-    amc.env
-        .assert_unchanged(&before, "a login without the store's key");
-    assert!(!key.exists(), "no second key made");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("created a new encryption key"), "{stderr}");
+    assert_eq!(bobs_row(), bob_before, "bob's login untouched");
 
-    // Nor with a different key in AMCCTL_KEY.
+    // This home's key is now alice's: bob's login is named as under
+    // another key, with both fingerprints, and nothing is decrypted.
+    let before = amc.env.dump();
+    let out = amc.env.run_as("bob", &["auth", "status"]);
+    let out = out.fails(
+        8,
+        &[&bobs_fp, "the stored login of profile default", "hint:"],
+    );
+    assert!(out.stderr.contains("not this key (fp:"), "{}", out.stderr);
+    amc.env.assert_unchanged(&before, "bob with alice's key");
+    // His own key still opens it.
+    let out = amc
+        .env
+        .command("bob", &["auth", "status"])
+        .env("AMCCTL_KEY", bobs_key.trim())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A second profile of alice's must be under her key, not another.
     let other = fernet::Fernet::generate_key();
-    let out = login_as(&amc, "alice", &[("AMCCTL_KEY", &other)]);
+    let out = login_as(
+        &amc,
+        "alice",
+        &[("AMCCTL_KEY", &other), ("AMCCTL_PROFILE", "second")],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(8), "{stderr}");
-    assert!(stderr.contains("AMCCTL_KEY"), "{stderr}");
+    assert!(
+        stderr.contains("the stored login of profile default") && stderr.contains("AMCCTL_KEY"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&other), "never the key itself: {stderr}");
     amc.env
-        .assert_unchanged(&before, "a login with another key");
+        .assert_unchanged(&before, "a login with another key than the user's");
 
-    // With bob's key back, alice logs in under it, and both can be rotated.
-    std::fs::write(&key, &bobs_key).unwrap();
-    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    assert_eq!(login_as(&amc, "alice", &[]).status.code(), Some(0));
+    // Rotation re-encrypts alice's secrets only.
     let out = amc.env.run(&["key", "rotate", "--yes"]).ok();
     assert!(
-        out.stderr.contains("6 secret(s) re-encrypted"),
+        out.stderr.contains("3 secret(s) re-encrypted"),
         "{}",
         out.stderr
+    );
+    assert_eq!(
+        bobs_row(),
+        bob_before,
+        "bob's login untouched by the rotation"
     );
 }
 
@@ -1308,7 +1345,7 @@ crate::on_both_backends!(
     a_wrong_key_is_exit_8_naming_where_it_was_looked_for,
     a_missing_key_file_with_stored_secrets_is_exit_8,
     key_rotate_reencrypts_every_secret,
-    a_login_never_mixes_keys_in_one_store,
+    a_login_needs_only_the_users_own_key,
     a_lone_user_who_lost_the_key_can_log_in_again,
     environment_credentials_under_another_key_leave_the_stored_login_alone,
 );

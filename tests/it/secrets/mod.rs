@@ -5,3 +5,4 @@ mod db_password;
 mod e2e;
 mod fernet_vectors;
 mod leaks;
+mod per_user;
