@@ -84,6 +84,51 @@ pub struct Instance {
     pub user_id: RowId,
 }
 
+impl Instance {
+    /// How importing `new`, linked to the account `account`, would change
+    /// this stored instance. An import leaves health, timestamps and the
+    /// discovered details alone, so only the fields it writes are compared;
+    /// both backends must call the same rows unchanged, or a re-import would
+    /// count differently on each.
+    pub fn import_diff<'a>(&self, new: &'a NewInstance, account: RowId) -> ImportDiff<'a> {
+        let mut brands: Vec<&'a str> = new.brands.iter().map(String::as_str).collect();
+        brands.sort_unstable();
+        let brands_changed = self.brands.len() != brands.len()
+            || self.brands.iter().zip(&brands).any(|(a, b)| a != b);
+        let fields_changed = self.name != new.name
+            || self.description != new.description
+            || self.region != new.region
+            || self.account.id != account
+            || self.status != new.status
+            || self.api_endpoint != new.api_endpoint;
+        ImportDiff {
+            brands,
+            brands_changed,
+            fields_changed,
+        }
+    }
+}
+
+/// What importing a row would change of the instance stored under its AMC
+/// ID (see [`Instance::import_diff`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportDiff<'a> {
+    /// The row's brands, sorted as the store keeps them, for writing when
+    /// they changed.
+    pub brands: Vec<&'a str>,
+    /// Whether the brands differ from the stored ones.
+    pub brands_changed: bool,
+    /// Whether any other imported field differs.
+    pub fields_changed: bool,
+}
+
+impl ImportDiff<'_> {
+    /// Whether the row matches the stored instance: nothing to write.
+    pub fn unchanged(&self) -> bool {
+        !self.brands_changed && !self.fields_changed
+    }
+}
+
 /// Which instances to list; `None` fields do not filter.
 #[derive(Debug, Clone, Default)]
 pub struct InstanceFilter {

@@ -15,6 +15,7 @@ mod instance;
 mod usage;
 mod user;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -27,17 +28,17 @@ pub use credentials::{
     DEFAULT_PROFILE, SealedSecret, SecretOf, StoredCredentials, validate_profile,
 };
 pub use discovery::{DiscoveredInstance, UpsertCounts};
-pub(crate) use health::round2;
 pub use health::{
-    DayLatency, HealthFleet, HealthRecord, HealthSummary, HistoryRow, percentile, worst_first,
+    DayLatency, HealthFleet, HealthRecord, HealthSummary, HealthTally, HistoryRow, LatencyDays,
+    percentile, worst_first,
 };
 pub use instance::{
-    AccountBrief, Health, ImportOutcome, ImportRow, Instance, InstanceFilter, InstancePatch,
-    NewInstance, UpsertResult,
+    AccountBrief, Health, ImportDiff, ImportOutcome, ImportRow, Instance, InstanceFilter,
+    InstancePatch, NewInstance, UpsertResult,
 };
 pub use usage::{
-    DayExecutions, Durations, ExecutionRow, Failure, ScheduleRow, StatusCounts, SyncMark,
-    UsageFleet, UsageRow,
+    DayExecutions, Durations, ExecutionDays, ExecutionRow, Failure, ScheduleRow, StatusCounts,
+    SyncMark, UsageFigures, UsageFleet, UsageRow,
 };
 pub use user::{User, validate_name};
 
@@ -625,6 +626,26 @@ pub fn now() -> DateTime<Utc> {
 /// The store's and the JSON output's timestamp format.
 pub fn fmt_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// An empty bucket for every UTC day from `since`'s to `now`'s, keyed
+/// `YYYY-MM-DD` (so the map iterates oldest first). The per-day reports list
+/// the days without activity too, and both store backends must agree on
+/// which days those are, whatever their SQL makes of a timestamp.
+pub(crate) fn day_buckets<T: Default>(
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, T> {
+    let mut days = BTreeMap::new();
+    let mut day = since.date_naive();
+    while day <= now.date_naive() {
+        days.insert(day.to_string(), T::default());
+        match day.succ_opt() {
+            Some(next) => day = next,
+            None => break,
+        }
+    }
+    days
 }
 
 /// Reads a timestamp as the store and the JSON output write it (any RFC 3339

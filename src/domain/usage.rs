@@ -1,9 +1,11 @@
 //! Usage: workflows, schedules and executions as synced from AMC, and their summaries.
 
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::{InstanceId, RowId, percentile};
+use super::{InstanceId, RowId, day_buckets, percentile};
 use crate::amc::ExecutionStatus;
 
 /// Where an instance's last sync left off.
@@ -161,6 +163,112 @@ pub struct UsageFleet {
     /// Start of the window.
     #[serde(serialize_with = "super::rfc3339::serialize")]
     pub since: DateTime<Utc>,
+}
+
+/// The per-instance figures of `usage report` as a store backend reads them
+/// from its queries, keyed by the instance's row id; an instance missing
+/// from a map has none of that figure. Each backend only fills these in its
+/// own SQL, so that turning them into rows and the fleet line (the sums,
+/// rates and percentiles) is done once and comes out the same for both.
+#[derive(Debug, Default)]
+pub struct UsageFigures {
+    /// Workflows stored.
+    pub workflows: HashMap<RowId, u64>,
+    /// Schedules switched on.
+    pub schedules_enabled: HashMap<RowId, u64>,
+    /// Executions running or pending now.
+    pub in_flight: HashMap<RowId, u64>,
+    /// Ad hoc executions of the last 24 hours.
+    pub ad_hoc_24h: HashMap<RowId, u64>,
+    /// Executions created in the window, by status.
+    pub executions: HashMap<RowId, StatusCounts>,
+    /// Durations of the window's finished executions, in any order.
+    pub durations: HashMap<RowId, Vec<u64>>,
+    /// The latest failure in the window.
+    pub last_failure: HashMap<RowId, Failure>,
+    /// When the instance was last synced.
+    pub synced_at: HashMap<RowId, DateTime<Utc>>,
+}
+
+impl UsageFigures {
+    /// The report rows of `instances` (row id, AMC ID, name), in the order
+    /// given, and their fleet line over the window starting at `since`.
+    /// The fleet's durations are pooled before their percentiles are taken:
+    /// a percentile of per-instance percentiles would be a different figure.
+    pub fn report(
+        mut self,
+        instances: &[(RowId, InstanceId, String)],
+        since: DateTime<Utc>,
+    ) -> (Vec<UsageRow>, UsageFleet) {
+        let count = |map: &HashMap<RowId, u64>, id: &RowId| map.get(id).copied().unwrap_or(0);
+        let mut fleet_counts = StatusCounts::default();
+        let mut fleet_durations: Vec<u64> = Vec::new();
+        let mut rows = Vec::with_capacity(instances.len());
+        for (id, instance_id, name) in instances {
+            let counts = self.executions.get(id).copied().unwrap_or_default();
+            let mut d = self.durations.remove(id).unwrap_or_default();
+            d.sort_unstable();
+            fleet_counts.merge(&counts);
+            fleet_durations.extend_from_slice(&d);
+            rows.push(UsageRow {
+                id: *id,
+                instance_id: instance_id.clone(),
+                name: name.clone(),
+                workflows: count(&self.workflows, id),
+                schedules_enabled: count(&self.schedules_enabled, id),
+                executions: counts,
+                success_rate: counts.success_rate(),
+                duration_s: Durations::of(&d),
+                in_flight: count(&self.in_flight, id),
+                ad_hoc_24h: count(&self.ad_hoc_24h, id),
+                last_failure: self.last_failure.remove(id),
+                synced_at: self.synced_at.remove(id),
+            });
+        }
+        fleet_durations.sort_unstable();
+        let fleet = UsageFleet {
+            instances: rows.len(),
+            workflows: rows.iter().map(|r| r.workflows).sum(),
+            schedules_enabled: rows.iter().map(|r| r.schedules_enabled).sum(),
+            executions: fleet_counts,
+            success_rate: fleet_counts.success_rate(),
+            duration_s: Durations::of(&fleet_durations),
+            in_flight: rows.iter().map(|r| r.in_flight).sum(),
+            ad_hoc_24h: rows.iter().map(|r| r.ad_hoc_24h).sum(),
+            instances_with_failures: rows.iter().filter(|r| r.last_failure.is_some()).count(),
+            since,
+        };
+        (rows, fleet)
+    }
+}
+
+/// Executions being counted per UTC day for `usage report`'s daily chart.
+/// It starts with every day of the window, so that days without executions
+/// show as zeros and both backends list the same days; a backend only adds
+/// what its query counted.
+#[derive(Debug)]
+pub struct ExecutionDays(BTreeMap<String, StatusCounts>);
+
+impl ExecutionDays {
+    /// Every UTC day from `since`'s to `now`'s, none counted yet.
+    pub fn new(since: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        Self(day_buckets(since, now))
+    }
+
+    /// Counts `n` executions of `status` created on `day` (`YYYY-MM-DD`);
+    /// a day outside the window gets a bucket of its own rather than being
+    /// lost.
+    pub fn add(&mut self, day: String, status: ExecutionStatus, n: u64) {
+        self.0.entry(day).or_default().add(status, n);
+    }
+
+    /// The days, oldest first.
+    pub fn finish(self) -> Vec<DayExecutions> {
+        self.0
+            .into_iter()
+            .map(|(day, executions)| DayExecutions { day, executions })
+            .collect()
+    }
 }
 
 /// The executions created on one UTC day, by status.

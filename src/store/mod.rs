@@ -97,6 +97,23 @@ impl Rekey<'_> {
     }
 }
 
+/// Creates the new, private file a backup is written to (never over an
+/// existing file, never through a symlink). Both backends' `db backup`
+/// must refuse and report alike, whichever store they copy, so the file
+/// and its errors are made here.
+fn create_backup_file(dest: &Path) -> StoreResult<()> {
+    crate::fsutil::create_new_private_file(dest).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            StoreError::Conflict(Clash::BackupExists(dest.to_owned()))
+        } else {
+            StoreError::Backup {
+                dest: dest.to_owned(),
+                reason: BackupFailure::Create(e),
+            }
+        }
+    })
+}
+
 /// The schema version this binary writes for the store at `location`.
 pub fn schema_version(location: &Location) -> usize {
     match location {

@@ -14,7 +14,7 @@ use crate::store::copy::{
     Column, CopyError, Kind, Snapshot, TABLES, Table, TableRows, Value, copy_into_sqlite,
     first_nonempty, unreadable,
 };
-use crate::store::{BackupFailure, Clash, Location, StoreError, StoreResult};
+use crate::store::{BackupFailure, Location, StoreError, StoreResult};
 
 /// The error type of [`ToSql`]'s methods.
 type SqlError = Box<dyn std::error::Error + Sync + Send>;
@@ -89,18 +89,7 @@ impl Db {
     /// created exclusively and 0600 (never over an existing file, never
     /// through a symlink), removed again if the copy fails.
     pub(crate) fn backup(&self, dest: &Path) -> StoreResult<()> {
-        match crate::fsutil::create_new_private_file(dest) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(StoreError::Conflict(Clash::BackupExists(dest.to_owned())));
-            }
-            Err(e) => {
-                return Err(StoreError::Backup {
-                    dest: dest.to_owned(),
-                    reason: BackupFailure::Create(e),
-                });
-            }
-        }
+        crate::store::create_backup_file(dest)?;
         let location = Location::Sqlite(dest.to_owned());
         match copy_into_sqlite(|| self.snapshot(), dest, &location, true, true) {
             Ok(_) => Ok(()),

@@ -4,13 +4,15 @@
 //! SQLite backend writes them, so that both order and compare checks alike.
 //! Text sort keys use the "C" collation: byte order, as SQLite sorts.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, SubsecRound, Utc};
 
 use super::decode::{decoded, entity, get, opt_time, parsed, row_id, time};
 use super::{Db, StoreError, StoreResult, signed};
-use crate::domain::{DayLatency, HealthRecord, HealthSummary, HistoryRow, percentile, round2};
+use crate::domain::{
+    DayLatency, HealthRecord, HealthSummary, HealthTally, HistoryRow, LatencyDays,
+};
 use crate::domain::{InstanceId, InstanceStatus, RowId};
 
 /// A time as the store keeps it: whole seconds, like the SQLite backend's
@@ -204,9 +206,9 @@ impl Db {
                           h.checked_at, h.id",
                 params,
             )?;
-            let mut report = Report::default();
+            let mut report = HealthTally::default();
             while let Some(r) = postgres::fallible_iterator::FallibleIterator::next(&mut rows)? {
-                if let Err(e) = report.add(&r) {
+                if let Err(e) = tally(&mut report, &r) {
                     return Ok(Err(e));
                 }
             }
@@ -223,15 +225,7 @@ impl Db {
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<DayLatency>> {
-        let mut days: BTreeMap<String, (u64, u64, Vec<u64>)> = BTreeMap::new();
-        let mut day = since.date_naive();
-        while day <= now.date_naive() {
-            days.insert(day.to_string(), (0, 0, Vec::new()));
-            match day.succ_opt() {
-                Some(next) => day = next,
-                None => break,
-            }
-        }
+        let mut days = LatencyDays::new(since, now);
         let since = stored(&since);
         // The instance filter goes to the server: a day's checks of a large
         // fleet need not cross the network to be dropped here.
@@ -247,30 +241,15 @@ impl Db {
                 let at: DateTime<Utc> = r.try_get(0)?;
                 let healthy: bool = r.try_get(1)?;
                 let latency: Option<i64> = r.try_get(2)?;
-                let entry = days.entry(at.date_naive().to_string()).or_default();
-                entry.0 += 1;
-                if healthy {
-                    entry.1 += 1;
-                }
-                if let Some(l) = latency {
-                    entry.2.push(super::unsigned(l));
-                }
+                days.add(
+                    at.date_naive().to_string(),
+                    healthy,
+                    latency.map(super::unsigned),
+                );
             }
             Ok(())
         })?;
-        Ok(days
-            .into_iter()
-            .map(|(day, (checks, healthy, mut lat))| {
-                lat.sort_unstable();
-                DayLatency {
-                    day,
-                    checks,
-                    healthy,
-                    p50_ms: percentile(&lat, 50.0),
-                    p95_ms: percentile(&lat, 95.0),
-                }
-            })
-            .collect())
+        Ok(days.finish())
     }
 
     /// Deletes history rows older than `before`; returns how many.
@@ -286,78 +265,28 @@ impl Db {
     }
 }
 
-/// `health report` being summed up from its rows, one instance after the
-/// other (the rows come grouped by instance, checks oldest first).
-#[derive(Default)]
-struct Report {
-    out: Vec<HealthSummary>,
-    latencies: Vec<u64>,
-    errors: u64,
-}
-
-impl Report {
-    /// Takes one row: a new instance opens a summary (closing the one
-    /// before); a check, if the row has one, counts towards the open one.
-    fn add(&mut self, r: &postgres::Row) -> StoreResult<()> {
-        let id = row_id(r, 0)?;
-        if self.out.last().map(|s| s.id) != Some(id) {
-            self.close();
-            self.out.push(HealthSummary {
-                id,
-                instance_id: decoded(r, 1, "an AMC instance ID", |s| InstanceId::parse(s).ok())?,
-                name: get(r, 2)?,
-                owner: get(r, 3)?,
-                account_id: entity(r, 4)?,
-                checks: 0,
-                healthy: 0,
-                uptime_pct: None,
-                error_rate_pct: None,
-                p50_ms: None,
-                p95_ms: None,
-                last_error: None,
-                last_checked_at: None,
-            });
-        }
-        let Some(s) = self.out.last_mut() else {
-            return Ok(());
-        };
-        let Some(status) = get::<Option<String>>(r, 5)? else {
-            return Ok(());
-        };
-        s.checks += 1;
-        match status.as_str() {
-            "HEALTHY" => s.healthy += 1,
-            "ERROR" => self.errors += 1,
-            _ => {}
-        }
-        if let Some(l) = get::<Option<i64>>(r, 6)? {
-            self.latencies.push(super::unsigned(l));
-        }
-        if let Some(e) = get::<Option<String>>(r, 7)? {
-            s.last_error = Some(e);
-        }
-        s.last_checked_at = opt_time(r, 8)?;
-        Ok(())
+/// Counts one row of `health report`'s query: a new instance opens a
+/// summary (closing the one before); a check, if the row has one, counts
+/// towards the open one.
+fn tally(report: &mut HealthTally, r: &postgres::Row) -> StoreResult<()> {
+    let id = row_id(r, 0)?;
+    if !report.is_open(id) {
+        report.open(
+            id,
+            decoded(r, 1, "an AMC instance ID", |s| InstanceId::parse(s).ok())?,
+            get(r, 2)?,
+            get(r, 3)?,
+            entity(r, 4)?,
+        );
     }
-
-    /// Computes the figures of the open summary from its checks.
-    fn close(&mut self) {
-        if let Some(s) = self.out.last_mut() {
-            self.latencies.sort_unstable();
-            s.p50_ms = percentile(&self.latencies, 50.0);
-            s.p95_ms = percentile(&self.latencies, 95.0);
-            if s.checks > 0 {
-                s.uptime_pct = Some(round2(100.0 * s.healthy as f64 / s.checks as f64));
-                s.error_rate_pct = Some(round2(100.0 * self.errors as f64 / s.checks as f64));
-            }
-        }
-        self.latencies.clear();
-        self.errors = 0;
-    }
-
-    /// The summaries, the last one closed.
-    fn finish(mut self) -> Vec<HealthSummary> {
-        self.close();
-        self.out
-    }
+    let Some(status) = get::<Option<String>>(r, 5)? else {
+        return Ok(());
+    };
+    report.check(
+        &status,
+        get::<Option<i64>>(r, 6)?.map(super::unsigned),
+        get(r, 7)?,
+        opt_time(r, 8)?,
+    );
+    Ok(())
 }

@@ -738,18 +738,8 @@ fn plan_update<'r>(
     at: DateTime<Utc>,
 ) -> UpsertResult {
     let new = &r.instance;
-    let mut brands: Vec<&'r str> = new.brands.iter().map(String::as_str).collect();
-    brands.sort_unstable();
-    let same_brands =
-        cur.brands.len() == brands.len() && cur.brands.iter().zip(&brands).all(|(a, b)| a == b);
-    let same = cur.name == new.name
-        && cur.description == new.description
-        && cur.region == new.region
-        && cur.account.id == account
-        && cur.status == new.status
-        && cur.api_endpoint == new.api_endpoint
-        && same_brands;
-    if same {
+    let diff = cur.import_diff(new, account);
+    if diff.unchanged() {
         return UpsertResult::Unchanged;
     }
     plan.upd_ids.push(cur.id);
@@ -761,9 +751,9 @@ fn plan_update<'r>(
     plan.upd_active.push(new.status != InstanceStatus::Inactive);
     plan.upd_endpoints.push(new.api_endpoint.as_deref());
     plan.upd_updated.push(r.updated_at.unwrap_or(at));
-    if !same_brands {
+    if diff.brands_changed {
         plan.rebranded.push(cur.id);
-        plan.brands(cur.id, brands, at);
+        plan.brands(cur.id, diff.brands, at);
     }
     UpsertResult::Updated
 }

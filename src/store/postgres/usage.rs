@@ -7,7 +7,7 @@
 //! Each list goes in one statement however long it is: an instance may
 //! report hundreds of executions.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use postgres::types::ToSql;
@@ -17,7 +17,7 @@ use super::health::stored;
 use super::{Db, StoreResult, unsigned};
 use crate::amc::{ExecutionStatus, UsageSnapshot};
 use crate::domain::{
-    DayExecutions, Durations, ExecutionRow, Failure, ScheduleRow, StatusCounts, SyncMark,
+    DayExecutions, ExecutionDays, ExecutionRow, Failure, ScheduleRow, SyncMark, UsageFigures,
     UsageFleet, UsageRow,
 };
 use crate::domain::{InstanceId, RowId};
@@ -222,48 +222,51 @@ impl Db {
         let day_s = stored(&(now - chrono::TimeDelta::hours(24)));
         let query = |sql: &str, params: &[&(dyn ToSql + Sync)]| self.read(|c| c.query(sql, params));
 
-        let workflows = counts(query(
-            "SELECT instance_id, count(*) FROM workflows WHERE instance_id = ANY($1)
-             GROUP BY instance_id",
-            &[&ids],
-        )?)?;
-        let schedules = counts(query(
-            "SELECT instance_id, count(*) FROM workflow_schedules
-             WHERE enabled AND instance_id = ANY($1) GROUP BY instance_id",
-            &[&ids],
-        )?)?;
-        let in_flight = counts(query(
-            "SELECT instance_id, count(*) FROM workflow_executions
-             WHERE status IN ('PENDING', 'RUNNING') AND instance_id = ANY($1) GROUP BY instance_id",
-            &[&ids],
-        )?)?;
-        let ad_hoc = counts(query(
-            "SELECT instance_id, count(*) FROM workflow_executions
-             WHERE execution_category = 'AD_HOC' AND created_at >= $2 AND instance_id = ANY($1)
-             GROUP BY instance_id",
-            &[&ids, &day_s],
-        )?)?;
+        let mut figures = UsageFigures {
+            workflows: counts(query(
+                "SELECT instance_id, count(*) FROM workflows WHERE instance_id = ANY($1)
+                 GROUP BY instance_id",
+                &[&ids],
+            )?)?,
+            schedules_enabled: counts(query(
+                "SELECT instance_id, count(*) FROM workflow_schedules
+                 WHERE enabled AND instance_id = ANY($1) GROUP BY instance_id",
+                &[&ids],
+            )?)?,
+            in_flight: counts(query(
+                "SELECT instance_id, count(*) FROM workflow_executions
+                 WHERE status IN ('PENDING', 'RUNNING') AND instance_id = ANY($1) GROUP BY instance_id",
+                &[&ids],
+            )?)?,
+            ad_hoc_24h: counts(query(
+                "SELECT instance_id, count(*) FROM workflow_executions
+                 WHERE execution_category = 'AD_HOC' AND created_at >= $2 AND instance_id = ANY($1)
+                 GROUP BY instance_id",
+                &[&ids, &day_s],
+            )?)?,
+            ..UsageFigures::default()
+        };
 
-        let mut by_status: HashMap<RowId, StatusCounts> = HashMap::new();
         for r in query(
             "SELECT instance_id, status, count(*) FROM workflow_executions
              WHERE created_at >= $2 AND instance_id = ANY($1) GROUP BY instance_id, status",
             &[&ids, &since_s],
         )? {
-            by_status
+            figures
+                .executions
                 .entry(row_id(&r, 0)?)
                 .or_default()
                 .add(execution_status(&r, 1)?, unsigned(get(&r, 2)?));
         }
 
-        let mut durations: HashMap<RowId, Vec<u64>> = HashMap::new();
         for r in query(
             "SELECT instance_id, duration_s FROM workflow_executions
              WHERE created_at >= $2 AND duration_s IS NOT NULL
                AND status IN ('SUCCEEDED', 'FAILED', 'CANCELLED') AND instance_id = ANY($1)",
             &[&ids, &since_s],
         )? {
-            durations
+            figures
+                .durations
                 .entry(row_id(&r, 0)?)
                 .or_default()
                 .push(unsigned(get(&r, 1)?));
@@ -271,7 +274,6 @@ impl Db {
 
         // The newest failure of each instance in the window: latest update
         // first, ties by the execution ID's bytes, downwards.
-        let mut failures: HashMap<RowId, Failure> = HashMap::new();
         for r in query(
             "SELECT DISTINCT ON (instance_id) instance_id, execution_id, workflow_id,
                     COALESCE(updated_at, created_at), error
@@ -281,7 +283,7 @@ impl Db {
                       execution_id COLLATE \"C\" DESC",
             &[&ids, &since_s],
         )? {
-            failures.insert(
+            figures.last_failure.insert(
                 row_id(&r, 0)?,
                 Failure {
                     execution_id: get(&r, 1)?,
@@ -292,52 +294,14 @@ impl Db {
             );
         }
 
-        let mut synced: HashMap<RowId, DateTime<Utc>> = HashMap::new();
         for r in query(
             "SELECT instance_id, synced_at FROM usage_syncs WHERE instance_id = ANY($1)",
             &[&ids],
         )? {
-            synced.insert(row_id(&r, 0)?, time(&r, 1)?);
+            figures.synced_at.insert(row_id(&r, 0)?, time(&r, 1)?);
         }
 
-        let mut fleet_counts = StatusCounts::default();
-        let mut fleet_durations: Vec<u64> = Vec::new();
-        let mut rows = Vec::with_capacity(instances.len());
-        for (id, instance_id, name) in instances {
-            let counts = by_status.get(id).copied().unwrap_or_default();
-            let mut d = durations.remove(id).unwrap_or_default();
-            d.sort_unstable();
-            fleet_counts.merge(&counts);
-            fleet_durations.extend_from_slice(&d);
-            rows.push(UsageRow {
-                id: *id,
-                instance_id: instance_id.clone(),
-                name: name.clone(),
-                workflows: workflows.get(id).copied().unwrap_or(0),
-                schedules_enabled: schedules.get(id).copied().unwrap_or(0),
-                executions: counts,
-                success_rate: counts.success_rate(),
-                duration_s: Durations::of(&d),
-                in_flight: in_flight.get(id).copied().unwrap_or(0),
-                ad_hoc_24h: ad_hoc.get(id).copied().unwrap_or(0),
-                last_failure: failures.remove(id),
-                synced_at: synced.remove(id),
-            });
-        }
-        fleet_durations.sort_unstable();
-        let fleet = UsageFleet {
-            instances: rows.len(),
-            workflows: rows.iter().map(|r| r.workflows).sum(),
-            schedules_enabled: rows.iter().map(|r| r.schedules_enabled).sum(),
-            executions: fleet_counts,
-            success_rate: fleet_counts.success_rate(),
-            duration_s: Durations::of(&fleet_durations),
-            in_flight: rows.iter().map(|r| r.in_flight).sum(),
-            ad_hoc_24h: rows.iter().map(|r| r.ad_hoc_24h).sum(),
-            instances_with_failures: rows.iter().filter(|r| r.last_failure.is_some()).count(),
-            since,
-        };
-        Ok((rows, fleet))
+        Ok(figures.report(instances, since))
     }
 
     /// Executions of `instances` created since `since`, per UTC day (every
@@ -348,15 +312,7 @@ impl Db {
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<DayExecutions>> {
-        let mut days: BTreeMap<String, StatusCounts> = BTreeMap::new();
-        let mut day = since.date_naive();
-        while day <= now.date_naive() {
-            days.insert(day.to_string(), StatusCounts::default());
-            match day.succ_opt() {
-                Some(next) => day = next,
-                None => break,
-            }
-        }
+        let mut days = ExecutionDays::new(since, now);
         let ids: Vec<RowId> = instances.iter().copied().collect();
         let since = stored(&since);
         let rows = self.read(|c| {
@@ -369,14 +325,9 @@ impl Db {
         })?;
         for r in rows {
             let day: String = get(&r, 0)?;
-            days.entry(day)
-                .or_default()
-                .add(execution_status(&r, 1)?, unsigned(get(&r, 2)?));
+            days.add(day, execution_status(&r, 1)?, unsigned(get(&r, 2)?));
         }
-        Ok(days
-            .into_iter()
-            .map(|(day, executions)| DayExecutions { day, executions })
-            .collect())
+        Ok(days.finish())
     }
 
     /// The stored executions of one instance, newest first.

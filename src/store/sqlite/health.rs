@@ -1,14 +1,15 @@
 //! Health check results: the last state on each instance, and the history.
 
-use crate::domain::round2;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::decode::{decoded, entity, opt_time, parsed, time};
 use super::{Db, StoreError, StoreResult, fmt_time};
-use crate::domain::{DayLatency, HealthRecord, HealthSummary, HistoryRow, percentile};
+use crate::domain::{
+    DayLatency, HealthRecord, HealthSummary, HealthTally, HistoryRow, LatencyDays,
+};
 use crate::domain::{InstanceId, InstanceStatus, RowId};
 impl Db {
     /// Saves a batch of results in one transaction: a history row each, and the
@@ -108,65 +109,23 @@ impl Db {
                  ORDER BY i.name, i.instance_id, i.id, h.checked_at, h.id",
         )?;
         let mut rows = stmt.query(params![owner, fmt_time(&since)])?;
-        let mut out: Vec<HealthSummary> = Vec::new();
-        let mut latencies: Vec<u64> = Vec::new();
-        let mut errors = 0u64;
-        let finish = |s: &mut HealthSummary, lat: &mut Vec<u64>, errors: u64| {
-            lat.sort_unstable();
-            s.p50_ms = percentile(lat, 50.0);
-            s.p95_ms = percentile(lat, 95.0);
-            if s.checks > 0 {
-                s.uptime_pct = Some(round2(100.0 * s.healthy as f64 / s.checks as f64));
-                s.error_rate_pct = Some(round2(100.0 * errors as f64 / s.checks as f64));
-            }
-            lat.clear();
-        };
+        let mut report = HealthTally::default();
         while let Some(r) = rows.next()? {
             let id: RowId = r.get(0)?;
-            if out.last().map(|s| s.id) != Some(id) {
-                if let Some(prev) = out.last_mut() {
-                    finish(prev, &mut latencies, errors);
-                }
-                errors = 0;
-                out.push(HealthSummary {
+            if !report.is_open(id) {
+                report.open(
                     id,
-                    instance_id: decoded(r, 1, "an AMC instance ID", |s| {
-                        InstanceId::parse(s).ok()
-                    })?,
-                    name: r.get(2)?,
-                    owner: r.get(3)?,
-                    account_id: entity(r, 4)?,
-                    checks: 0,
-                    healthy: 0,
-                    uptime_pct: None,
-                    error_rate_pct: None,
-                    p50_ms: None,
-                    p95_ms: None,
-                    last_error: None,
-                    last_checked_at: None,
-                });
+                    decoded(r, 1, "an AMC instance ID", |s| InstanceId::parse(s).ok())?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    entity(r, 4)?,
+                );
             }
-            let Some(s) = out.last_mut() else { continue };
             let status: Option<String> = r.get(5)?;
             let Some(status) = status else { continue };
-            s.checks += 1;
-            match status.as_str() {
-                "HEALTHY" => s.healthy += 1,
-                "ERROR" => errors += 1,
-                _ => {}
-            }
-            if let Some(l) = r.get::<_, Option<u64>>(6)? {
-                latencies.push(l);
-            }
-            if let Some(e) = r.get::<_, Option<String>>(7)? {
-                s.last_error = Some(e);
-            }
-            s.last_checked_at = opt_time(r, 8)?;
+            report.check(&status, r.get(6)?, r.get(7)?, opt_time(r, 8)?);
         }
-        if let Some(last) = out.last_mut() {
-            finish(last, &mut latencies, errors);
-        }
-        Ok(out)
+        Ok(report.finish())
     }
 
     /// Checks per UTC day since `since` (every day of the period, oldest
@@ -183,15 +142,7 @@ impl Db {
                  FROM health_checks WHERE checked_at >= ?1",
         )?;
         let mut rows = stmt.query([fmt_time(&since)])?;
-        let mut days: BTreeMap<String, (u64, u64, Vec<u64>)> = BTreeMap::new();
-        let mut day = since.date_naive();
-        while day <= now.date_naive() {
-            days.insert(day.to_string(), (0, 0, Vec::new()));
-            match day.succ_opt() {
-                Some(next) => day = next,
-                None => break,
-            }
-        }
+        let mut days = LatencyDays::new(since, now);
         while let Some(r) = rows.next()? {
             if let Some(set) = instances {
                 let id: RowId = r.get(0)?;
@@ -199,29 +150,9 @@ impl Db {
                     continue;
                 }
             }
-            let day: String = r.get(1)?;
-            let entry = days.entry(day).or_default();
-            entry.0 += 1;
-            if r.get::<_, String>(2)? == "HEALTHY" {
-                entry.1 += 1;
-            }
-            if let Some(l) = r.get::<_, Option<u64>>(3)? {
-                entry.2.push(l);
-            }
+            days.add(r.get(1)?, r.get::<_, String>(2)? == "HEALTHY", r.get(3)?);
         }
-        Ok(days
-            .into_iter()
-            .map(|(day, (checks, healthy, mut lat))| {
-                lat.sort_unstable();
-                DayLatency {
-                    day,
-                    checks,
-                    healthy,
-                    p50_ms: percentile(&lat, 50.0),
-                    p95_ms: percentile(&lat, 95.0),
-                }
-            })
-            .collect())
+        Ok(days.finish())
     }
 
     /// Deletes history rows older than `before`; returns how many.

@@ -81,14 +81,19 @@ fn get(conn: &rusqlite::Connection, id: RowId) -> StoreResult<Option<Instance>> 
     Ok(query(conn, "WHERE i.id = ?1", vec![Value::Text(id.to_string())])?.pop())
 }
 
-fn insert_brands(tx: &Transaction, id: RowId, brands: &[String], at: &str) -> StoreResult<()> {
+fn insert_brands<S: AsRef<str>>(
+    tx: &Transaction,
+    id: RowId,
+    brands: &[S],
+    at: &str,
+) -> StoreResult<()> {
     let mut stmt = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO instance_brands (instance_id, brand_name, created_at) VALUES (?1, ?2, ?3)",
         )
         ?;
     for b in brands {
-        stmt.execute(params![id, b, at])?;
+        stmt.execute(params![id, b.as_ref(), at])?;
     }
     Ok(())
 }
@@ -467,16 +472,8 @@ fn upsert_import_row(
             Ok(UpsertResult::Created)
         }
         Some(cur) => {
-            let mut brands = new.brands.clone();
-            brands.sort();
-            let same = cur.name == new.name
-                && cur.description == new.description
-                && cur.region == new.region
-                && cur.account.id == account
-                && cur.status == new.status
-                && cur.api_endpoint == new.api_endpoint
-                && cur.brands == brands;
-            if same {
+            let diff = cur.import_diff(new, account);
+            if diff.unchanged() {
                 return Ok(UpsertResult::Unchanged);
             }
             let updated = r
@@ -498,12 +495,12 @@ fn upsert_import_row(
                 ],
             )
             ?;
-            if cur.brands != brands {
+            if diff.brands_changed {
                 tx.execute(
                     "DELETE FROM instance_brands WHERE instance_id = ?1",
                     [cur.id],
                 )?;
-                insert_brands(tx, cur.id, &brands, now_s)?;
+                insert_brands(tx, cur.id, &diff.brands, now_s)?;
             }
             Ok(UpsertResult::Updated)
         }

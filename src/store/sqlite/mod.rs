@@ -351,18 +351,7 @@ impl Db {
     /// created exclusively (never through a symlink, never over an existing
     /// file) and compacted, so it holds no deleted content.
     pub(crate) fn backup(&self, dest: &Path) -> StoreResult<()> {
-        match crate::fsutil::create_new_private_file(dest) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(StoreError::Conflict(Clash::BackupExists(dest.to_owned())));
-            }
-            Err(e) => {
-                return Err(StoreError::Backup {
-                    dest: dest.to_owned(),
-                    reason: BackupFailure::Create(e),
-                });
-            }
-        }
+        crate::store::create_backup_file(dest)?;
         let result = (|| {
             let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX

@@ -5,7 +5,7 @@
 //! schedules replaced, its executions upserted by AMC's ID, its sync mark
 //! moved), so a failed or interrupted sync leaves nothing of itself behind.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -14,7 +14,7 @@ use super::decode::{decoded_opt, opt_time, parsed, time};
 use super::{Db, StoreError, StoreResult, fmt_time};
 use crate::amc::{ExecutionStatus, UsageSnapshot};
 use crate::domain::{
-    DayExecutions, Durations, ExecutionRow, Failure, ScheduleRow, StatusCounts, SyncMark,
+    DayExecutions, ExecutionDays, ExecutionRow, Failure, ScheduleRow, SyncMark, UsageFigures,
     UsageFleet, UsageRow,
 };
 use crate::domain::{InstanceId, RowId};
@@ -175,26 +175,28 @@ impl Db {
                 }
                 Ok(map)
             };
-        let workflows = counts(
-            "SELECT instance_id, count(*) FROM workflows GROUP BY instance_id",
-            &[],
-        )?;
-        let schedules = counts(
-            "SELECT instance_id, count(*) FROM workflow_schedules WHERE enabled = 1 GROUP BY instance_id",
-            &[],
-        )?;
-        let in_flight = counts(
-            "SELECT instance_id, count(*) FROM workflow_executions
-             WHERE status IN ('PENDING', 'RUNNING') GROUP BY instance_id",
-            &[],
-        )?;
-        let ad_hoc = counts(
-            "SELECT instance_id, count(*) FROM workflow_executions
-             WHERE execution_category = 'AD_HOC' AND created_at >= ?1 GROUP BY instance_id",
-            &[&day_s],
-        )?;
+        let mut figures = UsageFigures {
+            workflows: counts(
+                "SELECT instance_id, count(*) FROM workflows GROUP BY instance_id",
+                &[],
+            )?,
+            schedules_enabled: counts(
+                "SELECT instance_id, count(*) FROM workflow_schedules WHERE enabled = 1 GROUP BY instance_id",
+                &[],
+            )?,
+            in_flight: counts(
+                "SELECT instance_id, count(*) FROM workflow_executions
+                 WHERE status IN ('PENDING', 'RUNNING') GROUP BY instance_id",
+                &[],
+            )?,
+            ad_hoc_24h: counts(
+                "SELECT instance_id, count(*) FROM workflow_executions
+                 WHERE execution_category = 'AD_HOC' AND created_at >= ?1 GROUP BY instance_id",
+                &[&day_s],
+            )?,
+            ..UsageFigures::default()
+        };
 
-        let mut by_status: HashMap<RowId, StatusCounts> = HashMap::new();
         {
             let mut stmt = conn.prepare(
                 "SELECT instance_id, status, count(*) FROM workflow_executions
@@ -209,14 +211,14 @@ impl Db {
             })?;
             for row in rows {
                 let (id, status, n) = row?;
-                by_status
+                figures
+                    .executions
                     .entry(id)
                     .or_default()
                     .add(status, n.max(0) as u64);
             }
         }
 
-        let mut durations: HashMap<RowId, Vec<u64>> = HashMap::new();
         {
             let mut stmt = conn.prepare(
                 "SELECT instance_id, duration_s FROM workflow_executions
@@ -228,11 +230,14 @@ impl Db {
             })?;
             for row in rows {
                 let (id, d) = row?;
-                durations.entry(id).or_default().push(d.max(0) as u64);
+                figures
+                    .durations
+                    .entry(id)
+                    .or_default()
+                    .push(d.max(0) as u64);
             }
         }
 
-        let mut failures: HashMap<RowId, Failure> = HashMap::new();
         {
             // The newest failure of each instance: the window's FAILED rows,
             // latest update first, the first one seen per instance kept.
@@ -256,58 +261,20 @@ impl Db {
             })?;
             for row in rows {
                 let (id, f) = row?;
-                failures.entry(id).or_insert(f);
+                figures.last_failure.entry(id).or_insert(f);
             }
         }
 
-        let mut synced: HashMap<RowId, DateTime<Utc>> = HashMap::new();
         {
             let mut stmt = conn.prepare("SELECT instance_id, synced_at FROM usage_syncs")?;
             let rows = stmt.query_map([], |r| Ok((r.get::<_, RowId>(0)?, time(r, 1)?)))?;
             for row in rows {
                 let (id, at) = row?;
-                synced.insert(id, at);
+                figures.synced_at.insert(id, at);
             }
         }
 
-        let mut fleet_counts = StatusCounts::default();
-        let mut fleet_durations: Vec<u64> = Vec::new();
-        let mut rows = Vec::with_capacity(instances.len());
-        for (id, instance_id, name) in instances {
-            let counts = by_status.get(id).copied().unwrap_or_default();
-            let mut d = durations.remove(id).unwrap_or_default();
-            d.sort_unstable();
-            fleet_counts.merge(&counts);
-            fleet_durations.extend_from_slice(&d);
-            rows.push(UsageRow {
-                id: *id,
-                instance_id: instance_id.clone(),
-                name: name.clone(),
-                workflows: workflows.get(id).copied().unwrap_or(0),
-                schedules_enabled: schedules.get(id).copied().unwrap_or(0),
-                executions: counts,
-                success_rate: counts.success_rate(),
-                duration_s: Durations::of(&d),
-                in_flight: in_flight.get(id).copied().unwrap_or(0),
-                ad_hoc_24h: ad_hoc.get(id).copied().unwrap_or(0),
-                last_failure: failures.remove(id),
-                synced_at: synced.remove(id),
-            });
-        }
-        fleet_durations.sort_unstable();
-        let fleet = UsageFleet {
-            instances: rows.len(),
-            workflows: rows.iter().map(|r| r.workflows).sum(),
-            schedules_enabled: rows.iter().map(|r| r.schedules_enabled).sum(),
-            executions: fleet_counts,
-            success_rate: fleet_counts.success_rate(),
-            duration_s: Durations::of(&fleet_durations),
-            in_flight: rows.iter().map(|r| r.in_flight).sum(),
-            ad_hoc_24h: rows.iter().map(|r| r.ad_hoc_24h).sum(),
-            instances_with_failures: rows.iter().filter(|r| r.last_failure.is_some()).count(),
-            since,
-        };
-        Ok((rows, fleet))
+        Ok(figures.report(instances, since))
     }
 
     /// Executions of `instances` created since `since`, per UTC day (every
@@ -318,15 +285,7 @@ impl Db {
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<DayExecutions>> {
-        let mut days: BTreeMap<String, StatusCounts> = BTreeMap::new();
-        let mut day = since.date_naive();
-        while day <= now.date_naive() {
-            days.insert(day.to_string(), StatusCounts::default());
-            match day.succ_opt() {
-                Some(next) => day = next,
-                None => break,
-            }
-        }
+        let mut days = ExecutionDays::new(since, now);
         let mut stmt = self.read().prepare(
             "SELECT instance_id, substr(created_at, 1, 10), status, count(*)
                  FROM workflow_executions WHERE created_at >= ?1 GROUP BY 1, 2, 3",
@@ -342,13 +301,10 @@ impl Db {
         for row in rows {
             let (id, day, status, n) = row?;
             if instances.contains(&id) {
-                days.entry(day).or_default().add(status, n.max(0) as u64);
+                days.add(day, status, n.max(0) as u64);
             }
         }
-        Ok(days
-            .into_iter()
-            .map(|(day, executions)| DayExecutions { day, executions })
-            .collect())
+        Ok(days.finish())
     }
 
     /// The stored executions of one instance, newest first.

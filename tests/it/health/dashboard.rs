@@ -262,7 +262,11 @@ fn the_page_shows_the_figures_of_health_and_usage_reports() {
         return;
     };
     let mut browser = crate::support::cdp::Browser::start(&bin, 1280, 800);
-    let env = TestEnv::new();
+    // The page and the reports are compared figure for figure, period
+    // included: every command sees the same instant, whichever second each
+    // one runs in.
+    let instant = amcctl::domain::fmt_time(&amcctl::domain::now());
+    let env = TestEnv::new().with_env("AMCCTL_TEST_NOW", instant);
     let ids = fleet(&env);
     let file = write_dashboard(&env, &[]);
     let health = env.json(&["health", "report", "--since", "30d"]);
