@@ -26,6 +26,10 @@
 //!     --concurrency 64 --rate 100 --strategies a,b,c,cli
 //! ```
 
+#[path = "support/machine.rs"]
+mod machine;
+use machine::{compilers_running, loadavg};
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -620,31 +624,6 @@ fn vm_hwm(path: &str) -> Option<u64> {
 /// Resets this process's peak RSS to its current RSS (Linux ≥ 4.0).
 fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
-
-fn loadavg() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
-/// Compilers running on the machine (other developers' builds), which
-/// steal CPU from a measurement.
-fn compilers_running() -> usize {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    dir.filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-        })
-        .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
-        .filter(|c| matches!(c.trim(), "rustc" | "cc1" | "cc1plus" | "ld" | "rust-lld"))
-        .count()
 }
 
 fn run(s: &Scenario, strategy: Strategy, bin: &Path) -> Row {

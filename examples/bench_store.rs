@@ -27,6 +27,10 @@
 //! cargo run --release --example bench_store -- --only list,import --bin path/to/amcctl
 //! ```
 
+#[path = "support/machine.rs"]
+mod machine;
+use machine::{compilers_running, loadavg};
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -598,31 +602,6 @@ fn measure_check(bin: &Path, server: &mut Option<Server>, dir: &Path) -> Line {
 
 fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
-}
-
-fn loadavg() -> f64 {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
-/// Compilers running on the machine (other developers' builds), which
-/// steal CPU from a measurement.
-fn compilers_running() -> usize {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    dir.filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-        })
-        .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
-        .filter(|c| matches!(c.trim(), "rustc" | "cc1" | "cc1plus" | "ld" | "rust-lld"))
-        .count()
 }
 
 /// The amcctl binary: `--bin`, else `target/<profile>/amcctl` next to this
