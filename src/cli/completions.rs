@@ -261,7 +261,7 @@ fn instance_candidates() -> Vec<CompletionCandidate> {
         return Vec::new();
     };
     let filter = InstanceFilter {
-        owner: Some(user.id),
+        member: Some(user.id),
         ..Default::default()
     };
     let Ok(list) = store.instances(&filter) else {

@@ -77,7 +77,7 @@ pub(super) fn run(ctx: &mut Ctx, a: DashboardArgs) -> Result<()> {
         filters.push(format!("brand {b}"));
     }
     let filter = InstanceFilter {
-        owner,
+        member: owner,
         account,
         brand: a.brand.clone(),
         ..Default::default()

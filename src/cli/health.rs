@@ -111,7 +111,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: HealthCmd) -> Result<ExitStatus> {
         } => {
             let user = ctx.user()?;
             let filter = InstanceFilter {
-                owner: (!all_users).then_some(user.id),
+                member: (!all_users).then_some(user.id),
                 not_healthy: unhealthy,
                 ..Default::default()
             };
@@ -186,7 +186,7 @@ pub(super) fn select(ctx: &mut Ctx, a: &Selection<'_>, verb: &str) -> Result<Vec
     let user = ctx.user()?;
     if a.all {
         let filter = InstanceFilter {
-            owner: (!a.all_users).then_some(user.id),
+            member: (!a.all_users).then_some(user.id),
             ..Default::default()
         };
         let mut list = ctx.store()?.instances(&filter)?;

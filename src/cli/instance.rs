@@ -319,7 +319,7 @@ fn list(ctx: &mut Ctx, a: ListArgs) -> Result<()> {
         None => None,
     };
     let filter = InstanceFilter {
-        owner: (!a.all_users).then_some(user.id),
+        member: (!a.all_users).then_some(user.id),
         status: a.status,
         health: a.health,
         account,
@@ -627,7 +627,7 @@ fn export(ctx: &mut Ctx, refs: &[String], format: Option<FileFormat>) -> Result<
     let user = ctx.user()?;
     let list = if refs.is_empty() {
         let filter = InstanceFilter {
-            owner: Some(user.id),
+            member: Some(user.id),
             ..Default::default()
         };
         ctx.store()?.instances(&filter)?

@@ -71,7 +71,7 @@ impl Ctx {
             return Err(Error::missing_flag("INSTANCE"));
         }
         let filter = InstanceFilter {
-            owner: Some(user.id),
+            member: Some(user.id),
             ..Default::default()
         };
         let mut list = self.store()?.instances(&filter)?;

@@ -274,7 +274,7 @@ fn report(ctx: &mut Ctx, refs: &[String], since: Duration, all_users: bool) -> R
     let user = ctx.user()?;
     let instances = if refs.is_empty() {
         let filter = InstanceFilter {
-            owner: (!all_users).then_some(user.id),
+            member: (!all_users).then_some(user.id),
             ..Default::default()
         };
         ctx.store()?.instances(&filter)?

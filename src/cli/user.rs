@@ -71,7 +71,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: UserCmd) -> Result<()> {
         }
         UserCmd::Add { name } => {
             crate::domain::validate_name(&name)?;
-            let user = ctx.store()?.add_user(&name)?;
+            let user = ctx.store()?.add_user(&name, false)?;
             ctx.out.info(format!("Added user {}", user.name));
             ctx.out.changed(&user)
         }

@@ -59,6 +59,9 @@ pub struct Instance {
     pub is_active: bool,
     /// The owning user's name.
     pub owner: String,
+    /// What the acting user is to the instance (`None`: nothing, as in
+    /// `--all-users` lists); set by the command, not the store.
+    pub role: Option<super::Role>,
     /// The account (entity) the instance belongs to.
     pub account: AccountBrief,
     /// Brands, sorted.
@@ -132,8 +135,9 @@ impl ImportDiff<'_> {
 /// Which instances to list; `None` fields do not filter.
 #[derive(Debug, Clone, Default)]
 pub struct InstanceFilter {
-    /// Only this user's instances (`None`: every user's).
-    pub owner: Option<RowId>,
+    /// Only the instances this user owns or that are shared with them
+    /// (`None`: every user's).
+    pub member: Option<RowId>,
     /// Only with this status.
     pub status: Option<InstanceStatus>,
     /// Only with this health (`Unknown`: never checked).

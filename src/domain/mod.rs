@@ -7,7 +7,9 @@
 //! two identifiers that the old web service kept confusing — the row UUID and
 //! AMC's instance ID — are distinct types so the compiler keeps them apart.
 
+mod access;
 mod account;
+mod audit;
 mod credentials;
 mod discovery;
 mod health;
@@ -23,7 +25,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use access::{Action, Role, Share, ShareChange, ShareRole};
 pub use account::{Account, AccountPatch, NewAccount};
+pub use audit::{AuditEntry, AuditFilter, AuditNote, AuditObject};
 pub use credentials::{
     DEFAULT_PROFILE, SealedSecret, SecretOf, StoredCredentials, validate_profile,
 };

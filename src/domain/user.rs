@@ -13,6 +13,10 @@ pub struct User {
     pub id: RowId,
     /// Login name.
     pub name: String,
+    /// Whether the user administers the store: adds and removes users, acts
+    /// on every instance. In the team store, a member of the database role
+    /// `amcctl_admin`.
+    pub admin: bool,
     /// How many instances the user owns.
     pub instance_count: u64,
     /// When the user was added.

@@ -535,7 +535,7 @@ mod tests {
         let src = Location::Sqlite(dir.path().join("a.db"));
         let mut store = Store::open(&src).unwrap();
         store.ensure_user("alice").unwrap();
-        store.add_user("bob").unwrap();
+        store.add_user("bob", false).unwrap();
         let dest_path = dir.path().join("b.db");
         let dest = Location::Sqlite(dest_path.clone());
         let copied = store.copy_to(&dest).unwrap();

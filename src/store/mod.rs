@@ -351,7 +351,8 @@ impl Store {
     }
 
     /// Per-instance uptime, error rate and latency percentiles since `since`,
-    /// for `owner`'s instances (every user's with `None`), sorted by name.
+    /// for the instances `owner` owns or that are shared with them (every
+    /// user's with `None`), sorted by name.
     pub fn health_report(
         &self,
         owner: Option<RowId>,
@@ -430,7 +431,8 @@ impl Store {
         each_mut!(self, db => db.remove_brands(id, brands))
     }
 
-    /// Every brand with the AMC instance IDs that carry it, limited to `owner` when given.
+    /// Every brand with the AMC instance IDs that carry it, limited to the
+    /// instances `owner` owns or that are shared with them when given.
     pub fn brand_index(&self, owner: Option<RowId>) -> StoreResult<Vec<(String, Vec<String>)>> {
         each!(self, db => db.brand_index(owner))
     }
@@ -524,14 +526,70 @@ impl Store {
         each!(self, db => db.executions(instance, status, since))
     }
 
-    /// Stored schedules of one instance, or of every instance of `owner`
-    /// (`None`: everyone's), with the state of each one's latest scheduled run.
+    /// Stored schedules of one instance, or of every instance `owner` owns
+    /// or that is shared with them (`None`: everyone's), with the state of each one's latest scheduled run.
     pub fn schedules(
         &self,
         instance: Option<RowId>,
         owner: Option<RowId>,
     ) -> StoreResult<Vec<ScheduleRow>> {
         each!(self, db => db.schedules(instance, owner))
+    }
+
+    /// Shares `instance` with `user` as `role` (replacing another role);
+    /// returns what changed. `by` is the sharing user's name.
+    pub fn share(
+        &mut self,
+        instance: RowId,
+        user: RowId,
+        role: ShareRole,
+        by: &str,
+    ) -> StoreResult<ShareChange> {
+        each_mut!(self, db => db.share(instance, user, role, by))
+    }
+
+    /// Takes `user`'s access to `instance` away; returns the role they had
+    /// (`None`: they had none, and nothing changed).
+    pub fn unshare(&mut self, instance: RowId, user: RowId) -> StoreResult<Option<ShareRole>> {
+        each_mut!(self, db => db.unshare(instance, user))
+    }
+
+    /// Who has access to `instance`: its owner first, then the users it is
+    /// shared with, by name.
+    pub fn access(&self, instance: RowId) -> StoreResult<Vec<Share>> {
+        each!(self, db => db.access(instance))
+    }
+
+    /// The instances shared with `user`, with the role of each.
+    pub fn shared_with(&self, user: RowId) -> StoreResult<HashMap<RowId, ShareRole>> {
+        each!(self, db => db.shared_with(user))
+    }
+
+    /// Arms the audit trail: the next write transaction that commits also
+    /// appends `note`, in the same transaction, so that a change and its
+    /// entry are written together or not at all (a dry run or a failed
+    /// change leaves none). Call it right before the write it describes.
+    pub fn audited(&mut self, note: AuditNote) -> &mut Store {
+        each_mut!(self, db => db.arm_audit(note));
+        self
+    }
+
+    /// Appends `note` to the audit trail in a transaction of its own, for a
+    /// command whose change took several transactions (a discovery).
+    pub fn append_audit(&mut self, note: AuditNote) -> StoreResult<()> {
+        each_mut!(self, db => db.append_audit(note))
+    }
+
+    /// The audit entries matching `filter` that the acting user may read,
+    /// oldest first.
+    pub fn audit_entries(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+        each!(self, db => db.audit_entries(filter))
+    }
+
+    /// The database login of the connection (the team store's acting user);
+    /// `None` for a SQLite store, which has no logins.
+    pub fn login(&self) -> StoreResult<Option<String>> {
+        each!(self, db => db.login())
     }
 
     /// The user called `name`, if any.
@@ -545,9 +603,12 @@ impl Store {
     }
 
     /// Adds a user (its name checked by [`validate_name`]); a clash if the
-    /// name is taken.
-    pub fn add_user(&mut self, name: &str) -> StoreResult<User> {
-        each_mut!(self, db => db.add_user(name))
+    /// name is taken. In the team store the name is a database login role,
+    /// which gets the privileges a member needs, and `admin` must be false
+    /// (administrators are the members of the role `amcctl_admin`); in a
+    /// SQLite store `admin` makes the user an administrator.
+    pub fn add_user(&mut self, name: &str, admin: bool) -> StoreResult<User> {
+        each_mut!(self, db => db.add_user(name, admin))
     }
 
     /// The user called `name` (checked by [`validate_name`]), created if

@@ -53,6 +53,7 @@ fn row(r: &Row) -> StoreResult<Instance> {
         status: parsed(r, 5, "an instance status")?,
         is_active: get(r, 6)?,
         owner: get(r, 7)?,
+        role: None,
         account: AccountBrief {
             id: row_id(r, 8)?,
             account_id: entity(r, 9)?,
@@ -150,7 +151,7 @@ impl Db {
         let region = filter.region.map(|r| r.as_str());
         let mut params: Params = Vec::new();
         let mut conditions: Vec<String> = Vec::new();
-        if let Some(owner) = &filter.owner {
+        if let Some(owner) = &filter.member {
             params.push(owner);
             conditions.push(format!("i.user_id = ${}", params.len()));
         }

@@ -14,6 +14,7 @@
 //! (down, restarted, cut off) is reported as [`StoreError::Lost`], naming
 //! the location (host, port, user, database: never the password).
 
+mod access;
 mod accounts;
 mod copy;
 mod credentials;

@@ -19,6 +19,7 @@ fn row(r: &Row) -> StoreResult<User> {
         name: get(r, 1)?,
         created_at: time(r, 2)?,
         instance_count: count(r, 3)?,
+        admin: false,
     })
 }
 
@@ -39,7 +40,7 @@ impl Db {
 
     /// Adds a user (its name checked by [`crate::domain::validate_name`]);
     /// a clash if the name is taken.
-    pub(crate) fn add_user(&self, name: &str) -> StoreResult<User> {
+    pub(crate) fn add_user(&self, name: &str, _admin: bool) -> StoreResult<User> {
         let id = RowId::new();
         let created = now();
         self.write(|tx| {

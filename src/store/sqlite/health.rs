@@ -105,7 +105,7 @@ impl Db {
                  JOIN users u ON u.id = i.user_id
                  JOIN amc_accounts a ON a.id = i.account_id
                  LEFT JOIN health_checks h ON h.instance_id = i.id AND h.checked_at >= ?2
-                 WHERE ?1 IS NULL OR i.user_id = ?1
+                 WHERE ?1 IS NULL OR i.user_id = ?1 OR EXISTS (SELECT 1 FROM instance_shares sh WHERE sh.instance_id = i.id AND sh.user_id = ?1)
                  ORDER BY i.name, i.instance_id, i.id, h.checked_at, h.id",
         )?;
         let mut rows = stmt.query(params![owner, fmt_time(&since)])?;

@@ -37,6 +37,7 @@ fn row(r: &Row) -> rusqlite::Result<Instance> {
         status: parsed(r, 5, "an instance status")?,
         is_active: r.get(6)?,
         owner: r.get(7)?,
+        role: None,
         account: AccountBrief {
             id: r.get(8)?,
             account_id: entity(r, 9)?,
@@ -109,7 +110,7 @@ impl Db {
         // that lets every row through.
         let text = |v: Option<String>| v.map_or(Value::Null, Value::Text);
         let args = vec![
-            text(filter.owner.map(|o| o.to_string())),
+            text(filter.member.map(|o| o.to_string())),
             text(filter.status.map(|s| s.as_str().to_owned())),
             text(filter.health.map(|h| h.as_str().to_owned())),
             Value::Integer(filter.not_healthy.into()),
@@ -120,7 +121,8 @@ impl Db {
         ];
         query(
             self.read(),
-            "WHERE (?1 IS NULL OR i.user_id = ?1)
+            "WHERE (?1 IS NULL OR i.user_id = ?1
+                      OR EXISTS (SELECT 1 FROM instance_shares sh WHERE sh.instance_id = i.id AND sh.user_id = ?1))
                AND (?2 IS NULL OR i.status = ?2)
                AND (?3 IS NULL OR i.health_status = ?3 OR (?3 = 'UNKNOWN' AND i.health_status IS NULL))
                AND (?4 = 0 OR i.health_status IS NULL OR i.health_status != 'HEALTHY')
@@ -328,7 +330,7 @@ impl Db {
         let mut stmt = self.read().prepare(
             "SELECT b.brand_name, i.instance_id FROM instance_brands b
                  JOIN amc_instances i ON i.id = b.instance_id
-                 WHERE ?1 IS NULL OR i.user_id = ?1
+                 WHERE ?1 IS NULL OR i.user_id = ?1 OR EXISTS (SELECT 1 FROM instance_shares sh WHERE sh.instance_id = i.id AND sh.user_id = ?1)
                  ORDER BY b.brand_name, i.instance_id",
         )?;
         let rows = stmt.query_map([owner], |r| {

@@ -6,6 +6,7 @@
 //! which retries the whole transaction while another process holds the write
 //! lock, so "database is locked" never reaches a user.
 
+mod access;
 mod accounts;
 mod copy;
 mod credentials;
@@ -26,7 +27,7 @@ use rusqlite_migration::{M, Migrations};
 pub(crate) use decode::Undecodable;
 
 use super::{BackupFailure, Clash, Location, Missing, Rule, StoreError, StoreResult};
-use crate::domain::{fmt_time, now};
+use crate::domain::{AuditNote, fmt_time, now};
 
 /// The schema, one numbered file per version. Never edit or remove an entry:
 /// released stores were migrated with it.
@@ -35,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/sqlite/0002_usage.sql"),
     include_str!("../../../migrations/sqlite/0003_profiles.sql"),
     include_str!("../../../migrations/sqlite/0004_key_fingerprints.sql"),
+    include_str!("../../../migrations/sqlite/0005_sharing_audit.sql"),
 ];
 
 /// How long a writer waits for another process's write lock, all retries included.
@@ -44,6 +46,9 @@ const WRITE_LOCK_PATIENCE: Duration = Duration::from_secs(60);
 pub(crate) struct Db {
     conn: Connection,
     location: Location,
+    /// The audit entry the next committed write appends (see
+    /// [`crate::store::Store::audited`]).
+    audit: Option<AuditNote>,
 }
 
 fn migrations() -> Migrations<'static> {
@@ -121,6 +126,7 @@ impl Db {
         Ok(Db {
             conn,
             location: location.clone(),
+            audit: None,
         })
     }
 
@@ -159,6 +165,7 @@ impl Db {
         Ok(Db {
             conn,
             location: location.clone(),
+            audit: None,
         })
     }
 
@@ -204,6 +211,7 @@ impl Db {
     ) -> Result<T, E> {
         let started = Instant::now();
         let mut pause = Duration::from_millis(5);
+        let audit = self.audit.take();
         loop {
             let attempt = (|| {
                 let tx = self
@@ -212,6 +220,9 @@ impl Db {
                     .map_err(Retry::from_sqlite)?;
                 let value = f(&tx).map_err(Retry::Fatal)?;
                 if commit {
+                    if let Some(note) = &audit {
+                        access::append(&tx, note).map_err(Retry::from_sqlite)?;
+                    }
                     tx.commit().map_err(Retry::from_sqlite)?;
                 }
                 Ok(value)

@@ -364,7 +364,7 @@ impl Db {
                       WHERE x.instance_id = s.instance_id AND x.workflow_id = s.workflow_id
                         AND x.execution_category = 'SCHEDULED'
                       ORDER BY x.created_at DESC, x.execution_id DESC LIMIT 1)
-                 WHERE (?1 IS NULL OR s.instance_id = ?1) AND (?2 IS NULL OR i.user_id = ?2)
+                 WHERE (?1 IS NULL OR s.instance_id = ?1) AND (?2 IS NULL OR i.user_id = ?2 OR EXISTS (SELECT 1 FROM instance_shares sh WHERE sh.instance_id = i.id AND sh.user_id = ?2))
                  ORDER BY i.name, i.instance_id, s.schedule_id",
             )
             ?;

@@ -7,7 +7,7 @@ use crate::domain::RowId;
 use crate::domain::User;
 
 const SELECT: &str = "SELECT u.id, u.name, u.created_at,
-    (SELECT count(*) FROM amc_instances i WHERE i.user_id = u.id)
+    (SELECT count(*) FROM amc_instances i WHERE i.user_id = u.id), u.is_admin
     FROM users u";
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<User> {
@@ -16,6 +16,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<User> {
         name: r.get(1)?,
         created_at: super::decode::time(r, 2)?,
         instance_count: r.get(3)?,
+        admin: r.get(4)?,
     })
 }
 
@@ -38,13 +39,13 @@ impl Db {
 
     /// Adds a user (its name checked by [`validate_name`]); a clash if the
     /// name is taken.
-    pub(crate) fn add_user(&mut self, name: &str) -> StoreResult<User> {
+    pub(crate) fn add_user(&mut self, name: &str, admin: bool) -> StoreResult<User> {
         let id = RowId::new();
         let created = fmt_time(&now());
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO users (id, name, created_at) VALUES (?1, ?2, ?3)",
-                params![id, name, created],
+                "INSERT INTO users (id, name, created_at, is_admin) VALUES (?1, ?2, ?3, ?4)",
+                params![id, name, created, admin],
             )
             .map_err(|e| {
                 if is_unique_violation(&e) {
