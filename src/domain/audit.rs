@@ -101,3 +101,44 @@ pub struct AuditFilter {
     /// Only written since then.
     pub since: Option<DateTime<Utc>>,
 }
+
+impl AuditNote {
+    /// An entry by `actor` about the instance `instance`.
+    pub fn instance(
+        actor: &str,
+        command: &str,
+        instance: &super::Instance,
+        summary: impl Into<String>,
+    ) -> AuditNote {
+        AuditNote {
+            actor: actor.to_owned(),
+            command: command.to_owned(),
+            object_kind: AuditObject::Instance,
+            object_id: Some(instance.id.to_string()),
+            object_name: Some(instance.instance_id.to_string()),
+            instance: Some(instance.id),
+            summary: summary.into(),
+        }
+    }
+
+    /// An entry by `actor` about anything but one instance: `object_id` is
+    /// the row id, when the object has one; `object_name` what people call it.
+    pub fn other(
+        actor: &str,
+        command: &str,
+        kind: AuditObject,
+        object_id: Option<String>,
+        object_name: Option<String>,
+        summary: impl Into<String>,
+    ) -> AuditNote {
+        AuditNote {
+            actor: actor.to_owned(),
+            command: command.to_owned(),
+            object_kind: kind,
+            object_id,
+            object_name,
+            instance: None,
+            summary: summary.into(),
+        }
+    }
+}
