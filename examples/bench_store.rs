@@ -60,6 +60,8 @@ const CHECK_RATE: u32 = 10_000;
 const ENTITY: &str = "ENTITY1BENCHSTORE";
 /// Instances of the check are spread over this many accounts.
 const CHECK_ACCOUNTS: usize = 10;
+/// The user the benchmark acts as; in PostgreSQL a login role it creates.
+const USER: &str = "amcctl_bench";
 const CLIENT_ID: &str = "amzn1.application-oa2-client.bench";
 const CLIENT_SECRET: &str = "bench-client-secret";
 const REFRESH_TOKEN: &str = "Atzr|bench-refresh-token";
@@ -162,6 +164,23 @@ impl Server {
         }
     }
 
+    /// Makes sure the login role [`USER`] exists with the admin's
+    /// password: the benchmark acts as a member, under row level security,
+    /// as a team's users do.
+    fn ensure_member_role(&self) {
+        let sql = format!(
+            "DO $$ BEGIN
+                 CREATE ROLE {USER} LOGIN;
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+             END $$;
+             ALTER ROLE {USER} LOGIN PASSWORD '{}'",
+            self.password.replace('\'', "''")
+        );
+        self.connect()
+            .batch_execute(&sql)
+            .unwrap_or_else(|e| panic!("create the role {USER}: {e}"));
+    }
+
     fn connect(&self) -> postgres::Client {
         self.admin
             .connect(postgres::NoTls)
@@ -175,11 +194,15 @@ impl Server {
         self.connect()
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-        let mut url = self.base.clone();
-        url.set_path(&name);
+        self.ensure_member_role();
+        let mut admin_url = self.base.clone();
+        admin_url.set_path(&name);
+        let mut url = admin_url.clone();
+        url.set_username(USER).expect("a user name in the URL");
         Database {
             admin: self.admin.clone(),
             name,
+            admin_url: admin_url.to_string(),
             url: url.to_string(),
         }
     }
@@ -189,7 +212,10 @@ impl Server {
 struct Database {
     admin: postgres::Config,
     name: String,
-    /// The URL amcctl is given: no password.
+    /// The URL amcctl is given to migrate and add the user: the admin's
+    /// login, no password.
+    admin_url: String,
+    /// The URL amcctl is given otherwise: the member [`USER`]'s login.
     url: String,
 }
 
@@ -216,8 +242,8 @@ struct Store {
 }
 
 impl Store {
-    /// A fresh home with the user `bench`; for PostgreSQL a new database,
-    /// migrated by amcctl.
+    /// A fresh home with the user [`USER`]; for PostgreSQL a new database,
+    /// migrated by amcctl, where [`USER`] is a member added by the admin.
     fn fresh(backend: Backend, bin: &Path, server: &mut Option<Server>) -> Store {
         let home = tempfile::tempdir().expect("a temporary folder");
         let (db, password) = match backend {
@@ -230,28 +256,39 @@ impl Store {
         let store = Store { home, db, password };
         if store.db.is_some() {
             must(
-                store.amcctl(bin).args(["db", "migrate", "-q"]),
+                store.as_admin(bin).args(["db", "migrate", "-q"]),
                 "db migrate",
             );
         }
         must(
             store
-                .amcctl(bin)
+                .as_admin(bin)
                 .envs(fixed(1))
-                .args(["user", "add", "bench", "-q"]),
+                .args(["user", "add", USER, "-q"]),
             "user add",
         );
         store
     }
 
-    /// A command for amcctl on this store, in a hermetic environment.
+    /// A command for amcctl on this store as the administrator: the admin
+    /// login in PostgreSQL, the first user in SQLite.
+    fn as_admin(&self, bin: &Path) -> Command {
+        let mut cmd = self.amcctl(bin);
+        if let Some(db) = &self.db {
+            cmd.env("AMCCTL_DB", &db.admin_url)
+                .env_remove("AMCCTL_USER");
+        }
+        cmd
+    }
+
+    /// A command for amcctl on this store as [`USER`], in a hermetic environment.
     fn amcctl(&self, bin: &Path) -> Command {
         let mut cmd = Command::new(bin);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.home.path())
             .env("AMCCTL_HOME", self.home.path())
-            .env("AMCCTL_USER", "bench")
+            .env("AMCCTL_USER", USER)
             .env("AMCCTL_NO_INPUT", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

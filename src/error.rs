@@ -346,10 +346,16 @@ impl Error {
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
+            StoreError::NotFound(Missing::Role(name)) => Error::not_found(format!(
+                "the team store's database has no login role {name:?}"
+            ))
+            .with_hint(format!(
+                "a database administrator creates it first: CREATE ROLE {name} LOGIN PASSWORD '…'"
+            )),
             StoreError::NotFound(missing) => Error::not_found(match missing {
                 Missing::Instance => "the instance no longer exists".to_owned(),
                 Missing::Account => "the account no longer exists".to_owned(),
-                Missing::User(name) => format!("no user {name:?}"),
+                Missing::User(name) | Missing::Role(name) => format!("no user {name:?}"),
                 Missing::Brand(brand) => format!("the instance has no brand {brand:?}"),
                 Missing::ImportAccount {
                     entity,
@@ -391,6 +397,29 @@ impl From<StoreError> for Error {
                     Error::conflict(format!("{} already exists", dest.display()))
                 }
             },
+            StoreError::ForeignInstance(reference) => Error::permission_denied(format!(
+                "permission denied: instance {reference:?} belongs to another user"
+            ))
+            .with_hint("its owner can share it with you: `amcctl instance share`"),
+            StoreError::Denied(reason) => Error::permission_denied(
+                if reason.starts_with("permission denied") {
+                    reason
+                } else {
+                    format!("permission denied: {reason}")
+                },
+            )
+            .with_hint(
+                "the team store's database refused this to your login: ask the owner of the \
+                 instance, or an administrator",
+            ),
+            StoreError::Constraint(Rule::AdminByRole(name)) => Error::usage(
+                "administrators of the team store are the members of the role amcctl_admin, \
+                 not users added with --admin",
+            )
+            .with_hint(format!(
+                "add {name} without --admin, then a database administrator runs \
+                 `GRANT amcctl_admin TO {name}`"
+            )),
             StoreError::Constraint(Rule::TooManyBrands { max }) => Error::usage(format!(
                 "invalid brand: at most {max} brands per instance"
             )),

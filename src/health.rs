@@ -30,10 +30,10 @@ pub struct Target {
     pub name: String,
     /// Owner's name.
     pub owner: String,
-    /// Owner's row id: with `profile`, picks the session (credentials) to
-    /// check with.
+    /// The row id of the user whose login serves the target: with
+    /// `profile`, picks the session (credentials) to check with.
     pub user_id: RowId,
-    /// The owner's login profile that serves the instance's account.
+    /// That user's login profile that serves the instance's account.
     pub profile: String,
     /// Account headers and region.
     pub advertiser: Advertiser,
@@ -81,7 +81,7 @@ pub struct CheckResult {
     /// When the check finished.
     #[serde(serialize_with = "rfc3339")]
     pub checked_at: DateTime<Utc>,
-    /// Owner's row id (not part of the JSON shape).
+    /// The row id of the user whose login checked it (not part of the JSON shape).
     #[serde(skip)]
     pub user_id: RowId,
     /// Whether the credentials were at fault (not part of the JSON shape).

@@ -42,7 +42,15 @@ where
     T: Into<OsString> + Clone,
 {
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    match <cli::Cli as clap::Parser>::try_parse_from(&args) {
+    let parsed = <cli::Cli as clap::CommandFactory>::command()
+        .try_get_matches_from(&args)
+        .and_then(|m| {
+            let mut cli = <cli::Cli as clap::FromArgMatches>::from_arg_matches(&m)?;
+            cli.global.user_on_command_line =
+                m.value_source("user") == Some(clap::parser::ValueSource::CommandLine);
+            Ok(cli)
+        });
+    match parsed {
         Ok(cli) => main_with(cli, env, streams),
         Err(e) => parse_failure(&e, &args, &env, &streams),
     }

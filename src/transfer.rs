@@ -69,6 +69,7 @@ pub fn csv_record(i: &Instance) -> Vec<String> {
         status: Some(i.status),
         is_active: i.is_active,
         owner: &i.owner,
+        role: i.role,
         account_uuid: Some(i.account.id),
         account_id: i.account.account_id.as_str(),
         account_name: &i.account.account_name,
@@ -100,6 +101,8 @@ struct InstanceCsv<'a> {
     status: Option<crate::domain::InstanceStatus>,
     is_active: bool,
     owner: &'a str,
+    /// What the acting user is to it (`instance list`); an import ignores it.
+    role: Option<crate::domain::Role>,
     account_uuid: Option<crate::domain::RowId>,
     account_id: &'a str,
     account_name: &'a str,

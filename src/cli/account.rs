@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use comfy_table::Cell;
 
 use super::Ctx;
-use crate::domain::{Account, AccountPatch, NewAccount};
+use crate::domain::{Account, AccountPatch, AuditNote, AuditObject, NewAccount, RowId, User};
 use crate::domain::{Country, EntityId, InvalidValue, fmt_time, parse_advertiser_id, parse_name};
 use crate::error::{Error, Result};
 use crate::output::{Tabular, csv_cells, csv_header};
@@ -241,6 +241,68 @@ fn patch_from_prompts(ctx: &mut Ctx, cur: &Account) -> Result<AccountPatch> {
     })
 }
 
+/// Creates the account `new`, with its audit entry naming `command`.
+pub(super) fn create(ctx: &mut Ctx, mut new: NewAccount, command: &str) -> Result<Account> {
+    let user = ctx.user()?;
+    // The row id is chosen here, so that the entry written with the new
+    // row can name it.
+    let id = RowId::new();
+    new.id = Some(id);
+    let note = AuditNote::other(
+        &user.name,
+        command,
+        AuditObject::Account,
+        Some(id.to_string()),
+        Some(new.account_id.to_string()),
+        format!("created {} ({})", new.account_name, new.country.code()),
+    );
+    Ok(ctx.store()?.audited(note).create_account(&new)?)
+}
+
+/// An audit entry about the account `a`.
+fn account_note(user: &User, command: &str, a: &Account, summary: String) -> AuditNote {
+    AuditNote::other(
+        &user.name,
+        command,
+        AuditObject::Account,
+        Some(a.id.to_string()),
+        Some(a.account_id.to_string()),
+        summary,
+    )
+}
+
+/// What an account edit changes, one `field: old -> new` each; `None`
+/// when every field given already has its value.
+fn patch_summary(cur: &Account, p: &AccountPatch) -> Option<String> {
+    let mut changes = Vec::new();
+    if let Some(v) = p.account_id.as_ref().filter(|v| **v != cur.account_id) {
+        changes.push(format!("account_id: {} -> {v}", cur.account_id));
+    }
+    if let Some(v) = p.account_name.as_ref().filter(|v| **v != cur.account_name) {
+        changes.push(format!("account_name: {:?} -> {v:?}", cur.account_name));
+    }
+    if let Some(v) = p
+        .advertiser_id
+        .as_ref()
+        .filter(|v| **v != cur.advertiser_id)
+    {
+        let show = |a: &Option<String>| a.clone().unwrap_or_else(|| "(none)".into());
+        changes.push(format!(
+            "advertiser_id: {} -> {}",
+            show(&cur.advertiser_id),
+            show(v)
+        ));
+    }
+    if let Some(v) = p.country.filter(|v| *v != cur.country) {
+        changes.push(format!("country: {} -> {}", cur.country.code(), v.code()));
+    }
+    if let Some(v) = &p.profile {
+        let from = cur.profile.as_deref().unwrap_or("(none)");
+        changes.push(format!("profile: {from} -> {v}"));
+    }
+    (!changes.is_empty()).then(|| changes.join(", "))
+}
+
 pub(super) fn run(ctx: &mut Ctx, cmd: AccountCmd) -> Result<()> {
     match cmd {
         AccountCmd::List => {
@@ -253,7 +315,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AccountCmd) -> Result<()> {
         }
         AccountCmd::Create(fields) => {
             let new = new_account(ctx, &fields)?;
-            let a = ctx.store()?.create_account(&new)?;
+            let a = create(ctx, new, "account create")?;
             ctx.out.info(format!(
                 "Created account {} ({})",
                 a.account_name, a.account_id
@@ -276,11 +338,15 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AccountCmd) -> Result<()> {
                 patch_from_flags(&fields)?
             };
             patch.profile = bind.filter(|p| cur.profile.as_ref() != Some(p));
-            if patch.is_empty() {
+            let summary = patch_summary(&cur, &patch);
+            if patch.is_empty() || summary.is_none() {
                 ctx.out.info("Nothing changed.");
                 return ctx.out.changed(&cur);
             }
-            let a = ctx.store()?.update_account(cur.id, &patch)?;
+            let user = ctx.user()?;
+            let summary = summary.unwrap_or_default();
+            let note = account_note(&user, "account edit", &cur, summary);
+            let a = ctx.store()?.audited(note).update_account(cur.id, &patch)?;
             ctx.out.info(format!("Updated account {}", a.account_id));
             ctx.out.changed(&a)
         }
@@ -296,7 +362,10 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AccountCmd) -> Result<()> {
                 ctx.out.info("Nothing deleted.");
                 return Ok(());
             }
-            ctx.store()?.delete_account(a.id)?;
+            let user = ctx.user()?;
+            let summary = format!("deleted {} ({})", a.account_name, a.country.code());
+            let note = account_note(&user, "account delete", &a, summary);
+            ctx.store()?.audited(note).delete_account(a.id)?;
             ctx.out.info(format!("Deleted account {}", a.account_id));
             Ok(())
         }

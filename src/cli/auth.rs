@@ -14,7 +14,7 @@ use super::Ctx;
 use super::connect::NetArgs;
 use crate::amc::{CachedToken, Credentials, NoTokenCache};
 use crate::config::parse_duration;
-use crate::domain::Region;
+use crate::domain::{AuditNote, AuditObject, Region};
 use crate::domain::{fmt_time, rfc3339, validate_profile};
 use crate::env;
 use crate::error::{Error, Kind, Result};
@@ -256,7 +256,18 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                 region,
                 token,
             };
-            let stored = login::save(ctx.store()?, &keyring, user.id, proved)?;
+            let note = AuditNote::other(
+                &user.name,
+                "auth login",
+                AuditObject::Login,
+                None,
+                Some(profile.clone()),
+                format!(
+                    "profile {profile}, client {}, region {region}",
+                    short_client_id(&proved.client_id)
+                ),
+            );
+            let stored = login::save(ctx.store()?.audited(note), &keyring, user.id, proved)?;
             ctx.out.info(format!(
                 "Logged in as {} (profile {profile}) with client {} ({region}); access token valid until {}",
                 user.name,
@@ -344,7 +355,23 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
         AuthCmd::Logout => {
             let user = ctx.user()?;
             let profile = ctx.profile_of(&user)?;
-            if ctx.store()?.delete_credentials(user.id, &profile)? {
+            // Only a login that is there is deleted, and audited: the
+            // deletion of nothing would commit the entry all the same.
+            let has = ctx.store()?.credentials(user.id, &profile)?.is_some();
+            let note = AuditNote::other(
+                &user.name,
+                "auth logout",
+                AuditObject::Login,
+                None,
+                Some(profile.clone()),
+                format!("profile {profile} forgotten"),
+            );
+            if has
+                && ctx
+                    .store()?
+                    .audited(note)
+                    .delete_credentials(user.id, &profile)?
+            {
                 ctx.out
                     .info(format!("Logged out {} (profile {profile})", user.name));
                 Ok(())
@@ -354,6 +381,15 @@ pub(super) fn run(ctx: &mut Ctx, cmd: AuthCmd) -> Result<()> {
                 Err(ctx.no_profile(&user, &profile)?)
             }
         }
+    }
+}
+
+/// A client ID as the audit trail shows it: not a secret, but long; its
+/// first 40 characters tell it apart.
+fn short_client_id(id: &str) -> String {
+    match id.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &id[..i]),
+        None => id.to_owned(),
     }
 }
 

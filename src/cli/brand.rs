@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::Ctx;
-use crate::domain::parse_brands;
+use crate::domain::{Action, AuditNote, Instance, User, parse_brands};
 use crate::error::Result;
 use crate::output::{Format, Tabular, csv_cells, csv_header};
 
@@ -121,7 +121,7 @@ pub(super) fn run(ctx: &mut Ctx, cmd: BrandCmd) -> Result<()> {
             instance: Some(r),
             all_users: _,
         } => {
-            let (_, inst) = ctx.pick_instance(Some(&r))?;
+            let (_, inst) = ctx.instance_for(Some(&r), Action::Show, "brand list")?;
             print_brands(ctx, inst.brands)
         }
         BrandCmd::List {
@@ -138,37 +138,96 @@ pub(super) fn run(ctx: &mut Ctx, cmd: BrandCmd) -> Result<()> {
         }
         BrandCmd::Set { instance, brands } => {
             let brands = parse_brands(&brands)?;
-            let (_, inst) = ctx.pick_instance(Some(&instance))?;
-            let inst = ctx.store()?.set_brands(inst.id, &brands)?;
+            let (user, inst) = ctx.instance_for(Some(&instance), Action::Brands, "brand set")?;
+            if same_brands(&inst.brands, &brands) {
+                return unchanged(ctx, inst.brands);
+            }
+            let note = brands_note(&user, "brand set", &inst, &brands);
+            let inst = ctx.store()?.audited(note).set_brands(inst.id, &brands)?;
             changed_brands(ctx, inst.brands)
         }
         BrandCmd::Add { instance, brands } => {
             let brands = parse_brands(&brands)?;
-            let (_, inst) = ctx.pick_instance(Some(&instance))?;
-            let inst = ctx.store()?.add_brands(inst.id, &brands)?;
+            let (user, inst) = ctx.instance_for(Some(&instance), Action::Brands, "brand add")?;
+            let mut after = inst.brands.clone();
+            after.extend(brands.iter().filter(|b| !inst.brands.contains(b)).cloned());
+            if same_brands(&inst.brands, &after) {
+                return unchanged(ctx, inst.brands);
+            }
+            let note = brands_note(&user, "brand add", &inst, &after);
+            let inst = ctx.store()?.audited(note).add_brands(inst.id, &brands)?;
             changed_brands(ctx, inst.brands)
         }
         BrandCmd::Remove { instance, brands } => {
             let brands = parse_brands(&brands)?;
-            let (_, inst) = ctx.pick_instance(Some(&instance))?;
-            let inst = ctx.store()?.remove_brands(inst.id, &brands)?;
+            let (user, inst) = ctx.instance_for(Some(&instance), Action::Brands, "brand remove")?;
+            let after: Vec<String> = inst
+                .brands
+                .iter()
+                .filter(|b| !brands.contains(b))
+                .cloned()
+                .collect();
+            let note = brands_note(&user, "brand remove", &inst, &after);
+            let inst = ctx.store()?.audited(note).remove_brands(inst.id, &brands)?;
             changed_brands(ctx, inst.brands)
         }
         BrandCmd::Clear { instance, yes } => {
-            let (_, inst) = ctx.pick_instance(Some(&instance))?;
+            let (user, inst) = ctx.instance_for(Some(&instance), Action::Brands, "brand clear")?;
             let q = format!(
                 "Remove all {} brand(s) of {}?",
                 inst.brands.len(),
                 inst.instance_id
             );
-            if !inst.brands.is_empty() && !ctx.confirm(yes, &q)? {
+            if inst.brands.is_empty() {
+                return unchanged(ctx, inst.brands);
+            }
+            if !ctx.confirm(yes, &q)? {
                 ctx.out.info("Nothing removed.");
                 return Ok(());
             }
-            let inst = ctx.store()?.set_brands(inst.id, &[])?;
+            let note = brands_note(&user, "brand clear", &inst, &[]);
+            let inst = ctx.store()?.audited(note).set_brands(inst.id, &[])?;
             changed_brands(ctx, inst.brands)
         }
     }
+}
+
+/// Whether two brand lists hold the same brands.
+fn same_brands(a: &[String], b: &[String]) -> bool {
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v.dedup();
+        v
+    };
+    sorted(a) == sorted(b)
+}
+
+/// A brand command that would change nothing: it writes nothing (and adds
+/// no audit entry), and says so.
+fn unchanged(ctx: &Ctx, brands: Vec<String>) -> Result<()> {
+    ctx.out.info("Nothing changed.");
+    changed_brands(ctx, brands)
+}
+
+/// The audit entry of a brand change: the brands before and after.
+fn brands_note(user: &User, command: &str, inst: &Instance, after: &[String]) -> AuditNote {
+    let mut after = after.to_vec();
+    after.sort();
+    after.dedup();
+    let list = |b: &[String]| {
+        if b.is_empty() {
+            "(none)".to_owned()
+        } else {
+            b.join(", ")
+        }
+    };
+    AuditNote::instance(
+        &user.name,
+        command,
+        inst,
+        format!("brands: {} -> {}", list(&inst.brands), list(&after)),
+    )
 }
 
 /// After a change: the resulting brands in machine formats, a line on stderr otherwise.

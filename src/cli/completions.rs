@@ -55,7 +55,8 @@ fn attach(cmd: clap::Command, path: &[&str]) -> clap::Command {
     let cmd = cmd.mut_args(|arg| match arg.get_id().as_str() {
         "instance" | "instances" => arg.add(ArgValueCandidates::new(instance_candidates)),
         "account" => arg.add(ArgValueCandidates::new(account_candidates)),
-        "user" => arg.add(ArgValueCandidates::new(user_candidates)),
+        // `--with` of `instance share`/`unshare`, `--actor` of `audit list`.
+        "user" | "with" | "actor" => arg.add(ArgValueCandidates::new(user_candidates)),
         "name" if user_names => arg.add(ArgValueCandidates::new(user_candidates)),
         _ => arg,
     });
@@ -354,8 +355,10 @@ mod tests {
         fn walk(cmd: &clap::Command, path: String, missing: &mut Vec<String>) {
             for arg in cmd.get_arguments() {
                 let id = arg.get_id().as_str();
-                if matches!(id, "instance" | "instances" | "account" | "user")
-                    && arg.get::<ArgValueCandidates>().is_none()
+                if matches!(
+                    id,
+                    "instance" | "instances" | "account" | "user" | "with" | "actor"
+                ) && arg.get::<ArgValueCandidates>().is_none()
                 {
                     missing.push(format!("{path} {id}"));
                 }

@@ -184,14 +184,14 @@ impl Ctx {
         Ok(self.store()?.default_profile(user.id)?)
     }
 
-    /// The profile that serves `instance`: its account's, else its
-    /// owner's (see [`Ctx::profile_of`]).
+    /// The profile that serves `instance`: its account's, else the default
+    /// of the user whose login serves it (see [`Ctx::login_for`]).
     pub fn instance_profile(&mut self, instance: &Instance) -> Result<String> {
         if let Some(p) = &instance.account.profile {
             return Ok(p.clone());
         }
-        let owner = self.owner_of(instance)?;
-        self.profile_of(&owner)
+        let login = self.login_for(instance)?;
+        self.profile_of(&login)
     }
 
     /// The profile `--profile` names on the command line (not from
@@ -226,10 +226,17 @@ impl Ctx {
         )))
     }
 
-    /// The owner of `instance`.
-    pub fn owner_of(&mut self, instance: &Instance) -> Result<User> {
+    /// The user whose login serves `instance`: the acting user for their
+    /// own instances and those shared with them, and in the team store for
+    /// every instance (no one reads another user's credentials there); only
+    /// another user's instance in a SQLite store's `--all-users` run is
+    /// served by its owner's login.
+    pub fn login_for(&mut self, instance: &Instance) -> Result<User> {
         let acting = self.user()?;
-        if instance.user_id == acting.id {
+        if instance.user_id == acting.id
+            || self.in_team_store
+            || self.shared_with_me()?.contains_key(&instance.id)
+        {
             return Ok(acting);
         }
         self.store()?

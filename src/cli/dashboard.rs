@@ -14,7 +14,7 @@ use clap::Args;
 use super::Ctx;
 use super::health::{Selection, ago, select};
 use crate::dashboard::{Dashboard, render};
-use crate::domain::{HealthFleet, InstanceFilter, worst_first};
+use crate::domain::{Action, HealthFleet, InstanceFilter, worst_first};
 use crate::domain::{HealthStatus, InstanceId, InstanceStatus, RowId};
 use crate::error::{Error, Result};
 
@@ -91,6 +91,8 @@ pub(super) fn run(ctx: &mut Ctx, a: DashboardArgs) -> Result<()> {
                 all: false,
                 all_users: false,
                 include_inactive: true,
+                action: Action::Show,
+                command: "dashboard",
             },
             "show",
         )?;

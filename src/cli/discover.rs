@@ -3,7 +3,7 @@
 use super::Ctx;
 use super::connect::NetArgs;
 use crate::amc::{AmcClient, Session};
-use crate::domain::{Account, User};
+use crate::domain::{Account, AuditNote, AuditObject, UpsertCounts, User};
 use crate::error::{Error, Result};
 use crate::ops::discover::{self, Discovered, Env, Event};
 use crate::output::Output;
@@ -30,6 +30,17 @@ fn report(ctx: &Ctx, what: &str, d: &Discovered, dry_run: bool) -> Result<()> {
     Ok(())
 }
 
+/// A discovery's counts as its audit entry says them.
+fn counts_summary(what: &str, c: &UpsertCounts) -> String {
+    format!(
+        "{} {what}: {} created, {} updated, {} unchanged",
+        c.created + c.updated + c.unchanged,
+        c.created,
+        c.updated,
+        c.unchanged
+    )
+}
+
 /// Shows discovery's events as they come: skipped records as warnings, each
 /// account's instances as a line.
 fn show(out: &Output, event: Event<'_>) {
@@ -53,7 +64,19 @@ pub(super) fn accounts(ctx: &mut Ctx, net: &NetArgs, dry_run: bool) -> Result<()
     let client = ctx.amc_client(net)?;
     let session = ctx.session(&client, &user, &profile, true)?;
     let out = ctx.out.clone();
-    let found = discover::accounts(ctx.store()?, &session, &profile, dry_run, |e| show(&out, e))?;
+    let note = |c: &UpsertCounts| {
+        AuditNote::other(
+            &user.name,
+            "account discover",
+            AuditObject::Store,
+            None,
+            None,
+            counts_summary("accounts", c),
+        )
+    };
+    let found = discover::accounts(ctx.store()?, &session, &profile, dry_run, note, |e| {
+        show(&out, e)
+    })?;
     report(
         ctx,
         &format!("{} account(s) found", found.found),
@@ -105,12 +128,26 @@ pub(super) fn instances(
     let client = ctx.amc_client(net)?;
     let out = ctx.out.clone();
     let owner = user.id;
+    let actor = user.name.clone();
     let mut env = CtxEnv {
         ctx: &mut *ctx,
         client,
         user,
     };
     let found = discover::instances(&mut env, owner, &accounts, dry_run, |e| show(&out, e))?;
+    if !dry_run && found.counts.created + found.counts.updated > 0 {
+        // One upsert per account: the entry follows once they all went in
+        // (a rerun that changed nothing has nothing to say).
+        let only = account.map(|_| accounts.iter().map(|a| a.account_id.to_string()).collect());
+        ctx.store()?.append_audit(AuditNote::other(
+            &actor,
+            "instance discover",
+            AuditObject::Store,
+            None,
+            only,
+            counts_summary("instances", &found.counts),
+        ))?;
+    }
     report(
         ctx,
         &format!("{} instance(s) found", found.found),

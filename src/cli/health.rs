@@ -12,9 +12,11 @@ use super::Ctx;
 use super::checks::target;
 use super::connect::NetArgs;
 use crate::domain::{
-    HealthFleet, HealthSummary, HistoryRow, Instance, InstanceFilter, User, percentile, worst_first,
+    Action, AuditNote, AuditObject, HealthStatus, InstanceStatus, RowId, fmt_time,
 };
-use crate::domain::{HealthStatus, InstanceStatus, RowId, fmt_time};
+use crate::domain::{
+    HealthFleet, HealthSummary, HistoryRow, Instance, InstanceFilter, percentile, worst_first,
+};
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::health::{CheckResult, SessionKey, Sessions, Tally, Target};
@@ -128,15 +130,25 @@ pub(super) fn run(ctx: &mut Ctx, cmd: HealthCmd) -> Result<ExitStatus> {
             since,
             limit,
         } => {
-            let (_, inst) = ctx.pick_instance(instance.as_deref())?;
+            let (_, inst) =
+                ctx.instance_for(instance.as_deref(), Action::History, "health history")?;
             let since = since.map(ago).transpose()?;
             let rows = ctx.store()?.history(inst.id, since, limit)?;
             ctx.out.list(&rows)
         }
         HealthCmd::Report { since, all_users } => report(ctx, since, all_users),
         HealthCmd::Prune { older_than } => {
-            ctx.user()?;
-            let n = ctx.store()?.prune_history(ago(older_than)?)?;
+            let user = ctx.user()?;
+            let before = ago(older_than)?;
+            let note = AuditNote::other(
+                &user.name,
+                "health prune",
+                AuditObject::Store,
+                None,
+                None,
+                format!("recorded checks before {} deleted", fmt_time(&before)),
+            );
+            let n = ctx.store()?.audited(note).prune_history(before)?;
             ctx.out.info(format!("Deleted {n} recorded check(s)"));
             if ctx.out.format.is_machine() {
                 ctx.out.one(&serde_json::json!({ "deleted": n }))?;
@@ -163,6 +175,8 @@ fn targets(ctx: &mut Ctx, a: &CheckArgs) -> Result<Vec<Instance>> {
             all: a.all,
             all_users: a.all_users,
             include_inactive: a.include_inactive,
+            action: Action::Check,
+            command: "health check",
         },
         "check",
     )
@@ -178,6 +192,12 @@ pub(super) struct Selection<'a> {
     pub all_users: bool,
     /// With `all`: INACTIVE ones too.
     pub include_inactive: bool,
+    /// What the command does to each: a named instance the user's role
+    /// does not allow it on is refused (exit 4); `all` leaves such shared
+    /// instances out.
+    pub action: Action,
+    /// The command, for the refusal.
+    pub command: &'a str,
 }
 
 /// The instances of a selection, in order, each once; `verb` names the
@@ -193,6 +213,12 @@ pub(super) fn select(ctx: &mut Ctx, a: &Selection<'_>, verb: &str) -> Result<Vec
         if !a.include_inactive {
             list.retain(|i| i.status != InstanceStatus::Inactive);
         }
+        if !a.all_users {
+            // Shared instances whose role does not allow the action (a
+            // viewer's, for a check) are not the user's to work on.
+            ctx.annotate_roles(&mut list)?;
+            list.retain(|i| i.role.is_some_and(|r| r.allows(a.action)));
+        }
         return Ok(list);
     }
     if a.instances.is_empty() {
@@ -202,7 +228,7 @@ pub(super) fn select(ctx: &mut Ctx, a: &Selection<'_>, verb: &str) -> Result<Vec
     }
     let mut list = Vec::with_capacity(a.instances.len());
     for r in a.instances {
-        let inst = super::resolve_instance(ctx.store()?, &user, r)?;
+        let (_, inst) = ctx.instance_for(Some(r), a.action, a.command)?;
         if !list.iter().any(|i: &Instance| i.id == inst.id) {
             list.push(inst);
         }
@@ -228,32 +254,35 @@ pub(super) fn sessions_for(
     let acting = ctx.user()?;
     let mut sessions = HashMap::new();
     let mut targets = Vec::with_capacity(instances.len());
-    // Each owner and their default profile, looked up once, not per instance.
-    let mut owners: HashMap<RowId, (User, String)> = HashMap::new();
+    // Each login's default profile, looked up once, not per instance.
+    let mut defaults: HashMap<RowId, String> = HashMap::new();
     for i in instances {
-        let (owner, default_profile) = match owners.get(&i.user_id) {
-            Some(known) => known.clone(),
+        let login = ctx.login_for(i)?;
+        let default_profile = match defaults.get(&login.id) {
+            Some(p) => p.clone(),
             None => {
-                let owner = ctx.owner_of(i)?;
-                let profile = ctx.profile_of(&owner)?;
-                owners.insert(i.user_id, (owner.clone(), profile.clone()));
-                (owner, profile)
+                let p = ctx.profile_of(&login)?;
+                defaults.insert(login.id, p.clone());
+                p
             }
         };
         let bound = i.account.profile.is_some();
         let profile = i.account.profile.clone().unwrap_or(default_profile);
-        let key: SessionKey = (i.user_id, profile.clone());
-        targets.push(target(i, profile.clone())?);
+        let key: SessionKey = (login.id, profile.clone());
+        targets.push(target(i, login.id, profile.clone())?);
         if sessions.contains_key(&key) {
             continue;
         }
+        // Another user's login (every user's instances of a SQLite store)
+        // that cannot be used fails that user's instances one by one: the
+        // acting user's own instances must not fail for it.
+        let owner = login;
+        let tolerate = tolerate_auth || owner.id != acting.id;
         let session = match ctx.session(client, &owner, &profile, owner.id == acting.id) {
             Ok(s) => Ok(s),
-            Err(e) if e.kind == Kind::Auth && tolerate_auth => Err(e.message),
+            Err(e) if e.kind == Kind::Auth && tolerate => Err(e.message),
             // In a team store another user's login is under their own key.
-            Err(e) if e.is_foreign_key() && tolerate_auth && owner.id != acting.id => {
-                Err(e.message)
-            }
+            Err(e) if e.is_foreign_key() && tolerate && owner.id != acting.id => Err(e.message),
             // An account bound to a profile the owner lacks fails its own
             // instances, not the run.
             Err(e) if e.kind == Kind::NotFound && bound => Err(e.message),

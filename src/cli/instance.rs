@@ -7,14 +7,17 @@ use comfy_table::Cell;
 
 use super::Ctx;
 use super::account::{AccountFields, new_account};
-use crate::domain::{Account, Instance, InstanceFilter, InstancePatch, NewInstance};
 use crate::domain::{
-    HealthStatus, InstanceId, InstanceStatus, InvalidValue, Region, parse_brands,
+    Account, Action, AuditNote, AuditObject, ImportOutcome, Instance, InstanceFilter,
+    InstancePatch, NewInstance, Role, RowId, Share, ShareChange, ShareRole,
+};
+use crate::domain::{
+    HealthStatus, InstanceId, InstanceStatus, InvalidValue, Region, User, fmt_time, parse_brands,
     parse_description, parse_name,
 };
 use crate::error::{Error, Kind, Result};
 use crate::ops::import;
-use crate::output::{Format, Tabular, health_cell, status_cell, write_csv};
+use crate::output::{Format, Tabular, csv_cells, csv_header, health_cell, status_cell, write_csv};
 use crate::transfer::{self, FileFormat, csv_columns, csv_record};
 
 /// Instance commands.
@@ -69,6 +72,31 @@ pub enum InstanceCmd {
         #[command(flatten)]
         net: super::connect::NetArgs,
     },
+    /// Give another user access to an instance you own
+    #[command(after_help = SHARE_HELP)]
+    Share {
+        /// UUID, AMC instance ID or exact name
+        instance: Option<String>,
+        /// The user to share it with
+        #[arg(long = "with", value_name = "USER")]
+        with: String,
+        /// What they may do with it
+        #[arg(long, value_enum, default_value = "viewer")]
+        role: ShareRole,
+    },
+    /// Take a user's access to an instance you own away
+    Unshare {
+        /// UUID, AMC instance ID or exact name
+        instance: Option<String>,
+        /// The user whose access ends
+        #[arg(long = "with", value_name = "USER")]
+        with: String,
+    },
+    /// Who has access to an instance you own: its owner, then each user it is shared with
+    Access {
+        /// UUID, AMC instance ID or exact name
+        instance: Option<String>,
+    },
     /// List the advertisers linked to an instance (asks AMC now)
     Advertisers {
         /// UUID, AMC instance ID or exact name
@@ -110,6 +138,15 @@ pub enum InstanceCmd {
         dry_run: bool,
     },
 }
+
+/// What each role allows, under `instance share --help`.
+const SHARE_HELP: &str = "\
+Roles:
+  viewer    show, list, health history, status and report, usage
+  operator  what a viewer may, and test, health check, activate and deactivate,
+            brands, and editing the description
+Only the owner (or an administrator) shares, deletes, exports, links and edits
+anything else. Sharing again with another role changes the role.";
 
 /// Filters of `instance list`.
 #[derive(Debug, Args)]
@@ -193,6 +230,69 @@ pub struct EditArgs {
     account: Option<String>,
 }
 
+impl Tabular for Share {
+    fn columns() -> Vec<&'static str> {
+        vec!["USER", "ROLE", "SINCE", "GRANTED BY"]
+    }
+    fn row(&self) -> Vec<Cell> {
+        vec![
+            Cell::new(&self.user),
+            Cell::new(self.role),
+            Cell::new(fmt_time(&self.since)),
+            Cell::new(self.granted_by.as_deref().unwrap_or("")),
+        ]
+    }
+    fn csv_columns() -> Vec<String> {
+        csv_header::<ShareCsv>()
+    }
+    fn csv_row(&self) -> Vec<String> {
+        csv_cells(&ShareCsv {
+            user: &self.user,
+            role: Some(self.role),
+            since: fmt_time(&self.since),
+            granted_by: self.granted_by.as_deref(),
+        })
+    }
+}
+
+/// The CSV record of one user's access: the JSON's fields, the role an
+/// option so that an empty view can name the columns.
+#[derive(Default, serde::Serialize)]
+struct ShareCsv<'a> {
+    user: &'a str,
+    role: Option<Role>,
+    since: String,
+    granted_by: Option<&'a str>,
+}
+
+/// An instance in a list that holds some the acting user does not own:
+/// its table row also says what the user is to it (ROLE). Only then: on a
+/// list of one's own instances the column would say `owner` on every line,
+/// and push a table of the usual width past 80 columns. JSON and CSV carry
+/// `role` either way.
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct WithRole(Instance);
+
+impl Tabular for WithRole {
+    fn columns() -> Vec<&'static str> {
+        let mut columns = Instance::columns();
+        columns.push("ROLE");
+        columns
+    }
+    fn row(&self) -> Vec<Cell> {
+        let mut row = self.0.row();
+        row.push(Cell::new(self.0.role.map_or("", Role::as_str)));
+        row
+    }
+    fn csv_columns() -> Vec<String> {
+        Instance::csv_columns()
+    }
+    fn csv_row(&self) -> Vec<String> {
+        self.0.csv_row()
+    }
+}
+
 impl Tabular for Instance {
     fn columns() -> Vec<&'static str> {
         vec![
@@ -247,13 +347,14 @@ pub(super) fn run(ctx: &mut Ctx, cmd: InstanceCmd) -> Result<()> {
     match cmd {
         InstanceCmd::List(a) => list(ctx, a),
         InstanceCmd::Show { instance } => {
-            let (_, inst) = ctx.pick_instance(instance.as_deref())?;
+            let (_, inst) = ctx.instance_for(instance.as_deref(), Action::Show, "instance show")?;
             ctx.out.one(&inst)
         }
         InstanceCmd::Create(a) => create(ctx, a),
         InstanceCmd::Edit(a) => edit(ctx, a),
         InstanceCmd::Delete { instance, yes } => {
-            let (_, inst) = ctx.pick_instance(instance.as_deref())?;
+            let (user, inst) =
+                ctx.instance_for(instance.as_deref(), Action::Delete, "instance delete")?;
             let q = format!(
                 "Delete instance {} ({}) with its brands and health history?",
                 inst.name, inst.instance_id
@@ -262,14 +363,40 @@ pub(super) fn run(ctx: &mut Ctx, cmd: InstanceCmd) -> Result<()> {
                 ctx.out.info("Nothing deleted.");
                 return Ok(());
             }
-            ctx.store()?.delete_instance(inst.id)?;
+            let note = AuditNote::instance(
+                &user.name,
+                "instance delete",
+                &inst,
+                format!(
+                    "deleted {} ({}, owner {})",
+                    inst.name, inst.region, inst.owner
+                ),
+            );
+            ctx.store()?.audited(note).delete_instance(inst.id)?;
             ctx.out
                 .info(format!("Deleted instance {}", inst.instance_id));
             Ok(())
         }
         InstanceCmd::Deactivate { instance } => {
-            let (_, inst) = ctx.pick_instance(instance.as_deref())?;
-            let inst = ctx.store()?.set_status(inst.id, InstanceStatus::Inactive)?;
+            let (user, inst) =
+                ctx.instance_for(instance.as_deref(), Action::SetState, "instance deactivate")?;
+            if inst.status == InstanceStatus::Inactive {
+                ctx.out
+                    .info(format!("{} is already inactive", inst.instance_id));
+                return ctx.out.changed(&inst);
+            }
+            let note = AuditNote::instance(
+                &user.name,
+                "instance deactivate",
+                &inst,
+                format!("status: {} -> {}", inst.status, InstanceStatus::Inactive),
+            );
+            let role = inst.role;
+            let mut inst = ctx
+                .store()?
+                .audited(note)
+                .set_status(inst.id, InstanceStatus::Inactive)?;
+            inst.role = role;
             ctx.out.info(format!("Deactivated {}", inst.instance_id));
             ctx.out.changed(&inst)
         }
@@ -278,13 +405,28 @@ pub(super) fn run(ctx: &mut Ctx, cmd: InstanceCmd) -> Result<()> {
             skip_validation,
         } => activate(ctx, instance.as_deref(), skip_validation),
         InstanceCmd::Link { instance, account } => {
-            let (_, inst) = ctx.pick_instance(instance.as_deref())?;
+            let (user, inst) =
+                ctx.instance_for(instance.as_deref(), Action::Edit, "instance link")?;
             let account = ctx.pick_account(account.as_deref(), "--account")?;
             let patch = InstancePatch {
                 account: Some(account.id),
                 ..Default::default()
             };
-            let inst = ctx.store()?.update_instance(inst.id, &patch)?;
+            let note = AuditNote::instance(
+                &user.name,
+                "instance link",
+                &inst,
+                format!(
+                    "account: {} -> {}",
+                    inst.account.account_id, account.account_id
+                ),
+            );
+            let role = inst.role;
+            let mut inst = ctx
+                .store()?
+                .audited(note)
+                .update_instance(inst.id, &patch)?;
+            inst.role = role;
             ctx.out.info(format!(
                 "Linked {} to account {}",
                 inst.instance_id, account.account_id
@@ -293,6 +435,18 @@ pub(super) fn run(ctx: &mut Ctx, cmd: InstanceCmd) -> Result<()> {
         }
         InstanceCmd::Test { instance, net } => {
             super::validate::test(ctx, instance.as_deref(), &net)
+        }
+        InstanceCmd::Share {
+            instance,
+            with,
+            role,
+        } => share(ctx, instance.as_deref(), &with, role),
+        InstanceCmd::Unshare { instance, with } => unshare(ctx, instance.as_deref(), &with),
+        InstanceCmd::Access { instance } => {
+            let (_, inst) =
+                ctx.instance_for(instance.as_deref(), Action::Share, "instance access")?;
+            let list = ctx.store()?.access(inst.id)?;
+            ctx.out.list(&list)
         }
         InstanceCmd::Advertisers { instance, net } => {
             super::usage::advertisers(ctx, instance.as_deref(), &net)
@@ -328,8 +482,132 @@ fn list(ctx: &mut Ctx, a: ListArgs) -> Result<()> {
         not_healthy: false,
         instance_type: a.instance_type.map(|t| t.trim().to_ascii_uppercase()),
     };
-    let list = ctx.store()?.instances(&filter)?;
-    ctx.out.list(&list)
+    let mut list = ctx.store()?.instances(&filter)?;
+    ctx.annotate_roles(&mut list)?;
+    if list.iter().all(|i| i.role == Some(Role::Owner)) {
+        ctx.out.list(&list)
+    } else {
+        let list: Vec<WithRole> = list.into_iter().map(WithRole).collect();
+        ctx.out.list(&list)
+    }
+}
+
+/// The user called `name`, who is to get or lose access to `inst`: exit 3
+/// when there is no such user, exit 2 for its owner or the acting user.
+fn share_target(ctx: &mut Ctx, acting: &User, inst: &Instance, name: &str) -> Result<User> {
+    let target = ctx.store()?.user(name)?.ok_or_else(|| {
+        Error::not_found(format!("no user {name:?} in this store"))
+            .with_hint("list the users with `amcctl user list`")
+    })?;
+    if target.id == inst.user_id {
+        return Err(Error::usage(format!(
+            "{name} owns {}: an owner's access is not shared or taken away",
+            inst.instance_id
+        )));
+    }
+    if target.id == acting.id {
+        return Err(Error::usage(format!(
+            "you cannot change your own access to {}",
+            inst.instance_id
+        )));
+    }
+    Ok(target)
+}
+
+/// `instance share`: gives `with` the role `role` on the instance, or
+/// changes the role they have; the same role again writes nothing.
+fn share(ctx: &mut Ctx, instance: Option<&str>, with: &str, role: ShareRole) -> Result<()> {
+    let (user, inst) = ctx.instance_for(instance, Action::Share, "instance share")?;
+    let target = share_target(ctx, &user, &inst, with)?;
+    let had = current_share(ctx, &inst, &target)?;
+    if let Some(share) = had.as_ref().filter(|s| s.role == Role::from(role)) {
+        ctx.out.info(format!(
+            "{} is already {} of {}; nothing changed",
+            target.name,
+            article(role),
+            inst.instance_id
+        ));
+        return ctx.out.changed(share);
+    }
+    let summary = match &had {
+        Some(s) => format!("{}: {} -> {}", target.name, s.role, role.as_str()),
+        None => format!("shared with {} as {}", target.name, role.as_str()),
+    };
+    let note = AuditNote::instance(&user.name, "instance share", &inst, summary);
+    let change = ctx
+        .store()?
+        .audited(note)
+        .share(inst.id, target.id, role, &user.name)?;
+    let line = match change {
+        ShareChange::Changed(old) => format!(
+            "{} is now {} of {} (was {})",
+            target.name,
+            article(role),
+            inst.instance_id,
+            old.as_str()
+        ),
+        ShareChange::Added | ShareChange::Unchanged => format!(
+            "Shared {} with {} as {}",
+            inst.instance_id,
+            target.name,
+            role.as_str()
+        ),
+    };
+    ctx.out.info(line);
+    match current_share(ctx, &inst, &target)? {
+        Some(share) => ctx.out.changed(&share),
+        None => Err(Error::not_found(format!(
+            "instance {} was deleted meanwhile",
+            inst.instance_id
+        ))),
+    }
+}
+
+/// "a viewer", "an operator".
+fn article(role: ShareRole) -> String {
+    match role {
+        ShareRole::Viewer => "a viewer".into(),
+        ShareRole::Operator => "an operator".into(),
+    }
+}
+
+/// `target`'s share of `inst`, if they have one.
+fn current_share(ctx: &mut Ctx, inst: &Instance, target: &User) -> Result<Option<Share>> {
+    Ok(ctx
+        .store()?
+        .access(inst.id)?
+        .into_iter()
+        .find(|s| s.user == target.name && s.role != Role::Owner))
+}
+
+/// `instance unshare`: ends `with`'s access to the instance. Someone
+/// without access is exit 3, as removing a brand an instance does not
+/// carry is: a script learns that its idea of the shares was wrong.
+fn unshare(ctx: &mut Ctx, instance: Option<&str>, with: &str) -> Result<()> {
+    let (user, inst) = ctx.instance_for(instance, Action::Share, "instance unshare")?;
+    let target = share_target(ctx, &user, &inst, with)?;
+    let Some(had) = current_share(ctx, &inst, &target)? else {
+        return Err(Error::not_found(format!(
+            "{} has no access to {} to take away",
+            target.name, inst.instance_id
+        ))
+        .with_hint(format!(
+            "see who has with `amcctl instance access {}`",
+            inst.instance_id
+        )));
+    };
+    let note = AuditNote::instance(
+        &user.name,
+        "instance unshare",
+        &inst,
+        format!("access of {} ({}) removed", target.name, had.role),
+    );
+    ctx.store()?.audited(note).unshare(inst.id, target.id)?;
+    ctx.out.info(format!(
+        "{} no longer has access to {} (was {})",
+        target.name, inst.instance_id, had.role
+    ));
+    ctx.out.changed(&had)
 }
 
 /// Asks for the account of a new instance, offering to create one.
@@ -351,7 +629,7 @@ fn choose_account(ctx: &mut Ctx) -> Result<Account> {
                 country: None,
             };
             let new = new_account(ctx, &fields)?;
-            Ok(ctx.store()?.create_account(&new)?)
+            super::account::create(ctx, new, "instance create")
         }
     }
 }
@@ -513,7 +791,24 @@ fn create(ctx: &mut Ctx, a: CreateArgs) -> Result<()> {
             Err(e) => return Err(e),
         }
     }
-    let inst = ctx.store()?.create_instance(user.id, &new)?;
+    // The row id is chosen here, so that the entry written with the new
+    // row can name it.
+    let id = RowId::new();
+    new.id = Some(id);
+    let note = AuditNote {
+        actor: user.name.clone(),
+        command: "instance create".into(),
+        object_kind: AuditObject::Instance,
+        object_id: Some(id.to_string()),
+        object_name: Some(new.instance_id.to_string()),
+        instance: Some(id),
+        summary: format!(
+            "created {} in {} for account {}, {}",
+            new.name, new.region, account.account_id, new.status
+        ),
+    };
+    let mut inst = ctx.store()?.audited(note).create_instance(user.id, &new)?;
+    inst.role = Some(Role::Owner);
     ctx.out.info(format!(
         "Created instance {} ({}), {}",
         inst.name, inst.instance_id, inst.status
@@ -522,9 +817,18 @@ fn create(ctx: &mut Ctx, a: CreateArgs) -> Result<()> {
 }
 
 fn edit(ctx: &mut Ctx, a: EditArgs) -> Result<()> {
-    let (_, cur) = ctx.pick_instance(a.instance.as_deref())?;
     let no_flags =
         a.name.is_none() && a.description.is_none() && a.region.is_none() && a.account.is_none();
+    // An operator may change the description and nothing else: asking for
+    // only that needs no more, while the form (every field) needs it all.
+    let only_description =
+        a.description.is_some() && a.name.is_none() && a.region.is_none() && a.account.is_none();
+    let action = if only_description {
+        Action::EditDescription
+    } else {
+        Action::Edit
+    };
+    let (user, cur) = ctx.instance_for(a.instance.as_deref(), action, "instance edit")?;
     let patch = if no_flags {
         if !ctx.interactive {
             return Err(Error::usage(
@@ -551,14 +855,61 @@ fn edit(ctx: &mut Ctx, a: EditArgs) -> Result<()> {
             },
         }
     };
-    if patch.is_empty() {
+    let summary = edit_summary(ctx, &cur, &patch)?;
+    if summary.is_empty() {
         ctx.out.info("Nothing changed.");
         return ctx.out.changed(&cur);
     }
-    let inst = ctx.store()?.update_instance(cur.id, &patch)?;
+    let note = AuditNote::instance(&user.name, "instance edit", &cur, summary.join(", "));
+    let mut inst = ctx.store()?.audited(note).update_instance(cur.id, &patch)?;
+    inst.role = cur.role;
     ctx.out
         .info(format!("Updated instance {}", inst.instance_id));
     ctx.out.changed(&inst)
+}
+
+/// What an edit changes, one `field: old -> new` each, for the audit
+/// trail; empty when every field given already has its value.
+fn edit_summary(ctx: &mut Ctx, cur: &Instance, patch: &InstancePatch) -> Result<Vec<String>> {
+    let mut changes = Vec::new();
+    if let Some(name) = patch.name.as_ref().filter(|n| **n != cur.name) {
+        changes.push(format!("name: {:?} -> {:?}", cur.name, name));
+    }
+    if let Some(d) = patch
+        .description
+        .as_ref()
+        .filter(|d| **d != cur.description)
+    {
+        let show = |d: &Option<String>| match d {
+            Some(d) => format!("{:?}", clip(d)),
+            None => "(none)".to_owned(),
+        };
+        changes.push(format!(
+            "description: {} -> {}",
+            show(&cur.description),
+            show(d)
+        ));
+    }
+    if let Some(region) = patch.region.filter(|r| *r != cur.region) {
+        changes.push(format!("region: {} -> {region}", cur.region));
+    }
+    if let Some(account) = patch.account.filter(|a| *a != cur.account.id) {
+        let to = ctx
+            .store()?
+            .account(account)?
+            .map_or_else(|| account.to_string(), |a| a.account_id.to_string());
+        changes.push(format!("account: {} -> {to}", cur.account.account_id));
+    }
+    Ok(changes)
+}
+
+/// Free text as an audit summary quotes it: at most 80 characters.
+fn clip(text: &str) -> String {
+    const MAX: usize = 80;
+    match text.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
+    }
 }
 
 /// The edit form: current values as defaults; only what changed is saved.
@@ -605,7 +956,7 @@ fn edit_prompts(ctx: &mut Ctx, cur: &Instance) -> Result<InstancePatch> {
 }
 
 fn activate(ctx: &mut Ctx, instance: Option<&str>, skip_validation: bool) -> Result<()> {
-    let (user, inst) = ctx.pick_instance(instance)?;
+    let (user, inst) = ctx.instance_for(instance, Action::SetState, "instance activate")?;
     if inst.status != InstanceStatus::Inactive {
         ctx.out.info(format!(
             "{} is already active ({})",
@@ -613,11 +964,25 @@ fn activate(ctx: &mut Ctx, instance: Option<&str>, skip_validation: bool) -> Res
         ));
         return ctx.out.changed(&inst);
     }
-    let inst = if skip_validation {
-        ctx.store()?.set_status(inst.id, InstanceStatus::Pending)?
+    let summary = format!("status: {} -> {}", inst.status, InstanceStatus::Pending);
+    let role = inst.role;
+    let mut inst = if skip_validation {
+        let note = AuditNote::instance(&user.name, "instance activate", &inst, summary);
+        ctx.store()?
+            .audited(note)
+            .set_status(inst.id, InstanceStatus::Pending)?
     } else {
-        super::validate::recheck(ctx, &user, &inst)?
+        // The check's outcome moves the status on as any check does; the
+        // entry records the activation itself.
+        let note = AuditNote::instance(
+            &user.name,
+            "instance activate",
+            &inst,
+            format!("{summary}, then checked against AMC"),
+        );
+        super::validate::recheck(ctx, &inst, note)?
     };
+    inst.role = role;
     ctx.out
         .info(format!("Activated {}: {}", inst.instance_id, inst.status));
     ctx.out.changed(&inst)
@@ -626,15 +991,23 @@ fn activate(ctx: &mut Ctx, instance: Option<&str>, skip_validation: bool) -> Res
 fn export(ctx: &mut Ctx, refs: &[String], format: Option<FileFormat>) -> Result<()> {
     let user = ctx.user()?;
     let list = if refs.is_empty() {
+        // The user's own instances: an export is for importing as one's
+        // own, and a shared instance may not be exported.
         let filter = InstanceFilter {
             member: Some(user.id),
             ..Default::default()
         };
-        ctx.store()?.instances(&filter)?
+        let mut list = ctx.store()?.instances(&filter)?;
+        ctx.annotate_roles(&mut list)?;
+        list.retain(|i| i.role.is_some_and(|r| r.allows(Action::Export)));
+        list
     } else {
-        let mut list = Vec::with_capacity(refs.len());
+        let mut list: Vec<Instance> = Vec::with_capacity(refs.len());
         for r in refs {
-            list.push(super::resolve_instance(ctx.store()?, &user, r)?);
+            let (_, inst) = ctx.instance_for(Some(r), Action::Export, "instance export")?;
+            if !list.iter().any(|i| i.id == inst.id) {
+                list.push(inst);
+            }
         }
         list
     };
@@ -685,7 +1058,21 @@ fn import(
     };
     let rows = import::parse(&text, format).map_err(rejected)?;
     let user = ctx.user()?;
-    let outcome = import::apply(ctx.store()?, user.id, &rows, dry_run)?.map_err(rejected)?;
+    let note = |outcome: &ImportOutcome| {
+        AuditNote::other(
+            &user.name,
+            "instance import",
+            AuditObject::Store,
+            None,
+            // The file's name, not its path: the trail is read by others.
+            Some(
+                file.file_name()
+                    .map_or_else(|| "stdin".to_owned(), |n| n.to_string_lossy().into_owned()),
+            ),
+            import::summary(outcome),
+        )
+    };
+    let outcome = import::apply(ctx.store()?, user.id, &rows, dry_run, note)?.map_err(rejected)?;
     ctx.out.info(format!(
         "{}{} created, {} updated, {} unchanged, {} account(s) created",
         if dry_run {

@@ -3,6 +3,7 @@
 use clap::Subcommand;
 
 use super::Ctx;
+use crate::domain::{AuditNote, AuditObject};
 use crate::error::{Error, Result};
 use crate::secrets::KEY_ENV;
 
@@ -46,7 +47,18 @@ pub(super) fn run(ctx: &mut Ctx, cmd: KeyCmd) -> Result<()> {
             // Only the acting user's secrets: in a team store every user's
             // are under a key of their own.
             let user = ctx.user()?;
-            let rotated = crate::ops::rotate::rotate(&key_path, ctx.store()?, user.id)?;
+            let note = |rekey: &crate::store::Rekey<'_>| {
+                // Fingerprints name the keys without revealing them.
+                AuditNote::other(
+                    &user.name,
+                    "key rotate",
+                    AuditObject::Store,
+                    None,
+                    None,
+                    format!("secrets re-encrypted: key {} -> {}", rekey.from, rekey.to),
+                )
+            };
+            let rotated = crate::ops::rotate::rotate(&key_path, ctx.store()?, user.id, note)?;
             ctx.out.info(format!(
                 "Rotated the key: {} secret(s) re-encrypted; the previous key is kept as {}",
                 rotated.reencrypted,

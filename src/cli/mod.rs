@@ -1,6 +1,7 @@
 //! The command tree (clap) and the context every command runs in.
 
 mod account;
+mod audit;
 mod auth;
 mod brand;
 mod checks;
@@ -22,6 +23,7 @@ mod usage;
 mod user;
 mod validate;
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,7 +31,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, Paths};
-use crate::domain::User;
+use crate::domain::{RowId, ShareRole, User};
 use crate::env::Env;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
@@ -71,6 +73,10 @@ pub struct GlobalArgs {
     /// The acting user [default: config `user`, else the OS login name]
     #[arg(long, global = true, env = crate::env::USER, value_name = "NAME")]
     pub user: Option<String>,
+    /// Whether `user` came from the command line rather than the
+    /// environment: `audit list --user U` names whose entries to show.
+    #[arg(skip)]
+    pub user_on_command_line: bool,
     /// Output format [default: config `output`, else table]
     #[arg(
         short = 'o',
@@ -145,6 +151,9 @@ pub enum Command {
     /// Manage the users of this registry
     #[command(subcommand)]
     User(user::UserCmd),
+    /// Who changed what in the store, and when
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
     /// The store: where it is, check, migrate, back up or copy it
     #[command(subcommand)]
     Db(db::DbCmd),
@@ -171,12 +180,21 @@ pub struct Ctx {
     pub env: Env,
     /// `--user`, `AMCCTL_USER` or config `user`.
     user_name: Option<String>,
+    /// `--user` as typed on the command line, if it was.
+    user_flag: Option<String>,
+    /// `AMCCTL_USER`, else config `user`: the acting user named when
+    /// `--user` is taken for something else.
+    config_user: Option<String>,
     profile_flag: Option<String>,
     ca_bundle: Option<PathBuf>,
     store: Option<Store>,
     /// The acting user, once resolved: bulk commands ask for every
     /// instance, and the lookup counts the user's instances.
     acting: Option<User>,
+    /// The instances shared with the acting user, once read.
+    shared: Option<HashMap<RowId, ShareRole>>,
+    /// Whether the store is the team store (known once the acting user is).
+    in_team_store: bool,
     prompter: Box<dyn Prompter>,
 }
 
@@ -212,6 +230,11 @@ impl Ctx {
     /// file), printing to `streams`.
     pub fn new(g: &GlobalArgs, env: Env, streams: Arc<Streams>) -> Result<Ctx> {
         let settings = Settings::resolve(g, env)?;
+        let config_user = settings
+            .env
+            .non_empty(crate::env::USER)
+            .map(str::to_owned)
+            .or_else(|| settings.config.user.clone());
         let stderr_tty = streams.stderr_tty();
         let out = Output::for_args(streams, g, settings.format, settings.env.no_color())?;
         warn_if_world_writable(&out, &settings.paths);
@@ -228,10 +251,14 @@ impl Ctx {
             interactive,
             env: settings.env,
             user_name: settings.user,
+            user_flag: g.user.clone().filter(|_| g.user_on_command_line),
+            config_user,
             profile_flag: settings.profile,
             ca_bundle: settings.ca_bundle,
             store: None,
             acting: None,
+            shared: None,
+            in_team_store: false,
             prompter,
         })
     }
@@ -251,32 +278,90 @@ impl Ctx {
         self.prompter.as_mut()
     }
 
-    /// The acting user: `--user`/`AMCCTL_USER`, else config `user`, else the OS
-    /// login name (created on first use). A named user must exist (exit 3).
-    /// Resolved once per command.
+    /// The acting user, resolved once per command. In a SQLite store:
+    /// `--user`/`AMCCTL_USER`, else config `user` (which must exist, exit
+    /// 3), else the OS login name (created on first use). In the team
+    /// store: the database login, which a named user must be (exit 4), and
+    /// which an administrator must have added (`amcctl user add`; an
+    /// administrator is added on first use).
     pub fn user(&mut self) -> Result<User> {
         if let Some(user) = &self.acting {
             return Ok(user.clone());
         }
-        let user = match self.user_name.clone() {
-            Some(name) => self.store()?.user(&name)?.ok_or_else(|| {
-                Error::not_found(format!("no user {name:?} in this store"))
-                    .with_hint(format!("add it with `amcctl user add {name}`"))
-            })?,
-            None => {
-                let login = os_login_name(&self.env)?;
-                let store = self.store()?;
-                match store.user(&login)? {
-                    Some(user) => user,
-                    None => {
-                        crate::domain::validate_name(&login)?;
-                        store.ensure_user(&login)?
+        let named = self.user_name.clone();
+        let login = self.store()?.login()?;
+        self.in_team_store = login.is_some();
+        let user = match login {
+            Some(login) => self.team_member(login, named)?,
+            None => match named {
+                Some(name) => self.store()?.user(&name)?.ok_or_else(|| {
+                    Error::not_found(format!("no user {name:?} in this store"))
+                        .with_hint(format!("add it with `amcctl user add {name}`"))
+                })?,
+                None => {
+                    let login = os_login_name(&self.env)?;
+                    let store = self.store()?;
+                    match store.user(&login)? {
+                        Some(user) => user,
+                        None => {
+                            crate::domain::validate_name(&login)?;
+                            store.ensure_user(&login)?
+                        }
                     }
                 }
-            }
+            },
         };
         self.acting = Some(user.clone());
         Ok(user)
+    }
+
+    /// Takes `--user` as typed on the command line to be something other
+    /// than the acting user (`audit list --user U`: whose entries); the
+    /// acting user is then `AMCCTL_USER` or config `user`, or the login,
+    /// as without it.
+    pub fn take_user_flag(&mut self) -> Option<String> {
+        let flag = self.user_flag.take()?;
+        self.user_name = self.config_user.clone();
+        self.acting = None;
+        self.shared = None;
+        Some(flag)
+    }
+
+    /// The user `--user`, `AMCCTL_USER` or config `user` names, if any.
+    pub fn named_user(&self) -> Option<String> {
+        self.user_name.clone()
+    }
+
+    /// The team store's acting user: the database login `login`.
+    fn team_member(&mut self, login: String, named: Option<String>) -> Result<User> {
+        if let Some(name) = named.filter(|n| *n != login) {
+            return Err(Error::permission_denied(format!(
+                "permission denied: you are logged in to the team store as {login:?}, \
+                 and cannot act as {name:?}"
+            ))
+            .with_hint(
+                "in the team store the acting user is the database login: drop --user, \
+                 AMCCTL_USER and config `user`, or connect as that user",
+            ));
+        }
+        let store = self.store()?;
+        if let Some(user) = store.user(&login)? {
+            return Ok(user);
+        }
+        // Only an administrator may add a user, themselves included.
+        store.ensure_user(&login).map_err(|e| {
+            let e = Error::from(e);
+            if e.kind == crate::error::Kind::PermissionDenied {
+                Error::permission_denied(format!(
+                    "permission denied: {login:?} is not a user of this team store"
+                ))
+                .with_hint(format!(
+                    "an administrator adds you with `amcctl user add {login}`"
+                ))
+            } else {
+                e
+            }
+        })
     }
 
     /// Asks for confirmation of a destructive action unless `yes`; exit 2 when
@@ -351,6 +436,7 @@ pub fn run(cli: Cli, ctx: &mut Ctx) -> Result<ExitStatus> {
         Command::Schedule(c) => schedule::run(ctx, c),
         Command::Dashboard(a) => dashboard::run(ctx, a),
         Command::User(c) => user::run(ctx, c),
+        Command::Audit(c) => audit::run(ctx, c),
         Command::Auth(c) => auth::run(ctx, c),
         Command::Key(c) => key::run(ctx, c),
     };

@@ -1,37 +1,102 @@
 //! Turning an `INSTANCE` or `ACCOUNT` argument into exactly one row: a row UUID, an AMC ID, or an exact name.
 
+use std::collections::HashMap;
+
 use super::Ctx;
-use crate::domain::{Account, Instance, InstanceFilter, User};
+use crate::domain::{Account, Action, Instance, InstanceFilter, Role, RowId, ShareRole, User};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
+/// What `user` is to `instance`, given the instances shared with them:
+/// owner, the role it is shared with, administrator, or nothing.
+pub fn role_of(
+    user: &User,
+    shared: &HashMap<RowId, ShareRole>,
+    instance: &Instance,
+) -> Option<Role> {
+    if instance.user_id == user.id {
+        Some(Role::Owner)
+    } else if let Some(r) = shared.get(&instance.id) {
+        Some((*r).into())
+    } else if user.admin {
+        Some(Role::Admin)
+    } else {
+        None
+    }
+}
+
 /// Resolves `reference` (row UUID, AMC instance ID or exact name) among the
-/// acting user's instances. Several matches: exit 2 listing them. None of
-/// the user's, but another user's: exit 4. None at all: exit 3.
-pub fn resolve_instance(store: &Store, user: &User, reference: &str) -> Result<Instance> {
-    let all = store.find_instances(reference)?;
-    let (mine, others): (Vec<Instance>, Vec<Instance>) =
-        all.into_iter().partition(|i| i.user_id == user.id);
-    match mine.len() {
-        1 => Ok(mine.into_iter().next().expect("one element")),
-        0 if !others.is_empty() => Err(Error::permission_denied(format!(
-            "permission denied: instance {reference:?} belongs to another user"
-        ))),
-        0 => Err(Error::not_found(format!("no instance {reference:?}"))
-            .with_hint("list yours with `amcctl instance list`")),
-        _ => {
-            let names: Vec<String> = mine
-                .iter()
-                .map(|i| format!("{} ({}, {})", i.id, i.instance_id, i.name))
-                .collect();
-            Err(Error::usage(format!(
-                "{reference:?} matches {} instances: {}",
-                mine.len(),
-                names.join("; ")
-            ))
-            .with_hint("use the id (UUID) to pick one"))
+/// instances `user` may reach, its `role` set: their own first, then those
+/// shared with them, then (an administrator) everyone's. Several matches at
+/// the first level that has any: exit 2 listing them. None the user may
+/// reach, but another user's: exit 4. None at all: exit 3.
+pub fn resolve_instance(
+    store: &Store,
+    user: &User,
+    shared: &HashMap<RowId, ShareRole>,
+    reference: &str,
+) -> Result<Instance> {
+    let mut tiers: [Vec<Instance>; 3] = Default::default();
+    let mut others = 0;
+    for mut inst in store.find_instances(reference)? {
+        let role = role_of(user, shared, &inst);
+        inst.role = role;
+        match role {
+            Some(Role::Owner) => tiers[0].push(inst),
+            Some(Role::Operator | Role::Viewer) => tiers[1].push(inst),
+            Some(Role::Admin) => tiers[2].push(inst),
+            None => others += 1,
         }
     }
+    let Some(mut found) = tiers.into_iter().find(|t| !t.is_empty()) else {
+        if others > 0 {
+            return Err(Error::permission_denied(format!(
+                "permission denied: instance {reference:?} belongs to another user"
+            ))
+            .with_hint("its owner can share it with you: `amcctl instance share`"));
+        }
+        return Err(Error::not_found(format!("no instance {reference:?}"))
+            .with_hint("list yours with `amcctl instance list`"));
+    };
+    if found.len() == 1 {
+        return Ok(found.remove(0));
+    }
+    let names: Vec<String> = found
+        .iter()
+        .map(|i| format!("{} ({}, {}, {})", i.id, i.instance_id, i.name, i.owner))
+        .collect();
+    Err(Error::usage(format!(
+        "{reference:?} matches {} instances: {}",
+        found.len(),
+        names.join("; ")
+    ))
+    .with_hint("use the id (UUID) to pick one"))
+}
+
+/// Refuses `action` on `instance` unless its role allows it (exit 4).
+pub fn authorize(instance: &Instance, action: Action, command: &str) -> Result<()> {
+    let Some(role) = instance.role else {
+        return Err(Error::permission_denied(format!(
+            "permission denied: instance {} belongs to another user",
+            instance.instance_id
+        )));
+    };
+    if role.allows(action) {
+        return Ok(());
+    }
+    let error = |needed: &str| {
+        Error::permission_denied(format!(
+            "permission denied: you are a {role} of instance {} ({}'s); `{command}` needs {needed}",
+            instance.instance_id, instance.owner
+        ))
+    };
+    Err(match Role::needed_for(action) {
+        Role::Operator => error("the operator role").with_hint(format!(
+            "its owner, {}, can make you an operator: `amcctl instance share {} --with YOU --role operator`",
+            instance.owner, instance.instance_id
+        )),
+        _ => error("its owner"),
+    })
 }
 
 /// Resolves `reference` (row UUID, entity ID or exact name) to one account.
@@ -59,14 +124,64 @@ pub fn resolve_account(store: &Store, reference: &str) -> Result<Account> {
 }
 
 impl Ctx {
-    /// The instance named by `reference`, or, with none given on a terminal, a
-    /// fuzzy selection among the user's instances (active ones first).
-    pub fn pick_instance(&mut self, reference: Option<&str>) -> Result<(User, Instance)> {
-        let user = self.user()?;
-        if let Some(r) = reference {
-            let inst = resolve_instance(self.store()?, &user, r)?;
-            return Ok((user, inst));
+    /// The instances shared with the acting user, read once per command.
+    pub fn shared_with_me(&mut self) -> Result<&HashMap<RowId, ShareRole>> {
+        if self.shared.is_none() {
+            let user = self.user()?;
+            self.shared = Some(self.store()?.shared_with(user.id)?);
         }
+        self.shared
+            .as_ref()
+            .ok_or_else(|| Error::internal("shares not read"))
+    }
+
+    /// Sets what the acting user is to each of `instances` (`role`).
+    pub fn annotate_roles(&mut self, instances: &mut [Instance]) -> Result<()> {
+        let user = self.user()?;
+        let shared = self.shared_with_me()?;
+        for inst in instances {
+            inst.role = role_of(&user, shared, inst);
+        }
+        Ok(())
+    }
+
+    /// The instance named by `reference`, or, with none given on a terminal, a
+    /// fuzzy selection among those the user may reach (active ones first),
+    /// once the user's role on it allows `action` (else exit 4). The
+    /// instance comes with its `role` set.
+    pub fn instance_for(
+        &mut self,
+        reference: Option<&str>,
+        action: Action,
+        command: &str,
+    ) -> Result<(User, Instance)> {
+        let user = self.user()?;
+        let inst = match reference {
+            Some(r) => {
+                let shared = self.shared_with_me()?.clone();
+                resolve_instance(self.store()?, &user, &shared, r)?
+            }
+            None => self.pick_interactively(&user, action)?,
+        };
+        authorize(&inst, action, command)?;
+        Ok((user, inst))
+    }
+
+    /// Until every command names its action: the instance as
+    /// [`Ctx::instance_for`] resolves it for reading.
+    pub fn pick_instance(&mut self, reference: Option<&str>) -> Result<(User, Instance)> {
+        self.instance_for(reference, Action::Show, "show")
+    }
+
+    /// Resolves `reference` among the instances the acting user may reach
+    /// (see [`resolve_instance`]), with its `role` set; no action checked.
+    pub fn find_instance(&mut self, reference: &str) -> Result<Instance> {
+        let user = self.user()?;
+        let shared = self.shared_with_me()?.clone();
+        resolve_instance(self.store()?, &user, &shared, reference)
+    }
+
+    fn pick_interactively(&mut self, user: &User, action: Action) -> Result<Instance> {
         if !self.interactive {
             return Err(Error::missing_flag("INSTANCE"));
         }
@@ -75,8 +190,10 @@ impl Ctx {
             ..Default::default()
         };
         let mut list = self.store()?.instances(&filter)?;
+        self.annotate_roles(&mut list)?;
+        list.retain(|i| i.role.is_some_and(|r| r.allows(action)));
         if list.is_empty() {
-            return Err(Error::not_found("you have no instances")
+            return Err(Error::not_found("you have no instances to pick from")
                 .with_hint("add one with `amcctl instance create`"));
         }
         list.sort_by_key(|i| !i.is_active);
@@ -90,7 +207,7 @@ impl Ctx {
             })
             .collect();
         let idx = self.prompt().fuzzy_select("Instance", &items, "INSTANCE")?;
-        Ok((user, list.swap_remove(idx)))
+        Ok(list.swap_remove(idx))
     }
 
     /// The account named by `reference`, or a selection list on a terminal.

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use comfy_table::Cell;
 
 use super::Ctx;
-use crate::domain::{ScheduleRow, fmt_time};
+use crate::domain::{Action, ScheduleRow, fmt_time};
 use crate::error::Result;
 use crate::output::{Tabular, csv_cells, csv_header};
 
@@ -34,7 +34,11 @@ pub(super) fn run(ctx: &mut Ctx, cmd: ScheduleCmd) -> Result<()> {
             let user = ctx.user()?;
             let (instance, owner) = match instance.as_deref() {
                 Some(r) => (
-                    Some(super::resolve_instance(ctx.store()?, &user, r)?.id),
+                    Some(
+                        ctx.instance_for(Some(r), Action::Usage, "schedule list")?
+                            .1
+                            .id,
+                    ),
                     None,
                 ),
                 None => (None, (!all_users).then_some(user.id)),

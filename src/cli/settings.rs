@@ -2,8 +2,10 @@
 //!
 //! The settings are one JSON object sealed in one Fernet token (see
 //! [`crate::settings`]); every change opens it, edits the object and seals
-//! it again in one store transaction. Only the owner of the instance gets
-//! this far (`pick_instance`: another user's instance is exit 4). A value
+//! it again in one store transaction. Only the owner of the instance (or an
+//! administrator) gets this far: the settings are the owner's secrets, so
+//! reading them needs what changing them does ([`Action::Edit`]); anyone
+//! else is exit 4. A value
 //! reaches stdout only from `get` and `list --reveal`, and never a log or
 //! an error message.
 
@@ -19,7 +21,7 @@ use serde_json::Value;
 use super::Ctx;
 use super::connect::check_own_key;
 use crate::domain::printable;
-use crate::domain::{Instance, SealedSecret};
+use crate::domain::{Action, AuditNote, Instance, SealedSecret};
 use crate::error::{Error, Result};
 use crate::output::{Format, Tabular, csv_cells, csv_header};
 use crate::secrets::{Keyring, redact};
@@ -216,13 +218,20 @@ fn read_stdin() -> Result<String> {
 
 fn set(ctx: &mut Ctx, a: SetArgs) -> Result<()> {
     check_key(&a.key)?;
-    let (_, inst) = ctx.pick_instance(Some(&a.instance))?;
+    let (user, inst) = ctx.instance_for(Some(&a.instance), Action::Edit, "instance config set")?;
     let value = read_value(ctx, &a)?;
     let keyring = keyring_to_write(ctx, &inst)?;
     let key = a.key.clone();
     let fingerprint = keyring.fingerprint().to_owned();
+    let note = AuditNote::instance(
+        &user.name,
+        "instance config set",
+        &inst,
+        format!("setting {} set", a.key),
+    );
     let count = ctx
         .store()?
+        .audited(note)
         .change_settings(inst.id, &fingerprint, |sealed| {
             let mut map = match sealed {
                 Some(s) => open(&keyring, &inst, s)?,
@@ -243,7 +252,7 @@ fn set(ctx: &mut Ctx, a: SetArgs) -> Result<()> {
 
 fn get(ctx: &mut Ctx, reference: &str, key: &str) -> Result<()> {
     check_key(key)?;
-    let (_, inst) = ctx.pick_instance(Some(reference))?;
+    let (_, inst) = ctx.instance_for(Some(reference), Action::Edit, "instance config get")?;
     let map = read_settings(ctx, &inst)?;
     let value = map
         .get(key)
@@ -266,14 +275,21 @@ fn get(ctx: &mut Ctx, reference: &str, key: &str) -> Result<()> {
 
 fn unset(ctx: &mut Ctx, reference: &str, key: &str) -> Result<()> {
     check_key(key)?;
-    let (_, inst) = ctx.pick_instance(Some(reference))?;
+    let (user, inst) = ctx.instance_for(Some(reference), Action::Edit, "instance config unset")?;
     if ctx.store()?.settings_token(inst.id)?.is_none() {
         return Err(unknown_key(&inst, key));
     }
     let keyring = ctx.keyring(false)?;
     let fingerprint = keyring.fingerprint().to_owned();
+    let note = AuditNote::instance(
+        &user.name,
+        "instance config unset",
+        &inst,
+        format!("setting {key} removed"),
+    );
     let count = ctx
         .store()?
+        .audited(note)
         .change_settings(inst.id, &fingerprint, |sealed| {
             let Some(s) = sealed else {
                 return Err(unknown_key(&inst, key));
@@ -296,7 +312,7 @@ fn unset(ctx: &mut Ctx, reference: &str, key: &str) -> Result<()> {
 }
 
 fn list(ctx: &mut Ctx, reference: &str, reveal: bool) -> Result<()> {
-    let (_, inst) = ctx.pick_instance(Some(reference))?;
+    let (_, inst) = ctx.instance_for(Some(reference), Action::Edit, "instance config list")?;
     let map = read_settings(ctx, &inst)?;
     let rows: Vec<Setting> = map
         .iter()

@@ -13,7 +13,7 @@ use super::checks::target;
 use super::connect::NetArgs;
 use super::health::{Selection, ago, progress_bar, select, sessions_for, shows_bar};
 use crate::amc::{ExecutionStatus, LinkedAdvertiser};
-use crate::domain::{ExecutionRow, InstanceFilter, UsageRow};
+use crate::domain::{Action, ExecutionRow, InstanceFilter, UsageRow};
 use crate::domain::{InstanceId, RowId, fmt_time};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
@@ -83,7 +83,8 @@ pub(super) fn run(ctx: &mut Ctx, cmd: UsageCmd) -> Result<ExitStatus> {
             status,
             since,
         } => {
-            let (_, inst) = ctx.pick_instance(instance.as_deref())?;
+            let (_, inst) =
+                ctx.instance_for(instance.as_deref(), Action::Usage, "usage executions")?;
             let since = since.map(ago).transpose()?;
             let rows = ctx.store()?.executions(inst.id, status, since)?;
             ctx.out.list(&rows)
@@ -104,6 +105,8 @@ fn sync(ctx: &mut Ctx, a: SyncArgs) -> Result<ExitStatus> {
             all: a.all,
             all_users: a.all_users,
             include_inactive: false,
+            action: Action::Test,
+            command: "usage sync",
         },
         "sync",
     )?;
@@ -286,6 +289,8 @@ fn report(ctx: &mut Ctx, refs: &[String], since: Duration, all_users: bool) -> R
                 all: false,
                 all_users: false,
                 include_inactive: true,
+                action: Action::Usage,
+                command: "usage report",
             },
             "report on",
         )?
@@ -502,12 +507,12 @@ impl Tabular for LinkedAdvertiser {
 
 /// `instance advertisers`: the advertisers linked to an instance, asked of AMC now.
 pub(super) fn advertisers(ctx: &mut Ctx, reference: Option<&str>, net: &NetArgs) -> Result<()> {
-    let (user, inst) = ctx.pick_instance(reference)?;
+    let (user, inst) = ctx.instance_for(reference, Action::Test, "instance advertisers")?;
     let profile = ctx.instance_profile(&inst)?;
-    let t = target(&inst, profile)?;
+    let login = ctx.login_for(&inst)?;
+    let t = target(&inst, login.id, profile)?;
     let client = ctx.amc_client(net)?;
-    let owner = ctx.owner_of(&inst)?;
-    let session = ctx.session(&client, &owner, &t.profile, owner.id == user.id)?;
+    let session = ctx.session(&client, &login, &t.profile, login.id == user.id)?;
     let rt = ops::runtime()?;
     let reply = rt.block_on(session.list_advertisers(&t.advertiser, &t.instance_id))?;
     ctx.out.list(&reply.value)?;

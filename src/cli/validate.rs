@@ -4,15 +4,18 @@
 use super::Ctx;
 use super::checks::target;
 use super::connect::NetArgs;
-use crate::domain::{Account, Instance, NewInstance, User};
+use crate::domain::{Account, Action, AuditNote, Instance, NewInstance, User};
 use crate::domain::{HealthStatus, InstanceStatus};
 use crate::error::{Error, Kind, Result};
 use crate::health::{self, CheckResult, Target};
 
-/// Runs one check of `t` with `user`'s credentials.
-fn check_one(ctx: &mut Ctx, user: &User, t: &Target, net: &NetArgs) -> Result<CheckResult> {
+/// Runs one check of `t` with the credentials of `login`, the user whose
+/// login serves the instance (see [`Ctx::login_for`]; the environment's
+/// credentials only when that is the acting user).
+fn check_one(ctx: &mut Ctx, login: &User, t: &Target, net: &NetArgs) -> Result<CheckResult> {
     let client = ctx.amc_client(net)?;
-    let session = ctx.session(&client, user, &t.profile, true)?;
+    let acting = ctx.user()?;
+    let session = ctx.session(&client, login, &t.profile, login.id == acting.id)?;
     Ok(crate::ops::runtime()?.block_on(health::check(t, Some(&Ok(session)), false)))
 }
 
@@ -115,15 +118,24 @@ pub(super) fn check_before_save(
 
 /// Checks an instance being re-activated and records the outcome: it
 /// becomes ACTIVE, or ERROR (exit 6/7, the instance stays activated).
-pub(super) fn recheck(ctx: &mut Ctx, user: &User, inst: &Instance) -> Result<Instance> {
+pub(super) fn recheck(ctx: &mut Ctx, inst: &Instance, note: AuditNote) -> Result<Instance> {
     let profile = ctx.instance_profile(inst)?;
-    let r = check_one(ctx, user, &target(inst, profile)?, &NetArgs::default())?;
+    let login = ctx.login_for(inst)?;
+    let r = check_one(
+        ctx,
+        &login,
+        &target(inst, login.id, profile)?,
+        &NetArgs::default(),
+    )?;
     let store = ctx.store()?;
-    store.set_status(inst.id, InstanceStatus::Pending)?;
+    store
+        .audited(note)
+        .set_status(inst.id, InstanceStatus::Pending)?;
     store.record_health(&[crate::ops::check::record(&r)])?;
-    let updated = store
+    let mut updated = store
         .instance(inst.id)?
         .ok_or_else(|| Error::not_found("the instance no longer exists"))?;
+    updated.role = inst.role;
     if r.status == HealthStatus::Healthy {
         Ok(updated)
     } else {
@@ -134,9 +146,10 @@ pub(super) fn recheck(ctx: &mut Ctx, user: &User, inst: &Instance) -> Result<Ins
 
 /// `instance test`: one check, printed, nothing stored.
 pub(super) fn test(ctx: &mut Ctx, reference: Option<&str>, net: &NetArgs) -> Result<()> {
-    let (user, inst) = ctx.pick_instance(reference)?;
+    let (_, inst) = ctx.instance_for(reference, Action::Test, "instance test")?;
     let profile = ctx.instance_profile(&inst)?;
-    let r = check_one(ctx, &user, &target(&inst, profile)?, net)?;
+    let login = ctx.login_for(&inst)?;
+    let r = check_one(ctx, &login, &target(&inst, login.id, profile)?, net)?;
     ctx.out.one(&r)?;
     let latency = r
         .latency_ms

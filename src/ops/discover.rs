@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::runtime;
 use crate::amc::{Advertiser, Session};
-use crate::domain::{Account, DiscoveredInstance, NewAccount, UpsertCounts};
+use crate::domain::{Account, AuditNote, DiscoveredInstance, NewAccount, UpsertCounts};
 use crate::domain::{Country, InstanceId, parse_name};
 use crate::error::Result;
 use crate::store::Store;
@@ -47,12 +47,14 @@ pub trait Env {
 }
 
 /// `GET /amc/accounts` with `session`, and every account upserted by entity
-/// ID, recorded as served by `profile`.
+/// ID, recorded as served by `profile`; unless `dry_run`, with the audit
+/// entry `note` makes of the counts, in the same transaction.
 pub fn accounts(
     store: &mut Store,
     session: &Session,
     profile: &str,
     dry_run: bool,
+    note: impl FnOnce(&UpsertCounts) -> AuditNote,
     mut on_event: impl FnMut(Event<'_>),
 ) -> Result<Discovered> {
     let reply = runtime()?.block_on(session.list_accounts())?;
@@ -90,7 +92,14 @@ pub fn accounts(
             profile: Some(profile.to_owned()),
         });
     }
-    let counts = store.upsert_accounts(&found, dry_run)?;
+    // The counts a dry run (rolled back) finds are what the entry written
+    // with the real upsert says; a rerun that changes nothing writes nothing.
+    let mut counts = store.upsert_accounts(&found, true)?;
+    if !dry_run && counts.created + counts.updated > 0 {
+        counts = store
+            .audited(note(&counts))
+            .upsert_accounts(&found, false)?;
+    }
     Ok(Discovered {
         found: found.len(),
         counts,

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::domain::RowId;
-use crate::domain::{ImportOutcome, ImportRow};
+use crate::domain::{AuditNote, ImportOutcome, ImportRow};
 use crate::error::{Kind, Result};
 use crate::store::Store;
 use crate::transfer::{self, FileFormat};
@@ -29,12 +29,15 @@ pub fn parse(text: &str, format: FileFormat) -> std::result::Result<Vec<ImportRo
 
 /// Imports `rows` for `owner` in one transaction; with `dry_run` only the
 /// counts are computed. Rows that name an unknown account without the
-/// `account_name` to create it reject the whole file.
+/// `account_name` to create it reject the whole file. A real import
+/// appends the audit entry `note` makes of its counts in the same
+/// transaction.
 pub fn apply(
     store: &mut Store,
     owner: RowId,
     rows: &[ImportRow],
     dry_run: bool,
+    note: impl FnOnce(&ImportOutcome) -> AuditNote,
 ) -> Result<std::result::Result<ImportOutcome, Rejected>> {
     // Each account is looked up once, however many rows name it.
     let mut known: HashMap<&str, bool> = HashMap::new();
@@ -62,5 +65,38 @@ pub fn apply(
             problems: unknown,
         }));
     }
-    Ok(Ok(store.import(owner, rows, dry_run)?))
+    // The entry says what the import changes, which only a run tells, and
+    // it must be written with the change: the counts come from a dry run
+    // (rolled back), then the import runs for real with the entry armed.
+    let counted = store.import(owner, rows, true)?;
+    if dry_run {
+        return Ok(Ok(counted));
+    }
+    if counted.created + counted.updated + counted.accounts_created == 0 {
+        // Every row is stored as it is: nothing to write, nothing to audit.
+        return Ok(Ok(ImportOutcome {
+            dry_run: false,
+            ..counted
+        }));
+    }
+    Ok(Ok(store
+        .audited(note(&counted))
+        .import(owner, rows, false)?))
+}
+
+/// The summary of an import for the audit trail: `12 rows: 3 created, 2
+/// updated, 7 unchanged` (and the accounts it created, if any).
+pub fn summary(outcome: &ImportOutcome) -> String {
+    let rows = outcome.created + outcome.updated + outcome.unchanged;
+    let mut text = format!(
+        "{rows} rows: {} created, {} updated, {} unchanged",
+        outcome.created, outcome.updated, outcome.unchanged
+    );
+    if outcome.accounts_created > 0 {
+        text.push_str(&format!(
+            ", {} account(s) created",
+            outcome.accounts_created
+        ));
+    }
+    text
 }

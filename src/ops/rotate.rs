@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 
-use crate::domain::{RowId, SealedSecret};
+use crate::domain::{AuditNote, RowId, SealedSecret};
 use crate::error::Result;
 use crate::secrets::{KEY_LOCK_PATIENCE, KeyLock, Keyring, SecretsError};
 use crate::store::{Rekey, Store};
@@ -30,8 +30,14 @@ pub struct Rotated {
 /// user's recorded under another key than the key file's fails the
 /// rotation, naming both keys, before anything changes. Holds the
 /// exclusive key lock throughout: it waits until no other amcctl uses the
-/// key, and keeps them waiting until the new key is in place.
-pub fn rotate(key_path: &Path, store: &mut Store, user: RowId) -> Result<Rotated> {
+/// key, and keeps them waiting until the new key is in place. The audit
+/// entry `note` makes of the two keys is written with the re-encryption.
+pub fn rotate(
+    key_path: &Path,
+    store: &mut Store,
+    user: RowId,
+    note: impl FnOnce(&Rekey<'_>) -> AuditNote,
+) -> Result<Rotated> {
     let _lock = KeyLock::exclusive(key_path, KEY_LOCK_PATIENCE)?;
     if Keyring::new_key_path(key_path).exists() {
         // A rotation died between the caller's first look and the lock.
@@ -46,10 +52,13 @@ pub fn rotate(key_path: &Path, store: &mut Store, user: RowId) -> Result<Rotated
         from: old.fingerprint(),
         to: new.fingerprint(),
     };
-    let result = store.reencrypt_secrets(&rekey, &|sealed: &SealedSecret| {
-        let plain = old.open(sealed)?;
-        Ok(new.encrypt(plain.expose_secret()))
-    });
+    // The entry is written with the re-encryption, or not at all.
+    let result = store
+        .audited(note(&rekey))
+        .reencrypt_secrets(&rekey, &|sealed: &SealedSecret| {
+            let plain = old.open(sealed)?;
+            Ok(new.encrypt(plain.expose_secret()))
+        });
     let reencrypted = match result {
         Ok(n) => n,
         Err(e) => {

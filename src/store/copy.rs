@@ -40,6 +40,10 @@ pub(crate) struct Column {
     pub(crate) name: &'static str,
     /// What it holds.
     pub(crate) kind: Kind,
+    /// For a column only the SQLite schema stores: the expression
+    /// PostgreSQL computes its value with instead (a copy from the team
+    /// store reads it; a copy into it leaves it out).
+    pub(crate) pg_derived: Option<&'static str>,
 }
 
 /// One copied table.
@@ -76,21 +80,56 @@ impl Table {
     /// The query reading the whole table in key order: its columns, then
     /// [`Table::key_text`].
     pub(crate) fn select(&self) -> String {
+        self.select_list(self.column_list())
+    }
+
+    /// [`Table::select`] for PostgreSQL, where a derived column is its
+    /// expression.
+    pub(crate) fn pg_select(&self) -> String {
+        let exprs: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| match c.pg_derived {
+                Some(expr) => format!("{expr} AS {}", c.name),
+                None => c.name.to_owned(),
+            })
+            .collect();
+        self.select_list(exprs.join(", "))
+    }
+
+    fn select_list(&self, columns: String) -> String {
         format!(
             // Named, or PostgreSQL finds `ORDER BY id` ambiguous.
-            "SELECT {}, {} AS row_key FROM {} ORDER BY {}",
-            self.column_list(),
+            "SELECT {columns}, {} AS row_key FROM {} ORDER BY {}",
             self.key_text(),
             self.name,
             self.key
         )
     }
+
+    /// The columns PostgreSQL stores (all but the derived ones).
+    pub(crate) fn pg_stored(&self) -> impl Iterator<Item = (usize, &Column)> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.pg_derived.is_none())
+    }
 }
 
 /// A shorthand for the table list below.
 const fn col(name: &'static str, kind: Kind) -> Column {
-    Column { name, kind }
+    Column {
+        name,
+        kind,
+        pg_derived: None,
+    }
 }
+
+/// Whether a user is an administrator, in the team store: a member of the
+/// role `amcctl_admin`. A user copied from a SQLite store may have no
+/// database role, which `pg_has_role` would fail on: looked up first.
+const PG_IS_ADMIN: &str = "EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = users.name \
+                           AND pg_has_role(r.oid, 'amcctl_admin', 'MEMBER'))";
 
 /// Every table of the store, parents before the tables that refer to
 /// them, so that rows can be inserted in this order with foreign keys on.
@@ -105,6 +144,11 @@ pub(crate) const TABLES: &[Table] = &[
             col("name", Kind::Text),
             col("created_at", Kind::Time),
             col("default_profile", Kind::Text),
+            Column {
+                name: "is_admin",
+                kind: Kind::Bool,
+                pg_derived: Some(PG_IS_ADMIN),
+            },
         ],
     },
     Table {
@@ -147,6 +191,17 @@ pub(crate) const TABLES: &[Table] = &[
             col("customer_canonical_name", Kind::Text),
             col("data_upload_account_id", Kind::Text),
             col("settings_key_fingerprint", Kind::Text),
+        ],
+    },
+    Table {
+        name: "instance_shares",
+        key: "instance_id, user_id",
+        columns: &[
+            col("instance_id", Kind::Uuid),
+            col("user_id", Kind::Uuid),
+            col("role", Kind::Text),
+            col("granted_by", Kind::Text),
+            col("created_at", Kind::Time),
         ],
     },
     Table {
@@ -235,6 +290,21 @@ pub(crate) const TABLES: &[Table] = &[
             col("instance_id", Kind::Uuid),
             col("synced_at", Kind::Time),
             col("window_start", Kind::Time),
+        ],
+    },
+    Table {
+        name: "audit_log",
+        key: "id",
+        columns: &[
+            col("id", Kind::Int),
+            col("at", Kind::Time),
+            col("actor", Kind::Text),
+            col("command", Kind::Text),
+            col("object_kind", Kind::Text),
+            col("object_id", Kind::Text),
+            col("object_name", Kind::Text),
+            col("instance_id", Kind::Uuid),
+            col("summary", Kind::Text),
         ],
     },
 ];
@@ -489,9 +559,21 @@ mod tests {
 
     #[test]
     fn the_table_list_is_the_postgres_schema() {
-        let mut found = schema_columns(include_str!("../../migrations/postgres/0001_init.sql"));
+        let schema = [
+            include_str!("../../migrations/postgres/0001_init.sql"),
+            include_str!("../../migrations/postgres/0002_sharing.sql"),
+        ]
+        .join("\n");
+        let mut found = schema_columns(&schema);
         found.remove("amcctl_schema_migrations");
-        assert_eq!(found, expected());
+        let stored: HashMap<String, Vec<String>> = TABLES
+            .iter()
+            .map(|t| {
+                let names = t.pg_stored().map(|(_, c)| c.name.to_owned()).collect();
+                (t.name.to_owned(), names)
+            })
+            .collect();
+        assert_eq!(found, stored);
     }
 
     #[test]
@@ -526,6 +608,8 @@ mod tests {
                 .unwrap();
             found.insert(name, cols);
         }
+        // SQLite's own: the counter of audit_log's AUTOINCREMENT ids.
+        found.remove("sqlite_sequence");
         assert_eq!(found, expected());
     }
 

@@ -30,6 +30,17 @@ pub enum StoreError {
     /// A row with the same key exists, or the row is still referenced.
     #[error("conflict: {0:?}")]
     Conflict(Clash),
+    /// The database refused the acting login: a privilege it lacks, or a
+    /// row that its row security hides or forbids it to write (the team
+    /// store's sharing rules, enforced by the server). Holds the server's
+    /// message, which names the table but never a row's values.
+    #[error("permission denied: {0}")]
+    Denied(String),
+    /// The reference names only instances of other users, which the
+    /// team store's row security hides from the acting login: exit 4, as
+    /// when the caller finds them owned by another user.
+    #[error("instance {0:?} belongs to another user")]
+    ForeignInstance(String),
     /// A change would break a rule the store keeps.
     #[error("constraint: {0:?}")]
     Constraint(Rule),
@@ -140,6 +151,9 @@ pub enum Missing {
     Account,
     /// The user of this name.
     User(String),
+    /// The team store's database has no login role of this name (a user
+    /// must be one).
+    Role(String),
     /// A brand the instance does not carry.
     Brand(String),
     /// The account an import row names, when the file does not define it.
@@ -184,6 +198,9 @@ pub enum Clash {
 /// A rule of the store a change would break.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
+    /// The team store's administrators are the members of the database role
+    /// `amcctl_admin`, not users added as such: the user of this name.
+    AdminByRole(String),
     /// An instance would carry more brands than allowed.
     TooManyBrands {
         /// The most an instance may carry.
@@ -217,6 +234,8 @@ impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
         if super::postgres::is_conflict(&e) {
             StoreError::Conflicted(Box::new(e))
+        } else if let Some(message) = super::postgres::denial(&e) {
+            StoreError::Denied(message)
         } else {
             StoreError::Backend(Box::new(e))
         }

@@ -8,6 +8,7 @@
 //! out while developing; `cargo test --workspace` runs everything.
 
 mod amc;
+mod audit;
 mod auth;
 mod cli;
 mod db;

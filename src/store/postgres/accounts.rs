@@ -11,7 +11,7 @@ use crate::store::{Clash, Missing, StoreError, StoreResult};
 
 const SELECT: &str = "SELECT a.id, a.account_id, a.account_name, a.advertiser_id, a.country_code,
     a.marketplace_id, a.created_at, a.updated_at,
-    (SELECT count(*) FROM amc_instances i WHERE i.account_id = a.id), a.profile
+    amcctl_account_instances(a.id), a.profile
     FROM amc_accounts a";
 
 /// The insert [`insert`] runs, shared with callers that prepare it once
@@ -205,13 +205,17 @@ impl Db {
                      WHERE i.account_id = $1 ORDER BY i.instance_id COLLATE \"C\"",
                 &[&id],
             )?;
-            let linked = collect(rows, |r| {
+            let mut linked = collect(rows, |r| {
                 Ok(format!(
                     "{} ({})",
                     get::<String>(r, 0)?,
                     get::<String>(r, 1)?
                 ))
             })?;
+            // Those row security hides are counted, never named.
+            let all = tx.query_one("SELECT amcctl_account_instances($1)", &[&id])?;
+            let hidden = count(&all, 0)?.saturating_sub(linked.len() as u64);
+            linked.extend((0..hidden).map(|_| "another user's instance".to_owned()));
             if !linked.is_empty() {
                 return Err(StoreError::Conflict(Clash::AccountInUse(linked)));
             }

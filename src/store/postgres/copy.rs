@@ -21,7 +21,10 @@ type SqlError = Box<dyn std::error::Error + Sync + Send>;
 
 impl Db {
     /// Every table, read in one REPEATABLE READ transaction: one moment of
-    /// the store while other clients keep writing.
+    /// the store while other clients keep writing. A member's snapshot
+    /// holds what row security lets them see, which is consistent in
+    /// itself (the instances they see with their owners, accounts and
+    /// rows); the tables' owner's is the whole store.
     pub(crate) fn snapshot(&self) -> StoreResult<Snapshot> {
         self.read(|client| {
             let mut tx = client
@@ -50,8 +53,9 @@ impl Db {
     /// Inserts every row of `snapshot` in one transaction, after taking a
     /// lock that keeps other writers out of every table and checking that
     /// they are still empty; on any failure nothing is written. The
-    /// identity of `health_checks.id` then continues after the copied ids,
-    /// so that the next check does not collide with one of them.
+    /// identities of `health_checks.id` and `audit_log.id` then continue
+    /// after the copied ids, so that the next row does not collide with
+    /// one of them.
     pub(crate) fn insert_all(&self, snapshot: &Snapshot) -> Result<(), CopyError> {
         let location = self.location.clone();
         let names: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
@@ -61,6 +65,9 @@ impl Db {
         );
         self.write_with(|tx| {
             let pg = |e| CopyError::Store(write_error(&location, None, e));
+            if let Some(refusal) = partial_view(tx).map_err(pg)? {
+                return Err(refusal.into());
+            }
             tx.batch_execute(&lock).map_err(pg)?;
             if let Some(table) = first_nonempty(|table| has_rows(tx, table)).map_err(pg)? {
                 return Err(CopyError::NotEmpty {
@@ -74,13 +81,17 @@ impl Db {
                         .map_err(|e| write_error(&location, Some(table.name), e))?;
                 }
             }
-            tx.execute(
-                "SELECT setval(pg_get_serial_sequence('health_checks', 'id'),
-                               coalesce(max(id), 1), max(id) IS NOT NULL)
-                 FROM health_checks",
-                &[],
-            )
-            .map_err(pg)?;
+            for table in ["health_checks", "audit_log"] {
+                tx.execute(
+                    &format!(
+                        "SELECT setval(pg_get_serial_sequence('{table}', 'id'),
+                                       coalesce(max(id), 1), max(id) IS NOT NULL)
+                         FROM {table}"
+                    ),
+                    &[],
+                )
+                .map_err(pg)?;
+            }
             Ok(())
         })
     }
@@ -95,7 +106,10 @@ impl Db {
             Ok(_) => Ok(()),
             // What the team store itself did: said as it is, with its hints.
             Err(CopyError::Store(
-                e @ (StoreError::Unreadable(_) | StoreError::Lost { .. } | StoreError::Busy { .. }),
+                e @ (StoreError::Unreadable(_)
+                | StoreError::Lost { .. }
+                | StoreError::Busy { .. }
+                | StoreError::Denied(_)),
             )) => Err(e),
             Err(e) => Err(StoreError::Backup {
                 dest: dest.to_owned(),
@@ -123,6 +137,27 @@ fn write_error(location: &Location, table: Option<&str>, e: postgres::Error) -> 
     }
 }
 
+/// The refusal of a copy into the team store to a login that row security
+/// applies to: it may write only its own rows, and a copy is all or
+/// nothing. The tables' owner (the role that migrated them) and superusers
+/// are not under row security.
+fn partial_view(
+    client: &mut impl postgres::GenericClient,
+) -> Result<Option<StoreError>, postgres::Error> {
+    let row = client.query_one(
+        "SELECT current_user::text, row_security_active('credentials')",
+        &[],
+    )?;
+    let (login, limited): (String, bool) = (row.try_get(0)?, row.try_get(1)?);
+    Ok(limited.then(|| {
+        StoreError::Denied(format!(
+            "a copy into the team store needs the login that owns its tables (the one that \
+             ran `amcctl db migrate`) or a superuser; row security lets {login} write only \
+             its own rows"
+        ))
+    }))
+}
+
 /// Whether `table` holds any row.
 fn has_rows(
     client: &mut impl postgres::GenericClient,
@@ -138,7 +173,7 @@ pub(crate) fn read_table(
     tx: &mut Transaction<'_>,
     table: &'static Table,
 ) -> Result<StoreResult<Vec<Vec<Value>>>, postgres::Error> {
-    let rows = tx.query(&table.select(), &[])?;
+    let rows = tx.query(&table.pg_select(), &[])?;
     Ok(rows.iter().map(|row| decode_row(table, row)).collect())
 }
 
@@ -199,17 +234,20 @@ fn write_table(
     table: &Table,
     rows: &[Vec<Value>],
 ) -> Result<(), postgres::Error> {
-    let types: Vec<Type> = table.columns.iter().map(|c| pg_type(c.kind)).collect();
+    // A column PostgreSQL derives rather than stores is left out.
+    let stored: Vec<usize> = table.pg_stored().map(|(i, _)| i).collect();
+    let types: Vec<Type> = table.pg_stored().map(|(_, c)| pg_type(c.kind)).collect();
+    let names: Vec<&str> = table.pg_stored().map(|(_, c)| c.name).collect();
     let sink = tx.copy_in(&format!(
         "COPY {} ({}) FROM STDIN (FORMAT binary)",
         table.name,
-        table.column_list()
+        names.join(", ")
     ))?;
     let mut writer = BinaryCopyInWriter::new(sink, &types);
     let mut values: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(types.len());
     for row in rows {
         values.clear();
-        values.extend(row.iter().map(|v| v as &(dyn ToSql + Sync)));
+        values.extend(stored.iter().map(|&i| &row[i] as &(dyn ToSql + Sync)));
         writer.write(&values)?;
     }
     writer.finish()?;

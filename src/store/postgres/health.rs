@@ -202,6 +202,8 @@ impl Db {
                  JOIN amc_accounts a ON a.id = i.account_id
                  LEFT JOIN health_checks h ON h.instance_id = i.id AND h.checked_at >= $2
                  WHERE $1::uuid IS NULL OR i.user_id = $1
+                    OR EXISTS (SELECT 1 FROM instance_shares sh
+                                WHERE sh.instance_id = i.id AND sh.user_id = $1)
                  ORDER BY i.name COLLATE \"C\", i.instance_id COLLATE \"C\", i.id,
                           h.checked_at, h.id",
                 params,

@@ -12,7 +12,7 @@ use postgres::{Row, Statement, Transaction};
 
 use super::accounts;
 use super::decode::{
-    country, decoded, decoded_opt, entity, get, opt_count, opt_time, parsed, row_id, time,
+    count, country, decoded, decoded_opt, entity, get, opt_count, opt_time, parsed, row_id, time,
 };
 use super::{Db, collect, is_unique_violation, signed};
 use crate::domain::{
@@ -153,7 +153,11 @@ impl Db {
         let mut conditions: Vec<String> = Vec::new();
         if let Some(owner) = &filter.member {
             params.push(owner);
-            conditions.push(format!("i.user_id = ${}", params.len()));
+            let n = params.len();
+            conditions.push(format!(
+                "(i.user_id = ${n} OR EXISTS (SELECT 1 FROM instance_shares sh
+                                             WHERE sh.instance_id = i.id AND sh.user_id = ${n}))"
+            ));
         }
         if let Some(status) = &status {
             params.push(status);
@@ -211,8 +215,8 @@ impl Db {
     /// instance ID, or the exact name.
     /// A reference shaped like a UUID is a row id first: if a row has it,
     /// that row is the only match, whatever names other rows carry.
-    pub(crate) fn find_instances(&self, reference: &str) -> StoreResult<Vec<Instance>> {
-        let reference = reference.trim();
+    pub(crate) fn find_instances(&self, given: &str) -> StoreResult<Vec<Instance>> {
+        let reference = given.trim();
         let as_id = reference.parse::<RowId>().ok();
         if let Some(id) = as_id
             && let Some(inst) = self.instance(id)?
@@ -221,11 +225,27 @@ impl Db {
         }
         // The id column is a uuid: a reference that is no UUID cannot name
         // a row by id, and is not bound as one.
-        select(
+        let found = select(
             self,
             "WHERE ($2::uuid IS NOT NULL AND i.id = $2) OR i.instance_id = $1 OR i.name = $1",
             &[&reference, &as_id],
-        )
+        )?;
+        if !found.is_empty() {
+            return Ok(found);
+        }
+        // Another user's instance, which row security hides, is refused as
+        // such (exit 4, as a SQLite store's callers tell it by its owner),
+        // not reported missing; nothing of it but its existence is read.
+        let all = self.read(|c| {
+            c.query_one(
+                "SELECT amcctl_instance_matches($1, $2)",
+                &[&reference, &as_id],
+            )
+        })?;
+        if count(&all, 0)? > 0 {
+            return Err(StoreError::ForeignInstance(given.to_owned()));
+        }
+        Ok(found)
     }
 
     /// Creates an instance owned by `owner`; exit 5 if the owner already has that instance ID.
@@ -371,6 +391,8 @@ impl Db {
                 "SELECT b.brand_name, i.instance_id FROM instance_brands b
                      JOIN amc_instances i ON i.id = b.instance_id
                      WHERE $1::uuid IS NULL OR i.user_id = $1
+                        OR EXISTS (SELECT 1 FROM instance_shares sh
+                                    WHERE sh.instance_id = i.id AND sh.user_id = $1)
                      ORDER BY b.brand_name COLLATE \"C\", i.instance_id COLLATE \"C\"",
                 &[&owner],
             )
@@ -667,10 +689,8 @@ fn import_segment(
     let mut taken: HashSet<RowId> = if wanted.is_empty() {
         HashSet::new()
     } else {
-        let rows = tx.query(
-            "SELECT id FROM amc_instances WHERE id = ANY($1::uuid[])",
-            &[&wanted],
-        )?;
+        // Other users' included, which row security hides.
+        let rows = tx.query("SELECT amcctl_taken_ids($1::uuid[])", &[&wanted])?;
         collect(rows, |r| row_id(r, 0))?.into_iter().collect()
     };
     let mut plan = ImportPlan::default();

@@ -36,10 +36,14 @@ use secrecy::ExposeSecret;
 
 use super::location::{PgTarget, SslMode};
 use super::{Location, StoreError, StoreResult};
+use crate::domain::AuditNote;
 
 /// The schema, one numbered file per version. Never edit or remove an entry:
 /// released stores were migrated with it.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_sharing.sql"),
+];
 
 /// The schema version this binary writes.
 pub fn schema_version() -> usize {
@@ -53,6 +57,23 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a writer keeps retrying a transaction that conflicts with others.
 const CONFLICT_PATIENCE: Duration = Duration::from_secs(60);
 
+/// The tables holding users' data, each under row security (`db check`
+/// says when one is not).
+const SECURED_TABLES: &[&str] = &[
+    "users",
+    "amc_accounts",
+    "amc_instances",
+    "instance_brands",
+    "health_checks",
+    "credentials",
+    "instance_shares",
+    "workflows",
+    "workflow_executions",
+    "workflow_schedules",
+    "usage_syncs",
+    "audit_log",
+];
+
 /// The advisory lock `db migrate` holds, so that one client migrates at a time.
 const MIGRATION_LOCK: i64 = 0x616d_6363_746c; // "amcctl"
 
@@ -62,6 +83,10 @@ pub(crate) struct Db {
     // `None` only while the store is dropped (see the `Drop`).
     client: RefCell<Option<Client>>,
     location: Location,
+    /// The audit entry the next committed write appends (see
+    /// [`crate::store::Store::audited`]). Boxed: the store is an enum of
+    /// the backends, which should not grow by a note's size.
+    audit: RefCell<Option<Box<AuditNote>>>,
 }
 
 impl Db {
@@ -92,6 +117,7 @@ impl Db {
         Ok(Db {
             client: RefCell::new(Some(client)),
             location: location.clone(),
+            audit: RefCell::new(None),
         })
     }
 
@@ -193,13 +219,17 @@ impl Db {
             .as_mut()
             .ok_or_else(|| E::from(StoreError::Vanished("connection")))?;
         let location = &self.location;
-        off_runtime(move || Self::transact_on(client, location, commit, f))
+        // Taken once: every attempt of the transaction appends the same
+        // entry, and a failed or rehearsed write leaves it unused.
+        let audit = self.audit.borrow_mut().take();
+        off_runtime(move || Self::transact_on(client, location, commit, audit.as_deref(), f))
     }
 
     fn transact_on<T, E: From<StoreError> + super::Retryable>(
         client: &mut Client,
         location: &Location,
         commit: bool,
+        audit: Option<&AuditNote>,
         mut f: impl FnMut(&mut Transaction) -> Result<T, E>,
     ) -> Result<T, E> {
         let started = Instant::now();
@@ -213,6 +243,9 @@ impl Db {
                     .map_err(|e| E::from(lost_or(location, e)))?;
                 let value = f(&mut tx)?;
                 if commit {
+                    if let Some(note) = audit {
+                        access::append(&mut tx, note).map_err(|e| E::from(lost_or(location, e)))?;
+                    }
                     tx.commit().map_err(|e| E::from(lost_or(location, e)))?;
                 }
                 Ok(value)
@@ -271,6 +304,35 @@ impl Db {
                 row.get::<_, String>(1),
                 row.get::<_, String>(0)
             ));
+        }
+        // Sharing is enforced by the server only while every table of a
+        // user's data has row security on and its policies in place.
+        let tables: Vec<&str> = SECURED_TABLES.to_vec();
+        let secured = self.read(move |c| {
+            c.query(
+                "SELECT t.name, c.relrowsecurity,
+                        EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
+                 FROM unnest($1::text[]) AS t(name)
+                 LEFT JOIN pg_class c ON c.relname = t.name
+                      AND c.relnamespace = current_schema()::regnamespace
+                 ORDER BY t.name",
+                &[&tables],
+            )
+        })?;
+        for row in secured {
+            let table: String = row.try_get(0)?;
+            let on: Option<bool> = row.try_get(1)?;
+            let policies: Option<bool> = row.try_get(2)?;
+            match (on, policies) {
+                (None, _) => problems.push(format!("table {table} is missing")),
+                (Some(false), _) => {
+                    problems.push(format!("row security is not enabled on table {table}"))
+                }
+                (Some(true), Some(false)) => {
+                    problems.push(format!("table {table} has no row security policy"))
+                }
+                _ => {}
+            }
         }
         Ok(problems)
     }
@@ -387,6 +449,15 @@ pub(crate) fn is_conflict(e: &postgres::Error) -> bool {
         e.code(),
         Some(&SqlState::T_R_SERIALIZATION_FAILURE) | Some(&SqlState::T_R_DEADLOCK_DETECTED)
     )
+}
+
+/// The server's message when `e` is a refusal of the login: a missing
+/// privilege, or a row its row security forbids it to write (both
+/// `insufficient_privilege`, 42501).
+pub(crate) fn denial(e: &postgres::Error) -> Option<String> {
+    e.as_db_error()
+        .filter(|db| *db.code() == SqlState::INSUFFICIENT_PRIVILEGE)
+        .map(|db| db.message().to_owned())
 }
 
 /// Whether `e` is a UNIQUE or primary-key violation.

@@ -384,7 +384,9 @@ impl Db {
                       WHERE x.instance_id = s.instance_id AND x.workflow_id = s.workflow_id
                         AND x.execution_category = 'SCHEDULED'
                       ORDER BY x.created_at DESC, x.execution_id COLLATE \"C\" DESC LIMIT 1)
-                 WHERE ($1::uuid IS NULL OR s.instance_id = $1) AND ($2::uuid IS NULL OR i.user_id = $2)
+                 WHERE ($1::uuid IS NULL OR s.instance_id = $1) AND ($2::uuid IS NULL OR i.user_id = $2
+                      OR EXISTS (SELECT 1 FROM instance_shares sh
+                                  WHERE sh.instance_id = i.id AND sh.user_id = $2))
                  ORDER BY i.name COLLATE \"C\", i.instance_id COLLATE \"C\", s.schedule_id COLLATE \"C\",
                           s.instance_id",
                 &[&instance, &owner],

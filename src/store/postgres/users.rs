@@ -3,12 +3,18 @@
 use postgres::Row;
 
 use super::decode::{count, get, row_id, time};
-use super::{Db, collect, is_unique_violation};
+use super::{Db, collect};
 use crate::domain::{RowId, User, now};
-use crate::store::{Clash, Missing, StoreError, StoreResult};
+use crate::store::{Clash, Missing, Rule, StoreError, StoreResult};
 
+/// A user's row. An administrator is a member of the role `amcctl_admin`;
+/// the role is looked up in `pg_roles` first, since a user copied from a
+/// SQLite store may have no database role (where `pg_has_role` would fail).
+/// The instance count is of the instances the login can see.
 const SELECT: &str = "SELECT u.id, u.name, u.created_at,
-    (SELECT count(*) FROM amc_instances i WHERE i.user_id = u.id)
+    (SELECT count(*) FROM amc_instances i WHERE i.user_id = u.id),
+    EXISTS (SELECT 1 FROM pg_roles r
+             WHERE r.rolname = u.name AND pg_has_role(r.oid, 'amcctl_admin', 'MEMBER'))
     FROM users u";
 
 /// Decodes one row of [`SELECT`], failing on a value of the wrong type
@@ -19,7 +25,7 @@ fn row(r: &Row) -> StoreResult<User> {
         name: get(r, 1)?,
         created_at: time(r, 2)?,
         instance_count: count(r, 3)?,
-        admin: false,
+        admin: get(r, 4)?,
     })
 }
 
@@ -39,22 +45,41 @@ impl Db {
     }
 
     /// Adds a user (its name checked by [`crate::domain::validate_name`]);
-    /// a clash if the name is taken.
-    pub(crate) fn add_user(&self, name: &str, _admin: bool) -> StoreResult<User> {
+    /// a clash if the name is taken. The name must be a database login
+    /// role, which gets what a member needs in this database, in the same
+    /// transaction (a user whose row came with `db copy` but whose role has
+    /// no privileges yet is completed so, no clash). Administrators are not made here but with `GRANT
+    /// amcctl_admin`, so `admin` is a usage error.
+    pub(crate) fn add_user(&self, name: &str, admin: bool) -> StoreResult<User> {
+        if admin {
+            // Nothing is written: the entry armed for this change goes too.
+            self.audit.borrow_mut().take();
+            return Err(StoreError::Constraint(Rule::AdminByRole(name.to_owned())));
+        }
         let id = RowId::new();
         let created = now();
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO users (id, name, created_at) VALUES ($1, $2, $3)",
+            let role = tx.query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&name])?;
+            if role.is_none() {
+                return Err(StoreError::NotFound(Missing::Role(name.to_owned())));
+            }
+            // A user copied from a SQLite store (`db copy`) has a row but
+            // not yet the privileges of one: adding it completes it.
+            let inserted = tx.execute(
+                "INSERT INTO users (id, name, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING",
                 &[&id, &name, &created],
-            )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict(Clash::User(name.to_owned()))
-                } else {
-                    e.into()
+            )?;
+            if inserted == 0 {
+                let member = tx.query_one(
+                    "SELECT has_table_privilege($1::text::name, 'public.amc_instances', 'SELECT')",
+                    &[&name],
+                )?;
+                if member.try_get::<_, bool>(0)? {
+                    return Err(StoreError::Conflict(Clash::User(name.to_owned())));
                 }
-            })?;
+            }
+            tx.execute("SELECT amcctl_grant_member($1)", &[&name])?;
             Ok(())
         })?;
         self.user(name)?.ok_or_else(|| StoreError::Vanished("user"))
@@ -100,6 +125,9 @@ impl Db {
                 }));
             }
             tx.execute("DELETE FROM users WHERE id = $1", &[&id])?;
+            // Its privileges go with it; a name with no role (copied from
+            // a SQLite store) has none to lose.
+            tx.execute("SELECT amcctl_revoke_member($1)", &[&name])?;
             Ok(())
         })
     }

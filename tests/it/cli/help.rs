@@ -9,7 +9,7 @@ fn help_of_the_command_and_its_groups() {
     let home = env.home().display().to_string();
     for group in [
         "", "instance", "account", "brand", "user", "health", "usage", "schedule", "auth", "key",
-        "db", "config",
+        "db", "config", "audit",
     ] {
         let args: Vec<&str> = [group, "--help"]
             .into_iter()

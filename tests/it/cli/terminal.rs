@@ -180,7 +180,7 @@ fn format_of(stdout: &str) -> &'static str {
         "json"
     } else if first.starts_with('{') {
         "ndjson"
-    } else if first == "id,name,instance_count,created_at" {
+    } else if first == "id,name,admin,instance_count,created_at" {
         "csv"
     } else if first.contains('\t') {
         "table"

@@ -2,5 +2,6 @@
 //! stress (processes killed mid-write and many processes at once).
 
 mod copy;
+mod rls;
 mod slow;
 mod team_store;

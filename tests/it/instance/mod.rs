@@ -6,5 +6,8 @@ mod bad_input;
 mod first_run;
 mod hostile;
 mod human;
+mod impersonation;
 mod registry;
+mod roles;
 mod settings;
+mod sharing;

@@ -29,8 +29,9 @@ fn assert_clean(out: &Output) {
     }
 }
 
-/// A login role of this test's own with [`PASSWORD`], allowed to use the
-/// test database; returns the database URL for that role (no password).
+/// A login role of this test's own with [`PASSWORD`], a user of the test
+/// database (registered as `amcctl user add` does, which grants it what a
+/// member needs); returns the database URL for that role (no password).
 fn leak_role(env: &TestEnv) -> String {
     let server = pg::server().expect("a test server");
     let mut url = url::Url::parse(&env.db_location()).expect("a database URL");
@@ -38,12 +39,11 @@ fn leak_role(env: &TestEnv) -> String {
     let role = format!("leak_{}", db.trim_start_matches("amcctl_t_"));
     let mut admin = server.connect(&db);
     admin
-        .batch_execute(&format!(
-            "CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}';
-             GRANT ALL ON ALL TABLES IN SCHEMA public TO {role};
-             GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role};"
-        ))
+        .batch_execute(&format!("CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'"))
         .expect("create the test's login role");
+    env.open_store()
+        .add_user(&role, false)
+        .expect("register the test's login role");
     url.set_username(&role).expect("a URL with a user");
     url.to_string()
 }

@@ -350,6 +350,18 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
         &[],
     ));
 
+    // The trail of all of the above, in every format, as each user sees it.
+    for user in ["alice", "bob"] {
+        for format in FORMATS {
+            outputs.push(run(user, &["audit", "list", "-o", format, "-vv"], &[]));
+        }
+    }
+    outputs.push(run(
+        "alice",
+        &["audit", "list", "--instance", "amcaaaaaaaa", "-o", "json"],
+        &[],
+    ));
+
     let markers = Markers::new(&amc);
     assert!(
         markers.access_tokens() >= 2,
@@ -406,6 +418,7 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
             .any(|o| o.args.contains(&"-vv".to_owned()) && o.stderr.contains("AMC request")),
         "-vv shows the requests"
     );
+    assert_audit_clean(&env, &markers);
     let wal = env.home().join("amcctl.db-wal");
     assert!(wal.exists(), "the WAL is kept while a reader is open");
     assert!(files >= 3, "store, WAL and key were searched");
@@ -439,6 +452,74 @@ fn no_secret_reaches_outputs_logs_errors_exports_or_the_store() {
         outputs.len(),
         markers.0.len()
     );
+}
+
+/// The audit table holds the entries of the writes that handled secrets
+/// (logins, settings, a key rotation), and no marker in any column.
+#[track_caller]
+fn assert_audit_clean(env: &TestEnv, markers: &Markers) {
+    let rows = env.probe().rows(
+        "SELECT id, at, actor, command, object_kind, object_id, object_name, instance_id, summary
+         FROM audit_log ORDER BY id",
+    );
+    let text: String = rows.iter().map(|r| r.join(" | ") + "\n").collect();
+    for command in ["auth login", "instance config set", "key rotate"] {
+        assert!(
+            text.contains(&format!("\"{command}\"")),
+            "the trail has an entry of {command}:\n{text}"
+        );
+    }
+    markers.assert_absent("the audit table", text.as_bytes());
+}
+
+/// The trail on either backend: logins (refused ones too), secret
+/// settings and a key rotation leave entries, and neither the table nor
+/// `audit list` in any format holds a secret.
+fn the_audit_trail_holds_no_secret() {
+    let (amc, env) = world();
+    let mut outputs = vec![env.run(&["key", "rotate", "--yes"]).ok()];
+    let refused = env.run_env(
+        "alice",
+        &["auth", "login", "--client-id", ALICE_CLIENT, "-o", "json"],
+        &[
+            ("AMCCTL_CLIENT_SECRET", WRONG_SECRET),
+            ("AMCCTL_REFRESH_TOKEN", ALICE_REFRESH),
+        ],
+    );
+    assert_eq!(refused.code, 7, "{}", refused.stderr);
+    outputs.push(refused);
+    outputs.push(env.run(&["health", "check", "--all"]));
+    for user in ["alice", "bob"] {
+        for format in FORMATS {
+            for verbosity in [None, Some("-vv")] {
+                let mut args = vec!["audit", "list", "-o", format];
+                args.extend(verbosity);
+                outputs.push(env.run_as(user, &args).ok());
+            }
+        }
+    }
+    outputs.push(
+        env.run(&["audit", "list", "--instance", "amcaaaaaaaa", "-o", "csv"])
+            .ok(),
+    );
+    let markers = Markers::new(&amc);
+    assert!(
+        markers.access_tokens() >= 1,
+        "the fake issued access tokens"
+    );
+    for out in &outputs {
+        markers.assert_output_clean(out);
+    }
+    // The entries are there to be searched: alice's trail lists them.
+    let listed = env.json(&["audit", "list"]);
+    let listed_commands = pluck(&listed, "command");
+    for command in ["auth login", "instance config set", "key rotate"] {
+        assert!(
+            listed_commands.iter().any(|c| c == command),
+            "{command} in {listed_commands:?}"
+        );
+    }
+    assert_audit_clean(&env, &markers);
 }
 
 #[test]
@@ -680,4 +761,5 @@ fn only_auth_token_prints_an_access_token() {
 crate::on_both_backends!(
     a_wrong_key_is_exit_8_naming_where_it_looked_and_loses_nothing,
     only_auth_token_prints_an_access_token,
+    the_audit_trail_holds_no_secret,
 );

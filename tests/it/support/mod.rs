@@ -40,7 +40,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_amcctl");
 pub const DEFAULT_USER: &str = "alice";
 
 /// The keys of an instance object in JSON, in order.
-pub const INSTANCE_KEYS: [&str; 17] = [
+pub const INSTANCE_KEYS: [&str; 18] = [
     "id",
     "instance_id",
     "name",
@@ -49,6 +49,7 @@ pub const INSTANCE_KEYS: [&str; 17] = [
     "status",
     "is_active",
     "owner",
+    "role",
     "account",
     "brands",
     "health",
@@ -87,7 +88,7 @@ pub const ACCOUNT_KEYS: [&str; 9] = [
 ];
 
 /// The keys of a user object (`user list|add`).
-pub const USER_KEYS: [&str; 4] = ["id", "name", "instance_count", "created_at"];
+pub const USER_KEYS: [&str; 5] = ["id", "name", "admin", "instance_count", "created_at"];
 
 /// The keys of the `-o json` report of `instance import`.
 pub const IMPORT_KEYS: [&str; 5] = [
@@ -121,15 +122,25 @@ impl Default for TestEnv {
 
 impl TestEnv {
     /// A fresh, empty home and store; commands run as `alice` (through
-    /// `$USER`, so she is created on first use like any OS login). The
-    /// store is a SQLite file in the home, or a fresh PostgreSQL database
-    /// when the test runs on that backend (see [`pg::run_on`]).
+    /// `$USER`, so she is created on first use like any OS login; in the
+    /// team store she is a registered user from the start). The store is
+    /// a SQLite file in the home, or a fresh PostgreSQL database when the
+    /// test runs on that backend (see [`pg::run_on`]).
     pub fn new() -> TestEnv {
         let dir = tempfile::Builder::new()
             .prefix("amcctl-test-")
             .tempdir()
             .expect("create a temporary folder");
         let home = dir.path().join("home");
+        let pg = (pg::current() == pg::Backend::Postgres).then(pg::Database::new);
+        // In the team store the default user is registered from the start
+        // (as an administrator would have added them), so that registering
+        // does not show between a test's dump and its first command.
+        if let Some(db) = &pg {
+            pg::server()
+                .expect("a test server")
+                .member(DEFAULT_USER, &db.name);
+        }
         TestEnv {
             dir,
             home,
@@ -137,33 +148,62 @@ impl TestEnv {
             vars: Vec::new(),
             fixed_clock: false,
             commands: AtomicU64::new(0),
-            pg: (pg::current() == pg::Backend::Postgres).then(pg::Database::new),
+            pg,
         }
     }
 
     /// The store's location as `--db` takes it: the SQLite file, or the
-    /// database's URL (without its password).
+    /// database's URL (without its password) for the default user's login
+    /// role. A home pointed at it (`with_env("AMCCTL_DB", …)`) connects as
+    /// the login role of whoever its commands run as.
     pub fn db_location(&self) -> String {
         match &self.pg {
-            Some(db) => pg::server().expect("a test server").url(&db.name),
+            Some(db) => pg::server()
+                .expect("a test server")
+                .url_as(&self.user, &db.name),
             None => self.db_path().display().to_string(),
         }
     }
 
     /// The store opened in the test's own process through amcctl's library,
-    /// to arrange what no command writes (history of past days, usage).
+    /// to arrange what no command writes (history of past days, usage); on
+    /// PostgreSQL as the server's administrator (a superuser: row security
+    /// does not apply).
     pub fn open_store(&self) -> amcctl::store::Store {
-        let location = match &self.pg {
-            Some(db) => {
-                let server = pg::server().expect("a test server");
-                let target = amcctl::store::PgTarget::parse(&server.url(&db.name), false)
-                    .expect("a test database URL")
-                    .with_password(Some(server.password()), None);
-                amcctl::store::Location::Postgres(target)
+        match &self.pg {
+            Some(db) => pg::server().expect("a test server").open_store(&db.name),
+            None => amcctl::store::Store::open(&amcctl::store::Location::Sqlite(self.db_path()))
+                .expect("open the store"),
+        }
+    }
+
+    /// Makes `name` an administrator of the store, registered as a user:
+    /// in the team store a login role granted `amcctl_admin` (not a
+    /// superuser: its powers are the store's, under row security), in
+    /// SQLite a user added as an administrator. Give administrators names
+    /// of their own (`root`): the role's membership is the whole test
+    /// server's, and the harness refuses to run a member's commands as an
+    /// administrator.
+    pub fn make_admin(&self, name: &str) {
+        match &self.pg {
+            Some(db) => pg::server()
+                .expect("a test server")
+                .admin_role(name, &db.name),
+            None => {
+                self.open_store()
+                    .add_user(name, true)
+                    .unwrap_or_else(|e| panic!("add the administrator {name}: {e}"));
             }
-            None => amcctl::store::Location::Sqlite(self.db_path()),
-        };
-        amcctl::store::Store::open(&location).expect("open the store")
+        }
+    }
+
+    /// In the team store, makes the login role `name` on the server
+    /// without registering it as a user (what an administrator does before
+    /// `amcctl user add NAME`); nothing in SQLite, which has no logins.
+    pub fn create_role(&self, name: &str) {
+        if self.pg.is_some() {
+            pg::server().expect("a test server").login_role(name);
+        }
     }
 
     /// The same with the clock stopped at [`FIXED_NOW`] and the row ids
@@ -227,6 +267,8 @@ impl TestEnv {
     /// A `Command` for the binary with only this environment's variables:
     /// PATH, AMCCTL_HOME, USER, AMCCTL_NO_INPUT=1, NO_COLOR=1, the fixed clock
     /// if asked for, and those added with [`TestEnv::with_env`]. Stdin is null.
+    /// On PostgreSQL it connects as the login role `user` (made and
+    /// registered on first use, see [`pg`]).
     pub fn command(&self, user: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
@@ -240,9 +282,19 @@ impl TestEnv {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // The team store's acting user is the database login: that of the
+        // OS login the command runs as (`USER`, which this environment's
+        // own variables may set instead).
+        let user = self
+            .vars
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "USER")
+            .and_then(|(_, v)| v.to_str())
+            .unwrap_or(user);
         if let Some(db) = &self.pg {
             let server = pg::server().expect("a test server");
-            cmd.env("AMCCTL_DB", server.url(&db.name))
+            cmd.env("AMCCTL_DB", server.member(user, &db.name))
                 .env("PGPASSWORD", server.password());
         }
         if self.fixed_clock {
@@ -251,7 +303,16 @@ impl TestEnv {
                 .env("AMCCTL_TEST_SEED", seed.to_string());
         }
         for (k, v) in &self.vars {
-            cmd.env(k, v);
+            // Another home on a test database connects as `user` too.
+            let rewritten = if k == "AMCCTL_DB" {
+                pg::as_user(v, user)
+            } else {
+                None
+            };
+            match rewritten {
+                Some(url) => cmd.env(k, url),
+                None => cmd.env(k, v),
+            };
         }
         cmd
     }

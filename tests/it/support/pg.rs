@@ -3,14 +3,24 @@
 //! `AMCCTL_TEST_PG` (an administrator's URL, password included; `.ci/run`
 //! starts such a server on loopback and sets it).
 //!
+//! Commands run as the database login role named like the user they run
+//! as (`alice`, `bob`: members, under the store's row security, as real
+//! members would be), made on the server on first use with the
+//! administrator's password and registered in the test's database through
+//! amcctl's library (`Store::add_user`, as `amcctl user add` would). The
+//! rows a test arranges or looks at go through the administrator (a
+//! superuser, which row security does not apply to): the probe and
+//! [`TestEnv::open_store`](super::TestEnv::open_store).
+//!
 //! Tests that run on both backends are listed in [`on_both_backends!`]:
 //! each becomes `NAME::sqlite` and `NAME::postgres`, one body run twice.
 //! Without a server the PostgreSQL half says it is skipped, or fails under
 //! `CI=true`, where a skipped half would hide a broken backend.
 
 use std::cell::Cell;
-use std::sync::OnceLock;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// The variable naming the test server.
 pub const TEST_PG: &str = "AMCCTL_TEST_PG";
@@ -141,6 +151,14 @@ impl Server {
         )
     }
 
+    /// amcctl's URL for `db` as the login role `user` (no password: every
+    /// test role has the administrator's, given in `PGPASSWORD`).
+    pub fn url_as(&self, user: &str, db: &str) -> String {
+        let mut url = url::Url::parse(&self.url(db)).expect("a test database URL");
+        url.set_username(user).expect("a URL with a user");
+        url.to_string()
+    }
+
     /// The password of the administrator's login.
     pub fn password(&self) -> &str {
         &self.password
@@ -148,14 +166,148 @@ impl Server {
 
     /// A connection to `db` as the administrator.
     pub fn connect(&self, db: &str) -> postgres::Client {
+        self.connect_as(&self.user, db)
+    }
+
+    /// A connection to `db` as the login role `user` (made by
+    /// [`Server::member`] or [`Server::admin_role`]), the way any client
+    /// of the team store would connect: for tests that go around amcctl.
+    pub fn connect_as(&self, user: &str, db: &str) -> postgres::Client {
         postgres::Config::new()
-            .user(&self.user)
+            .user(user)
             .password(&self.password)
             .host(&self.host)
             .port(self.port)
             .dbname(db)
             .connect(postgres::NoTls)
-            .unwrap_or_else(|e| panic!("connect to the test server's {db}: {e}"))
+            .unwrap_or_else(|e| panic!("connect to the test server's {db} as {user}: {e}"))
+    }
+
+    /// The store `db` opened through amcctl's library as the administrator.
+    pub fn open_store(&self, db: &str) -> amcctl::store::Store {
+        let target = amcctl::store::PgTarget::parse(&self.url(db), false)
+            .expect("a test database URL")
+            .with_password(Some(self.password()), None);
+        amcctl::store::Store::open(&amcctl::store::Location::Postgres(target))
+            .expect("open the test database")
+    }
+
+    /// The name of the test database `url` names on this server, if it
+    /// names one (whichever user it is for).
+    fn test_database(&self, url: &str) -> Option<String> {
+        let url = url::Url::parse(url).ok()?;
+        let db = url.path().trim_start_matches('/');
+        (url.host_str() == Some(self.host.as_str())
+            && url.port().unwrap_or(5432) == self.port
+            && db.starts_with("amcctl_t_"))
+        .then(|| db.to_owned())
+    }
+
+    /// The login role `name` (a member: no superuser, no administrator),
+    /// made on the server if missing, registered as a user of the test
+    /// database `db` if not yet; returns amcctl's URL for it.
+    /// An administrator made by [`Server::admin_role`] is one too, and
+    /// keeps its powers.
+    pub fn member(&self, name: &str, db: &str) -> String {
+        if self.login_role(name)
+            && !ADMINS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(name)
+        {
+            let (superuser, admin) = self.role_powers(name);
+            assert!(
+                !superuser && !admin,
+                "the test role {name:?} is a superuser or a member of amcctl_admin on the test \
+                 server: members must not be (administrators have names of their own, see \
+                 TestEnv::make_admin)"
+            );
+        }
+        self.register(name, db);
+        self.url_as(name, db)
+    }
+
+    /// The login role `name` made an administrator of the team store: a
+    /// member of `amcctl_admin` (cluster-wide: in every test database),
+    /// not a superuser; registered as a user of `db`.
+    pub fn admin_role(&self, name: &str, db: &str) {
+        ADMINS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned());
+        self.login_role(name);
+        let grant = format!("GRANT amcctl_admin TO {}", ident(name));
+        // Tests in other processes may grant the same at the same moment.
+        retry(&grant, || {
+            if self.role_powers(name).1 {
+                return Ok(());
+            }
+            self.connect("postgres").batch_execute(&grant)
+        });
+        assert!(
+            !self.role_powers(name).0,
+            "the test administrator {name:?} is a superuser"
+        );
+        self.register(name, db);
+    }
+
+    /// Makes the login role `name` if this process has not, with the
+    /// administrator's password; tolerates other test processes doing the
+    /// same at the same moment. Returns whether this call made it.
+    pub fn login_role(&self, name: &str) -> bool {
+        static MADE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+        let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+        if made.contains(name) {
+            return false;
+        }
+        let (ident, password) = (ident(name), literal(&self.password));
+        let create = format!(
+            "DO $amcctl$ BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {}) THEN
+                     CREATE ROLE {ident} LOGIN PASSWORD {password};
+                 END IF;
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+             END $amcctl$",
+            literal(name)
+        );
+        // A role left by an earlier run may have another password.
+        let alter = format!("ALTER ROLE {ident} LOGIN PASSWORD {password}");
+        for sql in [create, alter] {
+            retry(&sql, || self.connect("postgres").batch_execute(&sql));
+        }
+        made.insert(name.to_owned());
+        true
+    }
+
+    /// Whether the role `name` is a superuser, and whether it is a member
+    /// of `amcctl_admin`.
+    fn role_powers(&self, name: &str) -> (bool, bool) {
+        let row = self
+            .connect("postgres")
+            .query_one(
+                "SELECT rolsuper, pg_has_role(oid, 'amcctl_admin', 'MEMBER')
+                 FROM pg_roles WHERE rolname = $1",
+                &[&name],
+            )
+            .unwrap_or_else(|e| panic!("look up the role {name}: {e}"));
+        (row.get(0), row.get(1))
+    }
+
+    /// Registers the role `name` as a user of the test database `db`, once
+    /// in the process (a test that removes the user later finds it
+    /// removed): as an administrator running `amcctl user add` would.
+    fn register(&self, name: &str, db: &str) {
+        static DONE: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
+        let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (db.to_owned(), name.to_owned());
+        if done.contains(&key) {
+            return;
+        }
+        match self.open_store(db).add_user(name, false) {
+            Ok(_) | Err(amcctl::store::StoreError::Conflict(_)) => {}
+            Err(e) => panic!("register {name} in {db}: {e}"),
+        }
+        done.insert(key);
     }
 
     /// Drops the databases of test runs that are gone (killed before their
@@ -188,6 +340,46 @@ impl Server {
                 )
             });
     }
+}
+
+/// The roles this process made administrators (see [`Server::admin_role`]).
+static ADMINS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// `name` as an SQL identifier.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `text` as an SQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Runs `f` until it succeeds, a few times: statements on roles, which are
+/// the whole server's, fail when another test process changes the same
+/// role at the same moment ("tuple concurrently updated").
+fn retry(what: &str, mut f: impl FnMut() -> Result<(), postgres::Error>) {
+    let mut tries = 0;
+    loop {
+        match f() {
+            Ok(()) => return,
+            Err(e) if tries < 20 => {
+                tries += 1;
+                eprintln!("{what}: {e}; again");
+                std::thread::sleep(std::time::Duration::from_millis(50 * tries));
+            }
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
+}
+
+/// The URL a command of `user` uses for `AMCCTL_DB`: `url` itself, or,
+/// when it names a test database of the test server (another home pointed
+/// at this one's database), the same database as the login role `user`.
+pub fn as_user(url: &std::ffi::OsStr, user: &str) -> Option<String> {
+    let server = server()?;
+    let db = server.test_database(url.to_str()?)?;
+    Some(server.member(user, &db))
 }
 
 /// A database of one test, dropped with it.
@@ -226,12 +418,24 @@ impl Drop for Database {
 }
 
 impl super::TestEnv {
+    /// A connection to this environment's team database as the login role
+    /// `user` (a member, registered as a user, unless made an
+    /// administrator with [`make_admin`](super::TestEnv::make_admin)): what
+    /// `psql` would give them, around amcctl.
+    pub fn connect_as(&self, user: &str) -> postgres::Client {
+        let db = self.pg.as_ref().expect("a TestEnv on PostgreSQL");
+        let server = server().expect("a test server");
+        server.member(user, &db.name);
+        server.connect_as(user, &db.name)
+    }
+
     /// Another host on this environment's team store: a home of its own
     /// (config, key, logs; empty, as on a machine that never ran amcctl
     /// before), the same database, and this environment's extra variables
     /// (a fake AMC's URLs, say). Look at the rows through this environment's
     /// [`probe`](super::TestEnv::probe): the host's own probe would open
-    /// the SQLite file of its home.
+    /// the SQLite file of its home. Its commands connect as the login role
+    /// of the user they run as, as this environment's do.
     pub fn another_host(&self) -> super::TestEnv {
         let db = self
             .pg

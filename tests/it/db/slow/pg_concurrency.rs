@@ -1,15 +1,18 @@
-//! Many hosts, one team store: fourteen amcctl processes at once for 20
+//! Many hosts, one team store: sixteen amcctl processes at once for 20
 //! seconds, each with a home of its own (its own config and key, as on
 //! separate machines) and all on one PostgreSQL database, credentials from
 //! the environment — bulk health checks against the fake AMC, instance
 //! creates and deletes, edits, brand changes, small imports (two importers
-//! creating the same accounts) and lists, each in its own loop. Their
+//! creating the same accounts), lists, and alice and bob sharing instances
+//! with each other (share, change the role, unshare, share again; each as
+//! the database role of the user), each in its own loop. Their
 //! serializable transactions conflict and are run again; no command may
 //! fail because of it (every exit code is the one expected), every
-//! acknowledged write (exit 0) is in the store afterwards, and `db check`
-//! passes. The test prints how many times a transaction was run again
-//! (amcctl's debug line), so a run with `--nocapture` shows the contention
-//! was real.
+//! acknowledged write (exit 0) is in the store afterwards with exactly one
+//! audit entry, every share names an instance and a user that exist, and
+//! `db check` passes. The test prints how many times a transaction was
+//! run again (amcctl's debug line), so a run with `--nocapture` shows the
+//! contention was real.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -34,8 +37,25 @@ const FLEET: usize = 40;
 const FAILED: [&str; 2] = ["amcfleet038", "amcfleet039"];
 /// The hosts, each running one process after the other: three checking,
 /// two creating, one editing, two changing brands, two importing, four
-/// reading.
-const HOSTS: usize = 14;
+/// reading, two sharing.
+const HOSTS: usize = 16;
+/// Alice shares these of her fleet with bob (no other host changes them).
+const ALICE_SHARES: [&str; 5] = [
+    "amcfleet030",
+    "amcfleet031",
+    "amcfleet032",
+    "amcfleet033",
+    "amcfleet034",
+];
+/// Bob's instances he shares with alice: healthy in AMC, so that alice's
+/// bulk checks take them in while she is their operator.
+const BOB_SHARES: [&str; 5] = [
+    "amcbobshr00",
+    "amcbobshr01",
+    "amcbobshr02",
+    "amcbobshr03",
+    "amcbobshr04",
+];
 /// What amcctl logs (at debug level) each time it runs a transaction again.
 const RETRY_LINE: &str = "transaction conflicted with another; running it again";
 
@@ -106,8 +126,14 @@ fn many_hosts() {
     let file = env.write_file("fleet.csv", csv);
     env.run(&["instance", "import", file.to_str().expect("utf-8 path")])
         .ok();
+    // Each user's login role, registered as a user of the store (as an
+    // administrator's `user add` would).
     for user in ["bob", "carol", "dave", "erin"] {
-        env.run(&["user", "add", user]).ok();
+        env.run_as(user, &["instance", "list"]).ok();
+    }
+    for id in BOB_SHARES {
+        amc.add_instance(ACME, id, id);
+        env.create_instance_as("bob", id, id, ACME, &[]);
     }
 
     let r = Runner {
@@ -116,8 +142,14 @@ fn many_hosts() {
         peak: AtomicUsize::new(0),
         runs: Mutex::default(),
     };
-    let checked = AtomicUsize::new(0);
-    let created: Mutex<BTreeMap<String, BTreeSet<String>>> = Mutex::default();
+    // Acknowledged check results, by AMC instance ID.
+    let checked: Mutex<BTreeMap<String, usize>> = Mutex::default();
+    let created: Mutex<BTreeMap<String, BTreeSet<String>>> = Mutex::new(BTreeMap::from([(
+        "bob".to_owned(),
+        BOB_SHARES.iter().map(|id| (*id).to_owned()).collect(),
+    )]));
+    // Who has which role on the shared instances, as acknowledged.
+    let shares: Mutex<BTreeMap<String, Option<&str>>> = Mutex::default();
     let deleted: Mutex<BTreeSet<(String, String)>> = Mutex::default();
     let edits: Mutex<BTreeMap<String, (String, String)>> = Mutex::default();
     let brands: Mutex<BTreeMap<String, BTreeSet<String>>> = Mutex::default();
@@ -142,10 +174,17 @@ fn many_hosts() {
                         &["health", "check", "--all", "--rate", "500", "-o", "json"],
                         10,
                     );
-                    let summary = &out.json()["summary"];
-                    assert_eq!(summary["checked"], FLEET, "{summary}");
+                    let report = out.json();
+                    let summary = &report["summary"];
+                    // The fleet, and those of bob's instances alice is
+                    // the operator of at that moment.
+                    let n = summary["checked"].as_u64().expect("checked") as usize;
+                    assert!((FLEET..=FLEET + BOB_SHARES.len()).contains(&n), "{summary}");
                     assert_eq!(summary["unhealthy"], FAILED.len(), "{summary}");
-                    checked.fetch_add(FLEET, Ordering::SeqCst);
+                    let mut checked = checked.lock().expect("checked");
+                    for id in pluck(&report["results"], "instance_id") {
+                        *checked.entry(id).or_default() += 1;
+                    }
                 }
             });
         }
@@ -304,6 +343,33 @@ fn many_hosts() {
                 }
             });
         }
+        // Alice shares five of her fleet with bob, bob five of his with
+        // alice, each on a host of their own as their own database role:
+        // viewer, then operator, then no access, round and round.
+        for (owner, with, ids) in [("alice", "bob", ALICE_SHARES), ("bob", "alice", BOB_SHARES)] {
+            let (r, shares, host) = (&r, &shares, new_host());
+            s.spawn(move || {
+                let mut n = 0usize;
+                while r.more() {
+                    let id = ids[n % ids.len()];
+                    let role = match (n / ids.len()) % 3 {
+                        0 => Some("viewer"),
+                        1 => Some("operator"),
+                        _ => None,
+                    };
+                    match role {
+                        Some(role) => r.ok(
+                            &host,
+                            owner,
+                            &["instance", "share", id, "--with", with, "--role", role],
+                        ),
+                        None => r.ok(&host, owner, &["instance", "unshare", id, "--with", with]),
+                    };
+                    shares.lock().expect("shares").insert(id.to_owned(), role);
+                    n += 1;
+                }
+            });
+        }
         // Readers: alice's fleet, everyone's instances, health and brands.
         let lists: [&[&str]; 4] = [
             &["instance", "list", "-o", "json"],
@@ -322,7 +388,15 @@ fn many_hosts() {
                     assert!(v.is_array() || v.is_object(), "{args:?}: {v}");
                     if args == lists[0] {
                         let rows = v.as_array().unwrap_or_else(|| panic!("{args:?}: {v}"));
-                        assert_eq!(rows.len(), FLEET, "alice's instances");
+                        let own = rows.iter().filter(|i| i["owner"] == "alice").count();
+                        assert_eq!(own, FLEET, "alice's instances");
+                        for i in rows.iter().filter(|i| i["owner"] != "alice") {
+                            assert_eq!(i["owner"], "bob", "shared with alice: {i}");
+                            assert!(
+                                i["role"] == "viewer" || i["role"] == "operator",
+                                "shared with a role: {i}"
+                            );
+                        }
                         rows.iter().for_each(assert_instance_shape);
                     }
                     n += 1;
@@ -421,19 +495,101 @@ fn many_hosts() {
             <= 3,
         "the importers' accounts exist once each"
     );
-    // Every acknowledged check is in the history, exactly once, and every
-    // instance of the fleet carries a last health.
+    // Every share names an instance and a user that exist, and the last
+    // acknowledged share of each instance is the one in the store.
     assert_eq!(
-        probe.count("health_checks") as usize,
-        checked.load(Ordering::SeqCst),
-        "recorded health checks"
+        probe.scalar(
+            "SELECT count(*) FROM instance_shares s
+             WHERE NOT EXISTS (SELECT 1 FROM amc_instances i WHERE i.id = s.instance_id)
+                OR NOT EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id)"
+        ),
+        0,
+        "shares of instances or users that do not exist"
     );
+    let shares = shares.into_inner().expect("shares");
+    assert!(!shares.is_empty(), "the sharers ran");
+    for (id, role) in &shares {
+        let got = probe.rows(&format!(
+            "SELECT u.name, s.role FROM instance_shares s JOIN amc_instances i ON i.id = s.instance_id
+             JOIN users u ON u.id = s.user_id WHERE i.instance_id = '{id}'"
+        ));
+        let with = if id.starts_with("amcfleet") {
+            "bob"
+        } else {
+            "alice"
+        };
+        let want: Vec<Vec<String>> = role
+            .iter()
+            .map(|r| vec![format!("{with:?}"), format!("{r:?}")])
+            .collect();
+        assert_eq!(got, want, "the shares of {id}");
+    }
+    // One audit entry for every acknowledged write of these kinds: the
+    // runs', and the setup's (one import, bob's five creates).
+    let acknowledged = |command: &str| {
+        runs.iter()
+            .filter(|o| o.code == 0 && o.args[..2].join(" ") == command)
+            .count() as i64
+    };
+    for (command, setup) in [
+        ("instance share", 0),
+        ("instance unshare", 0),
+        ("instance create", BOB_SHARES.len() as i64),
+        ("instance delete", 0),
+        ("instance edit", 0),
+        ("instance import", 1),
+    ] {
+        assert_eq!(
+            probe.scalar(&format!(
+                "SELECT count(*) FROM audit_log WHERE command = '{command}'"
+            )),
+            acknowledged(command) + setup,
+            "audit entries of {command}"
+        );
+    }
+    assert!(
+        acknowledged("instance share") + acknowledged("instance unshare") > 0,
+        "shares were made"
+    );
+    // Every acknowledged check of alice's fleet is in the history, exactly
+    // once, and every instance of the fleet carries a last health. A check
+    // of one of bob's instances that alice ran as its operator is recorded
+    // only if she still had access when the results were saved: unshared
+    // meanwhile, it is skipped like one deleted meanwhile (the database
+    // would refuse it), so there the history holds at most the checks.
+    let checked = checked.into_inner().expect("checked");
+    let recorded: BTreeMap<String, usize> = probe
+        .rows(
+            "SELECT i.instance_id, count(*) FROM health_checks h
+             JOIN amc_instances i ON i.id = h.instance_id GROUP BY i.instance_id",
+        )
+        .into_iter()
+        .map(|r| (unquote(&r[0]), r[1].parse().expect("a count")))
+        .collect();
+    let fleet = |m: &BTreeMap<String, usize>| -> BTreeMap<String, usize> {
+        m.iter()
+            .filter(|(id, _)| id.starts_with("amcfleet"))
+            .map(|(id, n)| (id.clone(), *n))
+            .collect()
+    };
+    assert_eq!(
+        fleet(&recorded),
+        fleet(&checked),
+        "recorded checks of the fleet"
+    );
+    for (id, n) in &recorded {
+        assert!(
+            checked.get(id).is_some_and(|c| n <= c),
+            "{id}: {n} recorded checks, {:?} acknowledged",
+            checked.get(id)
+        );
+    }
     let unhealthy = strings(
         "SELECT instance_id FROM amc_instances WHERE instance_id LIKE 'amcfleet%'
          AND health_status = 'UNHEALTHY'",
     );
     assert_eq!(unhealthy, FAILED.map(String::from).into(), "unhealthy");
-    if checked.load(Ordering::SeqCst) > 0 {
+    if !checked.is_empty() {
         assert_eq!(
             probe.scalar(
                 "SELECT count(*) FROM amc_instances WHERE instance_id LIKE 'amcfleet%'
