@@ -167,20 +167,6 @@ impl Ctx {
         Ok((user, inst))
     }
 
-    /// Until every command names its action: the instance as
-    /// [`Ctx::instance_for`] resolves it for reading.
-    pub fn pick_instance(&mut self, reference: Option<&str>) -> Result<(User, Instance)> {
-        self.instance_for(reference, Action::Show, "show")
-    }
-
-    /// Resolves `reference` among the instances the acting user may reach
-    /// (see [`resolve_instance`]), with its `role` set; no action checked.
-    pub fn find_instance(&mut self, reference: &str) -> Result<Instance> {
-        let user = self.user()?;
-        let shared = self.shared_with_me()?.clone();
-        resolve_instance(self.store()?, &user, &shared, reference)
-    }
-
     fn pick_interactively(&mut self, user: &User, action: Action) -> Result<Instance> {
         if !self.interactive {
             return Err(Error::missing_flag("INSTANCE"));

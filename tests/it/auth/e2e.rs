@@ -1199,7 +1199,6 @@ fn login_as(amc: &Amc, user: &str, extra_env: &[(&str, &str)]) -> std::process::
 
 fn a_login_needs_only_the_users_own_key() {
     let amc = Amc::new();
-    amc.env.run(&["user", "add", "bob"]).ok();
     // bob logged in first; the key file is his secrets' key.
     assert_eq!(login_as(&amc, "bob", &[]).status.code(), Some(0));
     let key = amc.env.home().join("key");

@@ -887,7 +887,17 @@ fn ctrl_c_keeps_the_completed_results_and_exits_130() {
 
 // ---------------------------------------------------------------- owners
 
+/// A SQLite store's `--all-users` run checks each owner's instances with
+/// that owner's login. (In the team store no one reads another user's
+/// login: see the next test.)
+#[test]
 fn all_users_checks_each_owner_with_their_own_credentials() {
+    crate::support::pg::run_on(crate::support::pg::Backend::Sqlite, || {
+        every_owners_own_credentials()
+    });
+}
+
+fn every_owners_own_credentials() {
     let amc = Amc::logged_in();
     amc.instances(&["amcalice001"]);
     // bob has his own refresh token of the same client; carol has none.
@@ -954,6 +964,71 @@ fn all_users_checks_each_owner_with_their_own_credentials() {
             .to_owned()
     };
     assert_ne!(token_of("amcalice001"), token_of("amcbob0001"));
+    assert_eq!(amc.fake.token_grants(), 2);
+}
+
+/// A shared instance is checked with the checker's own login, never its
+/// owner's, in both stores.
+fn a_shared_instance_is_checked_with_the_checkers_login() {
+    use crate::support::amc::{CLIENT_ID, CLIENT_SECRET};
+    let amc = Amc::logged_in();
+    amc.instances(&["amcalice001"]);
+    amc.fake
+        .add_client(CLIENT_ID, CLIENT_SECRET, "Atzr|IwEBIbobsownrefresh");
+    amc.fake.add_instance(ENTITY, "amcbob0001", "bob");
+    let env = &amc.env;
+    env.run_as(
+        "bob",
+        &[
+            "instance",
+            "create",
+            "--skip-validation",
+            "--account",
+            ENTITY,
+            "--instance-id",
+            "amcbob0001",
+        ],
+    )
+    .ok();
+    env.login("bob", CLIENT_ID, CLIENT_SECRET, "Atzr|IwEBIbobsownrefresh")
+        .ok();
+    assert_eq!(amc.fake.token_grants(), 2);
+    let last_token = |id: &str| {
+        amc.instance_requests(id)
+            .last()
+            .and_then(|r| r.header("authorization").map(str::to_owned))
+            .unwrap_or_else(|| panic!("a request for {id}"))
+    };
+    env.run_as("bob", &["health", "check", "amcbob0001"]).ok();
+    let bobs = last_token("amcbob0001");
+    env.run(&["health", "check", "amcalice001"]).ok();
+    let alices = last_token("amcalice001");
+    assert_ne!(alices, bobs);
+
+    // Shared with her as operator, alice checks bob's instance with her own.
+    env.run_as(
+        "bob",
+        &[
+            "instance",
+            "share",
+            "amcbob0001",
+            "--with",
+            "alice",
+            "--role",
+            "operator",
+        ],
+    )
+    .ok();
+    env.run(&["health", "check", "amcbob0001"]).ok();
+    assert_eq!(last_token("amcbob0001"), alices);
+    // So does a bulk run over what she may check.
+    let doc = env.json(&["health", "check", "--all"]);
+    assert_eq!(
+        pluck(&doc["results"], "instance_id"),
+        ["amcalice001", "amcbob0001"]
+    );
+    assert_eq!(last_token("amcbob0001"), alices);
+    // Nobody's token was refreshed for it.
     assert_eq!(amc.fake.token_grants(), 2);
 }
 
@@ -1082,7 +1157,7 @@ crate::on_both_backends!(
     ndjson_results_arrive_as_they_complete,
     a_run_killed_midway_leaves_a_consistent_store,
     ctrl_c_keeps_the_completed_results_and_exits_130,
-    all_users_checks_each_owner_with_their_own_credentials,
+    a_shared_instance_is_checked_with_the_checkers_login,
     a_reader_that_goes_away_does_not_stop_the_checks,
     a_fleet_not_all_healthy_reports_the_same_way_in_every_format,
 );
