@@ -209,14 +209,13 @@ pub(super) fn select(ctx: &mut Ctx, a: &Selection<'_>, verb: &str) -> Result<Vec
             member: (!a.all_users).then_some(user.id),
             ..Default::default()
         };
-        let mut list = ctx.store()?.instances(&filter)?;
+        let mut list = ctx.instances_with_roles(&filter)?;
         if !a.include_inactive {
             list.retain(|i| i.status != InstanceStatus::Inactive);
         }
         if !a.all_users {
             // Shared instances whose role does not allow the action (a
             // viewer's, for a check) are not the user's to work on.
-            ctx.annotate_roles(&mut list)?;
             list.retain(|i| i.role.is_some_and(|r| r.allows(a.action)));
         }
         return Ok(list);

@@ -482,8 +482,7 @@ fn list(ctx: &mut Ctx, a: ListArgs) -> Result<()> {
         not_healthy: false,
         instance_type: a.instance_type.map(|t| t.trim().to_ascii_uppercase()),
     };
-    let mut list = ctx.store()?.instances(&filter)?;
-    ctx.annotate_roles(&mut list)?;
+    let list = ctx.instances_with_roles(&filter)?;
     if list.iter().all(|i| i.role == Some(Role::Owner)) {
         ctx.out.list(&list)
     } else {
@@ -997,8 +996,7 @@ fn export(ctx: &mut Ctx, refs: &[String], format: Option<FileFormat>) -> Result<
             member: Some(user.id),
             ..Default::default()
         };
-        let mut list = ctx.store()?.instances(&filter)?;
-        ctx.annotate_roles(&mut list)?;
+        let mut list = ctx.instances_with_roles(&filter)?;
         list.retain(|i| i.role.is_some_and(|r| r.allows(Action::Export)));
         list
     } else {

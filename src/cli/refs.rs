@@ -135,8 +135,22 @@ impl Ctx {
             .ok_or_else(|| Error::internal("shares not read"))
     }
 
+    /// The instances `filter` selects, each with what the acting user is
+    /// to it (`role`). The instances and the user's shares are read one
+    /// after the other, not in one snapshot: an instance listed for being
+    /// shared with the user but unshared in between is left out, as it
+    /// would be if it had been unshared a moment earlier.
+    pub fn instances_with_roles(&mut self, filter: &InstanceFilter) -> Result<Vec<Instance>> {
+        let mut list = self.store()?.instances(filter)?;
+        self.annotate_roles(&mut list)?;
+        if filter.member.is_some() {
+            list.retain(|i| i.role.is_some());
+        }
+        Ok(list)
+    }
+
     /// Sets what the acting user is to each of `instances` (`role`).
-    pub fn annotate_roles(&mut self, instances: &mut [Instance]) -> Result<()> {
+    fn annotate_roles(&mut self, instances: &mut [Instance]) -> Result<()> {
         let user = self.user()?;
         let shared = self.shared_with_me()?;
         for inst in instances {
@@ -175,8 +189,7 @@ impl Ctx {
             member: Some(user.id),
             ..Default::default()
         };
-        let mut list = self.store()?.instances(&filter)?;
-        self.annotate_roles(&mut list)?;
+        let mut list = self.instances_with_roles(&filter)?;
         list.retain(|i| i.role.is_some_and(|r| r.allows(action)));
         if list.is_empty() {
             return Err(Error::not_found("you have no instances to pick from")

@@ -389,7 +389,9 @@ impl Store {
     }
 
     /// Instances of every user matching a reference: the row UUID, the AMC
-    /// instance ID, or the exact name.
+    /// instance ID, or the exact name. In the team store, of every user the
+    /// login may see (row security); when only instances it may not see
+    /// match, [`StoreError::ForeignInstance`].
     /// A reference shaped like a UUID is a row id first: if a row has it,
     /// that row is the only match, whatever names other rows carry.
     pub fn find_instances(&self, reference: &str) -> StoreResult<Vec<Instance>> {
