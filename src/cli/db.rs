@@ -15,7 +15,7 @@ use crate::store::{CopyError, Location, Store, schema_version};
 pub enum DbCmd {
     /// Print where the store is
     Path,
-    /// Check the store: integrity and foreign keys (SQLite), constraints, schema version (exit 8 on problems)
+    /// Check the store: integrity and foreign keys (SQLite), constraints and row security (PostgreSQL), schema version (exit 8 on problems)
     Check,
     /// Copy the store to FILE, consistently, while other amcctl processes keep working
     Backup {
@@ -111,7 +111,7 @@ fn check(ctx: &mut Ctx) -> Result<()> {
     if problems.is_empty() {
         let checked = match &ctx.paths.db {
             Location::Sqlite(_) => "integrity, foreign keys",
-            Location::Postgres(_) => "constraints",
+            Location::Postgres(_) => "constraints, row security",
         };
         let line = format!(
             "{path}: ok ({checked}, schema version {})",
