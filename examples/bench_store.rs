@@ -13,7 +13,8 @@
 //!    (the rate never binds, as in `bench_health`'s latency-bound scenario):
 //!    best and median of 3 (target: PostgreSQL ≤ 1.1× SQLite).
 //!
-//! The PostgreSQL side needs a server and a role that may create databases:
+//! The PostgreSQL side needs a server and a role that may create databases
+//! and roles (it acts as the member `amcctl_bench`, under row security):
 //! its admin URL, password included, in `AMCCTL_BENCH_PG` (it must be on
 //! 127.0.0.1). Every measurement gets a database of its own, created here
 //! and dropped when done, migrated with `amcctl db migrate`; amcctl is given

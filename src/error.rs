@@ -401,6 +401,12 @@ impl From<StoreError> for Error {
                 "permission denied: instance {reference:?} belongs to another user"
             ))
             .with_hint("its owner can share it with you: `amcctl instance share`"),
+            StoreError::NotMember(login) => Error::permission_denied(format!(
+                "permission denied: {login:?} is not a user of this team store"
+            ))
+            .with_hint(format!(
+                "an administrator adds you with `amcctl user add {login}`"
+            )),
             StoreError::Denied(reason) => Error::permission_denied(
                 if reason.starts_with("permission denied") {
                     reason

@@ -348,20 +348,10 @@ impl Ctx {
         if let Some(user) = store.user(&login)? {
             return Ok(user);
         }
-        // Only an administrator may add a user, themselves included.
-        store.ensure_user(&login).map_err(|e| {
-            let e = Error::from(e);
-            if e.kind == crate::error::Kind::PermissionDenied {
-                Error::permission_denied(format!(
-                    "permission denied: {login:?} is not a user of this team store"
-                ))
-                .with_hint(format!(
-                    "an administrator adds you with `amcctl user add {login}`"
-                ))
-            } else {
-                e
-            }
-        })
+        // Only an administrator has the privileges to get this far
+        // unregistered (a member not added is refused when the store
+        // opens), and is added on first use.
+        Ok(store.ensure_user(&login)?)
     }
 
     /// Asks for confirmation of a destructive action unless `yes`; exit 2 when

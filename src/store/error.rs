@@ -36,6 +36,10 @@ pub enum StoreError {
     /// message, which names the table but never a row's values.
     #[error("permission denied: {0}")]
     Denied(String),
+    /// The team store's login has not been added as a user (`amcctl user
+    /// add`), so the database grants it nothing; holds the login.
+    #[error("{0:?} is not a user of this team store")]
+    NotMember(String),
     /// The reference names only instances of other users, which the
     /// team store's row security hides from the acting login: exit 4, as
     /// when the caller finds them owned by another user.

@@ -1,6 +1,7 @@
 //! End-to-end tests of the registry commands: users, accounts, instances,
 //! brands, import and export — exit codes, JSON shapes and the store's rows.
 
+use crate::support::pg::{self, Backend};
 use crate::support::*;
 use serde_json::{Value, json};
 
@@ -48,85 +49,199 @@ fn id(v: &Value) -> &str {
     v["id"].as_str().expect("an id")
 }
 
+/// The user who manages users and looks past alice's own instances. In a
+/// SQLite store that is alice herself: the file is hers, `--all-users`
+/// reaches everyone's instances, and anyone manages users while the store
+/// has no administrator. In the team store (SPEC section 12) row security
+/// shows a member only what she owns or was shared, and `user add|remove`
+/// are for members of `amcctl_admin`: there it is `root`, an administrator
+/// made here (a registered user of the store too).
+fn overseer(env: &TestEnv) -> &'static str {
+    match pg::current() {
+        Backend::Sqlite => DEFAULT_USER,
+        Backend::Postgres => {
+            env.make_admin("root");
+            "root"
+        }
+    }
+}
+
+/// `amcctl ARGS -o json` run by `user`, which must succeed, parsed.
+fn json_as(env: &TestEnv, user: &str, args: &[&str]) -> Value {
+    let mut full = args.to_vec();
+    full.extend(["-o", "json"]);
+    env.run_as(user, &full).ok().json()
+}
+
+/// `names` and, in the team store, the administrator `root` (who is a user
+/// of the store there), as `user list` sorts them.
+fn with_overseer(names: &[&str]) -> Vec<String> {
+    let mut all: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    if pg::current() == Backend::Postgres {
+        all.push("root".to_owned());
+        all.sort();
+    }
+    all
+}
+
 // ---------------------------------------------------------------- users
 
 fn users_add_list_remove() {
     let env = TestEnv::new();
-    // The OS login (alice) is created on first use.
+    // The OS login (alice) is created on first use (in the team store she
+    // is registered from the start, as an administrator would have).
     let users = env.json(&["user", "list"]);
     assert_eq!(pluck(&users, "name"), ["alice"]);
     assert_keys(&users[0], &USER_KEYS);
     assert_eq!(users[0]["instance_count"], 0);
 
-    let bob = env.json(&["user", "add", "bob"]);
+    // Alice in SQLite (no administrator yet), root in the team store.
+    let admin = overseer(&env);
+    // In the team store a user is a database login that an administrator
+    // made with SQL (`CREATE ROLE bob LOGIN …`) before `user add bob`
+    // registers it; nothing in SQLite.
+    env.create_role("bob");
+    let bob = json_as(&env, admin, &["user", "add", "bob"]);
     assert_keys(&bob, &USER_KEYS);
     assert_eq!(bob["name"], "bob");
+    assert_eq!(bob["admin"], false);
     assert_uuid(&bob["id"]);
     assert_timestamp(&bob["created_at"]);
     assert_eq!(
         pluck(&env.json(&["user", "list"]), "name"),
-        ["alice", "bob"]
+        with_overseer(&["alice", "bob"])
     );
 
     let before = env.dump();
-    env.run(&["user", "add", "bob"]).fails(5, &["bob"]);
-    env.run(&["user", "add", "bad name"])
+    env.run_as(admin, &["user", "add", "bob"])
+        .fails(5, &["bob"]);
+    env.run_as(admin, &["user", "add", "bad name"])
         .fails(2, &["bad name"]);
-    env.run(&["user", "remove", "bob"]).fails(2, &["--yes"]);
-    env.run(&["user", "remove", "nobody", "--yes"]).code(3);
+    env.run_as(admin, &["user", "remove", "bob"])
+        .fails(2, &["--yes"]);
+    env.run_as(admin, &["user", "remove", "nobody", "--yes"])
+        .code(3);
+    if pg::current() == Backend::Postgres {
+        // In the team store users are managed by administrators only: a
+        // member (alice) is refused, whoever she names.
+        for args in [
+            &["user", "add", "carol"][..],
+            &["user", "remove", "bob", "--yes"],
+            &["user", "remove", "alice", "--yes"],
+        ] {
+            env.run(args).fails(4, &["administrators", "alice"]);
+        }
+    }
     env.assert_unchanged(&before, "");
 
-    env.run(&["user", "remove", "bob", "--yes"]).ok();
-    assert_eq!(pluck(&env.json(&["user", "list"]), "name"), ["alice"]);
-    env.run(&["user", "remove", "bob", "--yes"]).code(3);
+    env.run_as(admin, &["user", "remove", "bob", "--yes"]).ok();
+    assert_eq!(
+        pluck(&env.json(&["user", "list"]), "name"),
+        with_overseer(&["alice"])
+    );
+    env.run_as(admin, &["user", "remove", "bob", "--yes"])
+        .code(3);
 }
 
 fn removing_a_user_who_owns_instances_is_a_conflict() {
     let f = fleet();
+    // Alice in SQLite, root (an administrator) in the team store.
+    let admin = overseer(&f.env);
     let before = f.env.dump();
     let err = f
         .env
-        .run(&["user", "remove", "bob", "--yes", "-o", "json"])
+        .run_as(admin, &["user", "remove", "bob", "--yes", "-o", "json"])
         .code(5)
         .error_json();
     assert_eq!(err["code"], "conflict");
     assert!(err["message"].as_str().unwrap().contains("bob"), "{err}");
     f.env.assert_unchanged(&before, "");
-    let users = f.env.json(&["user", "list"]);
-    assert_eq!(pluck(&users, "name"), ["alice", "bob"]);
-    assert_eq!(pluck(&users, "instance_count"), ["2", "1"]);
+    // Listed by the one who sees every instance (in the team store a
+    // member's counts are of the instances row security shows her).
+    let users = json_as(&f.env, admin, &["user", "list"]);
+    assert_eq!(pluck(&users, "name"), with_overseer(&["alice", "bob"]));
+    let counts: &[&str] = match pg::current() {
+        Backend::Sqlite => &["2", "1"],
+        Backend::Postgres => &["2", "1", "0"],
+    };
+    assert_eq!(pluck(&users, "instance_count"), counts);
 }
 
 fn a_named_user_must_exist() {
     let env = TestEnv::new();
     env.create_account(ACME, "Acme");
     let before = env.dump();
-    env.run(&["--user", "carol", "instance", "list"])
-        .fails(3, &["carol", "user add"]);
-    let out = env
-        .command("alice", &["instance", "list"])
-        .env("AMCCTL_USER", "carol")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    env.assert_unchanged(&before, "an unknown named user is not created");
+    let create = [
+        "instance",
+        "create",
+        "--instance-id",
+        "amcibersblt",
+        "--account",
+        ACME,
+        "--skip-validation",
+        "--json",
+    ];
+    let i = match pg::current() {
+        Backend::Sqlite => {
+            // `--user` and `AMCCTL_USER` pick the acting user, who must be
+            // a user of the store.
+            env.run(&["--user", "carol", "instance", "list"])
+                .fails(3, &["carol", "user add"]);
+            let out = env
+                .command("alice", &["instance", "list"])
+                .env("AMCCTL_USER", "carol")
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(3));
+            env.assert_unchanged(&before, "an unknown named user is not created");
 
-    env.run(&["user", "add", "carol"]).ok();
-    let i = env
-        .run(&[
-            "--user",
-            "carol",
-            "instance",
-            "create",
-            "--instance-id",
-            "amcibersblt",
-            "--account",
-            ACME,
-            "--skip-validation",
-            "--json",
-        ])
-        .ok()
-        .json();
+            env.run(&["user", "add", "carol"]).ok();
+            let mut full = vec!["--user", "carol"];
+            full.extend(create);
+            env.run(&full).ok().json()
+        }
+        Backend::Postgres => {
+            // The acting user is the database login: naming anyone else is
+            // exit 4 naming both, and creates no one.
+            env.run(&["--user", "carol", "instance", "list"])
+                .fails(4, &["carol", "alice"]);
+            let out = env
+                .command("alice", &["instance", "list"])
+                .env("AMCCTL_USER", "carol")
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(4));
+            env.assert_unchanged(&before, "a named user is not created");
+
+            // A login role that is not yet a user of the store is refused
+            // until an administrator adds it, and is not created either.
+            // (Connected around the harness, which registers the logins
+            // it runs commands as.)
+            env.create_role("carol");
+            let mut url = url::Url::parse(&env.db_location()).expect("the store's URL");
+            url.set_username("carol").expect("a URL with a user");
+            let out = env
+                .command("alice", &["instance", "list"])
+                .env("USER", "carol")
+                .env("AMCCTL_DB", url.as_str())
+                .output()
+                .unwrap();
+            // A login nobody added is told who can let it in.
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(4), "{stderr}");
+            assert!(out.stdout.is_empty(), "{stderr}");
+            assert!(
+                stderr.contains("\"carol\" is not a user of this team store")
+                    && stderr.contains("amcctl user add carol"),
+                "{stderr}"
+            );
+            env.assert_unchanged(&before, "an unregistered login is not created");
+
+            let admin = overseer(&env);
+            env.run_as(admin, &["user", "add", "carol"]).ok();
+            env.run_as("carol", &create).ok().json()
+        }
+    };
     assert_eq!(i["owner"], "carol");
     // The name defaults to the instance ID without a terminal to ask on.
     assert_eq!(i["name"], "amcibersblt");
@@ -220,9 +335,35 @@ fn account_create_show_list_edit_delete() {
 
 fn deleting_a_linked_account_is_a_conflict_naming_the_instance() {
     let f = fleet();
+    let admin = overseer(&f.env);
     let before = f.env.dump();
     let out = f.env.run(&["account", "delete", ACME, "--yes"]);
-    out.fails(5, &["amcaaaaaaaa", "amccccccccc"]);
+    match pg::current() {
+        Backend::Sqlite => {
+            out.fails(5, &["amcaaaaaaaa (alice)", "amccccccccc (bob)"]);
+        }
+        Backend::Postgres => {
+            // Row security hides bob's instance from alice: the conflict
+            // names hers and counts his without naming it or him.
+            let out = out.fails(
+                5,
+                &[
+                    "2 instance",
+                    "amcaaaaaaaa (alice)",
+                    "another user's instance",
+                ],
+            );
+            assert!(
+                !out.stderr.contains("amccccccccc") && !out.stderr.contains("bob"),
+                "a hidden instance named: {}",
+                out.stderr
+            );
+            // An administrator sees both, named.
+            f.env
+                .run_as(admin, &["account", "delete", ACME, "--yes"])
+                .fails(5, &["amcaaaaaaaa (alice)", "amccccccccc (bob)"]);
+        }
+    }
     let err = f
         .env
         .run(&["account", "delete", "Acme", "--yes", "--json"])
@@ -373,6 +514,9 @@ fn instance_create_conflicts_and_missing_accounts() {
 fn no_input_names_the_missing_flag() {
     let f = fleet();
     let env = &f.env;
+    // `user remove` is run by one who may manage users: alice in SQLite,
+    // an administrator in the team store (a member is refused first).
+    let admin = overseer(env);
     let before = env.dump();
     let cases: &[(&[&str], &str)] = &[
         (&["instance", "delete", "amcaaaaaaaa"], "--yes"),
@@ -406,7 +550,12 @@ fn no_input_names_the_missing_flag() {
         (&["user", "remove", "bob"], "--yes"),
     ];
     for (args, flag) in cases {
-        let out = env.run(args).code(2);
+        let user = if args[0] == "user" {
+            admin
+        } else {
+            DEFAULT_USER
+        };
+        let out = env.run_as(user, args).code(2);
         assert!(
             out.stderr.contains(&format!(
                 "{flag} is required when not running interactively"
@@ -516,10 +665,30 @@ fn instance_list_formats_and_filters() {
     assert_eq!(ids(&["--status", "PENDING"]).len(), 2);
     assert_eq!(ids(&["--status", "active"]), Vec::<String>::new());
     assert_eq!(ids(&["--health", "UNKNOWN"]).len(), 2);
-    assert_eq!(
-        ids(&["--all-users", "--brand", "Acme"]),
-        ["amcaaaaaaaa", "amccccccccc"]
-    );
+    match pg::current() {
+        Backend::Sqlite => assert_eq!(
+            ids(&["--all-users", "--brand", "Acme"]),
+            ["amcaaaaaaaa", "amccccccccc"]
+        ),
+        Backend::Postgres => {
+            // Row security: a member's `--all-users` reaches no further
+            // than her own and shared instances; an administrator's
+            // reaches everyone's.
+            assert_eq!(ids(&["--all-users", "--brand", "Acme"]), ["amcaaaaaaaa"]);
+            let admin = overseer(env);
+            assert_eq!(
+                pluck(
+                    &json_as(
+                        env,
+                        admin,
+                        &["instance", "list", "--all-users", "--brand", "Acme"]
+                    ),
+                    "instance_id"
+                ),
+                ["amcaaaaaaaa", "amccccccccc"]
+            );
+        }
+    }
     env.run(&["instance", "list", "--account", "Nope"]).code(3);
     env.run(&["instance", "list", "--status", "BROKEN"]).code(2);
     assert_eq!(env.json(&["instance", "list", "--region", "fe"]), json!([]));
@@ -527,12 +696,6 @@ fn instance_list_formats_and_filters() {
 
 fn instance_list_all_users_shows_both_owners() {
     let f = fleet();
-    let all = f.env.json(&["instance", "list", "--all-users"]);
-    assert_eq!(
-        pluck(&all, "instance_id"),
-        ["amcaaaaaaaa", "amccccccccc", "amcbbbbbbbb"]
-    );
-    assert_eq!(pluck(&all, "owner"), ["alice", "bob", "alice"]);
     let roles = |v: &Value| -> Vec<Value> {
         v.as_array()
             .expect("a list")
@@ -540,20 +703,6 @@ fn instance_list_all_users_shows_both_owners() {
             .map(|i| i["role"].clone())
             .collect()
     };
-    assert_eq!(roles(&all), [json!("owner"), Value::Null, json!("owner")]);
-    let bobs = f
-        .env
-        .run_as("bob", &["instance", "list", "-o", "json"])
-        .ok()
-        .json();
-    assert_eq!(bobs, json!([f.c.clone()]));
-    let from_bob = f
-        .env
-        .run_as("bob", &["instance", "list", "--all-users", "-o", "json"])
-        .ok()
-        .json();
-    // The same rows, each with what bob is to it.
-    assert_eq!(roles(&from_bob), [Value::Null, json!("owner"), Value::Null]);
     let without_role = |v: &Value| -> Value {
         let mut v = v.clone();
         for i in v.as_array_mut().expect("a list") {
@@ -561,7 +710,50 @@ fn instance_list_all_users_shows_both_owners() {
         }
         v
     };
-    assert_eq!(without_role(&from_bob), without_role(&all));
+    let bobs = f
+        .env
+        .run_as("bob", &["instance", "list", "-o", "json"])
+        .ok()
+        .json();
+    assert_eq!(bobs, json!([f.c.clone()]));
+    let all = f.env.json(&["instance", "list", "--all-users"]);
+    let from_bob = json_as(&f.env, "bob", &["instance", "list", "--all-users"]);
+    match pg::current() {
+        Backend::Sqlite => {
+            // The file is alice's: `--all-users` lists everyone's
+            // instances, each with what she is to it (nothing to bob's).
+            assert_eq!(
+                pluck(&all, "instance_id"),
+                ["amcaaaaaaaa", "amccccccccc", "amcbbbbbbbb"]
+            );
+            assert_eq!(pluck(&all, "owner"), ["alice", "bob", "alice"]);
+            assert_eq!(roles(&all), [json!("owner"), Value::Null, json!("owner")]);
+            // The same rows, each with what bob is to it.
+            assert_eq!(roles(&from_bob), [Value::Null, json!("owner"), Value::Null]);
+            assert_eq!(without_role(&from_bob), without_role(&all));
+        }
+        Backend::Postgres => {
+            // Row security: a member's `--all-users` is her own list, as
+            // she sees it with psql; bob's instance is not shared with
+            // alice, nor hers with him.
+            assert_eq!(all, json!([f.a.clone(), f.b.clone()]));
+            assert_eq!(from_bob, bobs);
+            // An administrator's lists both owners' instances: the same
+            // rows, each with what the administrator is to it.
+            let admin = overseer(&f.env);
+            let everyone = json_as(&f.env, admin, &["instance", "list", "--all-users"]);
+            assert_eq!(
+                pluck(&everyone, "instance_id"),
+                ["amcaaaaaaaa", "amccccccccc", "amcbbbbbbbb"]
+            );
+            assert_eq!(pluck(&everyone, "owner"), ["alice", "bob", "alice"]);
+            assert_eq!(roles(&everyone), vec![json!("admin"); 3]);
+            assert_eq!(
+                without_role(&everyone),
+                without_role(&json!([f.a.clone(), f.c.clone(), f.b.clone()]))
+            );
+        }
+    }
 }
 
 fn instance_edit_changes_only_what_is_given() {
@@ -657,9 +849,13 @@ fn instance_delete_removes_brands_and_history() {
     env.run(&["instance", "show", "amcaaaaaaaa"]).code(3);
     env.run(&["instance", "delete", "amcaaaaaaaa", "--yes"])
         .code(3);
+    // Listed by one who sees every instance: alice in SQLite, an
+    // administrator in the team store (where row security shows alice
+    // only her own).
+    let admin = overseer(env);
     assert_eq!(
         pluck(
-            &env.json(&["instance", "list", "--all-users"]),
+            &json_as(env, admin, &["instance", "list", "--all-users"]),
             "instance_id"
         ),
         ["amccccccccc", "amcbbbbbbbb"]
@@ -798,7 +994,14 @@ fn brand_set_add_remove_clear_and_list() {
             {"brand": "Globex", "instances": ["amcbbbbbbbb"]},
         ])
     );
-    let all = env.json(&["brand", "list", "--all-users"]);
+    // Every user's brands, as one who sees every instance lists them:
+    // alice in SQLite, an administrator in the team store, where row
+    // security keeps alice's `--all-users` to her own.
+    if pg::current() == Backend::Postgres {
+        assert_eq!(env.json(&["brand", "list", "--all-users"]), index);
+    }
+    let admin = overseer(env);
+    let all = json_as(env, admin, &["brand", "list", "--all-users"]);
     assert_eq!(
         all[0],
         json!({"brand": "Acme", "instances": ["amccccccccc"]})
