@@ -224,6 +224,13 @@ pub struct ImportOutcome {
     pub dry_run: bool,
 }
 
+impl ImportOutcome {
+    /// Whether the import creates or changes anything.
+    pub fn changed(&self) -> bool {
+        self.created + self.updated + self.accounts_created > 0
+    }
+}
+
 /// One instance of an import file, validated, with the account it names.
 #[derive(Debug, Clone)]
 pub struct ImportRow {

@@ -37,7 +37,7 @@ pub fn apply(
     owner: RowId,
     rows: &[ImportRow],
     dry_run: bool,
-    note: impl FnOnce(&ImportOutcome) -> AuditNote,
+    note: impl Fn(&ImportOutcome) -> AuditNote + Sync,
 ) -> Result<std::result::Result<ImportOutcome, Rejected>> {
     // Each account is looked up once, however many rows name it.
     let mut known: HashMap<&str, bool> = HashMap::new();
@@ -65,23 +65,7 @@ pub fn apply(
             problems: unknown,
         }));
     }
-    // The entry says what the import changes, which only a run tells, and
-    // it must be written with the change: the counts come from a dry run
-    // (rolled back), then the import runs for real with the entry armed.
-    let counted = store.import(owner, rows, true)?;
-    if dry_run {
-        return Ok(Ok(counted));
-    }
-    if counted.created + counted.updated + counted.accounts_created == 0 {
-        // Every row is stored as it is: nothing to write, nothing to audit.
-        return Ok(Ok(ImportOutcome {
-            dry_run: false,
-            ..counted
-        }));
-    }
-    Ok(Ok(store
-        .audited(note(&counted))
-        .import(owner, rows, false)?))
+    Ok(Ok(store.import(owner, rows, dry_run, &note)?))
 }
 
 /// The summary of an import for the audit trail: `12 rows: 3 created, 2

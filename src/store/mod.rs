@@ -441,14 +441,18 @@ impl Store {
 
     /// Imports `rows` for `owner` in one transaction: upsert on (owner,
     /// instance_id), accounts created when missing. With `dry_run` the
-    /// transaction is rolled back and only the counts are returned.
+    /// transaction is rolled back and only the counts are returned. An
+    /// import that changes anything appends the audit entry `note` makes
+    /// of its counts, in the same transaction (an audit entry says what
+    /// changed, which only the import itself finds out).
     pub fn import(
         &mut self,
         owner: RowId,
         rows: &[ImportRow],
         dry_run: bool,
+        note: &(dyn Fn(&ImportOutcome) -> AuditNote + Sync),
     ) -> StoreResult<ImportOutcome> {
-        each_mut!(self, db => db.import(owner, rows, dry_run))
+        each_mut!(self, db => db.import(owner, rows, dry_run, note))
     }
 
     /// The account with this entity ID.

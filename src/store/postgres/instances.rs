@@ -16,7 +16,7 @@ use super::decode::{
 };
 use super::{Db, collect, is_unique_violation, signed};
 use crate::domain::{
-    Account, AccountBrief, Health, HealthStatus, ImportOutcome, ImportRow, Instance,
+    Account, AccountBrief, AuditNote, Health, HealthStatus, ImportOutcome, ImportRow, Instance,
     InstanceFilter, InstanceId, InstancePatch, InstanceStatus, MAX_BRANDS, NewInstance, RowId,
     UpsertResult, now,
 };
@@ -424,6 +424,7 @@ impl Db {
         owner: RowId,
         rows: &[ImportRow],
         dry_run: bool,
+        note: &(dyn Fn(&ImportOutcome) -> AuditNote + Sync),
     ) -> StoreResult<ImportOutcome> {
         let at = now();
         self.write_or_rehearse(dry_run, |tx| {
@@ -443,6 +444,9 @@ impl Db {
             };
             for segment in segments(rows) {
                 import_segment(tx, owner, segment, at, &mut accounts, &mut out)?;
+            }
+            if !dry_run && out.changed() {
+                super::access::append(tx, &note(&out))?;
             }
             Ok(out)
         })

@@ -12,8 +12,8 @@ use super::{
     Clash, Db, Missing, Rule, StoreError, StoreResult, fmt_time, is_unique_violation, now,
 };
 use crate::domain::{
-    AccountBrief, Health, ImportOutcome, ImportRow, Instance, InstanceFilter, InstancePatch,
-    NewInstance, UpsertResult,
+    AccountBrief, AuditNote, Health, ImportOutcome, ImportRow, Instance, InstanceFilter,
+    InstancePatch, NewInstance, UpsertResult,
 };
 const SELECT: &str = "SELECT i.id, i.instance_id, i.name, i.description, i.region, i.status,
     i.is_active, u.name, a.id, a.account_id, a.account_name, a.advertiser_id, a.country_code,
@@ -355,6 +355,7 @@ impl Db {
         owner: RowId,
         rows: &[ImportRow],
         dry_run: bool,
+        note: &(dyn Fn(&ImportOutcome) -> AuditNote + Sync),
     ) -> StoreResult<ImportOutcome> {
         let now_s = fmt_time(&now());
         let body = |tx: &Transaction| {
@@ -394,6 +395,9 @@ impl Db {
                     UpsertResult::Updated => out.updated += 1,
                     UpsertResult::Unchanged => out.unchanged += 1,
                 }
+            }
+            if !dry_run && out.changed() {
+                super::access::append(tx, &note(&out))?;
             }
             Ok(out)
         };
