@@ -207,6 +207,18 @@ printf '%s\n' "${{COMPREPLY[@]}}"
     assert!(got.iter().any(|g| g == ENTITY), "{got:?}");
     assert!(got.iter().any(|g| g == "Acme"), "{got:?}");
 
+    // Whom to share with, and whose audit entries: the store's users.
+    env.amcctl(&["user", "add", "bob"]);
+    let got = complete(
+        r#"amcctl instance share amcibersblt --with """#,
+        5,
+        "",
+        "--with",
+    );
+    assert!(got.iter().any(|g| g == "bob"), "{got:?}");
+    let got = complete(r#"amcctl audit list --actor """#, 4, "", "--actor");
+    assert!(got.iter().any(|g| g == "bob"), "{got:?}");
+
     let got = complete(r#"amcctl ins"#, 1, "ins", "amcctl");
     assert_eq!(got, vec!["instance"]);
 }
