@@ -518,26 +518,25 @@ fn share_target(ctx: &mut Ctx, acting: &User, inst: &Instance, name: &str) -> Re
 fn share(ctx: &mut Ctx, instance: Option<&str>, with: &str, role: ShareRole) -> Result<()> {
     let (user, inst) = ctx.instance_for(instance, Action::Share, "instance share")?;
     let target = share_target(ctx, &user, &inst, with)?;
-    let had = current_share(ctx, &inst, &target)?;
-    if let Some(share) = had.as_ref().filter(|s| s.role == Role::from(role)) {
-        ctx.out.info(format!(
+    let note = |change: ShareChange| {
+        let summary = match change {
+            ShareChange::Changed(old) => {
+                format!("{}: {} -> {}", target.name, old.as_str(), role.as_str())
+            }
+            _ => format!("shared with {} as {}", target.name, role.as_str()),
+        };
+        AuditNote::instance(&user.name, "instance share", &inst, summary)
+    };
+    let change = ctx
+        .store()?
+        .share(inst.id, target.id, role, &user.name, &note)?;
+    let line = match change {
+        ShareChange::Unchanged => format!(
             "{} is already {} of {}; nothing changed",
             target.name,
             article(role),
             inst.instance_id
-        ));
-        return ctx.out.changed(share);
-    }
-    let summary = match &had {
-        Some(s) => format!("{}: {} -> {}", target.name, s.role, role.as_str()),
-        None => format!("shared with {} as {}", target.name, role.as_str()),
-    };
-    let note = AuditNote::instance(&user.name, "instance share", &inst, summary);
-    let change = ctx
-        .store()?
-        .audited(note)
-        .share(inst.id, target.id, role, &user.name)?;
-    let line = match change {
+        ),
         ShareChange::Changed(old) => format!(
             "{} is now {} of {} (was {})",
             target.name,
@@ -545,7 +544,7 @@ fn share(ctx: &mut Ctx, instance: Option<&str>, with: &str, role: ShareRole) -> 
             inst.instance_id,
             old.as_str()
         ),
-        ShareChange::Added | ShareChange::Unchanged => format!(
+        ShareChange::Added => format!(
             "Shared {} with {} as {}",
             inst.instance_id,
             target.name,
@@ -585,7 +584,14 @@ fn current_share(ctx: &mut Ctx, inst: &Instance, target: &User) -> Result<Option
 fn unshare(ctx: &mut Ctx, instance: Option<&str>, with: &str) -> Result<()> {
     let (user, inst) = ctx.instance_for(instance, Action::Share, "instance unshare")?;
     let target = share_target(ctx, &user, &inst, with)?;
-    let Some(had) = current_share(ctx, &inst, &target)? else {
+    // What the user had, as `instance access` shows it, for the output.
+    let had = current_share(ctx, &inst, &target)?;
+    let note = |old: ShareRole| {
+        let summary = format!("access of {} ({}) removed", target.name, old.as_str());
+        AuditNote::instance(&user.name, "instance unshare", &inst, summary)
+    };
+    let taken = ctx.store()?.unshare(inst.id, target.id, &note)?;
+    let Some(old) = taken else {
         return Err(Error::not_found(format!(
             "{} has no access to {} to take away",
             target.name, inst.instance_id
@@ -595,17 +601,19 @@ fn unshare(ctx: &mut Ctx, instance: Option<&str>, with: &str) -> Result<()> {
             inst.instance_id
         )));
     };
-    let note = AuditNote::instance(
-        &user.name,
-        "instance unshare",
-        &inst,
-        format!("access of {} ({}) removed", target.name, had.role),
-    );
-    ctx.store()?.audited(note).unshare(inst.id, target.id)?;
     ctx.out.info(format!(
         "{} no longer has access to {} (was {})",
-        target.name, inst.instance_id, had.role
+        target.name,
+        inst.instance_id,
+        old.as_str()
     ));
+    // Shared between the look and the unshare: what the store said it was.
+    let had = had.unwrap_or_else(|| Share {
+        user: target.name.clone(),
+        role: old.into(),
+        since: crate::domain::now(),
+        granted_by: None,
+    });
     ctx.out.changed(&had)
 }
 

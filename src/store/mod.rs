@@ -543,21 +543,30 @@ impl Store {
     }
 
     /// Shares `instance` with `user` as `role` (replacing another role);
-    /// returns what changed. `by` is the sharing user's name.
+    /// returns what changed. `by` is the sharing user's name. A change
+    /// appends the audit entry `note` makes of it, in the same transaction;
+    /// the same role again changes nothing and appends none.
     pub fn share(
         &mut self,
         instance: RowId,
         user: RowId,
         role: ShareRole,
         by: &str,
+        note: &(dyn Fn(ShareChange) -> AuditNote + Sync),
     ) -> StoreResult<ShareChange> {
-        each_mut!(self, db => db.share(instance, user, role, by))
+        each_mut!(self, db => db.share(instance, user, role, by, note))
     }
 
     /// Takes `user`'s access to `instance` away; returns the role they had
-    /// (`None`: they had none, and nothing changed).
-    pub fn unshare(&mut self, instance: RowId, user: RowId) -> StoreResult<Option<ShareRole>> {
-        each_mut!(self, db => db.unshare(instance, user))
+    /// (`None`: they had none, and nothing changed). Taking it appends the
+    /// audit entry `note` makes of the old role, in the same transaction.
+    pub fn unshare(
+        &mut self,
+        instance: RowId,
+        user: RowId,
+        note: &(dyn Fn(ShareRole) -> AuditNote + Sync),
+    ) -> StoreResult<Option<ShareRole>> {
+        each_mut!(self, db => db.unshare(instance, user, note))
     }
 
     /// Who has access to `instance`: its owner first, then the users it is

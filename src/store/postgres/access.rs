@@ -47,6 +47,7 @@ impl Db {
         user: RowId,
         role: ShareRole,
         by: &str,
+        note: &(dyn Fn(ShareChange) -> AuditNote + Sync),
     ) -> StoreResult<ShareChange> {
         let at = stored(&now());
         self.write(|tx| {
@@ -70,19 +71,29 @@ impl Db {
             if written == 0 {
                 return Err(StoreError::NotFound(Missing::Instance));
             }
+            append(tx, &note(change))?;
             Ok(change)
         })
     }
 
     /// See [`crate::store::Store::unshare`].
-    pub(crate) fn unshare(&self, instance: RowId, user: RowId) -> StoreResult<Option<ShareRole>> {
+    pub(crate) fn unshare(
+        &self,
+        instance: RowId,
+        user: RowId,
+        note: &(dyn Fn(ShareRole) -> AuditNote + Sync),
+    ) -> StoreResult<Option<ShareRole>> {
         self.write(|tx| {
             let had = tx.query_opt(
                 "DELETE FROM instance_shares WHERE instance_id = $1 AND user_id = $2
                  RETURNING role",
                 &[&instance, &user],
             )?;
-            had.as_ref().map(|r| share_role(r, 0)).transpose()
+            let had = had.as_ref().map(|r| share_role(r, 0)).transpose()?;
+            if let Some(role) = had {
+                append(tx, &note(role))?;
+            }
+            Ok(had)
         })
     }
 

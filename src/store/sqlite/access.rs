@@ -42,6 +42,7 @@ impl Db {
         user: RowId,
         role: ShareRole,
         by: &str,
+        note: &(dyn Fn(ShareChange) -> AuditNote + Sync),
     ) -> StoreResult<ShareChange> {
         let at = fmt_time(&now());
         self.write(|tx| {
@@ -68,6 +69,7 @@ impl Db {
             if written == 0 {
                 return Err(StoreError::NotFound(Missing::Instance));
             }
+            append(tx, &note(change))?;
             Ok(change)
         })
     }
@@ -77,6 +79,7 @@ impl Db {
         &mut self,
         instance: RowId,
         user: RowId,
+        note: &(dyn Fn(ShareRole) -> AuditNote + Sync),
     ) -> StoreResult<Option<ShareRole>> {
         self.write(|tx| {
             let had: Option<ShareRole> = tx
@@ -87,6 +90,9 @@ impl Db {
                     |r| share_role(r, 0),
                 )
                 .optional()?;
+            if let Some(role) = had {
+                append(tx, &note(role))?;
+            }
             Ok(had)
         })
     }
